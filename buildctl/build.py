@@ -1,0 +1,56 @@
+"""Step 3: build and push every service, in parallel, each as one OCI index under a staging tag.
+
+Each service's plain BuildKit log goes to its own file; a failing service does not stop or
+hide the others. The index digest comes from buildx's metadata file, never from a tag lookup.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from buildctl import engine
+from buildctl.errors import BuildctlError
+from buildctl.model import BuildResult
+from buildctl.plan import Plan, ServicePlan
+
+ProgressFn = Callable[[str, str], None]  # (service, state)
+
+
+def log_tail(log_file: str | None, *, lines: int = 25) -> str:
+    if not log_file:
+        return ""
+    try:
+        text = Path(log_file).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def build_all(plan: Plan, *, builder: str, run_dir: Path, jobs: int | None = None,
+              progress: ProgressFn | None = None) -> tuple[BuildResult, ...]:
+    """Build every service of ``plan``; at most ``jobs`` at once (default: all)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    workers = max(1, min(jobs or len(plan.services), len(plan.services)))
+    notify = progress or (lambda service, state: None)
+
+    def one(service: ServicePlan) -> BuildResult:
+        log_file = run_dir / f"{service.name}.build.log"
+        metadata = run_dir / f"{service.name}.metadata.json"
+        notify(service.name, "building")
+        started = time.monotonic()
+        try:
+            digest = engine.build(service.build, builder=builder, log_file=log_file, metadata_file=metadata)
+        except BuildctlError as exc:
+            notify(service.name, "failed")
+            return BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
+                               ok=False, seconds=time.monotonic() - started, log_file=str(log_file),
+                               error=exc.message.splitlines()[0])
+        notify(service.name, "pushed")
+        return BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
+                           ok=True, index_digest=digest, seconds=time.monotonic() - started, log_file=str(log_file))
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
+        return tuple(pool.map(one, plan.services))

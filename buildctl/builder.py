@@ -1,0 +1,69 @@
+"""Step 2: select or create the buildx builder and check it covers every platform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from buildctl import engine
+from buildctl.errors import OperationError
+from buildctl.model import BuilderConfig
+
+DAEMON_JSON_FIX = (
+    'add {"features": {"containerd-snapshotter": true}} to /etc/docker/daemon.json and restart '
+    "dockerd (scripts/stack.sh up does this), or use a docker-container builder"
+)
+
+
+@dataclass(frozen=True)
+class BuilderReport:
+    name: str
+    driver: str
+    action: str  # reused | created
+    platforms: tuple[str, ...]
+
+
+def normalize_platform(platform: str) -> str:
+    """linux/arm64/v8 and linux/arm64 name the same platform, as in containerd's normalisation."""
+    parts = platform.split("/")
+    if len(parts) == 3 and parts[1] == "arm64" and parts[2] == "v8":
+        return "/".join(parts[:2])
+    return platform
+
+
+def missing_platforms(requested: tuple[str, ...], supported: tuple[str, ...]) -> tuple[str, ...]:
+    have = {normalize_platform(p) for p in supported}
+    return tuple(p for p in requested if normalize_platform(p) not in have)
+
+
+def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: engine.EngineInfo) -> BuilderReport:
+    state = engine.inspect_builder(cfg.name, bootstrap=True)
+    action = "reused"
+    if state is None:
+        if cfg.driver == "docker":
+            raise OperationError(
+                f"buildx builder {cfg.name!r} not found",
+                hint="docker-driver builders are named after a Docker context (usually 'default'); "
+                "set builder.name: default or builder.driver: docker-container",
+            )
+        state = engine.create_builder(cfg.name, driver=cfg.driver, driver_opts=cfg.driver_opts)
+        action = "created"
+    elif state.driver != cfg.driver:
+        raise OperationError(
+            f"buildx builder {cfg.name!r} uses the {state.driver} driver, services.yaml asks for {cfg.driver}",
+            hint="rename the builder in services.yaml or remove the existing one (docker buildx rm NAME)",
+        )
+    if state.driver == "docker" and len(platforms) > 1 and not info.multi_platform_store:
+        raise OperationError(
+            f"the docker driver of builder {cfg.name!r} cannot build multi-platform images: the engine's "
+            f"image store is {info.image_store or 'unknown'}, not the containerd image store",
+            hint=DAEMON_JSON_FIX,
+        )
+    missing = missing_platforms(platforms, state.platforms)
+    if missing:
+        raise OperationError(
+            f"buildx builder {cfg.name!r} does not support {', '.join(missing)} "
+            f"(it supports {', '.join(state.platforms) or 'nothing'})",
+            hint="the QEMU binfmt handler for that architecture is missing or was registered after the "
+            "builder started: run `buildctl binfmt`, then restart dockerd or recreate the builder",
+        )
+    return BuilderReport(state.name, state.driver, action, state.platforms)

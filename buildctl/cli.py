@@ -1,0 +1,233 @@
+"""Command line: parse, dispatch, render. No pipeline logic lives here.
+
+Exit codes (README "Exit codes"): 0 ok, 1 an operation failed, 2 bad input, 3 a bug, 130
+interrupted. One error line (plus a hint) on stderr; --debug adds the traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from buildctl import errors, report
+from buildctl.config import load_config, select_services
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Safe multi-architecture container releases: build, verify the bytes, then update GitOps manifests.",
+)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="services.yaml; paths in it are relative to its folder.")]
+TagOpt = Annotated[Optional[str], typer.Option("--tag", help="Release tag (overrides services.yaml).")]
+RegistryOpt = Annotated[Optional[str], typer.Option("--registry", help="Registry host[:port] (overrides services.yaml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
+ServicesArg = Annotated[Optional[list[str]], typer.Argument(help="Services to act on (default: all).", show_default=False)]
+JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Build at most N services at once (default: all).")]
+DEFAULT_CONFIG = Path("services.yaml")
+
+
+class _State:
+    debug = False
+
+
+def _load(config: Path, tag: str | None, registry: str | None, services: list[str] | None):
+    return select_services(load_config(config, tag=tag, registry=registry), services or [])
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+    _State.debug = debug
+
+
+@app.command()
+def plan(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
+         registry: RegistryOpt = None, json: JsonOpt = False) -> None:
+    """Show what a release would build, push and change. Touches no daemon, registry or repo."""
+    from buildctl.commands.plan import plan as plan_cmd
+
+    report.render(plan_cmd(_load(config, tag, registry, services)), as_json=json)
+
+
+@app.command()
+def doctor(config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: RegistryOpt = None,
+           json: JsonOpt = False) -> None:
+    """Check this machine: engine, buildx, image store, binfmt handlers, registry, git."""
+    from buildctl.commands.doctor import doctor as doctor_cmd
+
+    result = doctor_cmd(_load(config, tag, registry, None))
+    report.render(result, as_json=json)
+    if not result.ok:
+        raise typer.Exit(errors.EXIT_FAILED)
+
+
+@app.command()
+def binfmt(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
+           registry: RegistryOpt = None, json: JsonOpt = False,
+           method: Annotated[Optional[str], typer.Option(help="host or image (overrides services.yaml).")] = None) -> None:
+    """Register QEMU handlers for the non-native platforms (idempotent) and prove they run."""
+    from buildctl.commands.setup import binfmt_step
+
+    if method not in (None, "host", "image"):
+        raise errors.UsageError(f"--method must be host or image, got {method!r}")
+    report.render(binfmt_step(_load(config, tag, registry, services), method=method), as_json=json)
+
+
+@app.command()
+def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
+            registry: RegistryOpt = None, json: JsonOpt = False) -> None:
+    """Select or create the configured buildx builder and check it covers every platform."""
+    from buildctl.commands.setup import builder_step
+
+    report.render(builder_step(_load(config, tag, registry, services)), as_json=json)
+
+
+def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, pull, no_cache, record,
+             pin_digest=None) -> None:
+    from buildctl.commands.release import release
+
+    cfg = _load(config, tag, registry, services)
+    result = release(cfg, with_gitops=with_gitops, jobs=jobs, pull=pull, no_cache=no_cache,
+                     record_path=record, pin_digest=pin_digest)
+    if json:
+        report.emit_json(_json_record(result.record_path))
+    else:
+        out = report.console()
+        report.release_table(result.outcome, out)
+        if result.gitops is not None:
+            report.human(result.gitops, out)
+        out.print(f"release record: {result.record_path}")
+    if not result.outcome.passed:
+        raise typer.Exit(errors.EXIT_FAILED)
+
+
+def _json_record(path: str):
+    import json as json_lib
+
+    return json_lib.loads(Path(path).read_text())
+
+
+RecordOut = Annotated[Optional[Path], typer.Option("--record", help="Write the release record here (default: .buildctl/runs/ID/release.json).")]
+PullOpt = Annotated[bool, typer.Option("--pull", help="Always pull newer base images.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Build without the build cache.")]
+
+
+@app.command()
+def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
+          registry: RegistryOpt = None, json: JsonOpt = False, jobs: JobsOpt = None, pull: PullOpt = False,
+          no_cache: NoCacheOpt = False, record: RecordOut = None) -> None:
+    """Build, push, verify and tag every service (no Git). The tag appears only if all pass."""
+    _release(with_gitops=False, services=services, config=config, tag=tag, registry=registry, json=json,
+             jobs=jobs, pull=pull, no_cache=no_cache, record=record)
+
+
+@app.command()
+def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
+        registry: RegistryOpt = None, json: JsonOpt = False, jobs: JobsOpt = None, pull: PullOpt = False,
+        no_cache: NoCacheOpt = False, record: RecordOut = None,
+        pin_digest: Annotated[Optional[bool], typer.Option("--pin-digest/--no-pin-digest", help="Write TAG@sha256:INDEX (default: services.yaml).")] = None) -> None:
+    """The whole release: binfmt, builder, build, push, verify, tag, then one GitOps commit."""
+    _release(with_gitops=True, services=services, config=config, tag=tag, registry=registry, json=json,
+             jobs=jobs, pull=pull, no_cache=no_cache, record=record, pin_digest=pin_digest)
+
+
+@app.command()
+def verify(images: Annotated[list[str], typer.Argument(help="Image references, e.g. REG/REPO:TAG or REG/REPO@sha256:...")],
+           config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: RegistryOpt = None, json: JsonOpt = False,
+           platform: Annotated[Optional[list[str]], typer.Option("--platform", help="Required platform (repeatable; default: the configured ones).")] = None,
+           allow_extra: Annotated[bool, typer.Option("--allow-extra-platforms", help="Do not fail on platforms beyond the required ones.")] = False) -> None:
+    """Verify images in a registry: platforms present, configs agree, the bytes are that architecture."""
+    from buildctl.commands.verify import verify_references
+    from buildctl.credentials import registry_credentials_from_env
+
+    platforms = tuple(platform) if platform else _configured_platforms(config, tag, registry)
+    results = verify_references(images, platforms=platforms, exact=not allow_extra,
+                                credentials=registry_credentials_from_env())
+    report.render(results, as_json=json)
+    if not all(r.ok for r in results):
+        raise typer.Exit(errors.EXIT_FAILED)
+
+
+def _configured_platforms(config: Path, tag, registry) -> tuple[str, ...]:
+    if config == DEFAULT_CONFIG and not config.exists():
+        from buildctl.config import DEFAULT_PLATFORMS
+
+        return DEFAULT_PLATFORMS
+    return load_config(config, tag=tag, registry=registry).all_platforms()
+
+
+@app.command("update-manifests")
+def update_manifests_cmd(
+    services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
+    registry: RegistryOpt = None, json: JsonOpt = False,
+    gitops_repo: Annotated[Optional[str], typer.Option("--gitops-repo", help="GitOps repository URL or path (overrides services.yaml).")] = None,
+    branch: Annotated[Optional[str], typer.Option("--branch", help="Branch to update (overrides services.yaml).")] = None,
+    pin_digest: Annotated[Optional[bool], typer.Option("--pin-digest/--no-pin-digest", help="Write TAG@sha256:INDEX.")] = None,
+    record: Annotated[Optional[Path], typer.Option("--record", help="Release record to take tags and digests from.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; change nothing.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Report manifests that do not match the release; change nothing.")] = False,
+) -> None:
+    """Point the GitOps manifests at a verified release: one commit, pushed safely."""
+    from buildctl.commands import update_manifests as um
+
+    cfg = _load(config, tag, registry, services)
+    if record is None:
+        raise errors.UsageError("--record PATH is required: the release record of a verified build (buildctl build --record PATH)")
+    releases = um.load_releases(record)
+    wanted = {s.name for s in cfg.services}
+    releases = tuple(r for r in releases if r.service in wanted)
+    result = um.update_manifests(cfg, releases=releases, gitops_repo=gitops_repo, branch=branch,
+                                 pin_digest=pin_digest, dry_run=dry_run, check=check)
+    report.render(result, as_json=json)
+    if check and getattr(result, "drift", None):
+        raise typer.Exit(errors.EXIT_FAILED)
+
+
+def _raise_interrupt(signum, frame):  # SIGTERM (CI cancelling a job) behaves like Ctrl-C
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        # standalone_mode=False: click returns typer.Exit codes instead of exiting, and lets
+        # our errors through so they are printed here, once.
+        rc = app(args=argv, standalone_mode=False, prog_name="buildctl")
+    except click.ClickException as exc:  # bad arguments: click's own message, exit 2
+        exc.show()
+        sys.exit(errors.EXIT_BAD_INPUT)
+    except click.exceptions.Abort:
+        sys.stderr.write("buildctl: interrupted\n")
+        sys.exit(errors.EXIT_INTERRUPTED)
+    except errors.BuildctlError as exc:
+        _print_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("buildctl: interrupted\n")
+        sys.exit(errors.EXIT_INTERRUPTED)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last resort: report a bug, exit 3
+        if _State.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"buildctl: internal error (a bug): {type(exc).__name__}: {exc}\n"
+                         "  rerun with --debug for the traceback and report it\n")
+        sys.exit(errors.EXIT_BUG)
+    sys.exit(rc if isinstance(rc, int) else errors.EXIT_OK)
+
+
+def _print_error(exc: errors.BuildctlError) -> None:
+    if _State.debug:
+        traceback.print_exc()
+    sys.stderr.write(f"buildctl: error: {exc.message}\n")
+    if exc.hint:
+        sys.stderr.write(f"  hint: {exc.hint}\n")

@@ -1,0 +1,273 @@
+"""services.yaml -> Config: schema validation with file:line errors, then semantic checks.
+
+The JSON Schema in services.schema.json is the single source of truth for shape (it is also
+what editors use); this module maps the first schema error to a line, then checks what a schema
+cannot: references, paths on disk, duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from buildctl import references
+from buildctl.errors import ConfigError
+from buildctl.model import (
+    BinfmtConfig,
+    BuilderConfig,
+    BuildOptions,
+    Config,
+    GitOpsConfig,
+    ManifestTarget,
+    ServiceConfig,
+    frozen_map,
+)
+from buildctl.yamlsource import Path_, SourceDocument, format_path, load_yaml
+
+DEFAULT_REGISTRY = "127.0.0.1:5000"
+DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
+DEFAULT_TAG = "latest"
+# Build args end up in provenance attestations (docker/docs#19281): refuse secret-looking names.
+_SECRET_ARG = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|KEY", re.IGNORECASE)
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/]+@[^/]+:")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files("buildctl").joinpath("services.schema.json").read_text())
+
+
+def load_config(
+    path: Path,
+    *,
+    tag: str | None = None,
+    registry: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Load and validate ``path``; ``tag``/``registry`` are the CLI overrides."""
+    path = path.absolute()
+    doc = load_yaml(path, shown_as=_shown(path), environ=environ)
+    _validate_schema(doc)
+    return _build(doc, path, tag_override=tag, registry_override=registry)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _validate_schema(doc: SourceDocument) -> None:
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = list(validator.iter_errors(doc.data))
+    if not errors:
+        return
+    located = [(_locate(doc, e), e) for e in errors]
+    (line, key, message), _ = min(located, key=lambda item: (item[0][0] or 0, item[0][1]))
+    raise ConfigError(message, file=doc.file, line=line, key=key or None)
+
+
+def _locate(doc: SourceDocument, error: jsonschema.ValidationError) -> tuple[int | None, str, str]:
+    """(line, key, message) for one schema error, worded for a person editing YAML."""
+    path: Path_ = tuple(error.absolute_path)
+    value = error.instance
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))
+        key_path = (*path, unknown[0])
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return doc.line_of(key_path), format_path(key_path), f"unknown key{hint}"
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return doc.line_of(path), format_path(path), f"missing required key {missing!r}"
+    if "propertyNames" in error.schema_path:
+        return doc.line_of((*path, value)), format_path((*path, value)), (
+            "service names must be lowercase letters, digits, '.', '_' or '-'"
+        )
+    if "x-message" in error.schema:
+        return doc.line_of(path), format_path(path), error.schema["x-message"].format(value=value)
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return doc.line_of(path), format_path(path), f"expected {_article(expected)}, got {_type_name(value)} {value!r}"
+    if error.validator == "enum":
+        options = ", ".join(map(str, error.validator_value))
+        return doc.line_of(path), format_path(path), f"must be one of {options}, got {value!r}"
+    if error.validator == "oneOf" and path and path[-2:-1] == ("manifests",):
+        return doc.line_of(path), format_path(path), "a manifest is a path or {path: ..., containers: [...]}"
+    if error.validator in {"minItems", "minProperties", "minLength"}:
+        return doc.line_of(path), format_path(path), "must not be empty"
+    if error.validator == "uniqueItems":
+        return doc.line_of(path), format_path(path), "contains duplicates"
+    return doc.line_of(path), format_path(path), error.message
+
+
+def _article(word: str) -> str:
+    names = {"object": "a mapping", "array": "a list", "string": "a string", "boolean": "true or false",
+             "integer": "an integer", "number": "a number"}
+    return " or ".join(names.get(w.strip(), w.strip()) for w in word.split(" or "))
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registry_override: str | None) -> Config:
+    data = doc.data
+    root = path.parent
+
+    def fail(message: str, at: Path_, *, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, file=doc.file, line=doc.line_of(at), key=format_path(at), hint=hint)
+
+    registry = registry_override or data.get("registry", DEFAULT_REGISTRY)
+    if not references.is_valid_registry(registry):
+        at: Path_ = ("registry",)
+        if registry_override:
+            raise ConfigError(f"invalid registry {registry!r}: expected host[:port], e.g. myacr.azurecr.io", key="--registry")
+        raise fail(f"invalid registry {registry!r}: expected host[:port], e.g. myacr.azurecr.io", at)
+    tag = tag_override if tag_override is not None else str(data.get("tag", DEFAULT_TAG))
+    if not references.is_valid_tag(tag):
+        why = "tags are 1-128 characters of letters, digits, '_', '.', '-' (not starting with '.' or '-')"
+        if tag_override is not None:
+            raise ConfigError(f"invalid tag {tag!r}: {why}", key="--tag")
+        raise fail(f"invalid tag {tag!r}: {why}", ("tag",))
+    platforms = tuple(data.get("platforms", DEFAULT_PLATFORMS))
+    services = tuple(_service(doc, root, name, raw, platforms, fail) for name, raw in data["services"].items())
+    seen: dict[str, str] = {}
+    for svc in services:
+        if svc.image in seen:
+            raise fail(f"image {svc.image!r} is also used by service {seen[svc.image]!r}", ("services", svc.name, "image"))
+        seen[svc.image] = svc.name
+    builder = data.get("builder", {})
+    binfmt = data.get("binfmt", {})
+    build = data.get("build", {})
+    return Config(
+        path=path,
+        registry=registry,
+        tag=tag,
+        platforms=platforms,
+        builder=BuilderConfig(
+            name=builder.get("name", "default"),
+            driver=builder.get("driver", "docker"),
+            driver_opts=_strings(builder.get("driver_opts")),
+        ),
+        binfmt=BinfmtConfig(**binfmt),
+        build=BuildOptions(
+            provenance=build.get("provenance", True),
+            sbom=build.get("sbom", False),
+            pull=build.get("pull", False),
+            no_cache=build.get("no_cache", False),
+            cache_from=tuple(build.get("cache_from", ())),
+            cache_to=tuple(build.get("cache_to", ())),
+            labels=_strings(build.get("labels")),
+        ),
+        gitops=_gitops(doc, root, data.get("gitops"), fail),
+        services=services,
+    )
+
+
+def _strings(raw: Mapping[str, Any] | None) -> Mapping[str, str]:
+    return frozen_map({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (raw or {}).items()})
+
+
+def _inside(root: Path, rel: str) -> Path | None:
+    """The absolute path of ``rel`` under ``root``, or None if it escapes (`../..`, symlinks)."""
+    candidate = (root / rel).resolve()
+    return candidate if candidate.is_relative_to(root.resolve()) else None
+
+
+def _service(doc, root: Path, name: str, raw: dict, platforms: tuple[str, ...], fail) -> ServiceConfig:
+    at: Path_ = ("services", name)
+    context = _inside(root, raw["context"])
+    if context is None:
+        raise fail(f"context {raw['context']!r} is outside the project folder {root}", (*at, "context"))
+    if not context.is_dir():
+        raise fail(f"context folder {raw['context']!r} does not exist", (*at, "context"))
+    dockerfile_rel = raw.get("dockerfile", str(Path(raw["context"]) / "Dockerfile"))
+    dockerfile = _inside(root, dockerfile_rel)
+    dockerfile_at = (*at, "dockerfile") if "dockerfile" in raw else (*at, "context")
+    if dockerfile is None:
+        raise fail(f"Dockerfile {dockerfile_rel!r} is outside the project folder {root}", dockerfile_at)
+    if not dockerfile.is_file():
+        raise fail(f"Dockerfile {dockerfile_rel!r} does not exist", dockerfile_at)
+    try:
+        dockerfile.read_bytes()
+    except OSError as exc:
+        raise fail(f"Dockerfile {dockerfile_rel!r} cannot be read: {exc.strerror}", dockerfile_at) from None
+    image = raw["image"]
+    if not references.is_valid_repository_path(image):
+        why = "must be lowercase" if image != image.lower() else "expected a path like voting-app/vote (lowercase, no registry, no tag)"
+        raise fail(f"invalid image name {image!r}: {why}", (*at, "image"))
+    build_args = _strings(raw.get("build_args"))
+    for arg in build_args:
+        if _SECRET_ARG.search(arg):
+            raise fail(
+                f"build arg {arg!r} looks like a secret; build args are stored in provenance attestations",
+                (*at, "build_args", arg),
+                hint="pass it as a BuildKit secret: secrets: [{id: ..., env: ...}] (docker/docs#19281)",
+            )
+    manifests = []
+    for i, entry in enumerate(raw.get("manifests", ())):
+        target = ManifestTarget(entry, ()) if isinstance(entry, str) else ManifestTarget(entry["path"], tuple(entry.get("containers", ())))
+        rel = Path(target.path)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise fail(f"manifest path {target.path!r} must be relative to the GitOps repository root, without '..'", (*at, "manifests", i))
+        manifests.append(target)
+    return ServiceConfig(
+        name=name,
+        context=context,
+        dockerfile=dockerfile,
+        image=image,
+        platforms=tuple(raw.get("platforms", platforms)),
+        build_args=build_args,
+        secrets=frozen_map({s["id"]: s["env"] for s in raw.get("secrets", ())}),
+        target=raw.get("target"),
+        manifests=tuple(manifests),
+        smoke=tuple(raw.get("smoke", ())),
+        line=doc.line_of(at),
+    )
+
+
+def _gitops(doc, root: Path, raw: dict | None, fail) -> GitOpsConfig | None:
+    if raw is None:
+        return None
+    repo = raw["repo"]
+    if re.match(r"^[a-z][a-z0-9+.-]*://[^/]*@", repo) and not repo.startswith("ssh://"):
+        raise fail("the repository URL contains credentials; remove them and set BUILDCTL_GIT_TOKEN instead", ("gitops", "repo"))
+    if not _URL.match(repo):
+        repo = str((root / repo).resolve())
+    author = raw.get("author", {})
+    defaults = GitOpsConfig(repo=repo)
+    return replace(
+        defaults,
+        branch=raw.get("branch", defaults.branch),
+        pin_digest=raw.get("pin_digest", defaults.pin_digest),
+        message=raw.get("message", defaults.message),
+        author_name=author.get("name", defaults.author_name),
+        author_email=author.get("email", defaults.author_email),
+        push_branch=raw.get("push_branch"),
+        push_retries=raw.get("push_retries", defaults.push_retries),
+    )
+
+
+def select_services(config: Config, names: tuple[str, ...] | list[str]) -> Config:
+    """Config restricted to ``names`` (all when empty); unknown names are a usage error."""
+    if not names:
+        return config
+    known = {s.name for s in config.services}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown service {unknown[0]!r} (services: {', '.join(sorted(known))})", key="SERVICE"
+        )
+    return replace(config, services=tuple(s for s in config.services if s.name in names))

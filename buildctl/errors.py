@@ -1,0 +1,107 @@
+"""One error hierarchy for buildctl, and the exit codes the CLI maps it to.
+
+Every error a user can cause or meet carries a one-line ``message`` and an optional ``hint``
+(how to fix it). ``cli.main`` prints exactly that; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Exit codes are part of the CLI contract (README, "Exit codes"); scripts depend on them.
+EXIT_OK = 0
+EXIT_FAILED = 1  # an operation failed: a build, a push, a verification that found a problem
+EXIT_BAD_INPUT = 2  # bad input or configuration; nothing was done
+EXIT_BUG = 3  # an unexpected exception: a bug in buildctl
+EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM
+
+
+class BuildctlError(Exception):
+    """Base of every error buildctl reports to the user."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(BuildctlError):
+    """services.yaml (or another input file) is invalid. Carries file and line when known."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = ""
+        if file is not None:
+            where = f"{file}:{line}: " if line is not None else f"{file}: "
+        what = f"{key}: " if key else ""
+        super().__init__(f"{where}{what}{message}", hint=hint)
+        self.file = file
+        self.line = line
+        self.key = key
+
+
+class UsageError(BuildctlError):
+    """A command-line argument or environment value is invalid."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class OperationError(BuildctlError):
+    """Something buildctl tried to do failed (build, push, verify, git push...)."""
+
+    exit_code = EXIT_FAILED
+
+
+@dataclass(frozen=True)
+class CommandFailure:
+    """What a failed external command left behind; secrets are redacted before this is built."""
+
+    command: tuple[str, ...]
+    returncode: int
+    output: str
+
+
+class CommandError(OperationError):
+    """An external command (docker, git) exited non-zero.
+
+    The message names the command, its exit code and the tail of its output, like pre-commit's
+    CalledProcessError. Callers must pass argv/output that hold no secret (they never do: secrets
+    travel via stdin or the environment only).
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        command: Sequence[str],
+        returncode: int,
+        output: str,
+        hint: str | None = None,
+        tail_lines: int = 20,
+    ) -> None:
+        tail = "\n".join(output.strip().splitlines()[-tail_lines:])
+        shown = " ".join(command)
+        message = f"{what}: `{shown}` exited {returncode}"
+        if tail:
+            message += "\n" + "\n".join(f"    {line}" for line in tail.splitlines())
+        super().__init__(message, hint=hint)
+        self.failure = CommandFailure(tuple(command), returncode, output)
+
+
+class Interrupted(BuildctlError):
+    exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,109 @@
+"""Docker image references, per the distribution reference grammar.
+
+https://github.com/distribution/reference/blob/main/reference.go — reproduced as regular
+expressions because no well-kept Python package implements it (docker-py's parse_repository_tag
+does not validate).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
+_IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
+_HOST = rf"(?:{_DOMAIN_NAME}|{_IPV6})"
+_DOMAIN = rf"{_HOST}(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+
+DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
+PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
+TAG_RE = re.compile(rf"^{_TAG}$")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_REFERENCE_RE = re.compile(
+    rf"^(?P<name>(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+)
+DEFAULT_REGISTRY = "docker.io"
+NAME_TOTAL_LENGTH_MAX = 255
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    registry: str  # host[:port]
+    repository: str  # path within the registry
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+    def with_tag(self, tag: str | None) -> ImageReference:
+        return ImageReference(self.registry, self.repository, tag, self.digest)
+
+    def with_digest(self, digest: str | None) -> ImageReference:
+        return ImageReference(self.registry, self.repository, self.tag, digest)
+
+    def __str__(self) -> str:
+        out = self.name
+        if self.tag:
+            out += f":{self.tag}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        return first, rest
+    repository = name if "/" in name else f"library/{name}"
+    return DEFAULT_REGISTRY, repository
+
+
+def parse_reference(text: str) -> ImageReference:
+    """Parse ``text``; raise ValueError with a message saying what is wrong."""
+    if not text:
+        raise ValueError("empty image reference")
+    match = _REFERENCE_RE.match(text)
+    if match is None:
+        raise ValueError(f"invalid image reference {text!r}: {_why_invalid(text)}")
+    name = match.group("name")
+    if len(name) > NAME_TOTAL_LENGTH_MAX:
+        raise ValueError(f"invalid image reference {text!r}: name longer than {NAME_TOTAL_LENGTH_MAX}")
+    registry, repository = _split_domain(name)
+    return ImageReference(registry, repository, match.group("tag"), match.group("digest"))
+
+
+def _why_invalid(text: str) -> str:
+    name, _, digest = text.partition("@")
+    if digest and not re.match(rf"^{_DIGEST}$", digest):
+        return "the digest must look like sha256:<64 hex characters>"
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1 :]
+        if not re.match(rf"^{_TAG}$", tag):
+            return "tags are 1-128 characters of letters, digits, '_', '.', '-' (not starting with '.' or '-')"
+    path = name.split("/", 1)[1] if "/" in name and _split_domain(name)[0] != DEFAULT_REGISTRY else name
+    if path != path.lower():
+        return "repository names must be lowercase"
+    return "expected [registry[:port]/]path[:tag][@sha256:digest]"
+
+
+def is_valid_repository_path(path: str) -> bool:
+    return bool(PATH_RE.match(path))
+
+
+def is_valid_registry(host: str) -> bool:
+    return bool(DOMAIN_RE.match(host))
+
+
+def is_valid_tag(tag: str) -> bool:
+    return bool(TAG_RE.match(tag))

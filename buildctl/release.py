@@ -1,0 +1,105 @@
+"""The release pipeline: binfmt -> builder -> parallel build -> verification -> gate -> tags.
+
+`buildctl build` stops after the tags; `buildctl run` hands the released images to the GitOps
+step. The release tag is written only after every service passed every check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from buildctl import binfmt, build, builder, engine, plan as planning, verify
+from buildctl.model import BuildOptions, BuildResult, Config, ReleasedImage, Verification
+from buildctl.registry import RegistryClient
+
+ProgressFn = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class ServiceOutcome:
+    service: str
+    repository: str
+    build: BuildResult
+    verification: Verification | None
+    release_ref: str
+    tagged: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.build.ok and self.verification is not None and self.verification.ok
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    run_id: str
+    tag: str
+    registry: str
+    run_dir: str
+    engine: engine.EngineInfo
+    binfmt: tuple[binfmt.BinfmtResult, ...]
+    builder: builder.BuilderReport
+    services: tuple[ServiceOutcome, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(s.ok for s in self.services)
+
+    def released(self) -> tuple[ReleasedImage, ...]:
+        return tuple(
+            ReleasedImage(s.service, s.repository, self.tag, s.build.index_digest or "")
+            for s in self.services if s.tagged
+        )
+
+
+def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
+                  options: BuildOptions | None = None, client: RegistryClient,
+                  progress: ProgressFn | None = None) -> ReleaseOutcome:
+    notify = progress or (lambda service, state: None)
+    timings: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        timings[step] = round(now - clock, 3)
+        clock = now
+
+    info = engine.engine_info()
+    handlers = binfmt.ensure(config.all_platforms(), native=info.native_platform, config=config.binfmt)
+    lap("binfmt")
+    selected = builder.ensure_builder(config.builder, platforms=config.all_platforms(), info=info)
+    lap("builder")
+    the_plan = planning.make_plan(config, run_id=run_id, options=options)
+    results = build.build_all(the_plan, builder=selected.name, run_dir=run_dir, jobs=jobs, progress=notify)
+    lap("build")
+    to_verify = [(svc, res) for svc, res in zip(the_plan.services, results) if res.ok]
+    for svc, _ in to_verify:
+        notify(svc.name, "verifying")
+    verifications = verify.verify_images(
+        [f"{svc.repository}@{res.index_digest}" for svc, res in to_verify],
+        platforms=[svc.build.platforms for svc, _ in to_verify],
+        client=client,
+    )
+    by_service = {svc.name: v for (svc, _), v in zip(to_verify, verifications)}
+    lap("verify")
+    outcomes = tuple(
+        ServiceOutcome(svc.name, svc.repository, res, by_service.get(svc.name), svc.release_ref)
+        for svc, res in zip(the_plan.services, results)
+    )
+    if all(o.ok for o in outcomes):
+        # The gate passed: only now does the release tag appear, for every service.
+        tagged = []
+        for outcome in outcomes:
+            engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}", tag_ref=outcome.release_ref)
+            tagged.append(replace(outcome, tagged=True))
+            notify(outcome.service, "tagged")
+        outcomes = tuple(tagged)
+    else:
+        for outcome in outcomes:
+            notify(outcome.service, "done" if outcome.ok else "failed")
+    lap("tag")
+    return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes, timings)

@@ -1,0 +1,165 @@
+"""The one place that prints results: a rich table for people, JSON for machines.
+
+Commands return result objects; cli.py hands them here. Errors are printed by cli.main.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import singledispatch
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from buildctl.binfmt import BinfmtResult
+from buildctl.builder import BuilderReport
+from buildctl.build import log_tail
+from buildctl.commands.doctor import DoctorResult
+from buildctl.model import GitOpsResult, Verification
+from buildctl.plan import Plan, buildx_argv, render_argv
+from buildctl.record import to_data
+
+MARK = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "skip": "[yellow]skip[/]", True: "[green]ok[/]", False: "[red]FAIL[/]"}
+
+
+def console() -> Console:
+    return Console(soft_wrap=True, highlight=False)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def render(result: Any, *, as_json: bool) -> None:
+    if as_json:
+        emit_json(json_of(result))
+    else:
+        human(result, console())
+
+
+@singledispatch
+def json_of(result: Any) -> Any:
+    return to_data(result)
+
+
+@json_of.register
+def _(result: Plan) -> Any:
+    return {
+        "registry": result.registry,
+        "tag": result.tag,
+        "config": str(result.config.path),
+        "builder": to_data(result.config.builder),
+        "gitops": to_data(result.config.gitops),
+        "services": [
+            {
+                "name": s.name,
+                "repository": s.repository,
+                "release_ref": s.release_ref,
+                "staging_ref": s.build.staging_ref,
+                "platforms": list(s.build.platforms),
+                "context": str(s.build.context),
+                "dockerfile": str(s.build.dockerfile),
+                "build_args": dict(s.build.build_args),
+                "target": s.build.target,
+                "manifests": [to_data(m) for m in s.manifests],
+                "buildx": buildx_argv(s.build),
+            }
+            for s in result.services
+        ],
+    }
+
+
+@singledispatch
+def human(result: Any, out: Console) -> None:
+    out.print(result)
+
+
+@human.register
+def _(result: Plan, out: Console) -> None:
+    out.print(f"registry [bold]{result.registry}[/]  tag [bold]{result.tag}[/]  config {result.config.path}")
+    table = Table("service", "platforms", "image", "context / Dockerfile", "build args", "manifests")
+    for s in result.services:
+        table.add_row(
+            s.name,
+            "\n".join(s.build.platforms),
+            s.release_ref,
+            f"{s.build.context}\n{s.build.dockerfile}",
+            "\n".join(f"{k}={v}" for k, v in s.build.build_args.items()) or "-",
+            "\n".join(f"{m.path} [{', '.join(m.containers) or 'matching image'}]" for m in s.manifests) or "-",
+        )
+    out.print(table)
+    gitops = result.config.gitops
+    out.print(f"gitops: {gitops.repo} branch {gitops.branch}" if gitops else "gitops: not configured")
+    for s in result.services:
+        out.print(f"[dim]{s.name}:[/] {render_argv(buildx_argv(s.build))}")
+
+
+@human.register
+def _(result: DoctorResult, out: Console) -> None:
+    for check in result.checks:
+        line = f"{MARK[check.ok]}  {check.name}: {check.detail}"
+        if not check.ok and check.fix:
+            line += f"\n      fix: {check.fix}"
+        out.print(line)
+
+
+@human.register(tuple)
+def _(result: tuple, out: Console) -> None:
+    for item in result:
+        human(item, out)
+
+
+@human.register
+def _(result: BinfmtResult, out: Console) -> None:
+    if result.action == "native":
+        out.print(f"{result.platform}: native, no emulation needed")
+        return
+    state = result.state
+    out.print(f"{result.platform}: {result.handler} {result.action} (flags {state.flags if state else '-'}), "
+              f"{result.qemu_version}; {result.probe}")
+
+
+@human.register
+def _(result: BuilderReport, out: Console) -> None:
+    out.print(f"builder {result.name} ({result.driver}) {result.action}; platforms: {', '.join(result.platforms)}")
+
+
+@human.register
+def _(result: Verification, out: Console) -> None:
+    status = MARK[result.ok]
+    out.print(f"{status}  {result.reference}")
+    for check in result.checks:
+        out.print(f"   {MARK[check.status]} {check.platform or '*':<14} {check.name:<10} {check.detail}")
+
+
+@human.register
+def _(result: GitOpsResult, out: Console) -> None:
+    if result.diff:
+        out.print(result.diff, markup=False)
+    if result.commit is None:
+        out.print(result.message or f"{result.repo} ({result.branch}): manifests already up to date, no commit")
+    else:
+        state = "pushed" if result.pushed else "not pushed"
+        out.print(f"{result.repo} ({result.branch}): commit {result.commit[:12]} {state} after {result.attempts} attempt(s)")
+
+
+def release_table(outcome, out: Console) -> None:
+    table = Table("service", "platform", "check", "result", "detail")
+    for s in outcome.services:
+        if not s.build.ok:
+            table.add_row(s.service, "*", "build", MARK["fail"], s.build.error or "build failed")
+            continue
+        for check in s.verification.checks if s.verification else ():
+            table.add_row(s.service, check.platform or "*", check.name, MARK[check.status], check.detail)
+    out.print(table)
+    for s in outcome.services:
+        if not s.build.ok:
+            out.print(f"[red]{s.service}[/] build log ({s.build.log_file}), last lines:")
+            out.print(log_tail(s.build.log_file), markup=False)
+    verdict = "[green]release gate passed[/]" if outcome.passed else "[red]release gate FAILED: no tag created, nothing changed in Git[/]"
+    out.print(verdict)
+    for s in outcome.services:
+        if s.tagged:
+            out.print(f"  {s.release_ref} -> {s.build.index_digest}")
