@@ -1,0 +1,229 @@
+"""An image's filesystem as metadata, and how the kernel would find its entrypoint in it.
+
+Pure: ``resolve_command`` works over anything with ``get(path) -> Entry | None`` — a plain dict
+in tests, a ``LayeredView`` over layer tables (buildctl.layers) in real use. Paths are absolute
+and normalised ("/usr/bin/python3"); "/" is always a directory.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from buildctl import elf
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # runc's default
+MAX_SYMLINKS = 40  # Linux MAXSYMLINKS
+MAX_INTERPRETERS = 4  # Linux binfmt_script recursion limit (BINPRM_MAX_RECURSION)
+
+FILE, DIR, SYMLINK, HARDLINK, OTHER, IMPLICIT_DIR = "f", "d", "l", "h", "o", "i"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: str  # FILE | DIR | SYMLINK | HARDLINK | OTHER | IMPLICIT_DIR (parent not in the tar)
+    mode: int = 0o755
+    target: str = ""  # symlink target as written, or hardlink target path (absolute)
+    head: bytes = b""  # first bytes of executable regular files
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind in (DIR, IMPLICIT_DIR)
+
+    @property
+    def executable(self) -> bool:
+        return self.kind == FILE and bool(self.mode & 0o111)
+
+
+ROOT = Entry(DIR)
+
+
+class FileSystem(Protocol):
+    def get(self, path: str) -> Entry | None: ...
+
+
+@dataclass(frozen=True)
+class LayerTable:
+    """What one layer tar adds, replaces and deletes."""
+
+    entries: Mapping[str, Entry]
+    whiteouts: frozenset[str] = frozenset()  # paths deleted by ``.wh.NAME``
+    opaque: frozenset[str] = frozenset()  # directories whose lower contents ``.wh..wh..opq`` hides
+
+    def hides(self, path: str) -> bool:
+        """Whether this layer deletes ``path`` from the layers below it."""
+        if path in self.whiteouts:
+            return True
+        parent = posixpath.dirname(path)
+        while parent != "/":
+            if parent in self.opaque or parent in self.whiteouts:
+                return True
+            parent = posixpath.dirname(parent)
+        return "/" in self.opaque
+
+
+@dataclass(frozen=True)
+class LayeredView:
+    """The union of layer tables, bottom layer first, as overlayfs would show it.
+
+    ``get`` answers for one path; walk paths with ``resolve_path``, which looks at every component,
+    so a directory an upper layer replaced by a file or symlink hides the lower layers' children.
+    """
+
+    layers: Sequence[LayerTable]
+
+    def get(self, path: str) -> Entry | None:
+        if path == "/":
+            return ROOT
+        implicit = None
+        for layer in reversed(self.layers):
+            entry = layer.entries.get(path)
+            if entry is not None:
+                if entry.kind != IMPLICIT_DIR:
+                    return entry
+                implicit = implicit or entry  # a lower layer may say what this really is
+            elif layer.hides(path):
+                break
+        return implicit
+
+
+class ResolveError(Exception):
+    """The command cannot be found or started; the message says why, naming the path."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How a command starts: the chain of files exec'd, and the ELF binaries among them."""
+
+    chain: tuple[str, ...]  # e.g. ("/usr/local/bin/gunicorn", "/usr/bin/python3.11")
+    binaries: tuple[tuple[str, elf.ElfIdent], ...]
+
+
+def normalize(path: str) -> str:
+    """A tar member name or absolute path -> "/a/b" (no "./", no trailing slash)."""
+    return "/" + posixpath.normpath("/" + path).lstrip("/")
+
+
+def _get(fs: FileSystem, path: str) -> Entry | None:
+    entry = fs.get(path)
+    if entry is not None and entry.kind == HARDLINK:
+        return fs.get(entry.target)  # tar hard links point at a regular file seen earlier
+    return entry
+
+
+def resolve_path(fs: FileSystem, path: str, *, cwd: str = "/") -> tuple[str, Entry]:
+    """Follow symlinks in every component, as the kernel's path walk does."""
+    pending = list(reversed(posixpath.join(cwd, path).split("/")))
+    parts: list[str] = []
+    entry = ROOT
+    links = 0
+    while pending:
+        part = pending.pop()
+        if part in ("", "."):
+            continue
+        if not entry.is_dir:
+            raise ResolveError(f"/{'/'.join(parts)} is not a directory (resolving {path})")
+        if part == "..":
+            parts = parts[:-1]
+            entry = ROOT if not parts else (_get(fs, "/" + "/".join(parts)) or ROOT)
+            continue
+        candidate = "/" + "/".join([*parts, part])
+        found = _get(fs, candidate)
+        if found is None:
+            raise ResolveError(f"{candidate} does not exist" + (f" (resolving {path})" if candidate != path else ""))
+        if found.kind == SYMLINK:
+            links += 1
+            if links > MAX_SYMLINKS:
+                raise ResolveError(f"too many levels of symbolic links resolving {path}")
+            if found.target.startswith("/"):
+                parts, entry = [], ROOT
+            pending.extend(reversed(found.target.split("/")))
+            continue
+        parts.append(part)
+        entry = found
+    return "/" + "/".join(parts), entry
+
+
+def find_program(fs: FileSystem, name: str, *, path_env: str, workdir: str = "/") -> tuple[str, Entry]:
+    """execvp: a name with a slash is a path (relative to the working directory), else search PATH."""
+    if "/" in name:
+        real, entry = resolve_path(fs, name, cwd=workdir)
+        if not entry.executable:
+            raise ResolveError(f"{name} is not an executable file" + (f" ({real})" if real != name else ""))
+        return real, entry
+    seen_not_executable = None
+    for directory in path_env.split(":"):
+        candidate = posixpath.join(workdir, directory or ".", name)
+        try:
+            real, entry = resolve_path(fs, candidate)
+        except ResolveError:
+            continue
+        if entry.executable:
+            return real, entry
+        seen_not_executable = seen_not_executable or candidate
+    if seen_not_executable:
+        raise ResolveError(f"{name} found at {seen_not_executable} but it is not an executable file")
+    raise ResolveError(f"{name} not found in PATH {path_env}")
+
+
+def parse_shebang(head: bytes) -> tuple[str, str] | None:
+    """``#!/path/interp optional-arg`` -> (interpreter, arg), split the way binfmt_script does."""
+    if not head.startswith(b"#!"):
+        return None
+    line = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").strip(" \t\r")
+    interpreter, _, arg = line.replace("\t", " ").partition(" ")
+    return (interpreter, arg.strip()) if interpreter else None
+
+
+def _env_program(args: Sequence[str]) -> str | None:
+    """The program ``env [-S] [-i] [-u NAME] [NAME=value...] program`` runs."""
+    skip_next = False
+    for token in args:
+        if skip_next:
+            skip_next = False
+        elif token in ("-u", "--unset", "-C", "--chdir"):
+            skip_next = True
+        elif not token.startswith("-") and "=" not in token:
+            return token
+    return None
+
+
+def resolve_command(
+    fs: FileSystem, argv: Sequence[str], *, path_env: str | None = None, workdir: str = "/"
+) -> Resolution:
+    """Find what the kernel runs for ``argv``: argv[0], then each #! interpreter, down to ELF files.
+
+    ``env`` (as argv[0] or as a #! interpreter) is followed to the program it runs, looked up in
+    PATH; both env and that program must be ELF files for the platform.
+    """
+    if not argv or not argv[0]:
+        raise ResolveError("empty command")
+    search_path = path_env if path_env is not None else DEFAULT_PATH
+    name, args = argv[0], list(argv[1:])
+    real, entry = find_program(fs, name, path_env=search_path, workdir=workdir)
+    chain = [real]
+    binaries: list[tuple[str, elf.ElfIdent]] = []
+    for _ in range(2 * MAX_INTERPRETERS):
+        shebang = parse_shebang(entry.head)
+        if shebang is not None:
+            name, arg = shebang
+            args = arg.split() if arg else []
+            # The kernel does not search PATH for an interpreter: a relative one is cwd-relative.
+            real, entry = find_program(fs, name if "/" in name else f"./{name}", path_env=search_path, workdir=workdir)
+            chain.append(real)
+            continue
+        if not elf.is_elf(entry.head):
+            raise ResolveError(f"{real} is neither an ELF binary nor a #! script")
+        try:
+            binaries.append((real, elf.parse_ident(entry.head)))
+        except ValueError as exc:
+            raise ResolveError(f"{real}: {exc}") from None
+        program = _env_program(args) if posixpath.basename(name) == "env" else None
+        if program is None:
+            return Resolution(tuple(chain), tuple(binaries))
+        name, args = program, []
+        real, entry = find_program(fs, program, path_env=search_path, workdir=workdir)
+        chain.append(real)
+    raise ResolveError(f"too many levels of interpreters starting {argv[0]}")

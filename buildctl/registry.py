@@ -1,0 +1,325 @@
+"""A small, read-only OCI Distribution API client: manifests, config blobs, streamed layers.
+
+The only module that talks HTTP to registries. Spec: https://github.com/opencontainers/distribution-spec
+Every byte fetched by digest is checked against that digest. Transient failures (connection
+errors, 429/502/503/504) are retried with exponential backoff and jitter, honouring Retry-After.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO, TypeVar
+
+import httpx
+import tenacity
+
+from buildctl.errors import OperationError
+from buildctl.references import ImageReference, parse_reference
+from buildctl.registryauth import RegistryAuth, RegistryCredentials, is_loopback
+from buildctl.registrywire import (
+    INDEX_TYPES,
+    MANIFEST_ACCEPT,
+    MANIFEST_TYPES,
+    DigestMismatchError,
+    DigestReader,
+    TransientStatusError,
+    media_type_from_body,
+    parse_retry_after,
+    reason,
+    sha256_digest,
+    status_error,
+)
+
+__all__ = ["Manifest", "ManifestHead", "RegistryClient", "RegistryCredentials", "RetryPolicy"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_MANIFEST_BYTES = 4 << 20  # containerd's limit for manifests and indexes
+MAX_CONFIG_BYTES = 8 << 20
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+DOCKER_HUB_API = "registry-1.docker.io"  # docker.io references are served from here
+
+
+@dataclass(frozen=True)
+class Manifest:
+    media_type: str
+    content: bytes  # exactly the bytes the digest covers
+    digest: str
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.content)
+
+
+@dataclass(frozen=True)
+class ManifestHead:
+    media_type: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    total_seconds: float = 60.0  # no new attempt would start after this
+    initial_wait: float = 0.5
+    max_wait: float = 8.0
+
+
+# Transport errors that mean "try again": the request may not have reached the registry, or the
+# connection broke mid-body. Every request here is a GET/HEAD, so repeating it is safe.
+TRANSIENT_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadTimeout,
+    httpx.ReadError,
+    httpx.RemoteProtocolError,
+    TransientStatusError,
+)
+
+
+class RegistryClient:
+    """Read-only registry access, shared safely by threads. Use as a context manager or close()."""
+
+    def __init__(
+        self,
+        *,
+        credentials: Mapping[str, RegistryCredentials] | None = None,
+        scheme: str | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy = RetryPolicy(),
+        event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+    ) -> None:
+        """``credentials`` maps registry (``host[:port]`` as in references) to credentials.
+
+        ``scheme`` forces http or https; by default loopback registries use http, others https.
+        """
+        if scheme not in (None, "http", "https"):
+            raise ValueError(f"scheme must be http or https, not {scheme!r}")
+        if isinstance(credentials, RegistryCredentials):
+            raise TypeError("credentials maps registry host[:port] to RegistryCredentials: {registry: creds}")
+        self._scheme = scheme
+        self._retry = retry
+        creds = {self._host(reg): c for reg, c in (credentials or {}).items()}
+        self._http = httpx.Client(
+            auth=RegistryAuth(creds),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=True,  # blob storage redirects; httpx drops Authorization cross-origin
+            event_hooks={k: list(v) for k, v in (event_hooks or {}).items()},
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------ public API
+
+    def get_manifest(self, reference: ImageReference | str) -> Manifest:
+        """GET a manifest or index by digest (verified) or tag (``latest`` when neither)."""
+        ref = _as_ref(reference)
+        response = self._request("GET", ref, f"manifests/{_ref_part(ref)}", headers={"Accept": MANIFEST_ACCEPT})
+        content = response.content
+        if len(content) > MAX_MANIFEST_BYTES:
+            raise OperationError(f"manifest of {ref} is {len(content)} bytes; refusing more than {MAX_MANIFEST_BYTES}")
+        digest = sha256_digest(content)
+        claimed = ref.digest or response.headers.get("Docker-Content-Digest")
+        if claimed and claimed != digest:
+            raise OperationError(f"manifest of {ref}: registry sent bytes with digest {digest}, not {claimed}")
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if media_type not in INDEX_TYPES | MANIFEST_TYPES:
+            media_type = media_type_from_body(content) or media_type
+        return Manifest(media_type, content, digest)
+
+    def head_manifest(self, reference: ImageReference | str) -> ManifestHead | None:
+        """HEAD a manifest; None when the registry does not have it."""
+        ref = _as_ref(reference)
+        response = self._request(
+            "HEAD", ref, f"manifests/{_ref_part(ref)}", headers={"Accept": MANIFEST_ACCEPT}, missing_ok=True
+        )
+        if response.status_code == 404:
+            return None
+        digest = response.headers.get("Docker-Content-Digest")
+        if not digest:
+            raise OperationError(f"registry {ref.registry} answered HEAD {ref} without Docker-Content-Digest")
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return ManifestHead(media_type, digest, int(response.headers.get("Content-Length", "0")))
+
+    def get_blob(self, reference: ImageReference | str, digest: str, *, max_bytes: int = MAX_CONFIG_BYTES) -> bytes:
+        """GET a small blob (an image config) and verify its digest."""
+        ref = _as_ref(reference)
+        content = self._request("GET", ref, f"blobs/{digest}", what=f"blob {digest} of {ref.name}").content
+        if len(content) > max_bytes:
+            raise OperationError(f"blob {digest} of {ref.name} is larger than {max_bytes} bytes")
+        if sha256_digest(content) != digest:
+            raise OperationError(f"blob {digest} of {ref.name}: registry sent bytes with another digest")
+        return content
+
+    def stream_blob(self, reference: ImageReference | str, digest: str, consume: Callable[[BinaryIO], T]) -> T:
+        """Stream a blob (a layer) through ``consume`` and verify its digest at the end.
+
+        ``consume`` gets a buffered binary file; it must be idempotent, because a connection that
+        breaks mid-blob is retried from the start.
+        """
+        ref = _as_ref(reference)
+        what = f"blob {digest} of {ref.name}"
+
+        def read(response: httpx.Response) -> T:
+            raw = DigestReader(response.iter_raw(), digest)  # raw: the digest covers stored bytes
+            result = consume(io.BufferedReader(raw, buffer_size=1 << 16))
+            raw.verify()
+            return result
+
+        try:
+            return self._request("GET", ref, f"blobs/{digest}", what=what, consume=read)
+        except DigestMismatchError as exc:
+            raise OperationError(f"{what}: {exc}; the registry's copy is corrupt") from None
+
+    def delete_tag(self, reference: ImageReference | str) -> str:
+        """Try to delete just a tag (OCI distribution-spec 1.1; ACR). Returns what happened.
+
+        Distribution 2.x only deletes manifests by digest, which would also remove every other tag
+        of that manifest (the release tag): there we keep the staging tag and say so.
+        """
+        ref = _as_ref(reference)
+        if not ref.tag or ref.digest:
+            raise ValueError(f"delete_tag needs a tag reference, got {ref}")
+        response = self._request("DELETE", ref, f"manifests/{ref.tag}", what=f"tag {ref}", missing_ok=True,
+                                 refused_ok=True)
+        if response.status_code in (200, 202):
+            return "deleted"
+        if response.status_code == 404:
+            return "already gone"
+        return f"kept: the registry does not delete tags alone (HTTP {response.status_code})"
+
+    def ping(self, registry: str) -> str:
+        """GET /v2/: does ``registry`` speak the Distribution API? A short description if so."""
+        host = self._host(registry)
+        scheme = self._scheme or ("http" if is_loopback(host) else "https")
+        try:
+            response = self._http.get(f"{scheme}://{host}/v2/")
+        except httpx.HTTPError as exc:
+            raise OperationError(f"registry {registry} unreachable ({reason(exc)})") from None
+        if response.status_code == 200:
+            return f"{registry} answers /v2/ ({scheme})"
+        if response.status_code == 401:
+            return f"{registry} answers /v2/ ({scheme}); requires authentication"
+        raise OperationError(f"registry {registry} answered /v2/ with HTTP {response.status_code}")
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _host(self, registry: str) -> str:
+        return DOCKER_HUB_API if registry == "docker.io" else registry
+
+    def _url(self, ref: ImageReference, path: str) -> str:
+        host = self._host(ref.registry)
+        scheme = self._scheme or ("http" if is_loopback(host) else "https")
+        return f"{scheme}://{host}/v2/{ref.repository}/{path}"
+
+    def _request(
+        self,
+        method: str,
+        ref: ImageReference,
+        path: str,
+        *,
+        what: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        consume: Callable[[httpx.Response], Any] | None = None,
+        missing_ok: bool = False,
+        refused_ok: bool = False,
+    ) -> Any:
+        what = what or f"manifest {ref}"
+        url = self._url(ref, path)
+
+        def attempt() -> Any:
+            request = self._http.build_request(method, url, headers=dict(headers or {}))
+            response = self._http.send(request, stream=True)
+            try:
+                if response.status_code in RETRY_STATUSES:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    raise TransientStatusError(response.status_code, retry_after)
+                refused = refused_ok and response.status_code in (400, 405, 501)
+                if response.status_code >= 400 and not (missing_ok and response.status_code == 404) and not refused:
+                    response.read()
+                    raise status_error(response, ref, what)
+                if consume is not None:
+                    return consume(response)
+                response.read()
+                return response
+            finally:
+                response.close()
+
+        try:
+            return self._retrying(what)(attempt)
+        except TransientStatusError as exc:
+            raise OperationError(f"{what}: registry {ref.registry} answered HTTP {exc.status} {self._tries}") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise OperationError(
+                f"registry {ref.registry} unreachable ({reason(exc)}) {self._tries}; wanted {what}",
+                hint="is the registry running and the address right?",
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise OperationError(f"{what}: registry {ref.registry} timed out ({reason(exc)})") from None
+        except httpx.HTTPError as exc:
+            raise OperationError(f"{what}: talking to registry {ref.registry} failed: {reason(exc)}") from None
+
+    @property
+    def _tries(self) -> str:
+        return f"(gave up after at most {self._retry.attempts} attempts / {self._retry.total_seconds:g}s)"
+
+    def _retrying(self, what: str) -> tenacity.Retrying:
+        policy = self._retry
+        backoff = tenacity.wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)  # full jitter
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, TransientStatusError) and exc.retry_after is not None:
+                return exc.retry_after  # honoured; stop_before_delay gives up if it exceeds the budget
+            return backoff(state)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            sleep = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "%s: %s; retrying in %.1fs (attempt %d of %d failed)",
+                what, reason(exc), sleep, state.attempt_number, policy.attempts,
+            )
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TRANSIENT_ERRORS),
+            stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_before_delay(policy.total_seconds),
+            wait=wait,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+
+def ping(registry: str) -> str:
+    with RegistryClient(retry=RetryPolicy(attempts=1)) as client:
+        return client.ping(registry)
+
+
+def _as_ref(reference: ImageReference | str) -> ImageReference:
+    if isinstance(reference, ImageReference):
+        return reference
+    try:
+        return parse_reference(reference)
+    except ValueError as exc:
+        raise OperationError(str(exc)) from None
+
+
+def _ref_part(ref: ImageReference) -> str:
+    return ref.digest or ref.tag or "latest"

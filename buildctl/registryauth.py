@@ -1,0 +1,169 @@
+"""Registry authentication for httpx: anonymous, Basic, and the Bearer token challenge.
+
+The token flow is the Docker Registry v2 one (https://distribution.github.io/distribution/spec/auth/token/):
+a request answered ``401`` with ``WWW-Authenticate: Bearer realm=...,service=...,scope=...`` is
+repeated with a token from ``GET realm?service=...&scope=...`` (sent Basic credentials when we
+have them — Docker Hub, ACR and Harbor all work this way). Tokens are cached per realm, service
+and scope until shortly before they expire. Passwords never reach a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+import threading
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from buildctl.errors import OperationError
+
+_PARAM_RE = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+_REPOSITORY_PATH_RE = re.compile(r"^/v2/(?P<name>.+)/(?:manifests|blobs|tags)/")
+_DEFAULT_TOKEN_SECONDS = 60  # the spec's default when the token response has no expires_in
+_EXPIRY_MARGIN = 10.0
+
+
+@dataclass(frozen=True)
+class RegistryCredentials:
+    username: str
+    password: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"RegistryCredentials(username={self.username!r}, password='***')"
+
+    def basic_header(self) -> str:
+        raw = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # "basic" | "bearer" (lowercase)
+    params: Mapping[str, str]
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """Parse a ``WWW-Authenticate`` value; None when it names no scheme."""
+    scheme, _, rest = header.strip().partition(" ")
+    if not scheme:
+        return None
+    params = {}
+    for match in _PARAM_RE.finditer(rest):
+        quoted, bare = match.group(2), match.group(3)
+        params[match.group(1).lower()] = quoted.replace('\\"', '"') if quoted is not None else bare
+    return Challenge(scheme.lower(), params)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1, with or without a port (``[::1]:5000``)."""
+    if host.startswith("["):
+        host = host[1 : host.find("]")]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def pull_scope(url: httpx.URL) -> str | None:
+    match = _REPOSITORY_PATH_RE.match(url.path)
+    return f"repository:{match.group('name')}:pull" if match else None
+
+
+class RegistryAuth(httpx.Auth):
+    """An httpx auth flow answering registry challenges; one instance is shared by all threads.
+
+    ``credentials`` maps a registry host as httpx sees it (``host[:port]``) to its credentials.
+    """
+
+    def __init__(self, credentials: Mapping[str, RegistryCredentials]) -> None:
+        self._credentials = dict(credentials)
+        self._lock = threading.Lock()
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # -> (header, expiry)
+        self._challenges: dict[str, Challenge] = {}  # host -> last challenge seen
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        host = request.url.netloc.decode("ascii")
+        cached = self._cached_header(host, pull_scope(request.url))
+        if cached:
+            request.headers["Authorization"] = cached
+        response = yield request
+        if response.status_code != 401:
+            return
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        creds = self._credentials.get(host)
+        if challenge is None:
+            return
+        with self._lock:
+            self._challenges[host] = challenge
+        if challenge.scheme == "basic":
+            if creds is None:
+                return  # the 401 goes back to the caller, which says "authentication required"
+            request.headers["Authorization"] = creds.basic_header()
+        elif challenge.scheme == "bearer":
+            scope = challenge.params.get("scope") or pull_scope(request.url) or ""
+            token_request = self._token_request(host, challenge, scope, creds)
+            token_response = yield token_request
+            token_response.read()
+            request.headers["Authorization"] = self._store_token(host, challenge, scope, token_response)
+        else:
+            return
+        yield request
+
+    def _cached_header(self, host: str, scope: str | None) -> str | None:
+        with self._lock:
+            challenge = self._challenges.get(host)
+            if challenge is None:
+                return None
+            if challenge.scheme == "basic":
+                creds = self._credentials.get(host)
+                return creds.basic_header() if creds else None
+            key = (challenge.params.get("realm", ""), challenge.params.get("service", ""), scope or "")
+            header, expiry = self._tokens.get(key, ("", 0.0))
+            return header if header and time.monotonic() < expiry else None
+
+    def _token_request(
+        self, host: str, challenge: Challenge, scope: str, creds: RegistryCredentials | None
+    ) -> httpx.Request:
+        realm = challenge.params.get("realm")
+        if not realm:
+            raise OperationError(f"registry {host} sent a Bearer challenge without a realm")
+        url = httpx.URL(realm)
+        if creds is not None and url.scheme != "https" and not is_loopback(url.netloc.decode("ascii")):
+            raise OperationError(
+                f"registry {host} asks for credentials over plain HTTP ({url.host}); refusing to send them"
+            )
+        query = {k: v for k, v in (("service", challenge.params.get("service")), ("scope", scope)) if v}
+        headers = {"Authorization": creds.basic_header()} if creds else {}
+        return httpx.Request("GET", url.copy_merge_params(query), headers=headers)
+
+    def _store_token(self, host: str, challenge: Challenge, scope: str, response: httpx.Response) -> str:
+        creds = self._credentials.get(host)
+        if response.status_code in (401, 403):
+            who = f"user {creds.username!r}" if creds else "anonymous access"
+            raise OperationError(
+                f"registry {host} refused {who} (token endpoint answered HTTP {response.status_code})",
+                hint="check the registry username and password/token" if creds else "pass registry credentials",
+            )
+        if response.status_code != 200:
+            raise OperationError(f"registry {host}: token endpoint answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+            token = body.get("token") or body.get("access_token")
+            seconds = float(body.get("expires_in") or _DEFAULT_TOKEN_SECONDS)
+        except (ValueError, AttributeError):
+            token, seconds = None, 0.0
+        if not isinstance(token, str) or not token:
+            raise OperationError(f"registry {host}: token endpoint answered without a token")
+        header = f"Bearer {token}"
+        key = (challenge.params.get("realm", ""), challenge.params.get("service", ""), scope)
+        with self._lock:
+            self._tokens[key] = (header, time.monotonic() + max(seconds - _EXPIRY_MARGIN, 1.0))
+        return header

@@ -1,0 +1,137 @@
+"""Wire-level helpers for buildctl.registry: media types, digests, Retry-After, error text.
+
+Pure functions and small types; nothing here opens a connection.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import io
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from buildctl.errors import OperationError
+from buildctl.references import ImageReference
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+MANIFEST_ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+
+
+class TransientStatusError(Exception):
+    """A registry answer worth retrying (429/502/503/504); never leaves buildctl.registry."""
+
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class DigestMismatchError(Exception):
+    """Bytes fetched by digest hash to something else; never leaves buildctl.registry."""
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+class DigestReader(io.RawIOBase):
+    """A file-like view of a response body that hashes what passes through it."""
+
+    def __init__(self, chunks: Iterator[bytes], digest: str) -> None:
+        self._chunks = chunks
+        self._pending = b""
+        self._hash = hashlib.sha256()
+        self._digest = digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._hash.update(chunk)
+            self._pending = chunk
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def verify(self) -> None:
+        """Read what the consumer left (e.g. a gzip trailer) and compare digests."""
+        for chunk in self._chunks:
+            self._hash.update(chunk)
+        actual = "sha256:" + self._hash.hexdigest()
+        if actual != self._digest:
+            raise DigestMismatchError(f"blob {self._digest} arrived as {actual}")
+
+
+def reason(exc: BaseException | None) -> str:
+    if isinstance(exc, TransientStatusError):
+        return f"HTTP {exc.status}" + (f", Retry-After {exc.retry_after:g}s" if exc.retry_after is not None else "")
+    text = str(exc) if exc is not None else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def media_type_from_body(content: bytes) -> str | None:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    media_type = body.get("mediaType") if isinstance(body, dict) else None
+    if media_type is None and isinstance(body, dict) and "manifests" in body:
+        return OCI_INDEX
+    return media_type if isinstance(media_type, str) else None
+
+
+def status_error(response: httpx.Response, ref: ImageReference, what: str) -> OperationError:
+    status = response.status_code
+    try:
+        errors = response.json().get("errors") or []
+        codes = {e.get("code") for e in errors}
+        message = "; ".join(str(e.get("message", "")) for e in errors if e.get("message"))
+    except (ValueError, AttributeError):
+        codes, message = set(), ""
+    if status == 401:
+        if response.request.headers.get("Authorization"):
+            return OperationError(
+                f"registry {ref.registry} rejected the credentials (HTTP 401) for {what}",
+                hint="check the registry username and password/token",
+            )
+        return OperationError(
+            f"registry {ref.registry} requires authentication (HTTP 401) for {what}", hint="pass registry credentials"
+        )
+    if status == 403:
+        return OperationError(f"registry {ref.registry} denied access (HTTP 403) to {what}")
+    if status == 404:
+        if "NAME_UNKNOWN" in codes:
+            return OperationError(f"repository {ref.name} does not exist (wanted {what})")
+        if "MANIFEST_UNKNOWN" in codes or what.startswith("manifest"):
+            return OperationError(f"manifest unknown: {ref} does not exist in {ref.registry}")
+        return OperationError(f"{what} not found in {ref.registry} (HTTP 404)")
+    detail = f": {message}" if message else ""
+    return OperationError(f"{what}: registry {ref.registry} answered HTTP {status}{detail}")
