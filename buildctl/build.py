@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from buildctl import engine
+from buildctl import engine, interrupts
 from buildctl.errors import BuildctlError
 from buildctl.model import BuildResult
 from buildctl.plan import Plan, ServicePlan
@@ -52,5 +52,13 @@ def build_all(plan: Plan, *, builder: str, run_dir: Path, jobs: int | None = Non
         return BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
                            ok=True, index_digest=digest, seconds=time.monotonic() - started, log_file=str(log_file))
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build")
+    try:
         return tuple(pool.map(one, plan.services))
+    except KeyboardInterrupt:
+        # Stop the running `docker buildx build` children first, or the pool would wait for them.
+        pool.shutdown(wait=False, cancel_futures=True)
+        interrupts.terminate_children()
+        raise
+    finally:
+        pool.shutdown(wait=True)

@@ -6,7 +6,6 @@ interrupted. One error line (plus a hint) on stderr; --debug adds the traceback.
 
 from __future__ import annotations
 
-import signal
 import sys
 import traceback
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from buildctl import errors, report
+from buildctl import errors, interrupts, report
 from buildctl.config import load_config, select_services
 
 app = typer.Typer(
@@ -42,8 +41,19 @@ def _load(config: Path, tag: str | None, registry: str | None, services: list[st
     return select_services(load_config(config, tag=tag, registry=registry), services or [])
 
 
+def _version(value: bool) -> None:
+    if value:
+        from buildctl import __version__
+
+        typer.echo(f"buildctl {__version__}")
+        raise typer.Exit(errors.EXIT_OK)
+
+
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
     _State.debug = debug
 
 
@@ -190,12 +200,8 @@ def update_manifests_cmd(
         raise typer.Exit(errors.EXIT_FAILED)
 
 
-def _raise_interrupt(signum, frame):  # SIGTERM (CI cancelling a job) behaves like Ctrl-C
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> None:
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupts.install()
     try:
         # standalone_mode=False: click returns typer.Exit codes instead of exiting, and lets
         # our errors through so they are printed here, once.

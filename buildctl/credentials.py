@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from buildctl import engine
 from buildctl.errors import UsageError
-from buildctl.registry import RegistryCredentials
+from buildctl.registryauth import RegistryCredentials
 
 USERNAME_ENV = "BUILDCTL_REGISTRY_USERNAME"
 PASSWORD_ENV = "BUILDCTL_REGISTRY_PASSWORD"

@@ -47,6 +47,7 @@ def release_record(outcome, *, gitops: GitOpsResult | None = None, gate: str | N
             "built": s.build.ok,
             "verified": bool(v and v.ok),
             "tagged": s.tagged,
+            "staging_tag_cleanup": s.staging,
             "build_seconds": round(s.build.seconds, 3),
             "build_log": s.build.log_file,
             "error": s.build.error,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from buildctl import binfmt, build, builder, engine, plan as planning, verify
+from buildctl import binfmt, build, builder, engine, interrupts, plan as planning, verify
 from buildctl.model import BuildOptions, BuildResult, Config, ReleasedImage, Verification
 from buildctl.registry import RegistryClient
 
@@ -26,6 +26,7 @@ class ServiceOutcome:
     verification: Verification | None
     release_ref: str
     tagged: bool = False
+    staging: str = ""  # what happened to the staging tag after the gate
 
     @property
     def ok(self) -> bool:
@@ -93,13 +94,22 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     if all(o.ok for o in outcomes):
         # The gate passed: only now does the release tag appear, for every service.
         tagged = []
-        for outcome in outcomes:
-            engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}", tag_ref=outcome.release_ref)
-            tagged.append(replace(outcome, tagged=True))
-            notify(outcome.service, "tagged")
+        with interrupts.critical():  # all services tagged, or (on an error) none reported as released
+            for outcome in outcomes:
+                engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}", tag_ref=outcome.release_ref)
+                tagged.append(replace(outcome, tagged=True))
+                notify(outcome.service, "tagged")
         outcomes = tuple(tagged)
     else:
         for outcome in outcomes:
             notify(outcome.service, "done" if outcome.ok else "failed")
+    outcomes = tuple(_clean_staging(o, client) for o in outcomes)
     lap("tag")
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes, timings)
+
+
+def _clean_staging(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome:
+    if not outcome.build.ok:
+        return outcome
+    ref = f"{outcome.repository}:{outcome.build.staging_tag}"
+    return replace(outcome, staging=client.delete_tag(ref))

@@ -33,9 +33,10 @@ def release(config: Config, *, with_gitops: bool, jobs: int | None = None, pull:
     creds = credentials.registry_credentials_from_env()
     if creds is not None:
         credentials.login(config.registry, creds)
-    client = RegistryClient(credentials=creds)
-    outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
-                            options=_options(config, pull=pull, no_cache=no_cache), client=client, progress=progress)
+    with RegistryClient(credentials={config.registry: creds} if creds else None) as client:
+        outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
+                                options=_options(config, pull=pull, no_cache=no_cache), client=client,
+                                progress=progress)
     gitops = None
     target = record_path or run_dir / "release.json"
     try:

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up the real stack and run the whole test suite against it (what CI runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/stack.sh up
+bash scripts/install.sh >/dev/null
+exec .venv/bin/pytest "$@"
