@@ -1,0 +1,268 @@
+"""Exact, minimal edits of image references in GitOps manifests (pure: text in, text out).
+
+The old shell step did ``sed -i "s|image:.*|image: REG/$2:$3|g"``: it rewrote every ``image:``
+line — sidecars of other repositories, comments, env values — and lost digests. Here each target
+scalar is located in the PyYAML node tree and the new value is spliced into the original text at
+that node's offsets, so every other byte (comments, quoting, key order, CRLF, BOM, other documents)
+stays as it was. Nothing is ever re-dumped.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from buildctl.errors import ConfigError, OperationError
+from buildctl.kube_images import (
+    ContainerImage,
+    KustomizeImage,
+    compose_documents,
+    container_images,
+    is_kustomization,
+    kustomize_images,
+    repository_of,
+)
+from buildctl.model import FileChange, ManifestChange, ManifestTarget, ReleasedImage
+from buildctl.references import ImageReference, parse_reference
+from buildctl.yamlsplice import (
+    Splice,
+    apply_splices,
+    delete_key,
+    insert_keys,
+    replace_scalar,
+)
+
+Site = ContainerImage | KustomizeImage
+
+
+class Drift(NamedTuple):
+    service: str
+    path: str
+    found: str  # the reference the manifest holds now
+
+
+def reference_for(release: ReleasedImage, *, pin_digest: bool) -> str:
+    ref = f"{release.repository}:{release.tag}"
+    return f"{ref}@{release.digest}" if pin_digest else ref
+
+
+def current_reference(site: Site) -> str:
+    return site.image.value if isinstance(site, ContainerImage) else site.reference()
+
+
+def find_images(
+    text: str, *, path: str, repository: str, containers: tuple[str, ...] = ()
+) -> list[Site]:
+    """The images of ``repository`` in ``text`` (only ``containers``, if given).
+
+    Raises ConfigError when nothing matches, or when a named container has no such image: a
+    typo in services.yaml must fail loudly rather than silently update nothing.
+    """
+    want = repository_of(repository)
+    if want is None:
+        raise ConfigError(f"not an image repository: {repository!r}", file=path)
+    sites: list[Site] = []
+    for doc in compose_documents(text, path=path):
+        if is_kustomization(doc, path=path):
+            for entry in kustomize_images(doc, path=path):
+                new_name = entry.field("newName")
+                refs = (entry.name, new_name.value if new_name is not None else "")
+                if want in map(repository_of, refs) and (not containers or entry.name in containers):
+                    sites.append(entry)
+        else:
+            for image in container_images(doc, path=path):
+                if image.image.tag != "tag:yaml.org,2002:str":
+                    continue  # `image: 42`, `image: null`: not a reference
+                if repository_of(image.image.value) == want and (
+                    not containers or image.container in containers
+                ):
+                    sites.append(image)
+    found = {s.container if isinstance(s, ContainerImage) else s.name for s in sites}
+    if missing := [c for c in containers if c not in found]:
+        raise ConfigError(
+            f"no container named {', '.join(missing)} with an image of {repository}", file=path
+        )
+    if not sites:
+        raise ConfigError(f"no container image of {repository} found", file=path)
+    return sorted(sites, key=_position)
+
+
+def edit_manifest(
+    text: str,
+    *,
+    path: str,
+    repository: str,
+    new_reference: str,
+    containers: tuple[str, ...] = (),
+) -> tuple[str, tuple[str, ...]]:
+    """Point every image of ``repository`` in ``text`` at ``new_reference``.
+
+    Returns the new text and one human-readable line per edited image (none when the file
+    already holds ``new_reference``).
+    """
+    try:
+        new = parse_reference(new_reference)
+    except ValueError as exc:
+        raise ConfigError(str(exc), file=path) from None
+    newline = "\r\n" if "\r\n" in text else "\n"
+    splices: dict[int, Splice] = {}  # keyed by start: a YAML alias shares its anchor's node
+    edits: list[str] = []
+    for site in find_images(text, path=path, repository=repository, containers=containers):
+        old = current_reference(site)
+        if isinstance(site, ContainerImage):
+            todo = [] if old == new_reference else [replace_scalar(site.image, new_reference, path=path)]
+            where = site.where
+        else:
+            todo = _kustomize_splices(text, site, new_reference, newline, path=path)
+            where = f"kustomization image {site.name}"
+        for splice in todo:
+            splices.setdefault(splice.start, splice)
+        if todo:
+            edits.append(f"{where}: {old} -> {new_reference}")
+    new_text = apply_splices(text, sorted(splices.values(), key=lambda s: (s.start, s.end)))
+    _check_result(new_text, path=path, repository=repository, containers=containers, new=new)
+    return new_text, tuple(edits)
+
+
+def read_manifest(root: Path, path: str) -> str:
+    """The file's text exactly as stored: newline='' keeps CRLF, utf-8 (not -sig) keeps a BOM."""
+    file = (root / path).resolve()
+    if not file.is_relative_to(root.resolve()):
+        raise ConfigError("manifest path is outside the GitOps repository", file=path)
+    try:
+        with open(file, encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise ConfigError("manifest file does not exist in the GitOps repository", file=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read manifest: {exc}", file=path) from None
+
+
+def plan(
+    root: Path,
+    releases: Sequence[ReleasedImage],
+    targets: Mapping[str, tuple[ManifestTarget, ...]],
+    *,
+    pin_digest: bool,
+) -> tuple[ManifestChange, tuple[str, ...]]:
+    """The manifest change for ``releases``, and the services whose manifests it changes."""
+    before: dict[str, str] = {}
+    after: dict[str, str] = {}
+    edits: dict[str, list[str]] = {}
+    changed: list[str] = []
+    for release in releases:
+        new_reference = reference_for(release, pin_digest=pin_digest)
+        for target in targets.get(release.service, ()):
+            if target.path not in before:
+                before[target.path] = after[target.path] = read_manifest(root, target.path)
+                edits[target.path] = []
+            text, done = edit_manifest(
+                after[target.path],
+                path=target.path,
+                repository=release.repository,
+                new_reference=new_reference,
+                containers=target.containers,
+            )
+            after[target.path] = text
+            edits[target.path].extend(done)
+            if done and release.service not in changed:
+                changed.append(release.service)
+    files = tuple(FileChange(p, before[p], after[p], tuple(edits[p])) for p in before)
+    return ManifestChange(files), tuple(changed)
+
+
+def plan_changes(
+    root: Path,
+    releases: Sequence[ReleasedImage],
+    targets: Mapping[str, tuple[ManifestTarget, ...]],
+    *,
+    pin_digest: bool,
+) -> ManifestChange:
+    return plan(root, releases, targets, pin_digest=pin_digest)[0]
+
+
+def drift(
+    root: Path,
+    releases: Sequence[ReleasedImage],
+    targets: Mapping[str, tuple[ManifestTarget, ...]],
+) -> list[Drift]:
+    """Every targeted image that does not reference the released tag (and digest, if pinned)."""
+    out: list[Drift] = []
+    for release in releases:
+        for target in targets.get(release.service, ()):
+            text = read_manifest(root, target.path)
+            sites = find_images(
+                text, path=target.path, repository=release.repository, containers=target.containers
+            )
+            for ref in map(current_reference, sites):
+                if not _in_sync(ref, release):
+                    out.append(Drift(release.service, target.path, ref))
+    return out
+
+
+def unified_diff(change: ManifestChange) -> str:
+    out: list[str] = []
+    for f in change.files:
+        lines = difflib.unified_diff(
+            f.before.splitlines(keepends=True),
+            f.after.splitlines(keepends=True),
+            fromfile=f"a/{f.path}",
+            tofile=f"b/{f.path}",
+        )
+        for line in lines:
+            # Like git: mark a last line without a newline instead of gluing the next one to it.
+            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _position(site: Site) -> int:
+    return (site.image if isinstance(site, ContainerImage) else site.entry).start_mark.index
+
+
+def _in_sync(ref: str, release: ReleasedImage) -> bool:
+    parsed = parse_reference(ref)
+    if parsed.digest is not None and parsed.digest != release.digest:
+        return False
+    return parsed.tag == release.tag or (parsed.tag is None and parsed.digest == release.digest)
+
+
+def _kustomize_splices(
+    text: str, site: KustomizeImage, new_reference: str, newline: str, *, path: str
+) -> list[Splice]:
+    new = parse_reference(new_reference)
+    out: list[Splice] = []
+    inserts: list[tuple[str, str]] = []
+    new_name = site.field("newName")
+    # The repository as the caller spelled it (new.name is the normalised docker.io/library/x).
+    written = new_reference.partition("@")[0].removesuffix(f":{new.tag}" if new.tag else "")
+    if new_name is not None and repository_of(new_name.value) != new.name:
+        out.append(replace_scalar(new_name, written, path=path))
+    elif new_name is None and repository_of(site.name) != new.name:
+        inserts.append(("newName", written))
+    for key, value in (("newTag", new.tag), ("digest", new.digest)):
+        node = site.field(key)
+        if value is None and node is not None:
+            out.append(delete_key(text, site.entry, key, path=path))
+        elif value is not None and node is None:
+            inserts.append((key, value))
+        elif value is not None and node is not None and node.value != value:
+            out.append(replace_scalar(node, value, path=path))
+    if inserts:
+        out.append(insert_keys(text, site.entry, inserts, newline))
+    return out
+
+
+def _check_result(
+    text: str, *, path: str, repository: str, containers: tuple[str, ...], new: ImageReference
+) -> None:
+    """Re-read the edited text: every target must now resolve to exactly ``new``."""
+    want = (new.name, new.tag, new.digest)
+    for site in find_images(text, path=path, repository=repository, containers=containers):
+        got = parse_reference(current_reference(site))
+        if (got.name, got.tag, got.digest) != want:
+            raise OperationError(f"{path}: edit left {current_reference(site)} (a buildctl bug)")
