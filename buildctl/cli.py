@@ -6,12 +6,12 @@ interrupted. One error line (plus a hint) on stderr; --debug adds the traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from buildctl import errors, interrupts, report
@@ -101,19 +101,25 @@ def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, ta
 
 def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, pull, no_cache, record,
              pin_digest=None) -> None:
+    from buildctl import ci_output
     from buildctl.commands.release import release
 
     cfg = _load(config, tag, registry, services)
     result = release(cfg, with_gitops=with_gitops, jobs=jobs, pull=pull, no_cache=no_cache,
                      record_path=record, pin_digest=pin_digest)
+    data = _json_record(result.record_path)
     if json:
-        report.emit_json(_json_record(result.record_path))
+        report.emit_json(data)
     else:
         out = report.console()
         report.release_table(result.outcome, out)
         if result.gitops is not None:
             report.human(result.gitops, out)
         out.print(f"release record: {result.record_path}")
+    # Under Azure Pipelines / GitHub Actions: variables, outputs, summary. On stderr with --json,
+    # so stdout stays one JSON document.
+    ci_output.emit(data, environ=os.environ, stdout=sys.stderr if json else sys.stdout,
+                   record_path=result.record_path)
     if not result.outcome.passed:
         raise typer.Exit(errors.EXIT_FAILED)
 
@@ -183,6 +189,7 @@ def update_manifests_cmd(
     record: Annotated[Optional[Path], typer.Option("--record", help="Release record to take tags and digests from.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; change nothing.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Report manifests that do not match the release; change nothing.")] = False,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Edit the local checkout given by --gitops-repo instead of a temporary clone.")] = False,
 ) -> None:
     """Point the GitOps manifests at a verified release: one commit, pushed safely."""
     from buildctl.commands import update_manifests as um
@@ -194,9 +201,9 @@ def update_manifests_cmd(
     wanted = {s.name for s in cfg.services}
     releases = tuple(r for r in releases if r.service in wanted)
     result = um.update_manifests(cfg, releases=releases, gitops_repo=gitops_repo, branch=branch,
-                                 pin_digest=pin_digest, dry_run=dry_run, check=check)
+                                 pin_digest=pin_digest, dry_run=dry_run, check=check, in_place=in_place)
     report.render(result, as_json=json)
-    if check and getattr(result, "drift", None):
+    if check and not result.ok:
         raise typer.Exit(errors.EXIT_FAILED)
 
 
@@ -206,12 +213,12 @@ def main(argv: list[str] | None = None) -> None:
         # standalone_mode=False: click returns typer.Exit codes instead of exiting, and lets
         # our errors through so they are printed here, once.
         rc = app(args=argv, standalone_mode=False, prog_name="buildctl")
-    except click.ClickException as exc:  # bad arguments: click's own message, exit 2
-        exc.show()
-        sys.exit(errors.EXIT_BAD_INPUT)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.stderr.write("buildctl: interrupted\n")
         sys.exit(errors.EXIT_INTERRUPTED)
+    except typer.TyperException as exc:  # bad arguments (typer's bundled click): its message, exit 2
+        exc.show()
+        sys.exit(errors.EXIT_BAD_INPUT)
     except errors.BuildctlError as exc:
         _print_error(exc)
         sys.exit(exc.exit_code)

@@ -57,7 +57,8 @@ def engine_info() -> EngineInfo:
 
 def buildx_version() -> str:
     try:
-        return _docker.buildx.version()["version"]
+        # "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3": the second field is the version
+        return _docker.buildx.version().split()[1]
     except DockerException as exc:
         raise _command_error("docker buildx is not available", exc, hint="install docker-buildx") from None
 

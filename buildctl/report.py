@@ -17,6 +17,7 @@ from buildctl.binfmt import BinfmtResult
 from buildctl.builder import BuilderReport
 from buildctl.build import log_tail
 from buildctl.commands.doctor import DoctorResult
+from buildctl.commands.update_manifests import DriftReport
 from buildctl.model import GitOpsResult, Verification
 from buildctl.plan import Plan, buildx_argv, render_argv
 from buildctl.record import to_data
@@ -143,6 +144,15 @@ def _(result: GitOpsResult, out: Console) -> None:
     else:
         state = "pushed" if result.pushed else "not pushed"
         out.print(f"{result.repo} ({result.branch}): commit {result.commit[:12]} {state} after {result.attempts} attempt(s)")
+
+
+@human.register
+def _(result: DriftReport, out: Console) -> None:
+    if result.ok:
+        out.print(f"{MARK[True]}  {result.repo} ({result.branch}): every manifest references the release")
+        return
+    for item in result.drift:
+        out.print(f"{MARK[False]}  {item.service}: {item.path} has {item.found}")
 
 
 def release_table(outcome, out: Console) -> None:
