@@ -15,8 +15,9 @@ from buildctl import engine, interrupts
 from buildctl.errors import BuildctlError
 from buildctl.model import BuildResult
 from buildctl.plan import Plan, ServicePlan
+from buildctl.progress import progress_event
 
-ProgressFn = Callable[[str, str], None]  # (service, state)
+ProgressFn = Callable[[str, str, str], None]  # (service, platform or "" for all, state)
 
 
 def log_tail(log_file: str | None, *, lines: int = 25) -> str:
@@ -29,26 +30,32 @@ def log_tail(log_file: str | None, *, lines: int = 25) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+def _announce(service: str, line: str, notify: ProgressFn) -> None:
+    if event := progress_event(line):
+        notify(service, *event)
+
+
 def build_all(plan: Plan, *, builder: str, run_dir: Path, jobs: int | None = None,
               progress: ProgressFn | None = None) -> tuple[BuildResult, ...]:
     """Build every service of ``plan``; at most ``jobs`` at once (default: all)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(jobs or len(plan.services), len(plan.services)))
-    notify = progress or (lambda service, state: None)
+    notify = progress or (lambda service, platform, state: None)
 
     def one(service: ServicePlan) -> BuildResult:
         log_file = run_dir / f"{service.name}.build.log"
         metadata = run_dir / f"{service.name}.metadata.json"
-        notify(service.name, "building")
+        notify(service.name, "", "building")
         started = time.monotonic()
         try:
-            digest = engine.build(service.build, builder=builder, log_file=log_file, metadata_file=metadata)
+            digest = engine.build(service.build, builder=builder, log_file=log_file, metadata_file=metadata,
+                                  on_line=lambda line: _announce(service.name, line, notify))
         except BuildctlError as exc:
-            notify(service.name, "failed")
+            notify(service.name, "", "failed")
             return BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
                                ok=False, seconds=time.monotonic() - started, log_file=str(log_file),
                                error=exc.message.splitlines()[0])
-        notify(service.name, "pushed")
+        notify(service.name, "", "pushed")
         return BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
                            ok=True, index_digest=digest, seconds=time.monotonic() - started, log_file=str(log_file))
 

@@ -59,11 +59,13 @@ def _main(
 
 @app.command()
 def plan(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
-         registry: RegistryOpt = None, json: JsonOpt = False) -> None:
-    """Show what a release would build, push and change. Touches no daemon, registry or repo."""
-    from buildctl.commands.plan import plan as plan_cmd
+         registry: RegistryOpt = None, json: JsonOpt = False,
+         diff: Annotated[bool, typer.Option("--diff", help="Also read the GitOps repository and show the manifest diff.")] = False) -> None:
+    """Show what a release would build, push and change. Pure (no daemon, registry or repo) unless --diff."""
+    from buildctl.commands import plan as plan_cmd
 
-    report.render(plan_cmd(_load(config, tag, registry, services)), as_json=json)
+    cfg = _load(config, tag, registry, services)
+    report.render(plan_cmd.plan_with_diff(cfg) if diff else plan_cmd.plan(cfg), as_json=json)
 
 
 @app.command()
@@ -100,17 +102,21 @@ def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, ta
 
 
 def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, pull, no_cache, record,
-             pin_digest=None) -> None:
-    from buildctl import ci_output
-    from buildctl.commands.release import release
+             quiet: bool, pin_digest=None, nightly: bool = False) -> None:
+    from buildctl import ci_output, progress
+    from buildctl.commands.release import nightly_tag, release
 
+    if nightly and tag is None:
+        tag = nightly_tag()
     cfg = _load(config, tag, registry, services)
-    result = release(cfg, with_gitops=with_gitops, jobs=jobs, pull=pull, no_cache=no_cache,
-                     record_path=record, pin_digest=pin_digest)
+    display = progress.make_display([(s.name, s.platforms) for s in cfg.services], quiet=quiet)
+    with display:
+        result = release(cfg, with_gitops=with_gitops, jobs=jobs, pull=pull or nightly, no_cache=no_cache,
+                         record_path=record, pin_digest=pin_digest, nightly=nightly, progress=display)
     data = _json_record(result.record_path)
     if json:
         report.emit_json(data)
-    else:
+    elif not quiet or not result.outcome.passed:
         out = report.console()
         report.release_table(result.outcome, out)
         if result.gitops is not None:
@@ -133,25 +139,50 @@ def _json_record(path: str):
 RecordOut = Annotated[Optional[Path], typer.Option("--record", help="Write the release record here (default: .buildctl/runs/ID/release.json).")]
 PullOpt = Annotated[bool, typer.Option("--pull", help="Always pull newer base images.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Build without the build cache.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; print the result only on failure.")]
 
 
 @app.command()
 def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
           registry: RegistryOpt = None, json: JsonOpt = False, jobs: JobsOpt = None, pull: PullOpt = False,
-          no_cache: NoCacheOpt = False, record: RecordOut = None) -> None:
+          no_cache: NoCacheOpt = False, record: RecordOut = None, quiet: QuietOpt = False,
+          local: Annotated[bool, typer.Option("--local", help="Build for one platform and load into the local engine; no push.")] = False,
+          platform: Annotated[Optional[str], typer.Option("--platform", help="With --local: the platform (default: a foreign one).")] = None) -> None:
     """Build, push, verify and tag every service (no Git). The tag appears only if all pass."""
+    if local:
+        from buildctl.commands.local import build_local
+
+        report.render(build_local(_load(config, tag, registry, services), platform=platform), as_json=json)
+        return
+    if platform is not None:
+        raise errors.UsageError("--platform goes with --local; for releases set platforms: in services.yaml")
     _release(with_gitops=False, services=services, config=config, tag=tag, registry=registry, json=json,
-             jobs=jobs, pull=pull, no_cache=no_cache, record=record)
+             jobs=jobs, pull=pull, no_cache=no_cache, record=record, quiet=quiet)
 
 
 @app.command()
 def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
         registry: RegistryOpt = None, json: JsonOpt = False, jobs: JobsOpt = None, pull: PullOpt = False,
-        no_cache: NoCacheOpt = False, record: RecordOut = None,
-        pin_digest: Annotated[Optional[bool], typer.Option("--pin-digest/--no-pin-digest", help="Write TAG@sha256:INDEX (default: services.yaml).")] = None) -> None:
+        no_cache: NoCacheOpt = False, record: RecordOut = None, quiet: QuietOpt = False,
+        pin_digest: Annotated[Optional[bool], typer.Option("--pin-digest/--no-pin-digest", help="Write TAG@sha256:INDEX (default: services.yaml).")] = None,
+        nightly: Annotated[bool, typer.Option("--nightly", help="--pull, tag nightly-YYYYMMDD (unless --tag), and no commit when the rebuilt images equal the pinned ones (README: Nightly).")] = False,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the buildx commands, the tags and the manifest diff; run nothing.")] = False) -> None:
     """The whole release: binfmt, builder, build, push, verify, tag, then one GitOps commit."""
+    if dry_run:
+        from buildctl.commands.plan import plan_with_diff
+
+        cfg = _load(config, tag or (_nightly_tag() if nightly else None), registry, services)
+        report.render(plan_with_diff(cfg), as_json=json)
+        return
     _release(with_gitops=True, services=services, config=config, tag=tag, registry=registry, json=json,
-             jobs=jobs, pull=pull, no_cache=no_cache, record=record, pin_digest=pin_digest)
+             jobs=jobs, pull=pull, no_cache=no_cache, record=record, quiet=quiet, pin_digest=pin_digest,
+             nightly=nightly)
+
+
+def _nightly_tag() -> str:
+    from buildctl.commands.release import nightly_tag
+
+    return nightly_tag()
 
 
 @app.command()

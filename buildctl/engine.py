@@ -111,8 +111,10 @@ def _remove_builder(name: str) -> None:
         pass  # best effort: it may not have been registered at all
 
 
-def build(spec: BuildSpec, *, builder: str, log_file: Path, metadata_file: Path) -> str:
-    """Build and push ``spec``; stream the plain log into ``log_file``; return the index digest."""
+def build(spec: BuildSpec, *, builder: str, log_file: Path, metadata_file: Path,
+          on_line: Callable[[str], None] | None = None) -> str:
+    """Build and push ``spec``; stream the plain log into ``log_file`` (and each line to
+    ``on_line``, for progress); return the index digest."""
     opts = spec.options
     with log_file.open("w", encoding="utf-8") as log:
         try:
@@ -140,6 +142,8 @@ def build(spec: BuildSpec, *, builder: str, log_file: Path, metadata_file: Path)
             for line in lines:
                 log.write(line if line.endswith("\n") else line + "\n")
                 log.flush()
+                if on_line is not None:
+                    on_line(line)
         except DockerException as exc:
             log.write(exc.stderr or "")
             raise _command_error(f"build of {spec.service} failed", exc) from None
@@ -187,3 +191,24 @@ def run(image: str, command: Sequence[str], *, platform: str | None = None, priv
     return out if isinstance(out, str) else ""
 
 
+
+
+def build_local(spec: BuildSpec, *, builder: str, platform: str, tag: str, log_file: Path) -> str:
+    """Build ``spec`` for one platform and load it into the local engine (no push); return its id."""
+    opts = spec.options
+    with log_file.open("w", encoding="utf-8") as log:
+        try:
+            for line in _docker.buildx.build(
+                spec.context, builder=builder, file=spec.dockerfile, platforms=[platform],
+                build_args=dict(spec.build_args), secrets=[f"id={k},env={v}" for k, v in spec.secrets.items()],
+                target=spec.target, labels=dict(opts.labels), pull=opts.pull, cache=not opts.no_cache,
+                tags=[tag], load=True, progress="plain", stream_logs=True,
+            ):
+                log.write(line if line.endswith("\n") else line + "\n")
+        except DockerException as exc:
+            log.write(exc.stderr or "")
+            raise _command_error(f"local build of {spec.service} for {platform} failed", exc) from None
+    try:
+        return _docker.image.inspect(tag).id
+    except DockerException as exc:
+        raise _command_error(f"the local build of {spec.service} left no image {tag}", exc) from None

@@ -15,7 +15,7 @@ from buildctl import binfmt, build, builder, engine, interrupts, plan as plannin
 from buildctl.model import BuildOptions, BuildResult, Config, ReleasedImage, Verification
 from buildctl.registry import RegistryClient
 
-ProgressFn = Callable[[str, str], None]
+ProgressFn = Callable[[str, str, str], None]  # (service, platform or "", state)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class ReleaseOutcome:
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None) -> ReleaseOutcome:
-    notify = progress or (lambda service, state: None)
+    notify = progress or (lambda service, platform, state: None)
     timings: dict[str, float] = {}
     clock = time.monotonic()
 
@@ -79,13 +79,17 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     lap("build")
     to_verify = [(svc, res) for svc, res in zip(the_plan.services, results) if res.ok]
     for svc, _ in to_verify:
-        notify(svc.name, "verifying")
+        notify(svc.name, "", "verifying")
     verifications = verify.verify_images(
         [f"{svc.repository}@{res.index_digest}" for svc, res in to_verify],
         platforms=[svc.build.platforms for svc, _ in to_verify],
         client=client,
     )
     by_service = {svc.name: v for (svc, _), v in zip(to_verify, verifications)}
+    for (svc, _), verification in zip(to_verify, verifications):
+        for platform in svc.build.platforms:
+            failed = any(c.status == "fail" and c.platform in ("", platform) for c in verification.checks)
+            notify(svc.name, platform, "verification failed" if failed else "verified")
     lap("verify")
     outcomes = tuple(
         ServiceOutcome(svc.name, svc.repository, res, by_service.get(svc.name), svc.release_ref)
@@ -98,11 +102,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
             for outcome in outcomes:
                 engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}", tag_ref=outcome.release_ref)
                 tagged.append(replace(outcome, tagged=True))
-                notify(outcome.service, "tagged")
+                notify(outcome.service, "", "tagged")
         outcomes = tuple(tagged)
-    else:
-        for outcome in outcomes:
-            notify(outcome.service, "done" if outcome.ok else "failed")
     outcomes = tuple(_clean_staging(o, client) for o in outcomes)
     lap("tag")
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes, timings)

@@ -17,6 +17,8 @@ from buildctl.binfmt import BinfmtResult
 from buildctl.builder import BuilderReport
 from buildctl.build import log_tail
 from buildctl.commands.doctor import DoctorResult
+from buildctl.commands.local import LocalImage
+from buildctl.commands.plan import PlanWithDiff
 from buildctl.commands.update_manifests import DriftReport
 from buildctl.model import GitOpsResult, Verification
 from buildctl.plan import Plan, buildx_argv, render_argv
@@ -26,7 +28,9 @@ MARK = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "skip": "[yellow]skip[
 
 
 def console() -> Console:
-    return Console(soft_wrap=True, highlight=False)
+    # Not a terminal (CI logs, pipes): tables get room instead of 80 squeezed columns.
+    wide = None if sys.stdout.isatty() else 160
+    return Console(soft_wrap=True, highlight=False, width=wide)
 
 
 def emit_json(data: Any) -> None:
@@ -153,6 +157,29 @@ def _(result: DriftReport, out: Console) -> None:
         return
     for item in result.drift:
         out.print(f"{MARK[False]}  {item.service}: {item.path} has {item.found}")
+
+
+@json_of.register
+def _(result: PlanWithDiff) -> Any:
+    return {**json_of(result.plan), "gitops_dry_run": to_data(result.gitops) if result.gitops else None}
+
+
+@human.register
+def _(result: PlanWithDiff, out: Console) -> None:
+    human(result.plan, out)
+    for s in result.plan.services:
+        out.print(f"would tag {s.release_ref} (after verification)")
+    if result.gitops is None:
+        out.print("no GitOps manifests to change")
+        return
+    pinned = result.plan.config.gitops and result.plan.config.gitops.pin_digest
+    out.print("manifest diff" + (" (the release appends @sha256:<index digest> to each tag)" if pinned else "") + ":")
+    out.print(result.gitops.diff or "(no change)", markup=False)
+
+
+@human.register
+def _(result: LocalImage, out: Console) -> None:
+    out.print(f"{result.service}: {result.tag} ({result.platform}, {result.image_id[:19]}); run it: {result.run_hint}")
 
 
 def release_table(outcome, out: Console) -> None:

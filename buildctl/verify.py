@@ -224,3 +224,12 @@ def verify_images(
         futures = [pool.submit(verify_image, r, platforms=p, exact=exact, client=client, layers=cache)
                    for r, p in zip(references, per_image, strict=True)]
         return tuple(f.result() for f in futures)
+
+
+def platform_digests(client: RegistryClient, reference: str) -> set[str]:
+    """The image manifest digests an index (or lone manifest) holds, attestations excluded."""
+    manifest = client.get_manifest(reference)
+    if not manifest.is_index:
+        return {manifest.digest}
+    with _parsing(f"index {reference}"):
+        return {d["digest"] for d in manifest.json()["manifests"] if not is_attestation(d)}

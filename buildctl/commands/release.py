@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from datetime import date, datetime, timezone
+
 from buildctl import credentials, record
+from buildctl.gitops import redact_url
+from buildctl.verify import platform_digests
 from buildctl.commands.update_manifests import update_manifests
 from buildctl.errors import OperationError
 from buildctl.model import BuildOptions, Config, GitOpsResult
@@ -21,13 +25,42 @@ class RunResult:
     record_path: str
 
 
+def nightly_tag(today: date | None = None) -> str:
+    return f"nightly-{(today or datetime.now(timezone.utc).date()).strftime('%Y%m%d')}"
+
+
+def _unchanged_images(config: Config, outcome: ReleaseOutcome, creds) -> str | None:
+    """A message when every service's rebuilt platform images equal those of the index its
+    manifests pin (a nightly rebuild that changed nothing), else None.
+
+    Index digests always differ between builds (provenance records the build time), so the
+    per-platform image digests are what say whether anything really changed.
+    """
+    drift = update_manifests(config, releases=outcome.released(), check=True)
+    pinned: dict[str, set[str]] = {}
+    for item in drift.drift:
+        if "@sha256:" not in item.found:
+            return None
+        pinned.setdefault(item.service, set()).add(item.found)
+    with RegistryClient(credentials={config.registry: creds} if creds else None) as client:
+        for service in outcome.services:
+            new = {p.digest for p in service.verification.platforms} if service.verification else set()
+            for ref in pinned.get(service.service, ()):
+                if platform_digests(client, ref) != new:
+                    return None
+    return ("nightly: the rebuilt images are identical, platform by platform, to the ones the manifests "
+            "already pin; no commit")
+
+
 def _options(config: Config, *, pull: bool, no_cache: bool) -> BuildOptions:
     return replace(config.build, pull=config.build.pull or pull, no_cache=config.build.no_cache or no_cache)
 
 
 def release(config: Config, *, with_gitops: bool, jobs: int | None = None, pull: bool = False,
             no_cache: bool = False, record_path: Path | None = None, pin_digest: bool | None = None,
-            progress: ProgressFn | None = None) -> RunResult:
+            nightly: bool = False, progress: ProgressFn | None = None) -> RunResult:
+    """Build, verify and tag (and with ``with_gitops`` commit); ``nightly`` skips the commit when
+    the rebuilt images are identical to what the manifests already pin."""
     run_id = new_run_id()
     run_dir = config.root / ".buildctl" / "runs" / run_id
     creds = credentials.registry_credentials_from_env()
@@ -43,7 +76,12 @@ def release(config: Config, *, with_gitops: bool, jobs: int | None = None, pull:
         if outcome.passed and with_gitops:
             if config.gitops is None:
                 raise OperationError("`buildctl run` needs a gitops: section in services.yaml (or use `buildctl build`)")
-            gitops = update_manifests(config, releases=outcome.released(), pin_digest=pin_digest)
+            same = nightly and _unchanged_images(config, outcome, creds)
+            if same:
+                gitops = GitOpsResult(repo=redact_url(config.gitops.repo), branch=config.gitops.branch, commit=None,
+                                      pushed=False, attempts=0, message=same)
+            else:
+                gitops = update_manifests(config, releases=outcome.released(), pin_digest=pin_digest)
     finally:
         record.write_record(target, record.release_record(outcome, gitops=gitops))
     return RunResult(outcome, gitops, str(target))

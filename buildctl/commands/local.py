@@ -1,0 +1,53 @@
+"""`buildctl build --local`: cross-build on a laptop and load into the local engine, no push.
+
+Default platform: a foreign one (linux/arm64 on an amd64 laptop), since the native build is what
+`docker build` already does. Run the result under emulation with
+`docker run --rm --platform PLATFORM IMAGE` (Docker Desktop has binfmt built in; elsewhere
+`buildctl binfmt` registers it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from buildctl import binfmt, engine
+from buildctl.errors import UsageError
+from buildctl.model import Config
+from buildctl.plan import make_plan, new_run_id
+
+LOCAL_PREFIX = "buildctl-local"
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    service: str
+    platform: str
+    tag: str
+    image_id: str
+    log_file: str
+
+    @property
+    def run_hint(self) -> str:
+        return f"docker run --rm --platform {self.platform} {self.tag}"
+
+
+def build_local(config: Config, *, platform: str | None = None) -> tuple[LocalImage, ...]:
+    info = engine.engine_info()
+    if platform is None:
+        foreign = binfmt.foreign_platforms(config.all_platforms(), info.native_platform)
+        platform = foreign[0] if foreign else info.native_platform
+    if platform.count("/") not in (1, 2):
+        raise UsageError(f"--platform {platform!r}: expected os/arch[/variant], e.g. linux/arm64")
+    binfmt.ensure((platform,), native=info.native_platform, config=config.binfmt)
+    run_id = new_run_id()
+    run_dir = config.root / ".buildctl" / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    images = []
+    for service in make_plan(config, run_id=run_id).services:
+        tag = f"{LOCAL_PREFIX}/{service.repository.split('/', 1)[1]}:{platform.replace('/', '-')}"
+        log_file = Path(run_dir / f"{service.name}.local.log")
+        image_id = engine.build_local(service.build, builder=config.builder.name, platform=platform, tag=tag,
+                                      log_file=log_file)
+        images.append(LocalImage(service.name, platform, tag, image_id, str(log_file)))
+    return tuple(images)

@@ -1,0 +1,36 @@
+"""progress: buildx plain-progress parsing and the line-oriented display for CI logs."""
+
+from __future__ import annotations
+
+import io
+
+from buildctl.progress import PlainDisplay, QuietDisplay, make_display, progress_event
+
+
+def test_progress_event_reads_buildx_plain_lines() -> None:
+    assert progress_event("#8 [linux/arm64 2/4] RUN python3 -c 'import flask'") == ("linux/arm64", "building step 2/4")
+    assert progress_event("#9 [linux/arm/v7 builder 3/7] COPY . .") == ("linux/arm/v7", "building step 3/7")
+    assert progress_event("#12 pushing layers 0.3s done") == ("", "pushing")
+    assert progress_event("#7 ERROR: process did not complete successfully") == ("", "failed")
+    assert progress_event("#3 DONE 0.1s") is None
+
+
+def test_plain_display_prints_phases_not_steps() -> None:
+    out = io.StringIO()
+    display = PlainDisplay([("vote", ["linux/amd64", "linux/arm64"])], stream=out)
+    display("vote", "", "building")
+    display("vote", "linux/arm64", "building step 1/4")
+    display("vote", "linux/arm64", "building step 2/4")
+    display("vote", "", "pushing")
+    display("vote", "linux/arm64", "verification failed")
+    lines = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+    assert lines == [
+        "vote linux/amd64: building", "vote linux/arm64: building",
+        "vote linux/amd64: pushing", "vote linux/arm64: pushing",
+        "vote linux/arm64: verification failed",
+    ]
+
+
+def test_quiet_and_non_tty_selection() -> None:
+    assert isinstance(make_display([("a", ["linux/amd64"])], quiet=True), QuietDisplay)
+    assert isinstance(make_display([("a", ["linux/amd64"])], quiet=False, plain=True), PlainDisplay)
