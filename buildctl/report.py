@@ -17,6 +17,7 @@ from buildctl.binfmt import BinfmtResult
 from buildctl.builder import BuilderReport
 from buildctl.build import log_tail
 from buildctl.commands.doctor import DoctorResult
+from buildctl.commands.lint import DockerfileReport
 from buildctl.commands.local import LocalImage
 from buildctl.commands.plan import PlanWithDiff
 from buildctl.commands.update_manifests import DriftReport
@@ -85,12 +86,16 @@ def human(result: Any, out: Console) -> None:
 def _(result: Plan, out: Console) -> None:
     out.print(f"registry [bold]{result.registry}[/]  tag [bold]{result.tag}[/]  config {result.config.path}")
     table = Table("service", "platforms", "image", "context / Dockerfile", "build args", "manifests")
+    for column in table.columns:
+        column.overflow = "fold"  # never truncate a reference with an ellipsis
+    table.columns[2].no_wrap = True  # the image reference is what people copy
+    root = result.config.root
     for s in result.services:
         table.add_row(
             s.name,
             "\n".join(s.build.platforms),
             s.release_ref,
-            f"{s.build.context}\n{s.build.dockerfile}",
+            f"{_relative(s.build.context, root)}\n{_relative(s.build.dockerfile, root)}",
             "\n".join(f"{k}={v}" for k, v in s.build.build_args.items()) or "-",
             "\n".join(f"{m.path} [{', '.join(m.containers) or 'matching image'}]" for m in s.manifests) or "-",
         )
@@ -101,6 +106,13 @@ def _(result: Plan, out: Console) -> None:
         out.print(f"[dim]{s.name}:[/] {render_argv(buildx_argv(s.build))}")
 
 
+def _relative(path, root) -> str:
+    try:
+        return str(path.relative_to(root)) or "."
+    except ValueError:
+        return str(path)
+
+
 @human.register
 def _(result: DoctorResult, out: Console) -> None:
     for check in result.checks:
@@ -108,6 +120,20 @@ def _(result: DoctorResult, out: Console) -> None:
         if not check.ok and check.fix:
             line += f"\n      fix: {check.fix}"
         out.print(line)
+
+
+SEVERITY = {"error": "[red]error[/]", "warning": "[yellow]warning[/]", "info": "[cyan]info[/]"}
+
+
+@human.register
+def _(result: DockerfileReport, out: Console) -> None:
+    for lint in result.services:
+        if not lint.findings:
+            out.print(f"{MARK[True]}  {lint.dockerfile}: no RUN step under emulation ({lint.service}, "
+                      f"{', '.join(lint.platforms)} on {result.native})")
+        for f in lint.findings:
+            out.print(f"{SEVERITY[f.severity]}  {f.location} [dim]{f.code}[/]: ", end="")
+            out.print(f.message, markup=False)  # messages quote Dockerfile text: no markup
 
 
 @human.register(tuple)

@@ -87,7 +87,7 @@ def test_every_buildctl_command_exists(path: Path) -> None:
 
 
 def test_the_checker_rejects_what_the_cli_lacks() -> None:
-    assert problems(["buildctl", "run", "--pull", "--nightly", "--tag=1"]) == ["run: unknown option --nightly"]
+    assert problems(["buildctl", "run", "--pull", "--weekly", "--tag=1"]) == ["run: unknown option --weekly"]
     assert problems(["buildctl", "release", "--tag", "1"]) == ["unknown verb 'release'"]
     assert buildctl_commands('echo hi\nbuildctl run \\\n  --tag ${{ github.run_number }} --record "$X/r.json"  # note\n') == \
         [["buildctl", "run", "--tag", "EXPR", "--record", "$X/r.json"]]
