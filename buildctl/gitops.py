@@ -219,8 +219,15 @@ def clone_source(repo: str) -> str:
 
 def _clone(git: Git, cfg: GitOpsConfig, into: Path) -> Path:
     work = into / "repo"
-    git.run("clone", "--quiet", "--depth", "1", "--branch", cfg.branch, "--single-branch", "--no-tags",
-            clone_source(cfg.repo), str(work), cwd=None, what=f"cloning branch {cfg.branch} of the GitOps repository")  # fmt: skip
+    what = f"cloning branch {cfg.branch} of the GitOps repository"
+    proc = git.run("clone", "--quiet", "--depth", "1", "--branch", cfg.branch, "--single-branch", "--no-tags",
+                   clone_source(cfg.repo), str(work), cwd=None, what=what, check=False)  # fmt: skip
+    if proc.returncode != 0 and f"Remote branch {cfg.branch} not found" in proc.stderr:
+        # A configuration mistake, not a failed operation: exit 2 like every other bad input.
+        raise ConfigError(f"branch {cfg.branch!r} does not exist in {redact_url(cfg.repo)}", key="gitops.branch",
+                          hint="create it, or fix gitops.branch / --branch")
+    if proc.returncode != 0:
+        raise git.error(what, ["git", "clone", "--branch", cfg.branch, redact_url(clone_source(cfg.repo))], proc)
     return work
 
 

@@ -53,6 +53,8 @@ def load_yaml(path: Path, *, shown_as: str | None = None, environ: Mapping[str, 
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("file not found", file=shown, hint="pass -c/--config PATH or run from the folder holding services.yaml") from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a file", file=shown, hint=f"pass {shown}/services.yaml") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", file=shown) from None
     try:

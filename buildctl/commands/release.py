@@ -12,7 +12,7 @@ from buildctl.gitops import redact_url
 from buildctl.verify import platform_digests
 from buildctl.commands.update_manifests import update_manifests
 from buildctl.errors import OperationError
-from buildctl.model import BuildOptions, Config, GitOpsResult
+from buildctl.model import BuildOptions, Config, GitOpsResult, ReleasedImage
 from buildctl.plan import new_run_id
 from buildctl.registry import RegistryClient
 from buildctl.release import ProgressFn, ReleaseOutcome, build_release
@@ -52,6 +52,17 @@ def _unchanged_images(config: Config, outcome: ReleaseOutcome, creds) -> str | N
             "already pin; no commit")
 
 
+def _preflight(config: Config, *, client: RegistryClient, with_gitops: bool) -> None:
+    """Fail before building, with nothing pushed or tagged, on what can be known up front: a
+    registry that does not answer, and GitOps input (branch, manifest files, containers) that
+    would make the Git step fail after the release was tagged."""
+    client.ping(config.registry)
+    if with_gitops and config.gitops is not None:
+        placeholders = tuple(ReleasedImage(s.name, f"{config.registry}/{s.image}", config.tag, "")
+                             for s in config.services)
+        update_manifests(config, releases=placeholders, pin_digest=False, dry_run=True)
+
+
 def _options(config: Config, *, pull: bool, no_cache: bool) -> BuildOptions:
     return replace(config.build, pull=config.build.pull or pull, no_cache=config.build.no_cache or no_cache)
 
@@ -67,6 +78,7 @@ def release(config: Config, *, with_gitops: bool, jobs: int | None = None, pull:
     if creds is not None:
         credentials.login(config.registry, creds)
     with RegistryClient(credentials={config.registry: creds} if creds else None) as client:
+        _preflight(config, client=client, with_gitops=with_gitops)
         outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                 options=_options(config, pull=pull, no_cache=no_cache), client=client,
                                 progress=progress)
