@@ -55,6 +55,20 @@ def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
     _State.debug = debug
+    _setup_logging(debug=debug)
+
+
+def _setup_logging(*, debug: bool) -> None:
+    """buildctl's log records on stderr: WARNING and up (retries, renewed logins) always, so a CI
+    log shows them; everything with --debug. Only the ``buildctl`` loggers: libraries stay quiet."""
+    import logging
+
+    logger = logging.getLogger("buildctl")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("buildctl: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 @app.command()
@@ -70,9 +84,13 @@ def plan(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: 
 
 @app.command()
 def doctor(config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: RegistryOpt = None,
-           json: JsonOpt = False) -> None:
+           json: JsonOpt = False,
+           dockerfile: Annotated[bool, typer.Option("--dockerfile", help="Instead: lint every service's Dockerfile for RUN steps under emulation (exit 1 on errors only).")] = False) -> None:
     """Check this machine: engine, buildx, image store, binfmt handlers, registry, git."""
-    from buildctl.commands.doctor import doctor as doctor_cmd
+    if dockerfile:
+        from buildctl.commands.lint import lint_dockerfiles as doctor_cmd
+    else:
+        from buildctl.commands.doctor import doctor as doctor_cmd
 
     result = doctor_cmd(_load(config, tag, registry, None))
     report.render(result, as_json=json)
@@ -244,8 +262,8 @@ def main(argv: list[str] | None = None) -> None:
         # standalone_mode=False: click returns typer.Exit codes instead of exiting, and lets
         # our errors through so they are printed here, once.
         rc = app(args=argv, standalone_mode=False, prog_name="buildctl")
-    except typer.Abort:
-        sys.stderr.write("buildctl: interrupted\n")
+    except (typer.Abort, KeyboardInterrupt):
+        _report_interrupt()
         sys.exit(errors.EXIT_INTERRUPTED)
     except typer.TyperException as exc:  # bad arguments (typer's bundled click): its message, exit 2
         exc.show()
@@ -253,9 +271,6 @@ def main(argv: list[str] | None = None) -> None:
     except errors.BuildctlError as exc:
         _print_error(exc)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("buildctl: interrupted\n")
-        sys.exit(errors.EXIT_INTERRUPTED)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except SystemExit:
@@ -266,7 +281,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"buildctl: internal error (a bug): {type(exc).__name__}: {exc}\n"
                          "  rerun with --debug for the traceback and report it\n")
         sys.exit(errors.EXIT_BUG)
+    if rc == errors.EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
+        _report_interrupt()
     sys.exit(rc if isinstance(rc, int) else errors.EXIT_OK)
+
+
+def _report_interrupt() -> None:
+    stopped = interrupts.terminate_children()
+    sys.stderr.write(f"buildctl: interrupted; stopped {stopped} child process(es); nothing half-tagged, "
+                     "and Git changed only if a push had completed\n")
 
 
 def _print_error(exc: errors.BuildctlError) -> None:

@@ -7,15 +7,21 @@ shows one clear failure. Nothing here decides; callers (binfmt, builder, build, 
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
+from python_on_whales.utils import run as _run_docker
 
+from buildctl.engineretry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
 from buildctl.plan import BuildSpec
+from buildctl.references import parse_reference
 
 _docker = DockerClient()
 
@@ -38,20 +44,27 @@ class EngineInfo:
 
 
 def engine_info() -> EngineInfo:
+    # One `docker info` (it carries the client's version too, which python-on-whales' model
+    # drops) instead of `docker version` + `docker info`: every docker process costs ~50 ms of
+    # CPU, paid on each release (benchmarks/, issue #7).
     try:
-        version = _docker.version()
-        info = _docker.system.info()
+        raw = _run_docker([*_docker.docker_cmd, "info", "--format", "{{json .}}"])
     except DockerException as exc:
         raise _command_error(
             "the Docker daemon is not reachable", exc, hint="start it: scripts/stack.sh up (or Docker Desktop)"
         ) from None
-    store = dict(info.driver_status or []).get("driver-type", info.driver or "")
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(info.architecture or "", info.architecture or "")
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        raise OperationError(f"`docker info --format '{{{{json .}}}}'` printed no JSON: {raw[:200]!r}") from None
+    store = dict(info.get("DriverStatus") or []).get("driver-type", info.get("Driver") or "")
+    machine = info.get("Architecture") or ""
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
     return EngineInfo(
-        client_version=version.client.version if version.client else "?",
-        server_version=version.server.version if version.server else "?",
+        client_version=(info.get("ClientInfo") or {}).get("Version") or "?",
+        server_version=info.get("ServerVersion") or "?",
         image_store=store,
-        native_platform=f"{info.os_type or 'linux'}/{arch}",
+        native_platform=f"{info.get('OSType') or 'linux'}/{arch}",
     )
 
 
@@ -72,7 +85,21 @@ class BuilderState:
 
 
 def inspect_builder(name: str, *, bootstrap: bool = False) -> BuilderState | None:
-    """The builder ``name``, or None when no builder has that name."""
+    """The builder ``name``, or None when no builder has that name.
+
+    ``bootstrap`` starts it if it is not running. python-on-whales' inspect runs `buildx inspect`
+    and then `buildx ls` (inspect has no JSON output); `buildx ls` alone already has every
+    builder's status and platforms, so a running builder costs one docker process, not two.
+    """
+    try:
+        listed = next((b for b in _docker.buildx.list() if b.name == name), None)
+    except DockerException as exc:
+        raise _command_error("cannot list the buildx builders", exc) from None
+    if listed is None:
+        return None
+    state = _builder_state(listed)
+    if state.status == "running" or not bootstrap:
+        return state
     try:
         builder = _docker.buildx.inspect(name, bootstrap=bootstrap)
     except DockerException as exc:
@@ -114,44 +141,69 @@ def _remove_builder(name: str) -> None:
 def build(spec: BuildSpec, *, builder: str, log_file: Path, metadata_file: Path,
           on_line: Callable[[str], None] | None = None) -> str:
     """Build and push ``spec``; stream the plain log into ``log_file`` (and each line to
-    ``on_line``, for progress); return the index digest."""
-    opts = spec.options
+    ``on_line``, for progress); return the index digest.
+
+    A push that fails on a transient registry fault is retried (engineretry.PUSH_RETRY): the
+    build runs again from the BuildKit cache — even under --no-cache, whose fresh layers the first
+    attempt just made — and pushes the same layers.
+    """
+    registry = _registry_of(spec.staging_ref)
     with log_file.open("w", encoding="utf-8") as log:
-        try:
-            lines = _docker.buildx.build(
-                spec.context,
-                builder=builder,
-                file=spec.dockerfile,
-                platforms=list(spec.platforms),
-                build_args=dict(spec.build_args),
-                secrets=[f"id={key},env={env}" for key, env in spec.secrets.items()],
-                target=spec.target,
-                labels=dict(opts.labels),
-                provenance=opts.provenance,
-                sbom=opts.sbom,
-                pull=opts.pull,
-                cache=not opts.no_cache,
-                cache_from=list(opts.cache_from) or None,
-                cache_to=opts.cache_to[0] if opts.cache_to else None,
-                tags=[spec.staging_ref],
-                push=True,
-                metadata_file=metadata_file,
-                progress="plain",
-                stream_logs=True,
-            )
-            for line in lines:
-                log.write(line if line.endswith("\n") else line + "\n")
-                log.flush()
-                if on_line is not None:
-                    on_line(line)
-        except DockerException as exc:
-            log.write(exc.stderr or "")
-            raise _command_error(f"build of {spec.service} failed", exc) from None
+
+        def attempt(number: int) -> None:
+            if number > 1:
+                log.write(f"\nbuildctl: attempt {number}: building again from the cache and pushing\n\n")
+            try:
+                _build_once(spec, builder=builder, log=log, metadata_file=metadata_file, on_line=on_line,
+                            cache=not spec.options.no_cache or number > 1)
+            except DockerException as exc:
+                raise typed(_command_error(f"build of {spec.service} failed", exc), registry=registry) from None
+
+        with_retries(f"push of {spec.service}", attempt, policy=PUSH_RETRY, renew_login=_renewer(registry))
     try:
         digest = json.loads(metadata_file.read_text())["containerimage.digest"]
     except (OSError, ValueError, KeyError) as exc:
         raise OperationError(f"build of {spec.service}: buildx wrote no image digest to {metadata_file} ({exc})") from None
     return digest
+
+
+def _build_once(spec: BuildSpec, *, builder: str, log, metadata_file: Path,
+                on_line: Callable[[str], None] | None, cache: bool) -> None:
+    opts = spec.options
+    streamed = False
+    try:
+        lines = _docker.buildx.build(
+            spec.context,
+            builder=builder,
+            file=spec.dockerfile,
+            platforms=list(spec.platforms),
+            build_args=dict(spec.build_args),
+            secrets=[f"id={key},env={env}" for key, env in spec.secrets.items()],
+            target=spec.target,
+            labels=dict(opts.labels),
+            provenance=opts.provenance,
+            sbom=opts.sbom,
+            pull=opts.pull,
+            cache=cache,
+            cache_from=list(opts.cache_from) or None,
+            cache_to=opts.cache_to[0] if opts.cache_to else None,
+            tags=[spec.staging_ref],
+            push=True,
+            metadata_file=metadata_file,
+            progress="plain",
+            stream_logs=True,
+        )
+        for line in lines:
+            streamed = True
+            log.write(line if line.endswith("\n") else line + "\n")
+            log.flush()
+            if on_line is not None:
+                on_line(line)
+    except DockerException as exc:
+        if not streamed:  # streamed lines are in the log already; stderr would repeat them
+            log.write(exc.stderr or "")
+        log.flush()
+        raise
 
 
 def tag_index(*, source: str, tag_ref: str) -> None:
@@ -160,24 +212,72 @@ def tag_index(*, source: str, tag_ref: str) -> None:
     With one source and no annotations, imagetools create reuses the source's bytes, so the
     tag resolves to the very digest that was verified.
     """
+    registry = _registry_of(tag_ref)
+
+    def attempt(number: int) -> None:
+        try:
+            _docker.buildx.imagetools.create(sources=[source], tags=[tag_ref])
+        except DockerException as exc:
+            raise typed(_command_error(f"cannot tag {tag_ref}", exc), registry=registry) from None
+
+    with_retries(f"tagging {tag_ref}", attempt, policy=TAG_RETRY, renew_login=_renewer(registry))
+
+
+def _registry_of(ref: str) -> str:
     try:
-        _docker.buildx.imagetools.create(sources=[source], tags=[tag_ref])
-    except DockerException as exc:
-        raise _command_error(f"cannot tag {tag_ref}", exc) from None
+        return parse_reference(ref).registry
+    except ValueError:
+        return ref.split("/", 1)[0]
+
+
+# Credentials this process logged in with, per registry, so that a login that expires mid-run
+# (ACR tokens last 3 hours; a long build can outlive one) is renewed — once per registry per run.
+_logins: dict[str, tuple[str, str]] = {}
+_renewed: dict[str, float] = {}  # registry -> when it was renewed
+_login_lock = threading.Lock()
+_LOGIN_REFUSED = re.compile(r"\b401\b|unauthorized|incorrect username or password", re.IGNORECASE)
 
 
 def login(registry: str, *, username: str, password: str) -> None:
     """`docker login --password-stdin`: the password never reaches argv."""
+    with _login_lock:
+        _docker_login(registry, username, password)
+        _logins[registry] = (username, password)
+
+
+def _docker_login(registry: str, username: str, password: str) -> None:
+    # Not DockerClient.login: it lets `docker login` print "Login Succeeded" and its warnings onto
+    # our stdout (which --json keeps for one JSON document) and keeps no error text to report.
+    argv = [*_docker.docker_cmd, "login", "--username", username, "--password-stdin", registry]
     try:
-        _docker.login(server=registry, username=username, password=password)
+        _run_docker(argv, input=password.encode())
     except DockerException as exc:
+        output = (exc.stderr or "").replace(password, "***")
+        if _LOGIN_REFUSED.search(output):  # one line: the credentials are wrong
+            raise OperationError(f"registry {registry} refused the login of {username!r} (401 Unauthorized)",
+                                 hint="check BUILDCTL_REGISTRY_USERNAME / BUILDCTL_REGISTRY_PASSWORD") from None
         raise CommandError(
             f"login to {registry} as {username} failed",
             command=["docker", "login", registry, "--username", username, "--password-stdin"],
             returncode=exc.return_code,
-            output=(exc.stderr or "").replace(password, "***"),
+            output=output,
             hint="check BUILDCTL_REGISTRY_USERNAME / BUILDCTL_REGISTRY_PASSWORD",
         ) from None
+
+
+def _renewer(registry: str) -> Callable[[float], bool]:
+    def renew(attempt_started: float) -> bool:
+        """Log in again with this run's credentials; True if the failed attempt is worth repeating."""
+        with _login_lock:
+            if registry not in _logins:
+                return False  # we never logged in: nothing to renew (the user's own docker login)
+            if registry in _renewed:  # once only; another thread's fresh renewal still counts
+                return _renewed[registry] >= attempt_started
+            _docker_login(registry, *_logins[registry])
+            _renewed[registry] = time.monotonic()
+            return True
+
+    return renew
 
 
 def run(image: str, command: Sequence[str], *, platform: str | None = None, privileged: bool = False,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import tenacity
 
-from buildctl import manifests
+from buildctl import interrupts, manifests
 from buildctl.errors import CommandError, ConfigError, OperationError, UsageError
 from buildctl.model import (
     GitOpsConfig,
@@ -136,14 +136,16 @@ class Git:
         return redact_url(text)
 
     def run(self, *args: str, cwd: Path | None, what: str, input: str | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:  # fmt: skip
+            check: bool = True, detach: bool = False) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        """Run git; ``detach`` puts it in its own session, out of reach of a terminal's Ctrl-C."""
         argv = ["git", *args]
         shown = [self.redact(a) for a in argv]
         log.debug("running %s", " ".join(shown))
         io = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
         try:
             proc = subprocess.run(argv, cwd=cwd, env=self._env, capture_output=True, text=True, check=False,
-                                  encoding="utf-8", errors="replace", timeout=GIT_TIMEOUT_SECONDS, **io)  # fmt: skip
+                                  encoding="utf-8", errors="replace", timeout=GIT_TIMEOUT_SECONDS,
+                                  start_new_session=detach, **io)  # fmt: skip
         except OSError as exc:  # git not installed, or cwd gone
             raise OperationError(f"{what}: cannot run git: {exc}") from None
         except subprocess.TimeoutExpired:
@@ -307,8 +309,11 @@ def _reset_to_remote(git: Git, work: Path, branch: str, depth: tuple[str, ...]) 
 
 def _push(git: Git, work: Path, branch: str) -> None:
     what = f"pushing to branch {branch}"
-    proc = git.run("push", "--porcelain", "--no-verify", "origin", f"HEAD:refs/heads/{branch}",
-                   cwd=work, what=what, check=False)  # fmt: skip
+    # The push is one critical section: Ctrl-C/SIGTERM wait for it, so the remote has the whole
+    # commit or none and the user is told which (buildctl/interrupts.py).
+    with interrupts.critical():
+        proc = git.run("push", "--porcelain", "--no-verify", "origin", f"HEAD:refs/heads/{branch}",
+                       cwd=work, what=what, check=False, detach=True)  # fmt: skip
     if proc.returncode == 0:
         return
     rejected = [line for line in proc.stdout.splitlines() if line.startswith("!")]

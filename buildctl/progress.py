@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-# buildx plain progress: "#8 [linux/arm64 2/4] RUN ..." and "#12 pushing layers"
+# buildx plain progress: "#8 [linux/arm64 2/4] RUN ..." and "#12 pushing layers". An "#n ERROR"
+# line is not a failure yet: a push that errs is retried (engineretry.py); build.py reports the end.
 _STEP = re.compile(r"^#\d+ \[(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/v\d+)?) (?:[\w-]+ )?(?P<n>\d+)/(?P<m>\d+)\]")
 _PUSH = re.compile(r"^#\d+ (pushing layers|pushing manifest|exporting manifest list)")
-_ERROR = re.compile(r"^#\d+ ERROR")
 
 
 def progress_event(line: str) -> tuple[str, str] | None:
@@ -29,8 +29,6 @@ def progress_event(line: str) -> tuple[str, str] | None:
         return match["platform"], f"building step {match['n']}/{match['m']}"
     if _PUSH.match(line):
         return "", "pushing"
-    if _ERROR.match(line):
-        return "", "failed"
     return None
 
 

@@ -100,7 +100,8 @@ class RegistryClient:
     ) -> None:
         """``credentials`` maps registry (``host[:port]`` as in references) to credentials.
 
-        ``scheme`` forces http or https; by default loopback registries use http, others https.
+        ``scheme`` forces http or https; by default loopback registries use http, others https
+        (as buildx does: it speaks plain HTTP to 127.0.0.0/8, localhost and ::1).
         """
         if scheme not in (None, "http", "https"):
             raise ValueError(f"scheme must be http or https, not {scheme!r}")
@@ -111,6 +112,8 @@ class RegistryClient:
         creds = {self._host(reg): c for reg, c in (credentials or {}).items()}
         self._http = httpx.Client(
             auth=RegistryAuth(creds),
+            # TLS is checked against certifi's CAs, or those in SSL_CERT_FILE / SSL_CERT_DIR (a
+            # private registry's CA; Go's docker and buildx honour the same variables).
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=True,  # blob storage redirects; httpx drops Authorization cross-origin
             event_hooks={k: list(v) for k, v in (event_hooks or {}).items()},
@@ -210,9 +213,9 @@ class RegistryClient:
         host = self._host(registry)
         scheme = self._scheme or ("http" if is_loopback(host) else "https")
         try:
-            response = self._http.get(f"{scheme}://{host}/v2/")
+            response = self._retrying(f"registry {registry} /v2/")(lambda: self._http.get(f"{scheme}://{host}/v2/"))
         except httpx.HTTPError as exc:
-            raise OperationError(f"registry {registry} unreachable ({reason(exc)})") from None
+            raise OperationError(f"registry {registry} unreachable ({reason(exc)}) {self._tries}") from None
         if response.status_code == 200:
             return f"{registry} answers /v2/ ({scheme})"
         if response.status_code == 401:

@@ -207,11 +207,11 @@ def test_unknown_placeholder_fails_before_cloning(tmp_path):
     assert str(err.value) == "gitops.message: unknown placeholder {version} in the commit message template; use {tag} and {summary}"
 
 
-def test_missing_branch_is_a_command_error(remote):
-    with pytest.raises(CommandError) as err:
+def test_missing_branch_is_bad_configuration(remote):
+    with pytest.raises(ConfigError) as err:
         publish(config(remote, branch="nope"), releases=[VOTE], targets=TARGETS, dry_run=False, token=None)
-    assert "cloning branch nope of the GitOps repository" in str(err.value)
-    assert "Remote branch nope not found" in str(err.value)
+    assert err.value.message == f"gitops.branch: branch 'nope' does not exist in {remote}"
+    assert err.value.exit_code == 2
 
 
 # --------------------------------------------------------------------------- credentials
