@@ -36,8 +36,13 @@ def _announce(service: str, line: str, notify: ProgressFn) -> None:
 
 
 def build_all(plan: Plan, *, builder: str, run_dir: Path, jobs: int | None = None,
-              progress: ProgressFn | None = None) -> tuple[BuildResult, ...]:
-    """Build every service of ``plan``; at most ``jobs`` at once (default: all)."""
+              progress: ProgressFn | None = None,
+              on_built: Callable[[ServicePlan, BuildResult], None] | None = None) -> tuple[BuildResult, ...]:
+    """Build every service of ``plan``; at most ``jobs`` at once (default: all).
+
+    ``on_built`` is called (in the building thread) as soon as a service is pushed, so the
+    caller can start checking it while the others still build.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(jobs or len(plan.services), len(plan.services)))
     notify = progress or (lambda service, platform, state: None)
@@ -56,8 +61,11 @@ def build_all(plan: Plan, *, builder: str, run_dir: Path, jobs: int | None = Non
                                ok=False, seconds=time.monotonic() - started, log_file=str(log_file),
                                error=exc.message.splitlines()[0])
         notify(service.name, "", "pushed")
-        return BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
-                           ok=True, index_digest=digest, seconds=time.monotonic() - started, log_file=str(log_file))
+        result = BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
+                             ok=True, index_digest=digest, seconds=time.monotonic() - started, log_file=str(log_file))
+        if on_built is not None:
+            on_built(service, result)
+        return result
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build")
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -75,18 +76,24 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     selected = builder.ensure_builder(config.builder, platforms=config.all_platforms(), info=info)
     lap("builder")
     the_plan = planning.make_plan(config, run_id=run_id, options=options)
-    results = build.build_all(the_plan, builder=selected.name, run_dir=run_dir, jobs=jobs, progress=notify)
-    lap("build")
-    to_verify = [(svc, res) for svc, res in zip(the_plan.services, results) if res.ok]
-    for svc, _ in to_verify:
-        notify(svc.name, "", "verifying")
-    verifications = verify.verify_images(
-        [f"{svc.repository}@{res.index_digest}" for svc, res in to_verify],
-        platforms=[svc.build.platforms for svc, _ in to_verify],
-        client=client,
-    )
-    by_service = {svc.name: v for (svc, _), v in zip(to_verify, verifications)}
-    for (svc, _), verification in zip(to_verify, verifications):
+    verifying: dict[str, Future[Verification]] = {}
+    workers = max(1, min(len(the_plan.services), verify.MAX_IMAGE_WORKERS))
+    # Each service is verified as soon as it is pushed, while the others still build: the checks
+    # hide behind the slowest build instead of following it. Timings: "build" ends with the last
+    # build, "verify" is what verification adds after it.
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as checks:
+        def start_verification(svc: planning.ServicePlan, res: BuildResult) -> None:
+            notify(svc.name, "", "verifying")
+            verifying[svc.name] = checks.submit(verify.verify_image, f"{svc.repository}@{res.index_digest}",
+                                                platforms=svc.build.platforms, client=client)
+
+        results = build.build_all(the_plan, builder=selected.name, run_dir=run_dir, jobs=jobs, progress=notify,
+                                  on_built=start_verification)
+        lap("build")
+        by_service = {name: future.result() for name, future in verifying.items()}
+    for svc in the_plan.services:
+        if (verification := by_service.get(svc.name)) is None:
+            continue
         for platform in svc.build.platforms:
             failed = any(c.status == "fail" and c.platform in ("", platform) for c in verification.checks)
             notify(svc.name, platform, "verification failed" if failed else "verified")
@@ -97,16 +104,25 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     )
     if all(o.ok for o in outcomes):
         # The gate passed: only now does the release tag appear, for every service.
-        tagged = []
+        def tag(outcome: ServiceOutcome) -> ServiceOutcome:
+            engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}", tag_ref=outcome.release_ref)
+            notify(outcome.service, "", "tagged")
+            return replace(outcome, tagged=True)
+
         with interrupts.critical():  # all services tagged, or (on an error) none reported as released
-            for outcome in outcomes:
-                engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}", tag_ref=outcome.release_ref)
-                tagged.append(replace(outcome, tagged=True))
-                notify(outcome.service, "", "tagged")
-        outcomes = tuple(tagged)
-    outcomes = tuple(_clean_staging(o, client) for o in outcomes)
+            outcomes = _each(tag, outcomes)
+    outcomes = _each(lambda o: _clean_staging(o, client), outcomes)
     lap("tag")
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes, timings)
+
+
+def _each(fn: Callable[[ServiceOutcome], ServiceOutcome],
+          outcomes: tuple[ServiceOutcome, ...]) -> tuple[ServiceOutcome, ...]:
+    """``fn`` over every outcome at once — each call is a docker process (~0.1 s) or a registry
+    round trip, so in sequence they add up; results in order, the first error raised once all ended."""
+    with ThreadPoolExecutor(max_workers=max(1, len(outcomes)), thread_name_prefix="release") as pool:
+        futures = [pool.submit(fn, outcome) for outcome in outcomes]
+    return tuple(future.result() for future in futures)
 
 
 def _clean_staging(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome:

@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from functools import singledispatch
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from buildctl.binfmt import BinfmtResult
-from buildctl.builder import BuilderReport
-from buildctl.build import log_tail
-from buildctl.commands.doctor import DoctorResult
 from buildctl.commands.lint import DockerfileReport
-from buildctl.commands.local import LocalImage
 from buildctl.commands.plan import PlanWithDiff
-from buildctl.commands.update_manifests import DriftReport
 from buildctl.model import GitOpsResult, Verification
 from buildctl.plan import Plan, buildx_argv, render_argv
 from buildctl.record import to_data
+
+if TYPE_CHECKING:  # these modules import the engine or the GitOps machinery: see _by_type_name
+    from buildctl.binfmt import BinfmtResult
+    from buildctl.builder import BuilderReport
+    from buildctl.commands.doctor import DoctorResult
+    from buildctl.commands.local import LocalImage
+    from buildctl.commands.update_manifests import DriftReport
 
 MARK = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "skip": "[yellow]skip[/]", True: "[green]ok[/]", False: "[red]FAIL[/]"}
 
@@ -77,9 +79,26 @@ def _(result: Plan) -> Any:
     }
 
 
+# Renderers of results whose modules import the engine (python-on-whales: ~0.3 s of start-up) or
+# the GitOps machinery, looked up by type name: `verify`, `plan` or `update-manifests` then load
+# only what they use (benchmarks/, issue #7). Such a result exists only once its module is loaded.
+_BY_TYPE_NAME: dict[str, Callable[[Any, Console], None]] = {}
+
+
+def _by_type_name(name: str) -> Callable[[Callable[[Any, Console], None]], Callable[[Any, Console], None]]:
+    def register(renderer: Callable[[Any, Console], None]) -> Callable[[Any, Console], None]:
+        _BY_TYPE_NAME[name] = renderer
+        return renderer
+    return register
+
+
 @singledispatch
 def human(result: Any, out: Console) -> None:
-    out.print(result)
+    renderer = _BY_TYPE_NAME.get(f"{type(result).__module__}.{type(result).__qualname__}")
+    if renderer is None:
+        out.print(result)
+    else:
+        renderer(result, out)
 
 
 @human.register
@@ -113,7 +132,7 @@ def _relative(path, root) -> str:
         return str(path)
 
 
-@human.register
+@_by_type_name("buildctl.commands.doctor.DoctorResult")
 def _(result: DoctorResult, out: Console) -> None:
     for check in result.checks:
         line = f"{MARK[check.ok]}  {check.name}: {check.detail}"
@@ -142,7 +161,7 @@ def _(result: tuple, out: Console) -> None:
         human(item, out)
 
 
-@human.register
+@_by_type_name("buildctl.binfmt.BinfmtResult")
 def _(result: BinfmtResult, out: Console) -> None:
     if result.action == "native":
         out.print(f"{result.platform}: native, no emulation needed")
@@ -152,7 +171,7 @@ def _(result: BinfmtResult, out: Console) -> None:
               f"{result.qemu_version}; {result.probe}")
 
 
-@human.register
+@_by_type_name("buildctl.builder.BuilderReport")
 def _(result: BuilderReport, out: Console) -> None:
     out.print(f"builder {result.name} ({result.driver}) {result.action}; platforms: {', '.join(result.platforms)}")
 
@@ -176,7 +195,7 @@ def _(result: GitOpsResult, out: Console) -> None:
         out.print(f"{result.repo} ({result.branch}): commit {result.commit[:12]} {state} after {result.attempts} attempt(s)")
 
 
-@human.register
+@_by_type_name("buildctl.commands.update_manifests.DriftReport")
 def _(result: DriftReport, out: Console) -> None:
     if result.ok:
         out.print(f"{MARK[True]}  {result.repo} ({result.branch}): every manifest references the release")
@@ -203,12 +222,14 @@ def _(result: PlanWithDiff, out: Console) -> None:
     out.print(result.gitops.diff or "(no change)", markup=False)
 
 
-@human.register
+@_by_type_name("buildctl.commands.local.LocalImage")
 def _(result: LocalImage, out: Console) -> None:
     out.print(f"{result.service}: {result.tag} ({result.platform}, {result.image_id[:19]}); run it: {result.run_hint}")
 
 
 def release_table(outcome, out: Console) -> None:
+    from buildctl.build import log_tail
+
     table = Table("service", "platform", "check", "result", "detail")
     for s in outcome.services:
         if not s.build.ok:

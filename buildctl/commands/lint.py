@@ -1,0 +1,54 @@
+"""`buildctl doctor --dockerfile`: lint every configured service's Dockerfile for emulated RUN steps."""
+
+from __future__ import annotations
+
+import platform as host
+from dataclasses import dataclass
+
+from buildctl import dockerfile_lint
+from buildctl.errors import ConfigError
+from buildctl.model import Config
+
+# uname -m -> the architecture name of OCI platforms (what BUILDPLATFORM says on this machine)
+_MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm",
+             "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+@dataclass(frozen=True)
+class DockerfileLint:
+    service: str
+    dockerfile: str  # relative to services.yaml's folder
+    platforms: tuple[str, ...]
+    findings: tuple[dockerfile_lint.Finding, ...]
+
+
+@dataclass(frozen=True)
+class DockerfileReport:
+    native: str
+    services: tuple[DockerfileLint, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No error-level finding (emulation findings are advice)."""
+        return all(f.severity != "error" for s in self.services for f in s.findings)
+
+
+def native_platform() -> str:
+    """The platform a local builder runs natively (BUILDPLATFORM for the docker driver)."""
+    machine = host.machine().lower()
+    return f"linux/{_MACHINES.get(machine, machine)}"
+
+
+def lint_dockerfiles(config: Config, *, native: str | None = None) -> DockerfileReport:
+    native = native or native_platform()
+    results = []
+    for svc in config.services:
+        inside = svc.dockerfile.is_relative_to(config.root)
+        shown = svc.dockerfile.relative_to(config.root).as_posix() if inside else str(svc.dockerfile)
+        try:
+            text = svc.dockerfile.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the Dockerfile: {exc}", file=shown) from None
+        findings = dockerfile_lint.lint(text, path=shown, platforms=svc.platforms, native=native, target=svc.target)
+        results.append(DockerfileLint(svc.name, shown, svc.platforms, findings))
+    return DockerfileReport(native, tuple(results))
