@@ -109,18 +109,25 @@ class GitHttp:
 
 
 @contextmanager
-def serve_http(project_root: Path, token: str) -> Iterator[tuple[str, GitHttp]]:
-    """Serve ``project_root`` on an ephemeral 127.0.0.1 port: yields (base URL, app)."""
-    app = GitHttp(project_root, token)
+def serve_wsgi(app) -> Iterator[str]:
+    """Serve a WSGI ``app`` on an ephemeral 127.0.0.1 port; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, server_class=_Server, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", app
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def serve_http(project_root: Path, token: str) -> Iterator[tuple[str, GitHttp]]:
+    """Serve ``project_root`` over smart HTTP with Basic auth: yields (base URL, app)."""
+    app = GitHttp(project_root, token)
+    with serve_wsgi(app) as url:
+        yield url, app
 
 
 class CmdlineWatcher:

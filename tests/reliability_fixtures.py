@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,16 @@ def deployment(name: str, repository: str) -> str:
     return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  template:\n"
             f"    spec:\n      containers:\n        - name: {name}\n          image: {repository}:old\n"
             f"        - name: sidecar\n          image: {repository}-sidecar:old\n")
+
+
+def scratch_project(root: Path, image: str) -> Path:
+    """A one-service project ("app", a FROM scratch image, no QEMU needed) pushing to ``image``."""
+    scratch_service(root, "app")
+    return write_services(root, {"app": image})
+
+
+def unique_tag(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def gitops_remote(where: Path, repositories: Mapping[str, str]) -> Path:

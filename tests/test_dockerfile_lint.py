@@ -133,6 +133,11 @@ def test_continuations_comments_heredocs_and_the_escape_directive() -> None:
     assert found(text) == [(16, "emulated-image-stage", "#1")]
 
 
+def test_a_heredoc_marker_without_its_closing_line_is_not_a_heredoc() -> None:
+    text = "FROM alpine AS build\nRUN echo 'a <<b' > /x\nFROM alpine\nCOPY --link --from=build /x /x\nRUN true\n"
+    assert [(s.line, s.runs, s.copies) for s in parse(text, path="D")] == [(1, (2,), ()), (3, (5,), (("build", 4),))]
+
+
 def test_an_unresolvable_platform_is_not_guessed() -> None:
     text = "ARG PLAT\nFROM --platform=$PLAT alpine AS build\nRUN make\nFROM alpine\nCOPY --from=build /a /a\n"
     assert parse(text, path="D")[0].platform is None

@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import REGISTRY, run_cli
 from tests.fault_proxy import FaultProxy
 from tests.reliability_fixtures import (
+    scratch_project,
+    unique_tag,
     gitops_remote,
     record,
     resolve,
@@ -29,13 +31,11 @@ IMAGE = "buildctl-faults/app"
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("faults")
-    scratch_service(root, "app")
-    return write_services(root, {"app": IMAGE})
+    return scratch_project(tmp_path_factory.mktemp("faults"), IMAGE)
 
 
 def new_tag() -> str:
-    return f"faults-{uuid.uuid4().hex[:8]}"
+    return unique_tag("faults")
 
 
 def test_transient_faults_in_push_verify_and_tag_are_retried(project: Path, tmp_path: Path) -> None:

@@ -15,13 +15,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from wsgiref.simple_server import make_server
 
 import pytest
 
 from tests.conftest import REGISTRY, run_cli
 from tests.fault_proxy import FaultProxy
-from tests.gitops_fixtures import GitHttp, _QuietHandler, _Server, git, show
+from tests.gitops_fixtures import GitHttp, git, serve_wsgi, show
 from tests.reliability_fixtures import (
     gitops_remote,
     leftovers,
@@ -137,14 +136,8 @@ def slow_receive_pack(root: Path, *, hold: float) -> Iterator[tuple[str, threadi
             time.sleep(hold)
         return app(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, held, server_class=_Server, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", arrived
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_wsgi(held) as url:
+        yield url, arrived
 
 
 def test_sigterm_during_the_gitops_push(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.fault_proxy import FaultProxy
 from tests.gitops_fixtures import CmdlineWatcher
-from tests.reliability_fixtures import record, scratch_service, write_services
+from tests.reliability_fixtures import record, scratch_project, unique_tag
 from tests.tls_registry import TlsRegistry, docker_trusts, tls_registry_fixture  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.engine
@@ -25,13 +24,11 @@ IMAGE = "buildctl-acr/app"
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("acr")
-    scratch_service(root, "app")
-    return write_services(root, {"app": IMAGE})
+    return scratch_project(tmp_path_factory.mktemp("acr"), IMAGE)
 
 
 def new_tag() -> str:
-    return f"acr-{uuid.uuid4().hex[:8]}"
+    return unique_tag("acr")
 
 
 def machine_docker_config() -> bytes | None:
