@@ -112,7 +112,7 @@ def edit_manifest(
     for site in find_images(text, path=path, repository=repository, containers=containers):
         old = current_reference(site)
         if isinstance(site, ContainerImage):
-            todo = [] if old == new_reference else [replace_scalar(site.image, new_reference, path=path)]
+            todo = [] if old == new_reference else [replace_scalar(text, site.image, new_reference, path=path)]
             where = site.where
         else:
             todo = _kustomize_splices(text, site, new_reference, newline, path=path)
@@ -241,7 +241,7 @@ def _kustomize_splices(
     # The repository as the caller spelled it (new.name is the normalised docker.io/library/x).
     written = new_reference.partition("@")[0].removesuffix(f":{new.tag}" if new.tag else "")
     if new_name is not None and repository_of(new_name.value) != new.name:
-        out.append(replace_scalar(new_name, written, path=path))
+        out.append(replace_scalar(text, new_name, written, path=path))
     elif new_name is None and repository_of(site.name) != new.name:
         inserts.append(("newName", written))
     for key, value in (("newTag", new.tag), ("digest", new.digest)):
@@ -251,7 +251,7 @@ def _kustomize_splices(
         elif value is not None and node is None:
             inserts.append((key, value))
         elif value is not None and node is not None and node.value != value:
-            out.append(replace_scalar(node, value, path=path))
+            out.append(replace_scalar(text, node, value, path=path))
     if inserts:
         out.append(insert_keys(text, site.entry, inserts, newline))
     return out

@@ -26,10 +26,11 @@ class Splice:
 
 
 def render_scalar(value: str, style: str | None) -> str:
-    """``value`` as a YAML scalar in ``style`` (None = plain, unless plain would not be a string)."""
+    """``value`` as a YAML scalar in ``style`` (None or "" = plain — PyYAML and libyaml differ —
+    unless plain would not be a string)."""
     if style == "'":
         return "'" + value.replace("'", "''") + "'"
-    if style is None and not any(c in value for c in ",[]{}#\"'") and _reads_back(value):
+    if not style and not any(c in value for c in ",[]{}#\"'") and _reads_back(value):
         return value
     return json.dumps(value)  # a JSON string is a valid YAML double-quoted scalar
 
@@ -42,18 +43,19 @@ def _reads_back(plain: str) -> bool:
         return False
 
 
-def replace_scalar(node: ScalarNode, value: str, *, path: str) -> Splice:
+def replace_scalar(text: str, node: ScalarNode, value: str, *, path: str) -> Splice:
     if node.style in ("|", ">"):
         raise ConfigError(
             "cannot replace a block scalar (| or >); write the value on one line",
             file=path, line=node.start_mark.line + 1,
         )  # fmt: skip
-    return Splice(value_start(node), node.end_mark.index, render_scalar(value, node.style))
+    return Splice(value_start(text, node), node.end_mark.index, render_scalar(value, node.style))
 
 
-def value_start(node: ScalarNode) -> int:
-    """Where the scalar itself starts: a node's start_mark includes an ``&anchor`` or ``!tag``."""
-    text, i, end = node.start_mark.buffer, node.start_mark.index, node.end_mark.index
+def value_start(text: str, node: ScalarNode) -> int:
+    """Where the scalar itself starts: a node's start_mark includes an ``&anchor`` or ``!tag``.
+    (``text`` is passed in: libyaml's marks carry no buffer.)"""
+    i, end = node.start_mark.index, node.end_mark.index
     while i < end:
         if text[i] in " \t\r\n":
             i += 1

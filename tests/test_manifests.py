@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from buildctl import kube_images
 from buildctl.errors import ConfigError
 from buildctl.manifests import (
     Drift,
@@ -84,6 +85,21 @@ def test_corpus(name, path, repository, new, containers, n_edits):
     assert len(edits) == n_edits
     # Applying the same release again is a no-op: same text, nothing reported.
     assert edit_manifest(after, path=path, repository=repository, new_reference=new, containers=containers) == (after, ())
+
+
+@pytest.mark.parametrize(("name", "path", "repository", "new", "containers", "n_edits"), CASES,
+                         ids=[c[0] for c in CASES])  # fmt: skip
+def test_corpus_same_with_the_pure_python_parser(monkeypatch, name, path, repository, new, containers, n_edits):
+    # libyaml (the fast path) and PyYAML's own parser must give byte-identical edits.
+    monkeypatch.setattr(kube_images, "_FAST_LOADER", None)
+    before, expected = read(f"{name}.in.yaml"), read(f"{name}.out.yaml")
+    assert edit_manifest(before, path=path, repository=repository, new_reference=new, containers=containers)[0] == expected
+
+
+def test_non_ascii_text_is_edited_exactly():
+    before = f"# Bereitstellung für die Abstimmung ✓\nkind: Pod\nspec:\n  containers:\n    - name: vote  # «vote» 🗳\n      image: {V}:41\n"
+    after, _ = edit_manifest(before, path="p.yaml", repository=V, new_reference=NEW)
+    assert after == before.replace(f"{V}:41", NEW)
 
 
 def test_edit_descriptions_name_the_workload_and_both_references():
