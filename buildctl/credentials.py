@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from buildctl import engine
 from buildctl.errors import UsageError
 from buildctl.registryauth import RegistryCredentials
 
@@ -29,4 +28,6 @@ def registry_credentials_from_env(environ: Mapping[str, str] | None = None) -> R
 
 
 def login(registry: str, creds: RegistryCredentials) -> None:
+    from buildctl import engine  # only a release logs in: `buildctl verify` need not load the engine
+
     engine.login(registry, username=creds.username, password=creds.password)

@@ -89,9 +89,11 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str, str]]:
         keyword, rest = keyword.upper(), rest.strip()
         if keyword in ("RUN", "COPY", "ADD"):
             for dash, _, delimiter in _HEREDOC.findall(rest):
-                while i < len(lines) and (lines[i].lstrip("\t") if dash else lines[i]).rstrip("\r") != delimiter:
-                    i += 1
-                i += 1  # the delimiter line
+                body = (j for j in range(i, len(lines))
+                        if (lines[j].lstrip("\t") if dash else lines[j]).rstrip("\r") == delimiter)
+                end = next(body, None)
+                if end is not None:  # no closing line: `<<x` was not a heredoc (e.g. inside quotes)
+                    i = end + 1
         yield start, keyword, rest
 
 
@@ -100,8 +102,8 @@ def _flags(rest: str) -> tuple[dict[str, list[str]], list[str]]:
     words, flags = rest.split(), {}
     while words and words[0].startswith("--"):
         name, sep, value = words.pop(0)[2:].partition("=")
-        if not sep and words:
-            value = words.pop(0)  # `--platform linux/amd64`
+        if not sep and name.lower() == "platform" and words:
+            value = words.pop(0)  # `FROM --platform linux/amd64 ...`
         flags.setdefault(name.lower(), []).append(value)
     return flags, words
 

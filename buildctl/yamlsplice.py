@@ -8,6 +8,7 @@ load/dump round trip, which rewrites the whole file.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from itertools import pairwise
@@ -35,6 +36,7 @@ def render_scalar(value: str, style: str | None) -> str:
     return json.dumps(value)  # a JSON string is a valid YAML double-quoted scalar
 
 
+@functools.lru_cache(maxsize=1024)  # one release writes the same reference into many files
 def _reads_back(plain: str) -> bool:
     """True if ``plain`` unquoted loads as this very string (``42``, ``1.10``, ``yes`` do not)."""
     try:
