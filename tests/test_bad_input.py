@@ -127,3 +127,12 @@ def test_bad_gitops_input_fails_before_anything_is_built(tmp_path: Path, manifes
 def test_plan_does_not_need_a_daemon() -> None:
     result = run_cli("plan", "--json", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}, cwd=PROJECT)
     assert result.code == 0 and json.loads(result.stdout)["services"]
+
+
+def test_run_without_a_gitops_section_refuses_before_building(project_dir: Path) -> None:
+    (project_dir / "services.yaml").write_text("services:\n  api: {context: api, image: buildctl-e2e/nogitops}\n")
+    result = run_cli("run", "--tag", "never", "-q", cwd=project_dir)
+    assert result.code == 2
+    assert one_error_line(result.stderr) == (
+        "`buildctl run` needs a gitops: section in services.yaml (or use `buildctl build`)")
+    assert not (project_dir / ".buildctl").exists()

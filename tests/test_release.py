@@ -15,9 +15,9 @@ pytestmark = pytest.mark.engine
 
 INDEX_ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
 
-GOOD = f"""\
+GOOD = """\
 ARG BASE_IMAGE
-FROM ${{BASE_IMAGE}}
+FROM ${BASE_IMAGE}
 RUN python3 -c "import platform; print(platform.machine())" > /machine
 COPY app.py /app/app.py
 ENTRYPOINT ["python3", "/app/app.py"]

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date, datetime, timezone
 from pathlib import Path
 
-from datetime import date, datetime, timezone
-
 from buildctl import credentials, record
-from buildctl.gitops import redact_url
-from buildctl.verify import platform_digests
 from buildctl.commands.update_manifests import update_manifests
-from buildctl.errors import OperationError
+from buildctl.errors import UsageError
+from buildctl.gitops import redact_url
 from buildctl.model import BuildOptions, Config, GitOpsResult, ReleasedImage
 from buildctl.plan import new_run_id
 from buildctl.registry import RegistryClient
 from buildctl.release import ProgressFn, ReleaseOutcome, build_release
+from buildctl.verify import platform_digests
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ def nightly_tag(today: date | None = None) -> str:
     return f"nightly-{(today or datetime.now(timezone.utc).date()).strftime('%Y%m%d')}"
 
 
-def _unchanged_images(config: Config, outcome: ReleaseOutcome, creds) -> str | None:
+def _unchanged_images(config: Config, outcome: ReleaseOutcome, client: RegistryClient) -> str | None:
     """A message when every service's rebuilt platform images equal those of the index its
     manifests pin (a nightly rebuild that changed nothing), else None.
 
@@ -42,12 +41,11 @@ def _unchanged_images(config: Config, outcome: ReleaseOutcome, creds) -> str | N
         if "@sha256:" not in item.found:
             return None
         pinned.setdefault(item.service, set()).add(item.found)
-    with RegistryClient(credentials={config.registry: creds} if creds else None) as client:
-        for service in outcome.services:
-            new = {p.digest for p in service.verification.platforms} if service.verification else set()
-            for ref in pinned.get(service.service, ()):
-                if platform_digests(client, ref) != new:
-                    return None
+    for service in outcome.services:
+        new = {p.digest for p in service.verification.platforms} if service.verification else set()
+        for ref in pinned.get(service.service, ()):
+            if platform_digests(client, ref) != new:
+                return None
     return ("nightly: the rebuilt images are identical, platform by platform, to the ones the manifests "
             "already pin; no commit")
 
@@ -72,28 +70,28 @@ def release(config: Config, *, with_gitops: bool, jobs: int | None = None, pull:
             nightly: bool = False, progress: ProgressFn | None = None) -> RunResult:
     """Build, verify and tag (and with ``with_gitops`` commit); ``nightly`` skips the commit when
     the rebuilt images are identical to what the manifests already pin."""
+    if with_gitops and config.gitops is None:
+        raise UsageError("`buildctl run` needs a gitops: section in services.yaml (or use `buildctl build`)")
     run_id = new_run_id()
     run_dir = config.root / ".buildctl" / "runs" / run_id
+    target = record_path or run_dir / "release.json"
     creds = credentials.registry_credentials_from_env()
     if creds is not None:
         credentials.login(config.registry, creds)
+    gitops = None
     with RegistryClient(credentials={config.registry: creds} if creds else None) as client:
         _preflight(config, client=client, with_gitops=with_gitops)
         outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                 options=_options(config, pull=pull, no_cache=no_cache), client=client,
                                 progress=progress)
-    gitops = None
-    target = record_path or run_dir / "release.json"
-    try:
-        if outcome.passed and with_gitops:
-            if config.gitops is None:
-                raise OperationError("`buildctl run` needs a gitops: section in services.yaml (or use `buildctl build`)")
-            same = nightly and _unchanged_images(config, outcome, creds)
-            if same:
-                gitops = GitOpsResult(repo=redact_url(config.gitops.repo), branch=config.gitops.branch, commit=None,
-                                      pushed=False, attempts=0, message=same)
-            else:
-                gitops = update_manifests(config, releases=outcome.released(), pin_digest=pin_digest)
-    finally:
-        record.write_record(target, record.release_record(outcome, gitops=gitops))
+        try:
+            if outcome.passed and with_gitops:
+                same = nightly and _unchanged_images(config, outcome, client)
+                if same:
+                    gitops = GitOpsResult(repo=redact_url(config.gitops.repo), branch=config.gitops.branch,
+                                          commit=None, pushed=False, attempts=0, message=same)
+                else:
+                    gitops = update_manifests(config, releases=outcome.released(), pin_digest=pin_digest)
+        finally:
+            record.write_record(target, record.release_record(outcome, gitops=gitops))
     return RunResult(outcome, gitops, str(target))
