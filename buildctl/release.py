@@ -6,6 +6,7 @@ step. The release tag is written only after every service passed every check.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from buildctl import binfmt, build, builder, engine, interrupts, plan as planning, verify
-from buildctl.model import BuildOptions, BuildResult, Config, ReleasedImage, Verification
+from buildctl.errors import CommandError
+from buildctl.model import BuildOptions, BuildResult, Check, Config, ReleasedImage, Verification
 from buildctl.registry import RegistryClient
 
 ProgressFn = Callable[[str, str, str], None]  # (service, platform or "", state)
@@ -84,8 +86,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as checks:
         def start_verification(svc: planning.ServicePlan, res: BuildResult) -> None:
             notify(svc.name, "", "verifying")
-            verifying[svc.name] = checks.submit(verify.verify_image, f"{svc.repository}@{res.index_digest}",
-                                                platforms=svc.build.platforms, client=client)
+            verifying[svc.name] = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}", client)
 
         results = build.build_all(the_plan, builder=selected.name, run_dir=run_dir, jobs=jobs, progress=notify,
                                   on_built=start_verification)
@@ -114,6 +115,28 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     outcomes = _each(lambda o: _clean_staging(o, client), outcomes)
     lap("tag")
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes, timings)
+
+
+def _check(svc: planning.ServicePlan, reference: str, client: RegistryClient) -> Verification:
+    """The registry checks; then, only if they passed, the service's smoke command per platform."""
+    verification = verify.verify_image(reference, platforms=svc.build.platforms, client=client)
+    if not svc.smoke or not verification.ok:
+        return verification
+    smoke = tuple(_smoke(svc.smoke, reference, platform) for platform in svc.build.platforms)
+    return replace(verification, checks=verification.checks + smoke)
+
+
+def _smoke(command: tuple[str, ...], reference: str, platform: str) -> Check:
+    """Run ``command`` in the pushed image of ``platform`` (under QEMU when foreign)."""
+    shown = shlex.join(command)
+    try:
+        out = engine.run(reference, command[1:], platform=platform, entrypoint=command[0])
+    except CommandError as exc:
+        tail = exc.failure.output.strip().splitlines()[-1:]
+        return Check(platform, "smoke", "fail",
+                     f"`{shown}` exited {exc.failure.returncode}" + (f": {tail[0][:120]}" if tail else ""))
+    last = out.strip().splitlines()[-1] if out.strip() else ""
+    return Check(platform, "smoke", "pass", f"`{shown}` ran" + (f": {last[:80]}" if last else ""))
 
 
 def _each(fn: Callable[[ServiceOutcome], ServiceOutcome],

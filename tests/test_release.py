@@ -125,3 +125,26 @@ def test_verify_cli_reports_a_missing_platform(tmp_path: Path) -> None:
     assert platforms["status"] == "fail" and "missing linux/arm64" in platforms["detail"]
     ok = run_cli("verify", ref, "--platform", "linux/amd64", cwd=project)
     assert ok.code == 0, ok.output
+
+
+def test_smoke_command_runs_per_platform_and_gates_the_release(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"smoky": GOOD, "fails": GOOD})
+    text = (project / "services.yaml").read_text()
+    text = text.replace("image: buildctl-e2e/smoky\n", "image: buildctl-e2e/smoky\n"
+                        "    smoke: [python3, -c, 'import platform; print(platform.machine())']\n")
+    text = text.replace("image: buildctl-e2e/fails\n", "image: buildctl-e2e/fails\n"
+                        "    smoke: [python3, -c, 'import no_such_module']\n")
+    (project / "services.yaml").write_text(text)
+    tag = f"e2e-{uuid.uuid4().hex[:8]}"
+    result = run_cli("build", "--tag", tag, "--record", "rec.json", cwd=project)
+    assert result.code == 1, result.output
+    record = record_of(project / "rec.json")
+    smoky = next(s for s in record["services"] if s["name"] == "smoky")
+    smoke = {c["platform"]: c for c in smoky["checks"] if c["name"] == "smoke"}
+    assert smoke["linux/amd64"]["status"] == "pass" and smoke["linux/amd64"]["detail"].endswith(": x86_64")
+    assert smoke["linux/arm64"]["status"] == "pass" and smoke["linux/arm64"]["detail"].endswith(": aarch64")
+    fails = next(s for s in record["services"] if s["name"] == "fails")
+    failed = [c for c in fails["checks"] if c["name"] == "smoke"]
+    assert [c["status"] for c in failed] == ["fail", "fail"]
+    assert failed[0]["detail"].startswith("`python3 -c 'import no_such_module'` exited 1")
+    assert index_digest("buildctl-e2e/smoky", tag) is None  # one failed smoke test: no tag for anyone
