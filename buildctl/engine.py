@@ -167,31 +167,31 @@ def build(spec: BuildSpec, *, builder: str, log_file: Path, metadata_file: Path,
     return digest
 
 
-def _build_once(spec: BuildSpec, *, builder: str, log, metadata_file: Path,
-                on_line: Callable[[str], None] | None, cache: bool) -> None:
+def _build_once(spec: BuildSpec, *, builder: str, log, on_line: Callable[[str], None] | None, cache: bool,
+                metadata_file: Path | None = None, local: tuple[str, str] | None = None) -> None:
+    """One `docker buildx build` of ``spec``, its plain log streamed into ``log``: pushed under the
+    staging tag, or with ``local=(platform, tag)`` loaded into the engine for that platform only."""
     opts = spec.options
+    pushed = {"provenance": opts.provenance, "sbom": opts.sbom, "cache_from": list(opts.cache_from) or None,
+              "cache_to": opts.cache_to[0] if opts.cache_to else None}
+    target = ({"platforms": [local[0]], "tags": [local[1]], "load": True} if local else
+              {"platforms": list(spec.platforms), "tags": [spec.staging_ref], "push": True, **pushed,
+               "metadata_file": metadata_file})
     streamed = False
     try:
         lines = _docker.buildx.build(
             spec.context,
             builder=builder,
             file=spec.dockerfile,
-            platforms=list(spec.platforms),
             build_args=dict(spec.build_args),
             secrets=[f"id={key},env={env}" for key, env in spec.secrets.items()],
             target=spec.target,
             labels=dict(opts.labels),
-            provenance=opts.provenance,
-            sbom=opts.sbom,
             pull=opts.pull,
             cache=cache,
-            cache_from=list(opts.cache_from) or None,
-            cache_to=opts.cache_to[0] if opts.cache_to else None,
-            tags=[spec.staging_ref],
-            push=True,
-            metadata_file=metadata_file,
             progress="plain",
             stream_logs=True,
+            **target,
         )
         for line in lines:
             streamed = True
@@ -291,22 +291,13 @@ def run(image: str, command: Sequence[str], *, platform: str | None = None, priv
     return out if isinstance(out, str) else ""
 
 
-
-
 def build_local(spec: BuildSpec, *, builder: str, platform: str, tag: str, log_file: Path) -> str:
     """Build ``spec`` for one platform and load it into the local engine (no push); return its id."""
-    opts = spec.options
     with log_file.open("w", encoding="utf-8") as log:
         try:
-            for line in _docker.buildx.build(
-                spec.context, builder=builder, file=spec.dockerfile, platforms=[platform],
-                build_args=dict(spec.build_args), secrets=[f"id={k},env={v}" for k, v in spec.secrets.items()],
-                target=spec.target, labels=dict(opts.labels), pull=opts.pull, cache=not opts.no_cache,
-                tags=[tag], load=True, progress="plain", stream_logs=True,
-            ):
-                log.write(line if line.endswith("\n") else line + "\n")
+            _build_once(spec, builder=builder, log=log, on_line=None, cache=not spec.options.no_cache,
+                        local=(platform, tag))
         except DockerException as exc:
-            log.write(exc.stderr or "")
             raise _command_error(f"local build of {spec.service} for {platform} failed", exc) from None
     try:
         return _docker.image.inspect(tag).id

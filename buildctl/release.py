@@ -18,7 +18,7 @@ from buildctl.errors import CommandError
 from buildctl.model import BuildOptions, BuildResult, Check, Config, ReleasedImage, Verification
 from buildctl.registry import RegistryClient
 
-ProgressFn = Callable[[str, str, str], None]  # (service, platform or "", state)
+ProgressFn = build.ProgressFn  # (service, platform or "" for all, state): one definition
 
 
 @dataclass(frozen=True)
