@@ -13,10 +13,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from buildctl.binfmt import probe_program
-from buildctl.config import load_config
-from buildctl.dockerfile_lint import parse
-from buildctl.plan import make_plan
+from buildctl.engine.binfmt import probe_program
+from buildctl.config.loader import load_config
+from buildctl.inspect.dockerfile import parse
+from buildctl.pipeline.plan import make_plan
 
 PROJECT = Path(__file__).resolve().parent.parent
 REGISTRY = "127.0.0.1:5000"

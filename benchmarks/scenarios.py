@@ -26,14 +26,14 @@ from benchmarks.measure import (
     summary,
     timed_call,
 )
-from buildctl.config import load_config
-from buildctl.dockerfile_lint import lint
-from buildctl.layers import LayerCache
-from buildctl.manifests import plan as plan_manifests
+from buildctl.config.loader import load_config
+from buildctl.inspect.dockerfile import lint
+from buildctl.inspect.layers import LayerCache
+from buildctl.gitops.edits import plan as plan_manifests
 from buildctl.model import ReleasedImage
-from buildctl.plan import buildx_argv, make_plan
-from buildctl.registry import RegistryClient
-from buildctl.verify import verify_images
+from buildctl.pipeline.plan import buildx_argv, make_plan
+from buildctl.registry.client import RegistryClient
+from buildctl.inspect.verify import verify_images
 
 
 @dataclass

@@ -14,8 +14,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from buildctl import errors, interrupts, report
-from buildctl.config import load_config, select_services
+from buildctl import errors, interrupts
+from buildctl.output import render as report
+from buildctl.config.loader import load_config, select_services
 
 app = typer.Typer(
     add_completion=False,
@@ -88,7 +89,7 @@ def doctor(config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: Reg
            dockerfile: Annotated[bool, typer.Option("--dockerfile", help="Instead: lint every service's Dockerfile for RUN steps under emulation (exit 1 on errors only).")] = False) -> None:
     """Check this machine: engine, buildx, image store, binfmt handlers, registry, git."""
     if dockerfile:
-        from buildctl.commands.lint import lint_dockerfiles as doctor_cmd
+        from buildctl.commands.lint_dockerfiles import lint_dockerfiles as doctor_cmd
     else:
         from buildctl.commands.doctor import doctor as doctor_cmd
 
@@ -121,7 +122,8 @@ def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, ta
 
 def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, pull, no_cache, record,
              quiet: bool, pin_digest=None, nightly: bool = False) -> None:
-    from buildctl import ci_output, progress
+    from buildctl.output import ci as ci_output
+    from buildctl.output import progress
     from buildctl.commands.release import nightly_tag, release
 
     if nightly and tag is None:
@@ -168,7 +170,7 @@ def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag:
           platform: Annotated[Optional[str], typer.Option("--platform", help="With --local: the platform (default: a foreign one).")] = None) -> None:
     """Build, push, verify and tag every service (no Git). The tag appears only if all pass."""
     if local:
-        from buildctl.commands.local import build_local
+        from buildctl.commands.build_local import build_local
 
         report.render(build_local(_load(config, tag, registry, services), platform=platform), as_json=json)
         return
@@ -210,7 +212,7 @@ def verify(images: Annotated[list[str], typer.Argument(help="Image references, e
            allow_extra: Annotated[bool, typer.Option("--allow-extra-platforms", help="Do not fail on platforms beyond the required ones.")] = False) -> None:
     """Verify images in a registry: platforms present, configs agree, the bytes are that architecture."""
     from buildctl.commands.verify import verify_references
-    from buildctl.credentials import registry_credentials_from_env
+    from buildctl.registry.credentials import registry_credentials_from_env
 
     platforms = tuple(platform) if platform else _configured_platforms(config, tag, registry)
     results = verify_references(images, platforms=platforms, exact=not allow_extra,
@@ -222,7 +224,7 @@ def verify(images: Annotated[list[str], typer.Argument(help="Image references, e
 
 def _configured_platforms(config: Path, tag, registry) -> tuple[str, ...]:
     if config == DEFAULT_CONFIG and not config.exists():
-        from buildctl.config import DEFAULT_PLATFORMS
+        from buildctl.config.loader import DEFAULT_PLATFORMS
 
         return DEFAULT_PLATFORMS
     return load_config(config, tag=tag, registry=registry).all_platforms()

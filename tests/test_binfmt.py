@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from buildctl import binfmt
+from buildctl.engine import binfmt
 from buildctl.model import BinfmtConfig
 
 from tests.conftest import run_cli

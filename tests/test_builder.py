@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from buildctl import builder, engine
+from buildctl.engine import builders as builder
+from buildctl.engine import docker as engine
 from buildctl.errors import CommandError, OperationError
 from buildctl.model import BuilderConfig
 

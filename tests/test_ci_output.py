@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from buildctl import ci_output, record
-from buildctl.builder import BuilderReport
-from buildctl.engine import EngineInfo
+from buildctl.output import ci as ci_output
+from buildctl.pipeline import record
+from buildctl.engine.builders import BuilderReport
+from buildctl.engine.docker import EngineInfo
 from buildctl.errors import OperationError
 from buildctl.model import BuildResult, Check, GitOpsResult, PlatformImage, Verification
-from buildctl.release import ReleaseOutcome, ServiceOutcome
+from buildctl.pipeline.release import ReleaseOutcome, ServiceOutcome
 
 REGISTRY = "myacr.azurecr.io"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

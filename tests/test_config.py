@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from buildctl.config import load_config, select_services
+from buildctl.config.loader import load_config, select_services
 from buildctl.errors import EXIT_BAD_INPUT, ConfigError
 
 from tests.conftest import run_cli

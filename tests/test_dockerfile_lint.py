@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from buildctl.dockerfile_lint import BUILD, TARGET, Finding, lint, parse
+from buildctl.inspect.dockerfile import BUILD, TARGET, Finding, lint, parse
 from buildctl.errors import ConfigError
 from tests.conftest import PROJECT, run_cli
 

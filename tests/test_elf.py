@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from buildctl import elf
+from buildctl.inspect import elf
 from tests.elf_fixtures import MACHINES, elf_for, make_elf
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from buildctl.engineretry import classify
+from buildctl.engine.retry import classify
 
 R = "127.0.0.1:40439"
 

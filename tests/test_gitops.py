@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from buildctl.errors import CommandError, ConfigError, OperationError, UsageError
-from buildctl.gitops import (
+from buildctl.gitops.git import (
     check_repo_url,
     clone_source,
     git_token_from_env,

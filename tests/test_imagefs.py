@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from buildctl.imagefs import (
+from buildctl.inspect.image_fs import (
     DIR,
     FILE,
     HARDLINK,

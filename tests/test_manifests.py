@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from buildctl import kube_images
+from buildctl.gitops import image_fields as kube_images
 from buildctl.errors import ConfigError
-from buildctl.manifests import (
+from buildctl.gitops.edits import (
     Drift,
     drift,
     edit_manifest,

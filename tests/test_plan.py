@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from buildctl.config import load_config
-from buildctl.plan import STAGING_PREFIX, buildx_argv, make_plan
+from buildctl.config.loader import load_config
+from buildctl.pipeline.plan import STAGING_PREFIX, buildx_argv, make_plan
 
 from tests.conftest import PROJECT, run_cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from buildctl.progress import PlainDisplay, QuietDisplay, make_display, progress_event
+from buildctl.output.progress import PlainDisplay, QuietDisplay, make_display, progress_event
 
 
 def test_progress_event_reads_buildx_plain_lines() -> None:

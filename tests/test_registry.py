@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from buildctl.errors import OperationError
-from buildctl.layers import LayerCache, scan_layer
-from buildctl.registry import RegistryClient, RegistryCredentials, RetryPolicy
-from buildctl.registryauth import is_loopback, parse_challenge
-from buildctl.registrywire import DigestMismatchError, DigestReader, parse_retry_after
-from buildctl.verify import verify_image
+from buildctl.inspect.layers import LayerCache, scan_layer
+from buildctl.registry.client import RegistryClient, RegistryCredentials, RetryPolicy
+from buildctl.registry.auth import is_loopback, parse_challenge
+from buildctl.registry.wire import DigestMismatchError, DigestReader, parse_retry_after
+from buildctl.inspect.verify import verify_image
 from tests.elf_fixtures import elf_for
 from tests.registry_fixtures import (
     PASSWORD,
@@ -98,7 +98,7 @@ def test_https_override_is_used(image: str) -> None:
 
 def test_unreachable_registry_is_retried_then_reported(client: RegistryClient, caplog) -> None:
     port = free_port()  # nothing listens there
-    with caplog.at_level(logging.WARNING, logger="buildctl.registry"), pytest.raises(OperationError) as err:
+    with caplog.at_level(logging.WARNING, logger="buildctl.registry.client"), pytest.raises(OperationError) as err:
         client.get_manifest(f"127.0.0.1:{port}/app:1")
     assert str(err.value).startswith(f"registry 127.0.0.1:{port} unreachable (ConnectError")
     assert "gave up after at most 3 attempts" in str(err.value)
@@ -113,7 +113,7 @@ def test_503_with_retry_after_is_waited_out(image: str, client: RegistryClient, 
     front = FrontServer(lambda n, path: (503, {"Retry-After": "1"}) if n == 1 else None)
     try:
         start = time.monotonic()
-        with caplog.at_level(logging.WARNING, logger="buildctl.registry"):
+        with caplog.at_level(logging.WARNING, logger="buildctl.registry.client"):
             manifest = client.get_manifest(f"{front.address}/{REPO}:1")
         assert manifest.digest == image
         assert time.monotonic() - start >= 1.0  # honoured, not the 0.01 s backoff

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from buildctl.registry import RegistryClient
-from buildctl.verify import verify_image
+from buildctl.registry.client import RegistryClient
+from buildctl.inspect.verify import verify_image
 
 from tests.conftest import BASE_IMAGE, PROJECT
 

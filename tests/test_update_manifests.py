@@ -13,9 +13,9 @@ from buildctl.commands.update_manifests import (
     load_releases,
     update_manifests,
 )
-from buildctl.config import load_config
+from buildctl.config.loader import load_config
 from buildctl.errors import ConfigError, UsageError
-from buildctl.manifests import Drift
+from buildctl.gitops.edits import Drift
 from buildctl.model import ReleasedImage
 from tests.gitops_fixtures import REG, deployment, git, log, make_remote, show
 

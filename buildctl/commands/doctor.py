@@ -5,7 +5,11 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 
-from buildctl import binfmt, builder, engine, gitops, registry
+from buildctl.engine import binfmt
+from buildctl.engine import builders as builder
+from buildctl.engine import docker as engine
+from buildctl.gitops import git as gitops
+from buildctl.registry import client as registry
 from buildctl.errors import BuildctlError
 from buildctl.model import Config
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from buildctl.model import Config, GitOpsResult, ReleasedImage
-from buildctl.plan import Plan, make_plan, new_run_id
+from buildctl.pipeline.plan import Plan, make_plan, new_run_id
 
 
 def plan(config: Config, *, run_id: str | None = None) -> Plan:

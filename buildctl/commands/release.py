@@ -6,15 +6,16 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from buildctl import credentials, record
+from buildctl.registry import credentials
+from buildctl.pipeline import record
 from buildctl.commands.update_manifests import update_manifests
 from buildctl.errors import UsageError
-from buildctl.gitops import redact_url
+from buildctl.gitops.git import redact_url
 from buildctl.model import BuildOptions, Config, GitOpsResult, ReleasedImage
-from buildctl.plan import new_run_id
-from buildctl.registry import RegistryClient
-from buildctl.release import ProgressFn, ReleaseOutcome, build_release
-from buildctl.verify import platform_digests
+from buildctl.pipeline.plan import new_run_id
+from buildctl.registry.client import RegistryClient
+from buildctl.pipeline.release import ProgressFn, ReleaseOutcome, build_release
+from buildctl.inspect.verify import platform_digests
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from buildctl import binfmt, builder, engine
+from buildctl.engine import binfmt
+from buildctl.engine import builders as builder
+from buildctl.engine import docker as engine
 from buildctl.model import Config
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from buildctl import gitops
+from buildctl.gitops import git as gitops
 from buildctl.errors import ConfigError, UsageError
-from buildctl.manifests import Drift
+from buildctl.gitops.edits import Drift
 from buildctl.model import (
     Config,
     GitOpsConfig,

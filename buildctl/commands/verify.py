@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from buildctl.errors import UsageError
 from buildctl.model import Verification
 from buildctl.references import parse_reference
-from buildctl.registry import RegistryClient, RegistryCredentials
-from buildctl.verify import verify_images
+from buildctl.registry.client import RegistryClient, RegistryCredentials
+from buildctl.inspect.verify import verify_images
 
 
 def verify_references(

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildctl import engine
+from buildctl.engine import docker as engine
 from buildctl.errors import CommandError, OperationError
 from buildctl.model import BinfmtConfig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from buildctl import engine
+from buildctl.engine import docker as engine
 from buildctl.errors import OperationError
 from buildctl.model import BuilderConfig
 

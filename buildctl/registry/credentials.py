@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 
 from buildctl.errors import UsageError
-from buildctl.registryauth import RegistryCredentials
+from buildctl.registry.auth import RegistryCredentials
 
 USERNAME_ENV = "BUILDCTL_REGISTRY_USERNAME"
 PASSWORD_ENV = "BUILDCTL_REGISTRY_PASSWORD"

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from buildctl import engine, interrupts
+from buildctl import interrupts
+from buildctl.engine import docker as engine
 from buildctl.errors import BuildctlError
 from buildctl.model import BuildResult
-from buildctl.plan import Plan, ServicePlan
-from buildctl.progress import progress_event
+from buildctl.pipeline.plan import Plan, ServicePlan
+from buildctl.output.progress import progress_event
 
 ProgressFn = Callable[[str, str, str], None]  # (service, platform or "" for all, state)
 

@@ -30,7 +30,7 @@ from buildctl.model import (
     ServiceConfig,
     frozen_map,
 )
-from buildctl.yamlsource import Path_, SourceDocument, format_path, load_yaml
+from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
 
 DEFAULT_REGISTRY = "127.0.0.1:5000"
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -42,7 +42,7 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/]+@[^/]+:")
 
 @cache
 def schema() -> dict[str, Any]:
-    return json.loads(resources.files("buildctl").joinpath("services.schema.json").read_text())
+    return json.loads(resources.files("buildctl.config").joinpath("services.schema.json").read_text())
 
 
 def load_config(

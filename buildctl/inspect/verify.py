@@ -16,19 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from buildctl import elf
+from buildctl.inspect import elf
 from buildctl.errors import OperationError, UsageError
-from buildctl.imagefs import (
+from buildctl.inspect.image_fs import (
     LayeredView,
     LayerTable,
     ResolveError,
     normalize,
     resolve_command,
 )
-from buildctl.layers import LayerCache, scan_layer, shared_layer_cache
+from buildctl.inspect.layers import LayerCache, scan_layer, shared_layer_cache
 from buildctl.model import Check, PlatformImage, Verification
 from buildctl.references import ImageReference, parse_reference
-from buildctl.registry import Manifest, RegistryClient
+from buildctl.registry.client import Manifest, RegistryClient
 
 ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
 ATTESTATION_VALUE = "attestation-manifest"

@@ -19,8 +19,8 @@ import tenacity
 
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference, parse_reference
-from buildctl.registryauth import RegistryAuth, RegistryCredentials, is_loopback
-from buildctl.registrywire import (
+from buildctl.registry.auth import RegistryAuth, RegistryCredentials, is_loopback
+from buildctl.registry.wire import (
     INDEX_TYPES,
     MANIFEST_ACCEPT,
     MANIFEST_TYPES,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from buildctl.errors import ConfigError, OperationError
-from buildctl.kube_images import (
+from buildctl.gitops.image_fields import (
     ContainerImage,
     KustomizeImage,
     compose_documents,
@@ -26,7 +26,7 @@ from buildctl.kube_images import (
 )
 from buildctl.model import FileChange, ManifestChange, ManifestTarget, ReleasedImage
 from buildctl.references import ImageReference, parse_reference
-from buildctl.yamlsplice import (
+from buildctl.gitops.yaml_splice import (
     Splice,
     apply_splices,
     delete_key,

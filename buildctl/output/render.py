@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from buildctl.commands.lint import DockerfileReport
+from buildctl.commands.lint_dockerfiles import DockerfileReport
 from buildctl.commands.plan import PlanWithDiff
 from buildctl.model import GitOpsResult, Verification
-from buildctl.plan import Plan, buildx_argv, render_argv
-from buildctl.record import to_data
+from buildctl.pipeline.plan import Plan, buildx_argv, render_argv
+from buildctl.pipeline.record import to_data
 
 if TYPE_CHECKING:  # these modules import the engine or the GitOps machinery: see _by_type_name
-    from buildctl.binfmt import BinfmtResult
-    from buildctl.builder import BuilderReport
+    from buildctl.engine.binfmt import BinfmtResult
+    from buildctl.engine.builders import BuilderReport
     from buildctl.commands.doctor import DoctorResult
-    from buildctl.commands.local import LocalImage
+    from buildctl.commands.build_local import LocalImage
     from buildctl.commands.update_manifests import DriftReport
 
 MARK = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "skip": "[yellow]skip[/]", True: "[green]ok[/]", False: "[red]FAIL[/]"}
@@ -161,7 +161,7 @@ def _(result: tuple, out: Console) -> None:
         human(item, out)
 
 
-@_by_type_name("buildctl.binfmt.BinfmtResult")
+@_by_type_name("buildctl.engine.binfmt.BinfmtResult")
 def _(result: BinfmtResult, out: Console) -> None:
     if result.action == "native":
         out.print(f"{result.platform}: native, no emulation needed")
@@ -171,7 +171,7 @@ def _(result: BinfmtResult, out: Console) -> None:
               f"{result.qemu_version}; {result.probe}")
 
 
-@_by_type_name("buildctl.builder.BuilderReport")
+@_by_type_name("buildctl.engine.builders.BuilderReport")
 def _(result: BuilderReport, out: Console) -> None:
     out.print(f"builder {result.name} ({result.driver}) {result.action}; platforms: {', '.join(result.platforms)}")
 
@@ -228,7 +228,7 @@ def _(result: LocalImage, out: Console) -> None:
 
 
 def release_table(outcome, out: Console) -> None:
-    from buildctl.build import log_tail
+    from buildctl.pipeline.build import log_tail
 
     table = Table("service", "platform", "check", "result", "detail")
     for s in outcome.services:

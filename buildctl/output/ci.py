@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from buildctl.errors import OperationError
-from buildctl.gitops import redact_url
+from buildctl.gitops.git import redact_url
 
 CiKind = Literal["azure", "github"]
 RECORD_ARTIFACT = "release-record"
@@ -298,7 +298,7 @@ def emit(record: Mapping[str, Any], *, environ: Mapping[str, str], stdout: TextI
     kind = detect(environ)
     if kind is None:
         return
-    from buildctl.build import log_tail  # reads the failed builds' log files
+    from buildctl.pipeline.build import log_tail  # reads the failed builds' log files
 
     tails = {s["name"]: log_tail(s.get("build_log")) for s in record["services"] if not s["built"]}
     if kind == "azure":

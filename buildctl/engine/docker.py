@@ -18,9 +18,9 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run as _run_docker
 
-from buildctl.engineretry import PUSH_RETRY, TAG_RETRY, typed, with_retries
+from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
-from buildctl.plan import BuildSpec
+from buildctl.pipeline.plan import BuildSpec
 from buildctl.references import parse_reference
 
 _docker = DockerClient()

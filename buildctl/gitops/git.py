@@ -24,7 +24,8 @@ from pathlib import Path
 
 import tenacity
 
-from buildctl import interrupts, manifests
+from buildctl import interrupts
+from buildctl.gitops import edits as manifests
 from buildctl.errors import CommandError, ConfigError, OperationError, UsageError
 from buildctl.model import (
     GitOpsConfig,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform as host
 from dataclasses import dataclass
 
-from buildctl import dockerfile_lint
+from buildctl.inspect import dockerfile as dockerfile_lint
 from buildctl.errors import ConfigError
 from buildctl.model import Config
 

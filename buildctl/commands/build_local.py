@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildctl import binfmt, engine
+from buildctl.engine import binfmt
+from buildctl.engine import docker as engine
 from buildctl.errors import UsageError
 from buildctl.model import Config
-from buildctl.plan import make_plan, new_run_id
+from buildctl.pipeline.plan import make_plan, new_run_id
 
 LOCAL_PREFIX = "buildctl-local"
 

@@ -25,9 +25,9 @@ from typing import TypeVar
 import tenacity
 
 from buildctl.errors import CommandError
-from buildctl.registry import RetryPolicy
+from buildctl.registry.client import RetryPolicy
 
-log = logging.getLogger("buildctl.engine")
+log = logging.getLogger("buildctl.engine.docker")
 T = TypeVar("T")
 
 # A build is long and BuildKit already retried inside it: few attempts, longer waits.

@@ -13,10 +13,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from buildctl import binfmt, build, builder, engine, interrupts, plan as planning, verify
+from buildctl import interrupts
+from buildctl.engine import binfmt
+from buildctl.pipeline import build
+from buildctl.engine import builders as builder
+from buildctl.engine import docker as engine
+from buildctl.pipeline import plan as planning
+from buildctl.inspect import verify
 from buildctl.errors import CommandError
 from buildctl.model import BuildOptions, BuildResult, Check, Config, ReleasedImage, Verification
-from buildctl.registry import RegistryClient
+from buildctl.registry.client import RegistryClient
 
 ProgressFn = build.ProgressFn  # (service, platform or "" for all, state): one definition
 
