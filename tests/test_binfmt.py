@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from buildctl.engine import binfmt
+from buildctl import platforms
 from buildctl.model import BinfmtConfig
 
 from tests.conftest import run_cli
@@ -20,7 +21,7 @@ def test_probe_program_is_a_valid_elf_of_that_machine(arch: str, machine: int) -
 
 
 def test_foreign_platforms() -> None:
-    assert binfmt.foreign_platforms(("linux/amd64", "linux/arm64/v8"), "linux/amd64") == ("linux/arm64/v8",)
+    assert platforms.foreign(("linux/amd64", "linux/arm64/v8"), "linux/amd64") == ("linux/arm64/v8",)
 
 
 @pytest.mark.engine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from buildctl import platforms
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
 from buildctl.errors import CommandError, OperationError
@@ -12,8 +13,8 @@ from buildctl.model import BuilderConfig
 
 def test_missing_platforms_normalises_arm64_v8() -> None:
     supported = ("linux/amd64", "linux/arm64")
-    assert builder.missing_platforms(("linux/arm64/v8", "linux/amd64"), supported) == ()
-    assert builder.missing_platforms(("linux/arm/v7",), supported) == ("linux/arm/v7",)
+    assert platforms.missing(("linux/arm64/v8", "linux/amd64"), supported) == ()
+    assert platforms.missing(("linux/arm/v7",), supported) == ("linux/arm/v7",)
 
 
 def test_docker_driver_without_containerd_store_is_refused() -> None:

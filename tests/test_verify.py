@@ -18,7 +18,7 @@ from buildctl.errors import OperationError, UsageError
 from buildctl.inspect.layers import LayerCache
 from buildctl.model import Check, Verification
 from buildctl.registry.client import RegistryClient
-from buildctl.inspect.verify import NO_COMMAND, check_platform_set, normalize_platform, verify_image, verify_images
+from buildctl.inspect.verify import NO_COMMAND, check_platform_set, verify_image, verify_images
 from tests.conftest import BASE_IMAGE, REGISTRY, run_cli
 from tests.elf_fixtures import elf_for
 
@@ -252,16 +252,6 @@ def test_cli_exit_codes(built) -> None:
 
 
 # ------------------------------------------------------------------ pure helpers used above
-
-
-@pytest.mark.parametrize(("parts", "expected"), [
-    (("linux", "arm64", "v8"), "linux/arm64"), (("linux", "aarch64", None), "linux/arm64"),
-    (("linux", "arm", None), "linux/arm/v7"), (("linux", "arm", "6"), "linux/arm/v6"),
-    (("Linux", "x86_64", ""), "linux/amd64"), (("linux", "amd64", "v1"), "linux/amd64"),
-    (("linux", "amd64", "v3"), "linux/amd64/v3"), (("linux", "s390x", None), "linux/s390x"),
-])
-def test_normalize_platform(parts, expected) -> None:
-    assert normalize_platform(*parts) == expected
 
 
 def test_platform_set_reports_duplicates_and_everything_wrong_at_once() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from buildctl.engine import binfmt
 from buildctl.engine import docker as engine
+from buildctl import platforms as platforms_of
 from buildctl.errors import UsageError
 from buildctl.model import Config
 from buildctl.pipeline.plan import make_plan, new_run_id
@@ -36,7 +37,7 @@ class LocalImage:
 def build_local(config: Config, *, platform: str | None = None) -> tuple[LocalImage, ...]:
     info = engine.engine_info()
     if platform is None:
-        foreign = binfmt.foreign_platforms(config.all_platforms(), info.native_platform)
+        foreign = platforms_of.foreign(config.all_platforms(), info.native_platform)
         platform = foreign[0] if foreign else info.native_platform
     if platform.count("/") not in (1, 2):
         raise UsageError(f"--platform {platform!r}: expected os/arch[/variant], e.g. linux/arm64")

@@ -10,6 +10,7 @@ from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
 from buildctl.gitops import git as gitops
 from buildctl.registry import client as registry
+from buildctl import platforms as platforms_of
 from buildctl.errors import BuildctlError
 from buildctl.model import Config
 
@@ -57,7 +58,7 @@ def doctor(config: Config) -> DoctorResult:
             "" if info.multi_platform_store else builder.DAEMON_JSON_FIX,
         ))
     native = info.native_platform if info else "linux/amd64"
-    for platform in binfmt.foreign_platforms(config.all_platforms(), native):
+    for platform in platforms_of.foreign(config.all_platforms(), native):
         checks.append(_binfmt_check(platform))
     try:
         checks.append(DoctorCheck("registry", True, registry.ping(config.registry)))

@@ -8,11 +8,7 @@ from dataclasses import dataclass
 from buildctl.inspect import dockerfile as dockerfile_lint
 from buildctl.errors import ConfigError
 from buildctl.model import Config
-
-# uname -m -> the architecture name of OCI platforms (what BUILDPLATFORM says on this machine)
-_MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm",
-             "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
-
+from buildctl.platforms import Platform
 
 @dataclass(frozen=True)
 class DockerfileLint:
@@ -35,8 +31,7 @@ class DockerfileReport:
 
 def native_platform() -> str:
     """The platform a local builder runs natively (BUILDPLATFORM for the docker driver)."""
-    machine = host.machine().lower()
-    return f"linux/{_MACHINES.get(machine, machine)}"
+    return str(Platform.of_machine(host.machine()))
 
 
 def lint_dockerfiles(config: Config, *, native: str | None = None) -> DockerfileReport:

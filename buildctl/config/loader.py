@@ -20,6 +20,7 @@ import jsonschema
 
 from buildctl import references
 from buildctl.errors import ConfigError
+from buildctl.platforms import Platform, PlatformError
 from buildctl.model import (
     BinfmtConfig,
     BuilderConfig,
@@ -141,7 +142,7 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
         if tag_override is not None:
             raise ConfigError(f"invalid tag {tag!r}: {why}", key="--tag")
         raise fail(f"invalid tag {tag!r}: {why}", ("tag",))
-    platforms = tuple(data.get("platforms", DEFAULT_PLATFORMS))
+    platforms = _platforms(data.get("platforms", DEFAULT_PLATFORMS), ("platforms",), fail)
     services = tuple(_service(doc, root, name, raw, platforms, fail) for name, raw in data["services"].items())
     seen: dict[str, str] = {}
     for svc in services:
@@ -174,6 +175,20 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
         gitops=_gitops(doc, root, data.get("gitops"), fail),
         services=services,
     )
+
+
+def _platforms(values: list[str] | tuple[str, ...], at: Path_, fail) -> tuple[str, ...]:
+    """Each platform supported (platforms.Platform.parse), and none twice once normalised."""
+    seen: dict[str, int] = {}
+    for i, text in enumerate(values):
+        try:
+            normal = str(Platform.parse(text))
+        except PlatformError as exc:
+            raise fail(str(exc), (*at, i)) from None
+        if normal in seen:
+            raise fail(f"platform {text!r} is {values[seen[normal]]!r} again", (*at, i))
+        seen[normal] = i
+    return tuple(values)
 
 
 def _strings(raw: Mapping[str, Any] | None) -> Mapping[str, str]:
@@ -228,7 +243,7 @@ def _service(doc, root: Path, name: str, raw: dict, platforms: tuple[str, ...], 
         context=context,
         dockerfile=dockerfile,
         image=image,
-        platforms=tuple(raw.get("platforms", platforms)),
+        platforms=_platforms(raw["platforms"], (*at, "platforms"), fail) if "platforms" in raw else platforms,
         build_args=build_args,
         secrets=frozen_map({s["id"]: s["env"] for s in raw.get("secrets", ())}),
         target=raw.get("target"),

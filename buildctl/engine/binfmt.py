@@ -19,19 +19,10 @@ from pathlib import Path
 from buildctl.engine import docker as engine
 from buildctl.errors import CommandError, OperationError
 from buildctl.model import BinfmtConfig
+from buildctl import platforms as platforms_of
+from buildctl.platforms import Platform
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
-
-# platform architecture -> (binfmt handler name, installer arch name)
-HANDLERS = {
-    "amd64": "qemu-x86_64",
-    "arm64": "qemu-aarch64",
-    "arm": "qemu-arm",
-    "386": "qemu-i386",
-    "ppc64le": "qemu-ppc64le",
-    "s390x": "qemu-s390x",
-    "riscv64": "qemu-riscv64",
-}
 
 # A minimal static program per architecture that exits with status 42: proof that the kernel
 # handed it to a working emulator. (ELF machine, code)
@@ -67,11 +58,15 @@ class BinfmtResult:
 
 
 def arch_of(platform: str) -> str:
-    return platform.split("/")[1]
+    return Platform.of(*platform.split("/")).arch
 
 
-def foreign_platforms(platforms: tuple[str, ...], native: str) -> tuple[str, ...]:
-    return tuple(p for p in platforms if arch_of(p) != arch_of(native))
+def handler_of(platform: str) -> str | None:
+    """The qemu-user-static binfmt handler that runs ``platform``'s binaries (platforms.ARCHES)."""
+    info = Platform.of(*platform.split("/")).info
+    return info.qemu if info else None
+
+
 
 
 def mounted() -> bool:
@@ -79,7 +74,7 @@ def mounted() -> bool:
 
 
 def read_handler(platform: str) -> HandlerState:
-    name = HANDLERS.get(arch_of(platform))
+    name = handler_of(platform)
     if name is None:
         raise OperationError(f"no known QEMU binfmt handler for {platform}")
     path = BINFMT_DIR / name
@@ -102,7 +97,7 @@ def ensure(platforms: tuple[str, ...], *, native: str, config: BinfmtConfig) -> 
     """Register missing handlers with the configured method, then probe each foreign platform."""
     results = []
     for platform in platforms:
-        if arch_of(platform) == arch_of(native):
+        if not platforms_of.foreign((platform,), native):
             results.append(BinfmtResult(platform, "", "native", None, probe="native"))
             continue
         state = read_handler(platform) if mounted() else None
@@ -133,7 +128,7 @@ def _register(platform: str, *, config: BinfmtConfig) -> None:
             f"cannot register a QEMU handler for {platform}: update-binfmts not found",
             hint="apt-get install qemu-user-static binfmt-support, or set binfmt.method: image",
         )
-    _run(["update-binfmts", "--enable", HANDLERS[arch_of(platform)]], f"cannot enable the handler for {platform}")
+    _run(["update-binfmts", "--enable", handler_of(platform) or ""], f"cannot enable the handler for {platform}")
 
 
 def _run(argv: list[str], what: str) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from buildctl.engine import docker as engine
 from buildctl.errors import OperationError
 from buildctl.model import BuilderConfig
+from buildctl import platforms as platforms_of
 
 DAEMON_JSON_FIX = (
     'add {"features": {"containerd-snapshotter": true}} to /etc/docker/daemon.json and restart '
@@ -20,19 +21,6 @@ class BuilderReport:
     driver: str
     action: str  # reused | created
     platforms: tuple[str, ...]
-
-
-def normalize_platform(platform: str) -> str:
-    """linux/arm64/v8 and linux/arm64 name the same platform, as in containerd's normalisation."""
-    parts = platform.split("/")
-    if len(parts) == 3 and parts[1] == "arm64" and parts[2] == "v8":
-        return "/".join(parts[:2])
-    return platform
-
-
-def missing_platforms(requested: tuple[str, ...], supported: tuple[str, ...]) -> tuple[str, ...]:
-    have = {normalize_platform(p) for p in supported}
-    return tuple(p for p in requested if normalize_platform(p) not in have)
 
 
 def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: engine.EngineInfo) -> BuilderReport:
@@ -58,7 +46,7 @@ def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: engi
             f"image store is {info.image_store or 'unknown'}, not the containerd image store",
             hint=DAEMON_JSON_FIX,
         )
-    missing = missing_platforms(platforms, state.platforms)
+    missing = platforms_of.missing(platforms, state.platforms)
     if missing:
         raise OperationError(
             f"buildx builder {cfg.name!r} does not support {', '.join(missing)} "

@@ -20,6 +20,7 @@ from python_on_whales.utils import run as _run_docker
 
 from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
+from buildctl.platforms import Platform
 from buildctl.pipeline.plan import BuildSpec
 from buildctl.references import parse_reference
 
@@ -58,13 +59,11 @@ def engine_info() -> EngineInfo:
     except ValueError:
         raise OperationError(f"`docker info --format '{{{{json .}}}}'` printed no JSON: {raw[:200]!r}") from None
     store = dict(info.get("DriverStatus") or []).get("driver-type", info.get("Driver") or "")
-    machine = info.get("Architecture") or ""
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
     return EngineInfo(
         client_version=(info.get("ClientInfo") or {}).get("Version") or "?",
         server_version=info.get("ServerVersion") or "?",
         image_store=store,
-        native_platform=f"{info.get('OSType') or 'linux'}/{arch}",
+        native_platform=str(Platform.of_machine(info.get("Architecture") or "", os_name=info.get("OSType") or "linux")),
     )
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from buildctl.platforms import ARCHES, CLASS_32, CLASS_64, DATA_BE, DATA_LE, ElfMachine
+
 ELF_MAGIC = b"\x7fELF"
 HEADER_LEN = 20  # e_ident (16) + e_type (2) + e_machine (2)
 
-CLASS_32, CLASS_64 = 1, 2
-DATA_LE, DATA_BE = 1, 2
 
 EM_386 = 3
 EM_MIPS = 8
@@ -58,38 +58,10 @@ class ElfIdent:
     def describe(self) -> str:
         """E.g. ``x86-64 (EM_X86_64)``; class and byte order are added when they are unusual."""
         const, common = MACHINE_NAMES.get(self.machine, (f"e_machine {self.machine}", "unknown"))
-        for expected in ARCHITECTURES.values():
-            if expected.matches(self):
-                return f"{expected.name} ({const})"
+        for arch in ARCHES.values():
+            if arch.elf.matches(self):
+                return f"{arch.elf.name} ({const})"
         return f"{common} ({const}, {self.bits}-bit {self.endian})"
-
-
-@dataclass(frozen=True)
-class ExpectedMachine:
-    """What a Go/OCI architecture's binaries look like."""
-
-    machine: int
-    elf_class: int
-    data: int
-    name: str  # human name, e.g. aarch64
-
-    def matches(self, ident: ElfIdent) -> bool:
-        return (ident.machine, ident.elf_class, ident.data) == (self.machine, self.elf_class, self.data)
-
-
-# OCI/Go architecture -> the ELF a binary for it carries.
-ARCHITECTURES: dict[str, ExpectedMachine] = {
-    "amd64": ExpectedMachine(EM_X86_64, CLASS_64, DATA_LE, "x86-64"),
-    "arm64": ExpectedMachine(EM_AARCH64, CLASS_64, DATA_LE, "aarch64"),
-    "arm": ExpectedMachine(EM_ARM, CLASS_32, DATA_LE, "arm"),
-    "386": ExpectedMachine(EM_386, CLASS_32, DATA_LE, "i386"),
-    "ppc64le": ExpectedMachine(EM_PPC64, CLASS_64, DATA_LE, "ppc64le"),
-    "ppc64": ExpectedMachine(EM_PPC64, CLASS_64, DATA_BE, "ppc64"),
-    "s390x": ExpectedMachine(EM_S390, CLASS_64, DATA_BE, "s390x"),
-    "riscv64": ExpectedMachine(EM_RISCV, CLASS_64, DATA_LE, "riscv64"),
-    "mips64le": ExpectedMachine(EM_MIPS, CLASS_64, DATA_LE, "mips64le"),
-    "loong64": ExpectedMachine(EM_LOONGARCH, CLASS_64, DATA_LE, "loongarch64"),
-}
 
 
 def is_elf(head: bytes) -> bool:
@@ -111,5 +83,7 @@ def parse_ident(head: bytes) -> ElfIdent:
     return ElfIdent(elf_class, data, machine)
 
 
-def expected_for(architecture: str) -> ExpectedMachine | None:
-    return ARCHITECTURES.get(architecture)
+def expected_for(architecture: str) -> ElfMachine | None:
+    """What binaries of the OCI ``architecture`` carry (platforms.ARCHES), or None if unknown."""
+    arch = ARCHES.get(architecture)
+    return arch.elf if arch else None

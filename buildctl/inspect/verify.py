@@ -27,6 +27,7 @@ from buildctl.inspect.image_fs import (
 )
 from buildctl.inspect.layers import LayerCache, scan_layer, shared_layer_cache
 from buildctl.model import Check, PlatformImage, Verification
+from buildctl.platforms import Platform, PlatformError
 from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.client import Manifest, RegistryClient
 
@@ -34,38 +35,20 @@ ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
 ATTESTATION_VALUE = "attestation-manifest"
 NO_COMMAND = "no ENTRYPOINT/CMD; architecture of the bytes not checked"
 MAX_IMAGE_WORKERS = 8
-# What docker accepts for an architecture, and the name it normalises to (containerd platforms).
-_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm",
-                 "i386": "386"}
-
-
-def normalize_platform(os_name: str, architecture: str, variant: str | None = None) -> str:
-    """``os/arch[/variant]`` the way containerd's platforms.Normalize writes it."""
-    arch = _ARCH_ALIASES.get(architecture.lower(), architecture.lower())
-    variant = (variant or "").lower()
-    if arch == "arm64" and variant in ("v8", "8"):
-        variant = ""  # linux/arm64 == linux/arm64/v8
-    elif arch == "amd64" and variant == "v1":
-        variant = ""
-    elif arch == "arm" and not variant:
-        variant = "v7"
-    elif arch == "arm" and variant.isdigit():
-        variant = "v" + variant
-    return "/".join(p for p in (os_name.lower(), arch, variant) if p)
 
 
 def parse_platform(text: str) -> str:
-    """Normalise a user-written platform such as ``linux/arm64/v8``; UsageError when malformed."""
-    parts = text.strip().split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise UsageError(f"invalid platform {text!r}: expected os/arch[/variant], e.g. linux/arm64")
-    return normalize_platform(*parts)
+    """Normalise a user-written platform such as ``linux/arm64/v8``; UsageError when unsupported."""
+    try:
+        return str(Platform.parse(text))
+    except PlatformError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _platform_of(spec: Mapping[str, Any] | None) -> str:
     spec = spec or {}
-    return normalize_platform(str(spec.get("os", "unknown")), str(spec.get("architecture", "unknown")),
-                              spec.get("variant"))
+    return str(Platform.of(str(spec.get("os", "unknown")), str(spec.get("architecture", "unknown")),
+                           spec.get("variant")))
 
 
 def is_attestation(descriptor: Mapping[str, Any]) -> bool:
