@@ -6,8 +6,9 @@ Only plain values live here; no module in this file does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
@@ -111,6 +112,45 @@ class Config:
         return tuple(seen)
 
 
+# --------------------------------------------------------------------------- statuses
+
+
+class CheckStatus(StrEnum):
+    """A verification check's verdict; only FAIL stops the release gate."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    SKIP = "skip"
+
+
+class Phase(StrEnum):
+    """Where one service x platform of a release stands (the progress display's rows)."""
+
+    QUEUED = "queued"
+    BUILDING = "building"
+    PUSHING = "pushing"
+    PUSHED = "pushed"
+    VERIFYING = "verifying"
+    VERIFIED = "verified"
+    VERIFICATION_FAILED = "verification failed"
+    TAGGED = "tagged"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: Phase
+    step: tuple[int, int] | None = None  # (n, m) of the BuildKit steps, while building
+
+    def __str__(self) -> str:
+        return f"{self.phase} step {self.step[0]}/{self.step[1]}" if self.step else str(self.phase)
+
+
+# (service, platform or "" for all of its platforms, progress): how steps report to the display.
+ProgressFn = Callable[[str, str, Progress], None]
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -138,8 +178,12 @@ class Check:
 
     platform: str  # "" for image-wide checks (e.g. the platform set)
     name: str  # platforms | config | elf | smoke
-    status: str  # pass | fail | skip
+    status: CheckStatus
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        # A status that is not a CheckStatus (a typo such as "failed") must not pass the gate.
+        object.__setattr__(self, "status", CheckStatus(self.status))
 
 
 @dataclass(frozen=True)
@@ -151,7 +195,7 @@ class Verification:
 
     @property
     def ok(self) -> bool:
-        return all(c.status != "fail" for c in self.checks)
+        return all(c.status is not CheckStatus.FAIL for c in self.checks)
 
 
 @dataclass(frozen=True)

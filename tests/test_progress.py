@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 
-from buildctl.output.progress import PlainDisplay, QuietDisplay, make_display, progress_event
+from buildctl.engine.build_log import progress_event
+from buildctl.model import Phase, Progress
+from buildctl.output.progress import PlainDisplay, QuietDisplay, make_display
 
 
 def test_progress_event_reads_buildx_plain_lines() -> None:
-    assert progress_event("#8 [linux/arm64 2/4] RUN python3 -c 'import flask'") == ("linux/arm64", "building step 2/4")
-    assert progress_event("#9 [linux/arm/v7 builder 3/7] COPY . .") == ("linux/arm/v7", "building step 3/7")
-    assert progress_event("#12 pushing layers 0.3s done") == ("", "pushing")
+    assert progress_event("#8 [linux/arm64 2/4] RUN python3 -c 'import flask'") == ("linux/arm64", Progress(Phase.BUILDING, (2, 4)))
+    assert str(progress_event("#9 [linux/arm/v7 builder 3/7] COPY . .")[1]) == "building step 3/7"
+    assert progress_event("#12 pushing layers 0.3s done") == ("", Progress(Phase.PUSHING))
     assert progress_event("#7 ERROR: failed to push: 503 Service Unavailable") is None  # may be retried
     assert progress_event("#3 DONE 0.1s") is None
 
@@ -18,11 +20,11 @@ def test_progress_event_reads_buildx_plain_lines() -> None:
 def test_plain_display_prints_phases_not_steps() -> None:
     out = io.StringIO()
     display = PlainDisplay([("vote", ["linux/amd64", "linux/arm64"])], stream=out)
-    display("vote", "", "building")
-    display("vote", "linux/arm64", "building step 1/4")
-    display("vote", "linux/arm64", "building step 2/4")
-    display("vote", "", "pushing")
-    display("vote", "linux/arm64", "verification failed")
+    display("vote", "", Progress(Phase.BUILDING))
+    display("vote", "linux/arm64", Progress(Phase.BUILDING, (1, 4)))
+    display("vote", "linux/arm64", Progress(Phase.BUILDING, (2, 4)))
+    display("vote", "", Progress(Phase.PUSHING))
+    display("vote", "linux/arm64", Progress(Phase.VERIFICATION_FAILED))
     lines = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
     assert lines == [
         "vote linux/amd64: building", "vote linux/arm64: building",

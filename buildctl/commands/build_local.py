@@ -8,30 +8,17 @@ Default platform: a foreign one (linux/arm64 on an amd64 laptop), since the nati
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from buildctl.engine import binfmt
 from buildctl.engine import docker as engine
 from buildctl import platforms as platforms_of
+from buildctl.engine.results import LocalImage
 from buildctl.errors import UsageError
 from buildctl.model import Config
 from buildctl.pipeline.plan import make_plan, new_run_id
 
 LOCAL_PREFIX = "buildctl-local"
-
-
-@dataclass(frozen=True)
-class LocalImage:
-    service: str
-    platform: str
-    tag: str
-    image_id: str
-    log_file: str
-
-    @property
-    def run_hint(self) -> str:
-        return f"docker run --rm --platform {self.platform} {self.tag}"
 
 
 def build_local(config: Config, *, platform: str | None = None) -> tuple[LocalImage, ...]:

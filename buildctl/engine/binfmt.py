@@ -13,11 +13,11 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from buildctl.engine import docker as engine
 from buildctl.errors import CommandError, OperationError
+from buildctl.engine.results import BinfmtAction, BinfmtResult, HandlerState
 from buildctl.model import BinfmtConfig
 from buildctl import platforms as platforms_of
 from buildctl.platforms import Platform
@@ -31,30 +31,6 @@ _PROBE_CODE = {
     "amd64": (62, bytes.fromhex("bf2a000000" "b83c000000" "0f05")),  # mov edi,42; mov eax,60; syscall
     "arm64": (183, struct.pack("<3I", 0xD2800540, 0xD2800BA8, 0xD4000001)),  # mov x0,#42; mov x8,#93; svc #0
 }
-
-
-@dataclass(frozen=True)
-class HandlerState:
-    platform: str
-    handler: str
-    registered: bool
-    enabled: bool
-    flags: str
-    interpreter: str
-
-    @property
-    def ok(self) -> bool:
-        return self.registered and self.enabled and "F" in self.flags
-
-
-@dataclass(frozen=True)
-class BinfmtResult:
-    platform: str
-    handler: str
-    action: str  # native | unchanged | registered
-    state: HandlerState | None
-    qemu_version: str = ""
-    probe: str = ""  # what the probe proved, or why it was not run
 
 
 def arch_of(platform: str) -> str:
@@ -98,13 +74,13 @@ def ensure(platforms: tuple[str, ...], *, native: str, config: BinfmtConfig) -> 
     results = []
     for platform in platforms:
         if not platforms_of.foreign((platform,), native):
-            results.append(BinfmtResult(platform, "", "native", None, probe="native"))
+            results.append(BinfmtResult(platform, "", BinfmtAction.NATIVE, None, probe="native"))
             continue
         state = read_handler(platform) if mounted() else None
-        action = "unchanged"
+        action = BinfmtAction.UNCHANGED
         if state is None or not state.ok:
             _register(platform, config=config)
-            action = "registered"
+            action = BinfmtAction.REGISTERED
             state = read_handler(platform)
             if not state.ok:
                 raise OperationError(

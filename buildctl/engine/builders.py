@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from buildctl.engine import docker as engine
 from buildctl.errors import OperationError
+from buildctl.engine.results import BuilderAction, BuilderReport, EngineInfo
 from buildctl.model import BuilderConfig
 from buildctl import platforms as platforms_of
 
@@ -15,17 +15,9 @@ DAEMON_JSON_FIX = (
 )
 
 
-@dataclass(frozen=True)
-class BuilderReport:
-    name: str
-    driver: str
-    action: str  # reused | created
-    platforms: tuple[str, ...]
-
-
-def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: engine.EngineInfo) -> BuilderReport:
+def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: EngineInfo) -> BuilderReport:
     state = engine.inspect_builder(cfg.name, bootstrap=True)
-    action = "reused"
+    action = BuilderAction.REUSED
     if state is None:
         if cfg.driver == "docker":
             raise OperationError(
@@ -34,7 +26,7 @@ def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: engi
                 "set builder.name: default or builder.driver: docker-container",
             )
         state = engine.create_builder(cfg.name, driver=cfg.driver, driver_opts=cfg.driver_opts)
-        action = "created"
+        action = BuilderAction.CREATED
     elif state.driver != cfg.driver:
         raise OperationError(
             f"buildx builder {cfg.name!r} uses the {state.driver} driver, services.yaml asks for {cfg.driver}",

@@ -11,7 +11,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from python_on_whales import DockerClient
@@ -19,6 +18,7 @@ from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run as _run_docker
 
 from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
+from buildctl.engine.results import BuilderState, EngineInfo
 from buildctl.errors import CommandError, OperationError
 from buildctl.platforms import Platform
 from buildctl.pipeline.plan import BuildSpec
@@ -30,18 +30,6 @@ _docker = DockerClient()
 def _command_error(what: str, exc: DockerException, *, hint: str | None = None) -> CommandError:
     output = "\n".join(part for part in (exc.stdout, exc.stderr) if part)
     return CommandError(what, command=exc.docker_command, returncode=exc.return_code, output=output, hint=hint)
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    client_version: str
-    server_version: str
-    image_store: str  # "io.containerd.snapshotter.v1" when the containerd image store is on
-    native_platform: str  # e.g. linux/amd64
-
-    @property
-    def multi_platform_store(self) -> bool:
-        return self.image_store.startswith("io.containerd.snapshotter")
 
 
 def engine_info() -> EngineInfo:
@@ -73,14 +61,6 @@ def buildx_version() -> str:
         return _docker.buildx.version().split()[1]
     except DockerException as exc:
         raise _command_error("docker buildx is not available", exc, hint="install docker-buildx") from None
-
-
-@dataclass(frozen=True)
-class BuilderState:
-    name: str
-    driver: str
-    status: str
-    platforms: tuple[str, ...]
 
 
 def inspect_builder(name: str, *, bootstrap: bool = False) -> BuilderState | None:

@@ -26,7 +26,7 @@ from buildctl.inspect.image_fs import (
     resolve_command,
 )
 from buildctl.inspect.layers import LayerCache, scan_layer, shared_layer_cache
-from buildctl.model import Check, PlatformImage, Verification
+from buildctl.model import Check, CheckStatus, PlatformImage, Verification
 from buildctl.platforms import Platform, PlatformError
 from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.client import Manifest, RegistryClient
@@ -63,9 +63,9 @@ def check_platform_set(required: Sequence[str], present: Sequence[str], *, exact
         problems += [f"unexpected {p} (exact platform set required)" for p in present if p not in required]
     has = ", ".join(dict.fromkeys(present)) or "no platforms"
     if problems:
-        return Check("", "platforms", "fail", f"{'; '.join(problems)} (image has {has})")
+        return Check("", "platforms", CheckStatus.FAIL, f"{'; '.join(problems)} (image has {has})")
     note = f" ({ignored} attestation manifest{'s' if ignored != 1 else ''} ignored)" if ignored else ""
-    return Check("", "platforms", "pass", has + note)
+    return Check("", "platforms", CheckStatus.PASS, has + note)
 
 
 def check_elf(platform: str, view: LayeredView, config: Mapping[str, Any]) -> Check:
@@ -74,23 +74,23 @@ def check_elf(platform: str, view: LayeredView, config: Mapping[str, Any]) -> Ch
     arch = arch.partition("/")[0]
     expected = elf.expected_for(arch)
     if os_name != "linux" or expected is None:
-        return Check(platform, "elf", "skip", f"no ELF machine known for {platform}; not checked")
+        return Check(platform, "elf", CheckStatus.SKIP, f"no ELF machine known for {platform}; not checked")
     settings = config.get("config") or {}
     argv = list(settings.get("Entrypoint") or []) + list(settings.get("Cmd") or [])
     if not argv:
-        return Check(platform, "elf", "skip", NO_COMMAND)
+        return Check(platform, "elf", CheckStatus.SKIP, NO_COMMAND)
     env = dict(item.partition("=")[::2] for item in settings.get("Env") or [])
     workdir = normalize(settings.get("WorkingDir") or "/")
     try:
         resolution = resolve_command(view, argv, path_env=env.get("PATH"), workdir=workdir)
     except ResolveError as exc:
-        return Check(platform, "elf", "fail", f"cannot start {json.dumps(argv[0])}: {exc}")
+        return Check(platform, "elf", CheckStatus.FAIL, f"cannot start {json.dumps(argv[0])}: {exc}")
     wrong = [f"{path} is {ident.describe()}, expected {expected.name}"
              for path, ident in resolution.binaries if not expected.matches(ident)]
     if wrong:
-        return Check(platform, "elf", "fail", "; ".join(wrong))
+        return Check(platform, "elf", CheckStatus.FAIL, "; ".join(wrong))
     chain = " -> ".join(resolution.chain)
-    return Check(platform, "elf", "pass", f"{chain}: {resolution.binaries[-1][1].describe()}")
+    return Check(platform, "elf", CheckStatus.PASS, f"{chain}: {resolution.binaries[-1][1].describe()}")
 
 
 def _argv_present(config: Mapping[str, Any]) -> bool:
@@ -115,7 +115,7 @@ class _Verifier:
         """config and elf checks of one platform; ``index_platform`` is None for a lone manifest."""
         where = index_platform or "?"
         if manifest.is_index:
-            return where, [Check(where, "config", "fail", f"{manifest.digest} is a nested index, not an image")]
+            return where, [Check(where, "config", CheckStatus.FAIL, f"{manifest.digest} is a nested index, not an image")]
         with _parsing(f"manifest {self.ref.name}@{manifest.digest}"):
             body = manifest.json()
             config_digest, layer_digests = body["config"]["digest"], [la["digest"] for la in body.get("layers") or []]
@@ -125,15 +125,15 @@ class _Verifier:
             has_command = _argv_present(config)
         platform = index_platform or actual
         if index_platform is None:
-            checks = [Check(platform, "config", "skip", f"single-platform manifest: no index entry to compare; "
+            checks = [Check(platform, "config", CheckStatus.SKIP, f"single-platform manifest: no index entry to compare; "
                                                       f"config says {actual}")]
         elif actual == index_platform:
-            checks = [Check(platform, "config", "pass", f"config says {actual}")]
+            checks = [Check(platform, "config", CheckStatus.PASS, f"config says {actual}")]
         else:
             detail = f"index says {index_platform} but the image config says {actual}"
-            checks = [Check(platform, "config", "fail", detail)]
+            checks = [Check(platform, "config", CheckStatus.FAIL, detail)]
         if not has_command:
-            return platform, [*checks, Check(platform, "elf", "skip", NO_COMMAND)]
+            return platform, [*checks, Check(platform, "elf", CheckStatus.SKIP, NO_COMMAND)]
         tables = [self._layer(digest) for digest in layer_digests]
         with _parsing(f"image config {config_digest} of {self.ref.name}"):
             return platform, [*checks, check_elf(platform, LayeredView(tables), config)]

@@ -6,7 +6,6 @@ with --quiet. Progress goes to stderr so stdout stays the result (or the JSON do
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 import time
@@ -17,27 +16,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-# buildx plain progress: "#8 [linux/arm64 2/4] RUN ..." and "#12 pushing layers". An "#n ERROR"
-# line is not a failure yet: a push that errs is retried (engineretry.py); build.py reports the end.
-_STEP = re.compile(r"^#\d+ \[(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/v\d+)?) (?:[\w-]+ )?(?P<n>\d+)/(?P<m>\d+)\]")
-_PUSH = re.compile(r"^#\d+ (pushing layers|pushing manifest|exporting manifest list)")
-
-
-def progress_event(line: str) -> tuple[str, str] | None:
-    """(platform, state) that a buildx plain-progress line announces; "" platform = all."""
-    if match := _STEP.match(line):
-        return match["platform"], f"building step {match['n']}/{match['m']}"
-    if _PUSH.match(line):
-        return "", "pushing"
-    return None
-
+from buildctl.model import Phase, Progress
 
 class Display(Protocol):
-    def __call__(self, service: str, platform: str, state: str) -> None: ...
+    def __call__(self, service: str, platform: str, progress: Progress) -> None: ...
 
 
 class QuietDisplay:
-    def __call__(self, service: str, platform: str, state: str) -> None:
+    def __call__(self, service: str, platform: str, progress: Progress) -> None:
         return None
 
     def __enter__(self) -> QuietDisplay:
@@ -48,23 +34,23 @@ class QuietDisplay:
 
 
 class _Rows:
-    """Shared state: (service, platform) -> (state, started)."""
+    """Shared state: (service, platform) -> [progress, started]."""
 
     def __init__(self, services: Sequence[tuple[str, Sequence[str]]]) -> None:
         self.lock = threading.Lock()
         self.started = time.monotonic()
         self.rows: dict[tuple[str, str], list] = {
-            (svc, platform): ["queued", None] for svc, platforms in services for platform in platforms
+            (svc, platform): [Progress(Phase.QUEUED), None] for svc, platforms in services for platform in platforms
         }
 
-    def update(self, service: str, platform: str, state: str) -> list[tuple[str, str]]:
+    def update(self, service: str, platform: str, state: Progress) -> list[tuple[str, str]]:
         """Apply; return the rows whose state changed."""
         changed = []
         with self.lock:
             for (svc, plat), row in self.rows.items():
                 if svc != service or (platform and plat != platform):
                     continue
-                if row[0] in ("failed",) and state != "failed":
+                if row[0].phase is Phase.FAILED and state.phase is not Phase.FAILED:
                     continue
                 if row[0] != state:
                     row[0] = state
@@ -81,12 +67,12 @@ class PlainDisplay(_Rows):
     def __init__(self, services, *, stream=None) -> None:
         super().__init__(services)
         self.stream = stream or sys.stderr
-        self.printed: dict[tuple[str, str], str] = {}
+        self.printed: dict[tuple[str, str], Phase] = {}
 
-    def __call__(self, service: str, platform: str, state: str) -> None:
+    def __call__(self, service: str, platform: str, state: Progress) -> None:
         # A CI log wants phases, not every cached step: "building step 3/5" is not a new line.
         changed = self.update(service, platform, state)
-        phase = state.split(" step ")[0]
+        phase = state.phase
         for key in changed:
             if self.printed.get(key) == phase:
                 continue
@@ -111,11 +97,12 @@ class LiveDisplay(_Rows):
         table = Table("service", "platform", "state", "elapsed", box=None)
         with self.lock:
             for key, (state, _) in self.rows.items():
-                style = "red" if state == "failed" else "green" if state in ("done", "tagged") else ""
+                style = ("red" if state.phase in (Phase.FAILED, Phase.VERIFICATION_FAILED)
+                         else "green" if state.phase in (Phase.VERIFIED, Phase.TAGGED) else "")
                 table.add_row(key[0], key[1], f"[{style}]{state}[/]" if style else state, f"{self.elapsed(key):5.1f}s")
         return table
 
-    def __call__(self, service: str, platform: str, state: str) -> None:
+    def __call__(self, service: str, platform: str, state: Progress) -> None:
         self.update(service, platform, state)
 
     def __enter__(self) -> LiveDisplay:

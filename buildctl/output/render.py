@@ -163,7 +163,7 @@ def _(result: tuple, out: Console) -> None:
 
 @_by_type_name("buildctl.engine.binfmt.BinfmtResult")
 def _(result: BinfmtResult, out: Console) -> None:
-    if result.action == "native":
+    if result.action is BinfmtAction.NATIVE:
         out.print(f"{result.platform}: native, no emulation needed")
         return
     state = result.state

@@ -14,11 +14,9 @@ from pathlib import Path
 from buildctl import interrupts
 from buildctl.engine import docker as engine
 from buildctl.errors import BuildctlError
-from buildctl.model import BuildResult
+from buildctl.engine.build_log import progress_event
+from buildctl.model import BuildResult, Phase, Progress, ProgressFn
 from buildctl.pipeline.plan import Plan, ServicePlan
-from buildctl.output.progress import progress_event
-
-ProgressFn = Callable[[str, str, str], None]  # (service, platform or "" for all, state)
 
 
 def log_tail(log_file: str | None, *, lines: int = 25) -> str:
@@ -51,17 +49,17 @@ def build_all(plan: Plan, *, builder: str, run_dir: Path, jobs: int | None = Non
     def one(service: ServicePlan) -> BuildResult:
         log_file = run_dir / f"{service.name}.build.log"
         metadata = run_dir / f"{service.name}.metadata.json"
-        notify(service.name, "", "building")
+        notify(service.name, "", Progress(Phase.BUILDING))
         started = time.monotonic()
         try:
             digest = engine.build(service.build, builder=builder, log_file=log_file, metadata_file=metadata,
                                   on_line=lambda line: _announce(service.name, line, notify))
         except BuildctlError as exc:
-            notify(service.name, "", "failed")
+            notify(service.name, "", Progress(Phase.FAILED))
             return BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
                                ok=False, seconds=time.monotonic() - started, log_file=str(log_file),
                                error=exc.message.splitlines()[0])
-        notify(service.name, "", "pushed")
+        notify(service.name, "", Progress(Phase.PUSHED))
         result = BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
                              ok=True, index_digest=digest, seconds=time.monotonic() - started, log_file=str(log_file))
         if on_built is not None:

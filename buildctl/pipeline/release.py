@@ -21,10 +21,9 @@ from buildctl.engine import docker as engine
 from buildctl.pipeline import plan as planning
 from buildctl.inspect import verify
 from buildctl.errors import CommandError
-from buildctl.model import BuildOptions, BuildResult, Check, Config, ReleasedImage, Verification
+from buildctl.model import BuildOptions, BuildResult, Check, CheckStatus, Config, Phase, Progress, ProgressFn, ReleasedImage, Verification
 from buildctl.registry.client import RegistryClient
 
-ProgressFn = build.ProgressFn  # (service, platform or "" for all, state): one definition
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     # build, "verify" is what verification adds after it.
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as checks:
         def start_verification(svc: planning.ServicePlan, res: BuildResult) -> None:
-            notify(svc.name, "", "verifying")
+            notify(svc.name, "", Progress(Phase.VERIFYING))
             verifying[svc.name] = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}", client)
 
         results = build.build_all(the_plan, builder=selected.name, run_dir=run_dir, jobs=jobs, progress=notify,
@@ -102,8 +101,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         if (verification := by_service.get(svc.name)) is None:
             continue
         for platform in svc.build.platforms:
-            failed = any(c.status == "fail" and c.platform in ("", platform) for c in verification.checks)
-            notify(svc.name, platform, "verification failed" if failed else "verified")
+            failed = any(c.status is CheckStatus.FAIL and c.platform in ("", platform) for c in verification.checks)
+            notify(svc.name, platform, Progress(Phase.VERIFICATION_FAILED if failed else Phase.VERIFIED))
     lap("verify")
     outcomes = tuple(
         ServiceOutcome(svc.name, svc.repository, res, by_service.get(svc.name), svc.release_ref)
@@ -113,7 +112,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         # The gate passed: only now does the release tag appear, for every service.
         def tag(outcome: ServiceOutcome) -> ServiceOutcome:
             engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}", tag_ref=outcome.release_ref)
-            notify(outcome.service, "", "tagged")
+            notify(outcome.service, "", Progress(Phase.TAGGED))
             return replace(outcome, tagged=True)
 
         with interrupts.critical():  # all services tagged, or (on an error) none reported as released
@@ -139,10 +138,10 @@ def _smoke(command: tuple[str, ...], reference: str, platform: str) -> Check:
         out = engine.run(reference, command[1:], platform=platform, entrypoint=command[0])
     except CommandError as exc:
         tail = exc.failure.output.strip().splitlines()[-1:]
-        return Check(platform, "smoke", "fail",
+        return Check(platform, "smoke", CheckStatus.FAIL,
                      f"`{shown}` exited {exc.failure.returncode}" + (f": {tail[0][:120]}" if tail else ""))
     last = out.strip().splitlines()[-1] if out.strip() else ""
-    return Check(platform, "smoke", "pass", f"`{shown}` ran" + (f": {last[:80]}" if last else ""))
+    return Check(platform, "smoke", CheckStatus.PASS, f"`{shown}` ran" + (f": {last[:80]}" if last else ""))
 
 
 def _each(fn: Callable[[ServiceOutcome], ServiceOutcome],
