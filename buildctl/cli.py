@@ -15,8 +15,8 @@ from typing import Annotated, Optional
 import typer
 
 from buildctl import errors, interrupts
-from buildctl.output import render as report
 from buildctl.config.loader import load_config, select_services
+from buildctl.output import render as report
 
 app = typer.Typer(
     add_completion=False,
@@ -122,9 +122,9 @@ def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, ta
 
 def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, pull, no_cache, record,
              quiet: bool, pin_digest=None, nightly: bool = False) -> None:
+    from buildctl.commands.release import nightly_tag, release
     from buildctl.output import ci as ci_output
     from buildctl.output import progress
-    from buildctl.commands.release import nightly_tag, release
 
     if nightly and tag is None:
         tag = nightly_tag()

@@ -115,15 +115,6 @@ class Config:
 # --------------------------------------------------------------------------- statuses
 
 
-class CheckStatus(StrEnum):
-    """A verification check's verdict; only FAIL stops the release gate."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    WARN = "warn"
-    SKIP = "skip"
-
-
 class Phase(StrEnum):
     """Where one service x platform of a release stands (the progress display's rows)."""
 
@@ -155,50 +146,6 @@ ProgressFn = Callable[[str, str, Progress], None]
 
 
 @dataclass(frozen=True)
-class PlatformImage:
-    platform: str  # os/arch[/variant]
-    digest: str  # sha256 of that platform's image manifest
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    service: str
-    repository: str  # registry/path, e.g. 127.0.0.1:5000/voting-app/vote
-    staging_tag: str
-    ok: bool
-    index_digest: str | None = None  # from buildx's metadata file (containerimage.digest)
-    seconds: float = 0.0
-    log_file: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    """One verification check of one platform of one image."""
-
-    platform: str  # "" for image-wide checks (e.g. the platform set)
-    name: str  # platforms | config | elf | smoke
-    status: CheckStatus
-    detail: str = ""
-
-    def __post_init__(self) -> None:
-        # A status that is not a CheckStatus (a typo such as "failed") must not pass the gate.
-        object.__setattr__(self, "status", CheckStatus(self.status))
-
-
-@dataclass(frozen=True)
-class Verification:
-    reference: str  # what was verified, normally repository@sha256:...
-    index_digest: str | None
-    platforms: tuple[PlatformImage, ...]
-    checks: tuple[Check, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(c.status is not CheckStatus.FAIL for c in self.checks)
-
-
-@dataclass(frozen=True)
 class ReleasedImage:
     """A verified, promoted image: what the GitOps step writes into manifests."""
 
@@ -208,29 +155,3 @@ class ReleasedImage:
     digest: str  # index digest recorded by the build
 
 
-@dataclass(frozen=True)
-class FileChange:
-    path: str  # relative to the GitOps repository
-    before: str
-    after: str
-    edits: tuple[str, ...]  # human descriptions, e.g. "Deployment/vote container vote: old -> new"
-
-
-@dataclass(frozen=True)
-class ManifestChange:
-    files: tuple[FileChange, ...]
-
-    @property
-    def changed(self) -> bool:
-        return any(f.before != f.after for f in self.files)
-
-
-@dataclass(frozen=True)
-class GitOpsResult:
-    repo: str  # with any userinfo removed
-    branch: str
-    commit: str | None  # None when nothing needed to change
-    pushed: bool
-    attempts: int
-    diff: str = ""
-    message: str = ""

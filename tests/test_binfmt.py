@@ -6,10 +6,9 @@ import struct
 
 import pytest
 
-from buildctl.engine import binfmt
 from buildctl import platforms
+from buildctl.engine import binfmt
 from buildctl.model import BinfmtConfig
-
 from tests.conftest import run_cli
 
 

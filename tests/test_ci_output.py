@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from buildctl.output import ci as ci_output
-from buildctl.pipeline import record
 from buildctl.engine.builders import BuilderReport
 from buildctl.engine.docker import EngineInfo
 from buildctl.errors import OperationError
-from buildctl.model import BuildResult, Check, GitOpsResult, PlatformImage, Verification
-from buildctl.pipeline.release import ReleaseOutcome, ServiceOutcome
+from buildctl.gitops.results import GitOpsResult
+from buildctl.inspect.results import Check, PlatformImage, Verification
+from buildctl.output import ci as ci_output
+from buildctl.pipeline import record
+from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
 
 REGISTRY = "myacr.azurecr.io"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

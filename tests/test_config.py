@@ -9,7 +9,6 @@ import pytest
 
 from buildctl.config.loader import load_config, select_services
 from buildctl.errors import EXIT_BAD_INPUT, ConfigError
-
 from tests.conftest import run_cli
 
 VALID = """\

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from buildctl.inspect.dockerfile import BUILD, TARGET, Finding, lint, parse
 from buildctl.errors import ConfigError
+from buildctl.inspect.dockerfile import BUILD, TARGET, Finding, lint, parse
 from tests.conftest import PROJECT, run_cli
 
 BOTH = ("linux/amd64", "linux/arm64")

@@ -14,13 +14,13 @@ import pytest
 from tests.conftest import REGISTRY, run_cli
 from tests.fault_proxy import FaultProxy
 from tests.reliability_fixtures import (
-    scratch_project,
-    unique_tag,
     gitops_remote,
     record,
     resolve,
+    scratch_project,
     scratch_service,
     tip,
+    unique_tag,
     write_services,
 )
 

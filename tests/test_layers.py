@@ -11,8 +11,23 @@ import pytest
 import zstandard
 
 from buildctl.errors import OperationError
-from buildctl.inspect.image_fs import DIR, FILE, HARDLINK, IMPLICIT_DIR, SYMLINK, LayeredView, resolve_command
-from buildctl.inspect.layers import HEAD_BYTES, LayerCache, default_cache_dir, dump_table, load_table, scan_layer
+from buildctl.inspect.image_fs import (
+    DIR,
+    FILE,
+    HARDLINK,
+    IMPLICIT_DIR,
+    SYMLINK,
+    LayeredView,
+    resolve_command,
+)
+from buildctl.inspect.layers import (
+    HEAD_BYTES,
+    LayerCache,
+    default_cache_dir,
+    dump_table,
+    load_table,
+    scan_layer,
+)
 from tests.elf_fixtures import elf_for, gzip_bytes, make_tar
 
 BIG_ELF = elf_for("arm64") + b"\0" * 10_000

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from buildctl.gitops import image_fields as kube_images
 from buildctl.errors import ConfigError
+from buildctl.gitops import image_fields as kube_images
 from buildctl.gitops.edits import (
-    Drift,
     drift,
     edit_manifest,
     find_images,
@@ -23,7 +22,8 @@ from buildctl.gitops.edits import (
     reference_for,
     unified_diff,
 )
-from buildctl.model import FileChange, ManifestChange, ManifestTarget, ReleasedImage
+from buildctl.gitops.results import Drift, FileChange, ManifestChange
+from buildctl.model import ManifestTarget, ReleasedImage
 
 DATA = Path(__file__).parent / "data" / "manifests"
 V = "127.0.0.1:5000/voting-app/vote"

@@ -6,7 +6,6 @@ import json
 
 from buildctl.config.loader import load_config
 from buildctl.pipeline.plan import STAGING_PREFIX, buildx_argv, make_plan
-
 from tests.conftest import PROJECT, run_cli
 
 

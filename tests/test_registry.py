@@ -14,10 +14,10 @@ import pytest
 
 from buildctl.errors import OperationError
 from buildctl.inspect.layers import LayerCache, scan_layer
-from buildctl.registry.client import RegistryClient, RegistryCredentials, RetryPolicy
-from buildctl.registry.auth import is_loopback, parse_challenge
-from buildctl.registry.wire import DigestMismatchError, DigestReader, parse_retry_after
 from buildctl.inspect.verify import verify_image
+from buildctl.registry.auth import is_loopback, parse_challenge
+from buildctl.registry.client import RegistryClient, RegistryCredentials, RetryPolicy
+from buildctl.registry.wire import DigestMismatchError, DigestReader, parse_retry_after
 from tests.elf_fixtures import elf_for
 from tests.registry_fixtures import (
     PASSWORD,

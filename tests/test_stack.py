@@ -6,9 +6,8 @@ import subprocess
 
 import pytest
 
-from buildctl.registry.client import RegistryClient
 from buildctl.inspect.verify import verify_image
-
+from buildctl.registry.client import RegistryClient
 from tests.conftest import BASE_IMAGE, PROJECT
 
 pytestmark = pytest.mark.engine

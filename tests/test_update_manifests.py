@@ -8,14 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from buildctl.commands.update_manifests import (
-    DriftReport,
-    load_releases,
-    update_manifests,
-)
+from buildctl.commands.update_manifests import load_releases, update_manifests
 from buildctl.config.loader import load_config
 from buildctl.errors import ConfigError, UsageError
-from buildctl.gitops.edits import Drift
+from buildctl.gitops.results import Drift, DriftReport
 from buildctl.model import ReleasedImage
 from tests.gitops_fixtures import REG, deployment, git, log, make_remote, show
 

@@ -16,9 +16,14 @@ import pytest
 from buildctl.commands.verify import verify_references
 from buildctl.errors import OperationError, UsageError
 from buildctl.inspect.layers import LayerCache
-from buildctl.model import Check, Verification
+from buildctl.inspect.results import Check, Verification
+from buildctl.inspect.verify import (
+    NO_COMMAND,
+    check_platform_set,
+    verify_image,
+    verify_images,
+)
 from buildctl.registry.client import RegistryClient
-from buildctl.inspect.verify import NO_COMMAND, check_platform_set, verify_image, verify_images
 from tests.conftest import BASE_IMAGE, REGISTRY, run_cli
 from tests.elf_fixtures import elf_for
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from buildctl import platforms as platforms_of
 from buildctl.engine import binfmt
 from buildctl.engine import docker as engine
-from buildctl import platforms as platforms_of
 from buildctl.engine.results import LocalImage
 from buildctl.errors import UsageError
 from buildctl.model import Config

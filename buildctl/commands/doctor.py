@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 
+from buildctl import platforms as platforms_of
 from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
-from buildctl.gitops import git as gitops
-from buildctl.registry import client as registry
-from buildctl import platforms as platforms_of
 from buildctl.errors import BuildctlError
+from buildctl.gitops import git as gitops
 from buildctl.model import Config
+from buildctl.pipeline.results import DoctorCheck, DoctorResult
+from buildctl.registry import client as registry
 
 STACK_FIX = "run scripts/stack.sh up (installs and starts the engine, QEMU and the local registry)"
-
-
-@dataclass(frozen=True)
-class DoctorCheck:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-
-@dataclass(frozen=True)
-class DoctorResult:
-    checks: tuple[DoctorCheck, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(c.ok for c in self.checks)
 
 
 def _failed(name: str, exc: BuildctlError, fix: str) -> DoctorCheck:

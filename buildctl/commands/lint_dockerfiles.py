@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import platform as host
-from dataclasses import dataclass
 
-from buildctl.inspect import dockerfile as dockerfile_lint
 from buildctl.errors import ConfigError
+from buildctl.inspect import dockerfile as dockerfile_lint
+from buildctl.inspect.results import DockerfileLint, DockerfileReport
 from buildctl.model import Config
 from buildctl.platforms import Platform
-
-@dataclass(frozen=True)
-class DockerfileLint:
-    service: str
-    dockerfile: str  # relative to services.yaml's folder
-    platforms: tuple[str, ...]
-    findings: tuple[dockerfile_lint.Finding, ...]
-
-
-@dataclass(frozen=True)
-class DockerfileReport:
-    native: str
-    services: tuple[DockerfileLint, ...]
-
-    @property
-    def ok(self) -> bool:
-        """No error-level finding (emulation findings are advice)."""
-        return all(f.severity != "error" for s in self.services for f in s.findings)
 
 
 def native_platform() -> str:

@@ -6,20 +6,13 @@ manifest diff the release would commit, with the tag (digests exist only after t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from buildctl.model import Config, GitOpsResult, ReleasedImage
+from buildctl.model import Config, ReleasedImage
 from buildctl.pipeline.plan import Plan, make_plan, new_run_id
+from buildctl.pipeline.results import PlanWithDiff
 
 
 def plan(config: Config, *, run_id: str | None = None) -> Plan:
     return make_plan(config, run_id=run_id or new_run_id())
-
-
-@dataclass(frozen=True)
-class PlanWithDiff:
-    plan: Plan
-    gitops: GitOpsResult | None  # a dry run: diff only, nothing pushed
 
 
 def plan_with_diff(config: Config) -> PlanWithDiff:

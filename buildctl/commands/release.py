@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from buildctl.registry import credentials
-from buildctl.pipeline import record
 from buildctl.commands.update_manifests import update_manifests
 from buildctl.errors import UsageError
 from buildctl.gitops.git import redact_url
-from buildctl.model import BuildOptions, Config, GitOpsResult, ReleasedImage
-from buildctl.pipeline.plan import new_run_id
-from buildctl.registry.client import RegistryClient
-from buildctl.pipeline.release import ProgressFn, ReleaseOutcome, build_release
+from buildctl.gitops.results import GitOpsResult
 from buildctl.inspect.verify import platform_digests
-
-
-@dataclass(frozen=True)
-class RunResult:
-    outcome: ReleaseOutcome
-    gitops: GitOpsResult | None
-    record_path: str
+from buildctl.model import BuildOptions, Config, ReleasedImage
+from buildctl.pipeline import record
+from buildctl.pipeline.plan import new_run_id
+from buildctl.pipeline.release import ProgressFn, build_release
+from buildctl.pipeline.results import ReleaseOutcome, RunResult
+from buildctl.registry import credentials
+from buildctl.registry.client import RegistryClient
 
 
 def nightly_tag(today: date | None = None) -> str:

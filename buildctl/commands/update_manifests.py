@@ -4,34 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from buildctl.gitops import git as gitops
 from buildctl.errors import ConfigError, UsageError
-from buildctl.gitops.edits import Drift
-from buildctl.model import (
-    Config,
-    GitOpsConfig,
-    GitOpsResult,
-    ManifestTarget,
-    ReleasedImage,
-)
+from buildctl.gitops import git as gitops
+from buildctl.gitops.results import DriftReport, GitOpsResult
+from buildctl.model import Config, GitOpsConfig, ManifestTarget, ReleasedImage
 from buildctl.references import DIGEST_RE, is_valid_tag, parse_reference
-
-
-@dataclass(frozen=True)
-class DriftReport:
-    """``--check``: the manifests that do not reference the release (empty = all in sync)."""
-
-    repo: str  # with any userinfo removed
-    branch: str
-    drift: tuple[Drift, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.drift
 
 
 def update_manifests(

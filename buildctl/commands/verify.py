@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from buildctl.errors import UsageError
-from buildctl.model import Verification
+from buildctl.inspect.results import Verification
+from buildctl.inspect.verify import verify_images
 from buildctl.references import parse_reference
 from buildctl.registry.client import RegistryClient, RegistryCredentials
-from buildctl.inspect.verify import verify_images
 
 
 def verify_references(

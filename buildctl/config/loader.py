@@ -19,8 +19,8 @@ from typing import Any
 import jsonschema
 
 from buildctl import references
+from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
 from buildctl.errors import ConfigError
-from buildctl.platforms import Platform, PlatformError
 from buildctl.model import (
     BinfmtConfig,
     BuilderConfig,
@@ -31,7 +31,7 @@ from buildctl.model import (
     ServiceConfig,
     frozen_map,
 )
-from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
+from buildctl.platforms import Platform, PlatformError
 
 DEFAULT_REGISTRY = "127.0.0.1:5000"
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")

@@ -15,11 +15,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from buildctl.engine import docker as engine
-from buildctl.errors import CommandError, OperationError
-from buildctl.engine.results import BinfmtAction, BinfmtResult, HandlerState
-from buildctl.model import BinfmtConfig
 from buildctl import platforms as platforms_of
+from buildctl.engine import docker as engine
+from buildctl.engine.results import BinfmtAction, BinfmtResult, HandlerState
+from buildctl.errors import CommandError, OperationError
+from buildctl.model import BinfmtConfig
 from buildctl.platforms import Platform
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
-from buildctl.engine import docker as engine
-from buildctl.errors import OperationError
-from buildctl.engine.results import BuilderAction, BuilderReport, EngineInfo
-from buildctl.model import BuilderConfig
 from buildctl import platforms as platforms_of
+from buildctl.engine import docker as engine
+from buildctl.engine.results import BuilderAction, BuilderReport, EngineInfo
+from buildctl.errors import OperationError
+from buildctl.model import BuilderConfig
 
 DAEMON_JSON_FIX = (
     'add {"features": {"containerd-snapshotter": true}} to /etc/docker/daemon.json and restart '

@@ -17,11 +17,11 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run as _run_docker
 
-from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.engine.results import BuilderState, EngineInfo
+from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
-from buildctl.platforms import Platform
 from buildctl.pipeline.plan import BuildSpec
+from buildctl.platforms import Platform
 from buildctl.references import parse_reference
 
 _docker = DockerClient()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from buildctl.errors import ConfigError, OperationError
 from buildctl.gitops.image_fields import (
@@ -24,8 +23,7 @@ from buildctl.gitops.image_fields import (
     kustomize_images,
     repository_of,
 )
-from buildctl.model import FileChange, ManifestChange, ManifestTarget, ReleasedImage
-from buildctl.references import ImageReference, parse_reference
+from buildctl.gitops.results import Drift, FileChange, ManifestChange
 from buildctl.gitops.yaml_splice import (
     Splice,
     apply_splices,
@@ -33,14 +31,10 @@ from buildctl.gitops.yaml_splice import (
     insert_keys,
     replace_scalar,
 )
+from buildctl.model import ManifestTarget, ReleasedImage
+from buildctl.references import ImageReference, parse_reference
 
 Site = ContainerImage | KustomizeImage
-
-
-class Drift(NamedTuple):
-    service: str
-    path: str
-    found: str  # the reference the manifest holds now
 
 
 def reference_for(release: ReleasedImage, *, pin_digest: bool) -> str:

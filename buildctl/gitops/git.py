@@ -25,15 +25,10 @@ from pathlib import Path
 import tenacity
 
 from buildctl import interrupts
-from buildctl.gitops import edits as manifests
 from buildctl.errors import CommandError, ConfigError, OperationError, UsageError
-from buildctl.model import (
-    GitOpsConfig,
-    GitOpsResult,
-    ManifestChange,
-    ManifestTarget,
-    ReleasedImage,
-)
+from buildctl.gitops import edits as manifests
+from buildctl.gitops.results import GitOpsResult, ManifestChange
+from buildctl.model import GitOpsConfig, ManifestTarget, ReleasedImage
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from buildctl.errors import OperationError
-from buildctl.inspect.image_fs import DIR, FILE, HARDLINK, IMPLICIT_DIR, OTHER, SYMLINK, Entry, LayerTable, normalize
+from buildctl.inspect.image_fs import (
+    DIR,
+    FILE,
+    HARDLINK,
+    IMPLICIT_DIR,
+    OTHER,
+    SYMLINK,
+    Entry,
+    LayerTable,
+    normalize,
+)
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from buildctl.inspect import elf
 from buildctl.errors import OperationError, UsageError
+from buildctl.inspect import elf
 from buildctl.inspect.image_fs import (
     LayeredView,
     LayerTable,
@@ -26,7 +26,7 @@ from buildctl.inspect.image_fs import (
     resolve_command,
 )
 from buildctl.inspect.layers import LayerCache, scan_layer, shared_layer_cache
-from buildctl.model import Check, CheckStatus, PlatformImage, Verification
+from buildctl.inspect.results import Check, CheckStatus, PlatformImage, Verification
 from buildctl.platforms import Platform, PlatformError
 from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.client import Manifest, RegistryClient

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from buildctl.model import Phase, Progress
 
+
 class Display(Protocol):
     def __call__(self, service: str, platform: str, progress: Progress) -> None: ...
 

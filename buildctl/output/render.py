@@ -7,27 +7,26 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from functools import singledispatch
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from buildctl.commands.lint_dockerfiles import DockerfileReport
-from buildctl.commands.plan import PlanWithDiff
-from buildctl.model import GitOpsResult, Verification
+from buildctl.engine.results import (
+    BinfmtAction,
+    BinfmtResult,
+    BuilderReport,
+    LocalImage,
+)
+from buildctl.gitops.results import DriftReport, GitOpsResult
+from buildctl.inspect.results import CheckStatus, DockerfileReport, Verification
 from buildctl.pipeline.plan import Plan, buildx_argv, render_argv
 from buildctl.pipeline.record import to_data
+from buildctl.pipeline.results import DoctorResult, PlanWithDiff
 
-if TYPE_CHECKING:  # these modules import the engine or the GitOps machinery: see _by_type_name
-    from buildctl.engine.binfmt import BinfmtResult
-    from buildctl.engine.builders import BuilderReport
-    from buildctl.commands.doctor import DoctorResult
-    from buildctl.commands.build_local import LocalImage
-    from buildctl.commands.update_manifests import DriftReport
-
-MARK = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "skip": "[yellow]skip[/]", True: "[green]ok[/]", False: "[red]FAIL[/]"}
+MARK = {CheckStatus.PASS: "[green]pass[/]", CheckStatus.FAIL: "[red]FAIL[/]", CheckStatus.WARN: "[yellow]warn[/]",
+        CheckStatus.SKIP: "[yellow]skip[/]", True: "[green]ok[/]", False: "[red]FAIL[/]"}
 
 
 def console() -> Console:
@@ -79,26 +78,9 @@ def _(result: Plan) -> Any:
     }
 
 
-# Renderers of results whose modules import the engine (python-on-whales: ~0.3 s of start-up) or
-# the GitOps machinery, looked up by type name: `verify`, `plan` or `update-manifests` then load
-# only what they use (benchmarks/, issue #7). Such a result exists only once its module is loaded.
-_BY_TYPE_NAME: dict[str, Callable[[Any, Console], None]] = {}
-
-
-def _by_type_name(name: str) -> Callable[[Callable[[Any, Console], None]], Callable[[Any, Console], None]]:
-    def register(renderer: Callable[[Any, Console], None]) -> Callable[[Any, Console], None]:
-        _BY_TYPE_NAME[name] = renderer
-        return renderer
-    return register
-
-
 @singledispatch
 def human(result: Any, out: Console) -> None:
-    renderer = _BY_TYPE_NAME.get(f"{type(result).__module__}.{type(result).__qualname__}")
-    if renderer is None:
-        out.print(result)
-    else:
-        renderer(result, out)
+    raise TypeError(f"no renderer for {type(result).__qualname__}")  # a bug: every result type has one
 
 
 @human.register
@@ -132,7 +114,7 @@ def _relative(path, root) -> str:
         return str(path)
 
 
-@_by_type_name("buildctl.commands.doctor.DoctorResult")
+@human.register
 def _(result: DoctorResult, out: Console) -> None:
     for check in result.checks:
         line = f"{MARK[check.ok]}  {check.name}: {check.detail}"
@@ -161,7 +143,7 @@ def _(result: tuple, out: Console) -> None:
         human(item, out)
 
 
-@_by_type_name("buildctl.engine.binfmt.BinfmtResult")
+@human.register
 def _(result: BinfmtResult, out: Console) -> None:
     if result.action is BinfmtAction.NATIVE:
         out.print(f"{result.platform}: native, no emulation needed")
@@ -171,7 +153,7 @@ def _(result: BinfmtResult, out: Console) -> None:
               f"{result.qemu_version}; {result.probe}")
 
 
-@_by_type_name("buildctl.engine.builders.BuilderReport")
+@human.register
 def _(result: BuilderReport, out: Console) -> None:
     out.print(f"builder {result.name} ({result.driver}) {result.action}; platforms: {', '.join(result.platforms)}")
 
@@ -195,7 +177,7 @@ def _(result: GitOpsResult, out: Console) -> None:
         out.print(f"{result.repo} ({result.branch}): commit {result.commit[:12]} {state} after {result.attempts} attempt(s)")
 
 
-@_by_type_name("buildctl.commands.update_manifests.DriftReport")
+@human.register
 def _(result: DriftReport, out: Console) -> None:
     if result.ok:
         out.print(f"{MARK[True]}  {result.repo} ({result.branch}): every manifest references the release")
@@ -222,7 +204,7 @@ def _(result: PlanWithDiff, out: Console) -> None:
     out.print(result.gitops.diff or "(no change)", markup=False)
 
 
-@_by_type_name("buildctl.commands.local.LocalImage")
+@human.register
 def _(result: LocalImage, out: Console) -> None:
     out.print(f"{result.service}: {result.tag} ({result.platform}, {result.image_id[:19]}); run it: {result.run_hint}")
 
@@ -233,7 +215,7 @@ def release_table(outcome, out: Console) -> None:
     table = Table("service", "platform", "check", "result", "detail")
     for s in outcome.services:
         if not s.build.ok:
-            table.add_row(s.service, "*", "build", MARK["fail"], s.build.error or "build failed")
+            table.add_row(s.service, "*", "build", MARK[CheckStatus.FAIL], s.build.error or "build failed")
             continue
         for check in s.verification.checks if s.verification else ():
             table.add_row(s.service, check.platform or "*", check.name, MARK[check.status], check.detail)

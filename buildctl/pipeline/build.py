@@ -13,10 +13,11 @@ from pathlib import Path
 
 from buildctl import interrupts
 from buildctl.engine import docker as engine
-from buildctl.errors import BuildctlError
 from buildctl.engine.build_log import progress_event
-from buildctl.model import BuildResult, Phase, Progress, ProgressFn
+from buildctl.errors import BuildctlError
+from buildctl.model import Phase, Progress, ProgressFn
 from buildctl.pipeline.plan import Plan, ServicePlan
+from buildctl.pipeline.results import BuildResult
 
 
 def log_tail(log_file: str | None, *, lines: int = 25) -> str:

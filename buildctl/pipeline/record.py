@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from buildctl import __version__
-from buildctl.model import GitOpsResult
+from buildctl.gitops.results import GitOpsResult
 
 
 def to_data(obj: Any) -> Any:

@@ -10,58 +10,21 @@ import shlex
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from buildctl import interrupts
 from buildctl.engine import binfmt
-from buildctl.pipeline import build
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
-from buildctl.pipeline import plan as planning
-from buildctl.inspect import verify
 from buildctl.errors import CommandError
-from buildctl.model import BuildOptions, BuildResult, Check, CheckStatus, Config, Phase, Progress, ProgressFn, ReleasedImage, Verification
+from buildctl.inspect import verify
+from buildctl.inspect.results import Check, CheckStatus, Verification
+from buildctl.model import BuildOptions, Config, Phase, Progress, ProgressFn
+from buildctl.pipeline import build
+from buildctl.pipeline import plan as planning
+from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
 from buildctl.registry.client import RegistryClient
-
-
-
-@dataclass(frozen=True)
-class ServiceOutcome:
-    service: str
-    repository: str
-    build: BuildResult
-    verification: Verification | None
-    release_ref: str
-    tagged: bool = False
-    staging: str = ""  # what happened to the staging tag after the gate
-
-    @property
-    def ok(self) -> bool:
-        return self.build.ok and self.verification is not None and self.verification.ok
-
-
-@dataclass(frozen=True)
-class ReleaseOutcome:
-    run_id: str
-    tag: str
-    registry: str
-    run_dir: str
-    engine: engine.EngineInfo
-    binfmt: tuple[binfmt.BinfmtResult, ...]
-    builder: builder.BuilderReport
-    services: tuple[ServiceOutcome, ...]
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return all(s.ok for s in self.services)
-
-    def released(self) -> tuple[ReleasedImage, ...]:
-        return tuple(
-            ReleasedImage(s.service, s.repository, self.tag, s.build.index_digest or "")
-            for s in self.services if s.tagged
-        )
 
 
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,

@@ -20,6 +20,7 @@ import tenacity
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.auth import RegistryAuth, RegistryCredentials, is_loopback
+from buildctl.registry.results import TagDeletion
 from buildctl.registry.wire import (
     INDEX_TYPES,
     MANIFEST_ACCEPT,
@@ -37,6 +38,8 @@ from buildctl.registry.wire import (
 __all__ = ["Manifest", "ManifestHead", "RegistryClient", "RegistryCredentials", "RetryPolicy"]
 
 log = logging.getLogger(__name__)
+
+
 T = TypeVar("T")
 
 MAX_MANIFEST_BYTES = 4 << 20  # containerd's limit for manifests and indexes
@@ -191,7 +194,7 @@ class RegistryClient:
         except DigestMismatchError as exc:
             raise OperationError(f"{what}: {exc}; the registry's copy is corrupt") from None
 
-    def delete_tag(self, reference: ImageReference | str) -> str:
+    def delete_tag(self, reference: ImageReference | str) -> TagDeletion:
         """Try to delete just a tag (OCI distribution-spec 1.1; ACR). Returns what happened.
 
         Distribution 2.x only deletes manifests by digest, which would also remove every other tag
@@ -203,10 +206,10 @@ class RegistryClient:
         response = self._request("DELETE", ref, f"manifests/{ref.tag}", what=f"tag {ref}", missing_ok=True,
                                  refused_ok=True)
         if response.status_code in (200, 202):
-            return "deleted"
+            return TagDeletion.DELETED
         if response.status_code == 404:
-            return "already gone"
-        return f"kept: the registry does not delete tags alone (HTTP {response.status_code})"
+            return TagDeletion.ALREADY_GONE
+        return TagDeletion.KEPT
 
     def ping(self, registry: str) -> str:
         """GET /v2/: does ``registry`` speak the Distribution API? A short description if so."""

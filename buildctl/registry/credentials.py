@@ -28,6 +28,8 @@ def registry_credentials_from_env(environ: Mapping[str, str] | None = None) -> R
 
 
 def login(registry: str, creds: RegistryCredentials) -> None:
-    from buildctl import engine  # only a release logs in: `buildctl verify` need not load the engine
+    from buildctl import (
+        engine,  # only a release logs in: `buildctl verify` need not load the engine
+    )
 
     engine.login(registry, username=creds.username, password=creds.password)

@@ -1,0 +1,56 @@
+"""What the GitOps step reports: the edits it made or would make, the commit, drift from a release.
+
+Plain frozen data beside the code that produces it (edits.py, publish.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str  # relative to the GitOps repository
+    before: str
+    after: str
+    edits: tuple[str, ...]  # human descriptions, e.g. "Deployment/vote container vote: old -> new"
+
+
+@dataclass(frozen=True)
+class ManifestChange:
+    files: tuple[FileChange, ...]
+
+    @property
+    def changed(self) -> bool:
+        return any(f.before != f.after for f in self.files)
+
+
+@dataclass(frozen=True)
+class GitOpsResult:
+    repo: str  # with any userinfo removed
+    branch: str
+    commit: str | None  # None when nothing needed to change
+    pushed: bool
+    attempts: int
+    diff: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """``--check``: the manifests that do not reference the release (empty = all in sync)."""
+
+    repo: str  # with any userinfo removed
+    branch: str
+    drift: tuple[Drift, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.drift
+
+
+class Drift(NamedTuple):
+    service: str
+    path: str
+    found: str  # the reference the manifest holds now

@@ -1,0 +1,99 @@
+"""What the pipeline reports: builds, the release outcome and its gate, a run, a plan preview, doctor.
+
+Plain frozen data beside the pipeline code that produces it; the renderer (buildctl.output) and the
+release record import these types without loading the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from buildctl.engine.results import BinfmtResult, BuilderReport, EngineInfo
+from buildctl.gitops.results import GitOpsResult
+from buildctl.inspect.results import Verification
+from buildctl.model import ReleasedImage, frozen_map
+from buildctl.pipeline.plan import Plan
+from buildctl.registry.results import TagDeletion
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    service: str
+    repository: str  # registry/path, e.g. 127.0.0.1:5000/voting-app/vote
+    staging_tag: str
+    ok: bool
+    index_digest: str | None = None  # from buildx's metadata file (containerimage.digest)
+    seconds: float = 0.0
+    log_file: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceOutcome:
+    service: str
+    repository: str
+    build: BuildResult
+    verification: Verification | None
+    release_ref: str
+    tagged: bool = False
+    staging: TagDeletion | None = None  # what happened to the staging tag after the gate
+
+    @property
+    def ok(self) -> bool:
+        return self.build.ok and self.verification is not None and self.verification.ok
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    run_id: str
+    tag: str
+    registry: str
+    run_dir: str
+    engine: EngineInfo
+    binfmt: tuple[BinfmtResult, ...]
+    builder: BuilderReport
+    services: tuple[ServiceOutcome, ...]
+    timings: Mapping[str, float] = field(default_factory=frozen_map)
+
+    @property
+    def passed(self) -> bool:
+        return all(s.ok for s in self.services)
+
+    def released(self) -> tuple[ReleasedImage, ...]:
+        return tuple(
+            ReleasedImage(s.service, s.repository, self.tag, s.build.index_digest or "")
+            for s in self.services if s.tagged
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    outcome: ReleaseOutcome
+    gitops: GitOpsResult | None
+    record_path: str
+    record: Mapping[str, Any]  # what was written to record_path (renderers and CI lines read this)
+
+
+@dataclass(frozen=True)
+class PlanWithDiff:
+    plan: Plan
+    gitops: GitOpsResult | None  # a dry run: diff only, nothing pushed
+
+
+@dataclass(frozen=True)
+class DoctorCheck:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class DoctorResult:
+    checks: tuple[DoctorCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
