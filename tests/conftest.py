@@ -1,4 +1,4 @@
-"""Shared fixtures: the real CLI driver, the engine gate, project paths.
+"""Shared fixtures and the engine gate; helpers (the CLI driver, project paths) are in tests/helpers/.
 
 Tests marked `engine` need the real stack (scripts/stack.sh up). Without it they are skipped on
 a laptop, but under CI (CI=true) a missing engine fails the run: skipping is not passing.
@@ -8,35 +8,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parent.parent
-REGISTRY = "127.0.0.1:5000"
-BASE_IMAGE = f"{REGISTRY}/buildctl/base:bookworm-1"
-
-
-@dataclass(frozen=True)
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 900,
-            input: str | None = None) -> CliResult:
-    """Drive the real CLI (`python -m buildctl`) in a subprocess, as a user would."""
-    full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "buildctl", *args], cwd=cwd or PROJECT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, input=input)
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+from tests.helpers.cli import REGISTRY
 
 
 def _engine_available() -> str | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_IMAGE, PROJECT, REGISTRY
+from tests.helpers.cli import BASE_IMAGE, PROJECT, REGISTRY
 
 pytestmark = pytest.mark.engine
 

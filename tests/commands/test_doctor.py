@@ -1,0 +1,40 @@
+"""doctor: one line per check with a fix hint; non-zero exit when something is wrong."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers.cli import run_cli
+
+pytestmark = pytest.mark.engine
+
+
+def test_doctor_is_all_green_on_the_stack() -> None:
+    result = run_cli("doctor", "--json")
+    assert result.code == 0, result.output
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert set(checks) == {"docker CLI", "docker daemon", "buildx", "multi-platform image store",
+                           "binfmt linux/arm64", "registry", "git"}
+    assert all(c["ok"] for c in checks.values())
+    assert checks["multi-platform image store"]["detail"] == "io.containerd.snapshotter.v1"
+    assert "flags PF" in checks["binfmt linux/arm64"]["detail"] or "F" in checks["binfmt linux/arm64"]["detail"]
+    assert checks["buildx"]["detail"].startswith("0.")
+
+
+def test_doctor_fails_with_a_fix_when_the_registry_is_down() -> None:
+    result = run_cli("doctor", "--registry", "127.0.0.1:5999")
+    assert result.code == 1
+    line = next(line for line in result.stdout.splitlines() if "registry:" in line)
+    assert line.startswith("FAIL") and "127.0.0.1:5999 unreachable" in line
+    assert "fix:" in result.stdout
+    assert sum(line.startswith("ok") for line in result.stdout.splitlines()) == 6
+
+
+def test_doctor_checks_every_configured_foreign_platform(project_dir) -> None:
+    (project_dir / "services.yaml").write_text(
+        "platforms: [linux/amd64, linux/arm64, linux/s390x]\nservices:\n  api: {context: api, image: team/api}\n")
+    result = run_cli("doctor", "--json", cwd=project_dir)
+    names = [c["name"] for c in json.loads(result.stdout)["checks"]]
+    assert "binfmt linux/arm64" in names and "binfmt linux/s390x" in names

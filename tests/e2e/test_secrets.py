@@ -1,0 +1,84 @@
+"""Secrets never leave buildctl (issue #5): full releases with a registry password (the TLS registry)
+and a Git token (a smart-HTTP GitOps remote), with --debug, succeeding and failing; every byte
+buildctl writes is searched for the secrets and their base64 forms.
+
+Searched: stdout and stderr (tracebacks included), every file under .buildctl/ (build logs,
+metadata, release records), the GitOps remote's commits (messages and patches), and the argv of
+every process on the machine during the runs. Not searched, on purpose: the job's DOCKER_CONFIG,
+where `docker login` itself stores the credential (base64) for docker to use — like `docker login`
+in any CI job. Secret-looking build args are refused by config.py (tests/test_config.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.cli import run_cli
+from tests.helpers.gitops import CmdlineWatcher, git, log, serve_http
+from tests.helpers.reliability import (
+    gitops_remote,
+    record,
+    scratch_service,
+    tip,
+    write_services,
+)
+from tests.helpers.tls_registry import TlsRegistry, tls_registry_fixture  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.engine
+
+IMAGE = "buildctl-secrets/app"
+
+
+def forms(user: str, secret: str) -> set[str]:
+    """A secret as it could leak: raw, base64 alone, and base64 in a Basic Authorization header."""
+    return {secret, *(base64.b64encode(text.encode()).decode() for text in (secret, f"{user}:{secret}"))}
+
+
+def test_no_secret_in_anything_buildctl_writes(tls_registry: TlsRegistry, tmp_path: Path) -> None:
+    reg = tls_registry
+    token, wrong_token, wrong_password = (secrets.token_urlsafe(18) for _ in range(3))
+    scratch_service(tmp_path / "project", "app")
+    remote = gitops_remote(tmp_path / "git", {"app": f"{reg.address}/{IMAGE}"})
+    docker_env = reg.env(tmp_path / "docker")
+    outputs: list[str] = []
+    with serve_http(remote.parent, token) as (base, app), CmdlineWatcher() as ps:
+        project = write_services(tmp_path / "project", {"app": IMAGE}, gitops_repo=f"{base}/{remote.name}")
+
+        def release(env: dict[str, str], *args: str) -> int:
+            result = run_cli("--debug", "run", "--registry", reg.address, "--tag", f"sec-{uuid.uuid4().hex[:8]}",
+                             *args, cwd=project, env={**docker_env, **env})
+            outputs.extend((result.stdout, result.stderr))
+            return result.code
+
+        before = tip(remote)
+        assert release({"BUILDCTL_GIT_TOKEN": token}) == 0, outputs[-1]
+        released = tip(remote)
+        assert released != before
+        assert release({"BUILDCTL_GIT_TOKEN": token}, "--json") == 0, outputs[-1]
+        # Failures, with --debug tracebacks: the Git token refused (before anything is built: the
+        # GitOps step is checked first), then the registry password.
+        assert release({"BUILDCTL_GIT_TOKEN": wrong_token}) == 1
+        assert "Traceback" in outputs[-1] and "the token was refused" in outputs[-1]
+        assert release({"BUILDCTL_GIT_TOKEN": token, "BUILDCTL_REGISTRY_PASSWORD": wrong_password}) == 1
+        assert "Traceback" in outputs[-1] and f"registry {reg.address} refused the login" in outputs[-1]
+    assert any(ok and "git-receive-pack" in path for method, path, ok in app.requests if method == "POST")
+
+    files = {str(p): p.read_text(errors="replace") for p in (project / ".buildctl").rglob("*") if p.is_file()}
+    records = [text for path, text in files.items() if path.endswith("release.json")]
+    assert len(records) >= 2 and any(p.endswith(".build.log") for p in files)
+    history = git("log", "--all", "--format=%H%n%an <%ae>%n%B", "-p", cwd=remote)
+    assert log(remote)[0].startswith("release sec-") and released in history
+
+    haystacks = {"output": "\n".join(outputs), "argv": "\n".join(ps.seen), "git history": history, **files}
+    wanted = (forms(reg.username, reg.password) | forms(reg.username, wrong_password)
+              | forms("buildctl", token) | forms("buildctl", wrong_token))
+    leaks = [(where, secret[:4] + "…") for where, text in haystacks.items() for secret in wanted if secret in text]
+    assert leaks == []
+    # The search is not vacuous: the runs did write what was searched.
+    assert reg.username in haystacks["output"] and any("docker login" in line for line in ps.seen)
+    assert all(record(Path(path))["registry"] == reg.address for path in files if path.endswith("release.json"))

@@ -1,0 +1,259 @@
+"""buildctl.manifests: exact image edits, the corpus under tests/data/manifests, and errors.
+
+Each ``NAME.in.yaml`` has a hand-written ``NAME.out.yaml``: the input with only the expected
+image values changed. Comparisons are on the exact text (read with newline='' so CRLF and a BOM
+survive), so any other byte that moves fails the test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from buildctl.errors import ConfigError
+from buildctl.gitops import image_fields as kube_images
+from buildctl.gitops.edits import (
+    drift,
+    edit_manifest,
+    find_images,
+    plan,
+    plan_changes,
+    reference_for,
+    unified_diff,
+)
+from buildctl.gitops.results import Drift, FileChange, ManifestChange
+from buildctl.model import ManifestTarget, ReleasedImage
+
+DATA = Path(__file__).parents[1] / "data" / "manifests"
+V = "127.0.0.1:5000/voting-app/vote"
+NEW = f"{V}:42"
+DIGEST = "sha256:" + "ab" * 32
+PINNED = f"{NEW}@{DIGEST}"
+K = "kustomization.yaml"
+AGENT = "registry.example.com:8443/team/agent"
+
+# name, logical path (decides kustomization handling), repository, new reference, containers, edits
+CASES = [
+    ("deployment-sidecar", "k8s/vote.yaml", V, NEW, (), 1),
+    ("init-containers", "k8s/vote.yaml", V, NEW, (), 2),
+    ("ephemeral-containers", "k8s/pod.yaml", V, NEW, ("debugger",), 1),
+    ("two-documents", "k8s/vote.yaml", V, NEW, (), 2),
+    ("quoted-single", "k8s/vote.yaml", V, NEW, (), 1),
+    ("quoted-double", "k8s/vote.yaml", V, NEW, ("vote",), 1),
+    ("digest-tag-pinned", "k8s/vote.yaml", V, PINNED, (), 1),
+    ("digest-only", "k8s/vote.yaml", V, NEW, (), 1),
+    ("registry-ports", "k8s/agent.yaml", AGENT, f"{AGENT}:1.1", (), 1),
+    ("kustomization", K, V, NEW, (), 3),
+    ("kustomization-insert", K, V, PINNED, (), 2),
+    ("crlf", "k8s/vote.yaml", V, NEW, (), 1),
+    ("cronjob", "k8s/report.yaml", V, NEW, ("report",), 1),
+    ("statefulset", "k8s/vote.yaml", V, NEW, (), 1),
+    ("dockerhub-names", "k8s/cache.yaml", "redis", "redis:7.2", (), 3),
+    ("pod", "k8s/pod.yaml", V, NEW, (), 1),
+    ("job-flow", "k8s/job.yaml", V, NEW, ("migrate",), 1),
+    ("list", "k8s/list.yaml", V, NEW, (), 1),
+    ("bom-no-final-newline", "k8s/vote.yaml", V, NEW, (), 1),
+]
+
+
+def read(name: str) -> str:
+    with open(DATA / name, encoding="utf-8", newline="") as fh:
+        return fh.read()
+
+
+def release(service: str = "vote", tag: str = "42", repository: str = V) -> ReleasedImage:
+    return ReleasedImage(service, repository, tag, DIGEST)
+
+
+def write(root: Path, path: str, text: str) -> None:
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    with open(root / path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+
+
+def test_corpus_has_every_case():
+    assert {p.name.split(".")[0] for p in DATA.glob("*.in.yaml")} == {c[0] for c in CASES}
+
+
+@pytest.mark.parametrize(("name", "path", "repository", "new", "containers", "n_edits"), CASES,
+                         ids=[c[0] for c in CASES])  # fmt: skip
+def test_corpus(name, path, repository, new, containers, n_edits):
+    before, expected = read(f"{name}.in.yaml"), read(f"{name}.out.yaml")
+    after, edits = edit_manifest(before, path=path, repository=repository, new_reference=new, containers=containers)
+    assert after == expected
+    assert len(edits) == n_edits
+    # Applying the same release again is a no-op: same text, nothing reported.
+    assert edit_manifest(after, path=path, repository=repository, new_reference=new, containers=containers) == (after, ())
+
+
+@pytest.mark.parametrize(("name", "path", "repository", "new", "containers", "n_edits"), CASES,
+                         ids=[c[0] for c in CASES])  # fmt: skip
+def test_corpus_same_with_the_pure_python_parser(monkeypatch, name, path, repository, new, containers, n_edits):
+    # libyaml (the fast path) and PyYAML's own parser must give byte-identical edits.
+    monkeypatch.setattr(kube_images, "_FAST_LOADER", None)
+    before, expected = read(f"{name}.in.yaml"), read(f"{name}.out.yaml")
+    assert edit_manifest(before, path=path, repository=repository, new_reference=new, containers=containers)[0] == expected
+
+
+def test_non_ascii_text_is_edited_exactly():
+    before = f"# Bereitstellung für die Abstimmung ✓\nkind: Pod\nspec:\n  containers:\n    - name: vote  # «vote» 🗳\n      image: {V}:41\n"
+    after, _ = edit_manifest(before, path="p.yaml", repository=V, new_reference=NEW)
+    assert after == before.replace(f"{V}:41", NEW)
+
+
+def test_edit_descriptions_name_the_workload_and_both_references():
+    _, edits = edit_manifest(read("init-containers.in.yaml"), path="k8s/vote.yaml", repository=V, new_reference=NEW)
+    assert edits == (
+        f"Deployment/vote initContainer migrate: {V}:41 -> {NEW}",
+        f"Deployment/vote container vote: {V}:41 -> {NEW}",
+    )
+    _, edits = edit_manifest(read("kustomization.in.yaml"), path=K, repository=V, new_reference=NEW)
+    assert edits[1] == f"kustomization image {V}: {V}:41@sha256:{'0' * 64} -> {NEW}"
+
+
+def test_crlf_and_bom_survive_byte_for_byte():
+    after, _ = edit_manifest(read("crlf.in.yaml"), path="x.yaml", repository=V, new_reference=NEW)
+    assert after.count("\r\n") == after.count("\n") == 12
+    after, _ = edit_manifest(read("bom-no-final-newline.in.yaml"), path="x.yaml", repository=V, new_reference=NEW)
+    assert after.startswith("\ufeffapiVersion") and after.endswith(f"image: {NEW}")
+
+
+def test_a_tag_that_yaml_would_read_as_a_number_is_quoted():
+    text = "images:\n- name: vote\n  newName: " + V + "\n  newTag: latest\n"
+    after, _ = edit_manifest(text, path=K, repository=V, new_reference=f"{V}:1.10")
+    assert after == "images:\n- name: vote\n  newName: " + V + '\n  newTag: "1.10"\n'
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (f"images:\r\n- name: {V}\r\n  newTag: '1'\r\n  digest: {DIGEST}", f"images:\r\n- name: {V}\r\n  newTag: '42'"),
+        (f"images:\n- digest: {DIGEST}  # pinned\n  name: {V}\n", f"images:\n- name: {V}\n  newTag: \"42\"\n"),
+        (f"images: [{{digest: {DIGEST}, name: {V}}}]\n", f"images: [{{name: {V}, newTag: \"42\"}}]\n"),
+    ],
+    ids=["last-line-crlf", "first-key-of-item", "flow-first-key"],
+)
+def test_kustomize_digest_is_removed_when_not_pinning(before, after):
+    assert edit_manifest(before, path=K, repository=V, new_reference=NEW)[0] == after
+
+
+def test_shared_anchor_is_edited_once():
+    text = (f"kind: Pod\nspec:\n  containers:\n  - name: a\n    image: !!str &img {V}:41\n"
+            "  - name: b\n    image: *img\n")  # fmt: skip
+    after, edits = edit_manifest(text, path="p.yaml", repository=V, new_reference=NEW)
+    assert after == text.replace(f"{V}:41", NEW)
+    assert len(edits) == 2
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: Pod\nspec:\n  containers:\n  - name: a\n    image: [unclosed\n",
+         "k8s/bad.yaml:6: not valid YAML: while parsing a flow sequence at line 5: expected ',' or ']', but got '<stream end>'"),
+        ("kind: Pod\n\tspec: {}\n", "k8s/bad.yaml:2: not valid YAML: found character '\\t' that cannot start any token"),
+        ("kind: Pod\nmetadata: {name: a}\nspec: \x07\n", "k8s/bad.yaml:3: not valid YAML: unacceptable character #x0007"),
+        ("just: a mapping\n", "k8s/bad.yaml:1: not a Kubernetes manifest (a document without `kind`)"),
+        ("kind: Service\n---\n- a\n- list\n", "k8s/bad.yaml:3: not a Kubernetes manifest (a document without `kind`)"),
+        (f"kind: Pod\nspec:\n  containers:\n  - name: a\n    image: |\n      {V}:41\n",
+         "k8s/bad.yaml:5: cannot replace a block scalar (| or >); write the value on one line"),
+    ],
+    ids=["unclosed-flow", "tab", "control-char", "no-kind", "sequence-document", "block-scalar"],
+)  # fmt: skip
+def test_invalid_input_names_file_and_line(text, message):
+    with pytest.raises(ConfigError) as err:
+        edit_manifest(text, path="k8s/bad.yaml", repository=V, new_reference=NEW)
+    assert str(err.value) == message
+
+
+def test_no_image_of_the_repository_is_an_error():
+    text = read("deployment-sidecar.in.yaml")
+    with pytest.raises(ConfigError) as err:
+        edit_manifest(text, path="k8s/vote.yaml", repository=f"{V}-x", new_reference=f"{V}-x:1")
+    assert str(err.value) == f"k8s/vote.yaml: no container image of {V}-x found"
+
+
+@pytest.mark.parametrize("containers", [("vote", "vot"), ("vot",), ("proxy",)], ids=["typo", "only-typo", "other-repo"])
+def test_a_named_container_that_does_not_match_is_an_error(containers):
+    text = read("deployment-sidecar.in.yaml")
+    with pytest.raises(ConfigError) as err:
+        edit_manifest(text, path="k8s/vote.yaml", repository=V, new_reference=NEW, containers=containers)
+    missing = ", ".join(c for c in containers if c != "vote")
+    assert str(err.value) == f"k8s/vote.yaml: no container named {missing} with an image of {V}"
+
+
+def test_missing_and_escaping_manifest_paths(tmp_path):
+    targets = {"vote": (ManifestTarget("k8s/missing.yaml"),)}
+    with pytest.raises(ConfigError) as err:
+        plan_changes(tmp_path, [release()], targets, pin_digest=False)
+    assert str(err.value) == "k8s/missing.yaml: manifest file does not exist in the GitOps repository"
+    (tmp_path / "repo").mkdir()
+    write(tmp_path, "outside.yaml", read("pod.in.yaml"))
+    with pytest.raises(ConfigError) as err:
+        plan_changes(tmp_path / "repo", [release()], {"vote": (ManifestTarget("../outside.yaml"),)}, pin_digest=False)
+    assert str(err.value) == "../outside.yaml: manifest path is outside the GitOps repository"
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def test_reference_for():
+    assert reference_for(release(), pin_digest=False) == NEW
+    assert reference_for(release(), pin_digest=True) == PINNED
+
+
+def test_plan_applies_services_sequentially_to_a_shared_file(tmp_path):
+    shared = read("deployment-sidecar.in.yaml")
+    write(tmp_path, "k8s/vote.yaml", shared)
+    write(tmp_path, "k8s/pod.yaml", read("pod.in.yaml"))
+    proxy = release("proxy", "7", "127.0.0.1:5000/voting-app/vote-proxy")
+    targets = {
+        "vote": (ManifestTarget("k8s/vote.yaml", ("vote",)), ManifestTarget("k8s/pod.yaml")),
+        "proxy": (ManifestTarget("k8s/vote.yaml", ("proxy",)),),
+        "idle": (ManifestTarget("k8s/idle.yaml"),),  # not released: never read
+    }
+    change, services = plan(tmp_path, [release(), proxy], targets, pin_digest=True)
+    assert services == ("vote", "proxy")
+    assert [f.path for f in change.files] == ["k8s/vote.yaml", "k8s/pod.yaml"]
+    vote_file = change.files[0]
+    assert vote_file.before == shared
+    assert vote_file.after == shared.replace(f"image: {V}:41   #", f"image: {PINNED}   #").replace(
+        "vote-proxy:41", f"vote-proxy:7@{DIGEST}"
+    )
+    assert len(vote_file.edits) == 2 and vote_file.edits[1].startswith("Deployment/vote container proxy: ")
+    # Nothing left to do once the files hold the release: the change is empty.
+    for f in change.files:
+        write(tmp_path, f.path, f.after)
+    again, services = plan(tmp_path, [release(), proxy], targets, pin_digest=True)
+    assert not again.changed and services == () and all(f.edits == () for f in again.files)
+
+
+def test_unified_diff_marks_a_missing_final_newline():
+    change = ManifestChange((FileChange("a.yaml", "x: 1\nimage: old", "x: 1\nimage: new", ("e",)),))
+    assert unified_diff(change) == (
+        "--- a/a.yaml\n+++ b/a.yaml\n@@ -1,2 +1,2 @@\n x: 1\n-image: old\n"
+        "\\ No newline at end of file\n+image: new\n\\ No newline at end of file\n"
+    )
+    assert unified_diff(ManifestChange((FileChange("a.yaml", "x\n", "x\n", ()),))) == ""
+
+
+def test_drift_reports_images_not_on_the_release(tmp_path):
+    write(tmp_path, "k8s/vote.yaml", read("init-containers.out.yaml"))  # both at :42
+    write(tmp_path, "k8s/pinned.yaml", read("digest-tag-pinned.in.yaml"))  # :41@old digest
+    write(tmp_path, K, read("kustomization-insert.out.yaml"))  # :42@DIGEST
+    targets = {"vote": (ManifestTarget("k8s/vote.yaml"), ManifestTarget("k8s/pinned.yaml"), ManifestTarget(K))}
+    assert drift(tmp_path, [release()], targets) == [
+        Drift("vote", "k8s/pinned.yaml", f"{V}:41@sha256:{'0' * 64}"),
+    ]
+    assert drift(tmp_path, [release(tag="43")], {"vote": (ManifestTarget("k8s/vote.yaml", ("vote",)),)}) == [
+        Drift("vote", "k8s/vote.yaml", NEW),
+    ]
+
+
+def test_find_images_ignores_comments_env_values_and_configmaps():
+    text = read("deployment-sidecar.in.yaml") + "---\n" + read("list.in.yaml")
+    sites = find_images(text, path="x.yaml", repository=V)
+    assert [s.where for s in sites] == ["Deployment/vote container vote", "Deployment/vote container vote"]
