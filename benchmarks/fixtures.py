@@ -13,8 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from buildctl.engine.binfmt import probe_program
 from buildctl.config.loader import load_config
+from buildctl.engine.binfmt import probe_program
 from buildctl.inspect.dockerfile import parse
 from buildctl.pipeline.plan import make_plan
 

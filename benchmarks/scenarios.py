@@ -27,13 +27,13 @@ from benchmarks.measure import (
     timed_call,
 )
 from buildctl.config.loader import load_config
+from buildctl.gitops.edits import plan as plan_manifests
 from buildctl.inspect.dockerfile import lint
 from buildctl.inspect.layers import LayerCache
-from buildctl.gitops.edits import plan as plan_manifests
+from buildctl.inspect.verify import verify_images
 from buildctl.model import ReleasedImage
 from buildctl.pipeline.plan import buildx_argv, make_plan
 from buildctl.registry.client import RegistryClient
-from buildctl.inspect.verify import verify_images
 
 
 @dataclass
