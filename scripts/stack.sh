@@ -3,7 +3,12 @@
 # store), buildx, QEMU binfmt handlers, a local Distribution registry and a multi-arch base image.
 #
 #   scripts/stack.sh up       install what is missing, start what is not running (idempotent)
-#   scripts/stack.sh down     stop what `up` started (by pid file), nothing else
+#   scripts/stack.sh up --buildkit
+#                             also build buildkitd + BuildKit's CLI (bk-buildctl) from Debian source
+#                             (cached) and push a BuildKit image for buildx's docker-container driver
+#   scripts/stack.sh nodes    start two remote BuildKit nodes (amd64 on the host, arm64 in its own
+#                             network namespace); prints "ENDPOINT PLATFORM" per node on stdout
+#   scripts/stack.sh down     stop what `up`/`nodes` started (by pid file), nothing else
 #   scripts/stack.sh status   one line per component
 #
 # No systemd and no Docker Hub are assumed. See shared stack notes in the README ("The stack").
@@ -23,6 +28,10 @@ LOG_DIR=$STATE_DIR/logs
 log() { printf 'stack: %s\n' "$*" >&2; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
+
+# BuildKit binaries, image and nodes (only function definitions: plain `up` does no BuildKit work).
+# shellcheck source=scripts/buildkit.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/buildkit.sh"
 
 engine_up() { docker info >/dev/null 2>&1; }
 
@@ -167,6 +176,13 @@ build_base_image() {
 }
 
 up() {
+  local with_buildkit=0
+  for arg in "$@"; do
+    case $arg in
+      --buildkit) with_buildkit=1 ;;
+      *) echo "usage: $0 up [--buildkit]" >&2; exit 2 ;;
+    esac
+  done
   [ "$(id -u)" = 0 ] || die "run as root (installs packages, mounts binfmt_misc, starts dockerd)"
   mkdir -p "$STATE_DIR" "$LOG_DIR"
   install_bookworm_packages
@@ -175,21 +191,25 @@ up() {
   start_engine
   start_registry
   build_base_image
+  if ((with_buildkit)); then buildkit_up; fi
   status
 }
 
+stop_pid() { # name: stop what its pid file names, wait up to 20 s
+  local f=$PID_DIR/$1.pid
+  [ -f "$f" ] || return 0
+  local pid; pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $1 (pid $pid)"
+    kill "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  fi
+  rm -f "$f"
+}
+
 down() {
-  for name in registry dockerd containerd; do
-    local f=$PID_DIR/$name.pid
-    [ -f "$f" ] || continue
-    local pid; pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
-      log "stopping $name (pid $pid)"
-      kill "$pid"
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    fi
-    rm -f "$f"
-  done
+  nodes_down
+  for name in registry dockerd containerd; do stop_pid "$name"; done
 }
 
 status() {
@@ -200,12 +220,14 @@ status() {
   if [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || [ -e /proc/sys/fs/binfmt_misc/qemu-x86_64 ]; then line binfmt ok "$(ls /proc/sys/fs/binfmt_misc | grep -c qemu) qemu handlers"; else line binfmt FAIL "no qemu handler"; rc=1; fi
   if curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; then line registry ok "$REGISTRY_ADDR"; else line registry FAIL "$REGISTRY_ADDR not answering"; rc=1; fi
   if docker buildx imagetools inspect "$BASE_REPO:$BASE_TAG" >/dev/null 2>&1; then line base ok "$BASE_REPO:$BASE_TAG"; else line base FAIL "$BASE_REPO:$BASE_TAG missing"; rc=1; fi
+  buildkit_status || rc=1
   return $rc
 }
 
 case "${1:-}" in
-  up) up ;;
+  up) shift; up "$@" ;;
+  nodes) nodes ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--buildkit]|nodes|down|status" >&2; exit 2 ;;
 esac
