@@ -27,7 +27,7 @@ from benchmarks.measure import (
     timed_call,
 )
 from buildctl.config.loader import load_config
-from buildctl.gitops.edits import plan as plan_manifests
+from buildctl.gitops.edits import compute_change
 from buildctl.inspect.dockerfile import lint
 from buildctl.inspect.layers import LayerCache
 from buildctl.inspect.verify import verify_images
@@ -228,7 +228,7 @@ def gitops_scale(ctx: Context, *, files: int = 1000, services: int = 10) -> dict
     fixtures.git("clone", "--quiet", str(bare), str(work))
 
     def pure(rep: int) -> Sample:
-        sample, (change, _) = timed_call(lambda: plan_manifests(work, _releases(config, f"p{rep}"), targets,
+        sample, (change, _) = timed_call(lambda: compute_change(work, _releases(config, f"p{rep}"), targets,
                                                                  pin_digest=True))
         if sum(f.before != f.after for f in change.files) != files:
             raise BenchError("the plan did not edit every manifest")

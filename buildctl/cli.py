@@ -16,7 +16,7 @@ import typer
 
 from buildctl import errors, interrupts
 from buildctl.config.loader import load_config, select_services
-from buildctl.output import render as report
+from buildctl.output import render
 
 app = typer.Typer(
     add_completion=False,
@@ -80,7 +80,7 @@ def plan(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: 
     from buildctl.commands import plan as plan_cmd
 
     cfg = _load(config, tag, registry, services)
-    report.render(plan_cmd.plan_with_diff(cfg) if diff else plan_cmd.plan(cfg), as_json=json)
+    render.render(plan_cmd.plan_with_diff(cfg) if diff else plan_cmd.plan(cfg), as_json=json)
 
 
 @app.command()
@@ -94,7 +94,7 @@ def doctor(config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: Reg
         from buildctl.commands.doctor import doctor as doctor_cmd
 
     result = doctor_cmd(_load(config, tag, registry, None))
-    report.render(result, as_json=json)
+    render.render(result, as_json=json)
     if not result.ok:
         raise typer.Exit(errors.EXIT_FAILED)
 
@@ -108,7 +108,7 @@ def binfmt(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag
 
     if method not in (None, "host", "image"):
         raise errors.UsageError(f"--method must be host or image, got {method!r}")
-    report.render(binfmt_step(_load(config, tag, registry, services), method=method), as_json=json)
+    render.render(binfmt_step(_load(config, tag, registry, services), method=method), as_json=json)
 
 
 @app.command()
@@ -117,43 +117,39 @@ def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, ta
     """Select or create the configured buildx builder and check it covers every platform."""
     from buildctl.commands.setup import builder_step
 
-    report.render(builder_step(_load(config, tag, registry, services)), as_json=json)
+    render.render(builder_step(_load(config, tag, registry, services)), as_json=json)
 
 
 def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, pull, no_cache, record,
              quiet: bool, pin_digest=None, nightly: bool = False) -> None:
-    from buildctl.commands.release import nightly_tag, release
-    from buildctl.output import ci as ci_output
-    from buildctl.output import progress
+    from buildctl.commands import release as release_cmd
+    from buildctl.output import ci, progress
 
     if nightly and tag is None:
-        tag = nightly_tag()
-    cfg = _load(config, tag, registry, services)
+        tag = release_cmd.nightly_tag()
+    cfg = _load(config, tag, registry, services).with_gitops(pin_digest=pin_digest)
     display = progress.make_display([(s.name, s.platforms) for s in cfg.services], quiet=quiet)
     with display:
-        result = release(cfg, with_gitops=with_gitops, jobs=jobs, pull=pull or nightly, no_cache=no_cache,
-                         record_path=record, pin_digest=pin_digest, nightly=nightly, progress=display)
-    data = _json_record(result.record_path)
+        if with_gitops:
+            result = release_cmd.run(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
+                                     nightly=nightly, progress=display)
+        else:
+            result = release_cmd.build(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
+                                       progress=display)
     if json:
-        report.emit_json(data)
+        render.emit_json(result.record)
     elif not quiet or not result.outcome.passed:
-        out = report.console()
-        report.release_table(result.outcome, out)
+        out = render.console()
+        render.release_table(result.outcome, out)
         if result.gitops is not None:
-            report.human(result.gitops, out)
+            render.human(result.gitops, out)
         out.print(f"release record: {result.record_path}")
     # Under Azure Pipelines / GitHub Actions: variables, outputs, summary. On stderr with --json,
     # so stdout stays one JSON document.
-    ci_output.emit(data, environ=os.environ, stdout=sys.stderr if json else sys.stdout,
-                   record_path=result.record_path)
+    ci.emit(result.record, environ=os.environ, stdout=sys.stderr if json else sys.stdout,
+            record_path=result.record_path)
     if not result.outcome.passed:
         raise typer.Exit(errors.EXIT_FAILED)
-
-
-def _json_record(path: str):
-    import json as json_lib
-
-    return json_lib.loads(Path(path).read_text())
 
 
 RecordOut = Annotated[Optional[Path], typer.Option("--record", help="Write the release record here (default: .buildctl/runs/ID/release.json).")]
@@ -172,7 +168,7 @@ def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag:
     if local:
         from buildctl.commands.build_local import build_local
 
-        report.render(build_local(_load(config, tag, registry, services), platform=platform), as_json=json)
+        render.render(build_local(_load(config, tag, registry, services), platform=platform), as_json=json)
         return
     if platform is not None:
         raise errors.UsageError("--platform goes with --local; for releases set platforms: in services.yaml")
@@ -192,7 +188,7 @@ def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: T
         from buildctl.commands.plan import plan_with_diff
 
         cfg = _load(config, tag or (_nightly_tag() if nightly else None), registry, services)
-        report.render(plan_with_diff(cfg), as_json=json)
+        render.render(plan_with_diff(cfg), as_json=json)
         return
     _release(with_gitops=True, services=services, config=config, tag=tag, registry=registry, json=json,
              jobs=jobs, pull=pull, no_cache=no_cache, record=record, quiet=quiet, pin_digest=pin_digest,
@@ -217,7 +213,7 @@ def verify(images: Annotated[list[str], typer.Argument(help="Image references, e
     platforms = tuple(platform) if platform else _configured_platforms(config, tag, registry)
     results = verify_references(images, platforms=platforms, exact=not allow_extra,
                                 credentials=registry_credentials_from_env())
-    report.render(results, as_json=json)
+    render.render(results, as_json=json)
     if not all(r.ok for r in results):
         raise typer.Exit(errors.EXIT_FAILED)
 
@@ -245,17 +241,16 @@ def update_manifests_cmd(
     """Point the GitOps manifests at a verified release: one commit, pushed safely."""
     from buildctl.commands import update_manifests as um
 
-    cfg = _load(config, tag, registry, services)
     if record is None:
         raise errors.UsageError("--record PATH is required: the release record of a verified build (buildctl build --record PATH)")
-    releases = um.load_releases(record)
-    wanted = {s.name for s in cfg.services}
-    releases = tuple(r for r in releases if r.service in wanted)
-    result = um.update_manifests(cfg, releases=releases, gitops_repo=gitops_repo, branch=branch,
-                                 pin_digest=pin_digest, dry_run=dry_run, check=check, in_place=in_place)
-    report.render(result, as_json=json)
-    if check and not result.ok:
-        raise typer.Exit(errors.EXIT_FAILED)
+    cfg = _load(config, tag, registry, services).with_gitops(repo=gitops_repo, branch=branch, pin_digest=pin_digest)
+    if check:
+        drift = um.check_manifests(cfg, record=record, in_place=in_place)
+        render.render(drift, as_json=json)
+        if not drift.ok:
+            raise typer.Exit(errors.EXIT_FAILED)
+        return
+    render.render(um.update_manifests(cfg, record=record, dry_run=dry_run, in_place=in_place), as_json=json)
 
 
 def main(argv: list[str] | None = None) -> None:

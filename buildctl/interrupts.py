@@ -17,12 +17,16 @@ import psutil
 
 _pending: list[int] = []
 _depth = 0
+# Set once an interrupt is raised: threads other than the main one (registry reads during
+# verification) poll it, since only the main thread receives the KeyboardInterrupt.
+interrupted = threading.Event()
 
 
 def _handler(signum: int, frame: object) -> None:
     if _depth > 0:
         _pending.append(signum)  # raised when the critical section ends
         return
+    interrupted.set()
     raise KeyboardInterrupt
 
 

@@ -1,13 +1,14 @@
 """Frozen data passed between pipeline steps.
 
-Data flows one way: Config -> Plan -> BuildResult -> Verification -> ManifestChange -> record.
+Data flows one way: Config -> Plan -> BuildResult -> Verification -> GitOpsChange -> record.
 Only plain values live here; no module in this file does I/O.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -21,7 +22,7 @@ def frozen_map(items: Mapping[str, str] | None = None) -> Mapping[str, str]:
 
 
 @dataclass(frozen=True)
-class ManifestTarget:
+class GitOpsFile:
     """A manifest file in the GitOps repository that a service updates.
 
     ``containers`` names the containers (or kustomize image names) to touch; empty means every
@@ -44,11 +45,43 @@ class GitOpsConfig:
     push_retries: int = 8
 
 
+class Driver(StrEnum):
+    """buildx drivers buildctl can create builders with."""
+
+    DOCKER = "docker"  # the engine's built-in builder (named after a Docker context)
+    DOCKER_CONTAINER = "docker-container"  # BuildKit in a container on the engine
+    REMOTE = "remote"  # BuildKit daemons buildx connects to (tcp://, unix://)
+    KUBERNETES = "kubernetes"  # BuildKit pods in a cluster
+
+
+@dataclass(frozen=True)
+class BuilderNode:
+    """One node of a builder: `docker buildx create [--append]` each.
+
+    ``endpoint`` "" is the driver's default (the current Docker context); ``platforms`` () lets
+    BuildKit report what it can build (one node of a builder may leave them out).
+    """
+
+    endpoint: str = ""
+    platforms: tuple[str, ...] = ()
+    driver_opts: Mapping[str, str] = field(default_factory=frozen_map)
+
+
 @dataclass(frozen=True)
 class BuilderConfig:
     name: str = "default"
-    driver: str = "docker"  # docker | docker-container
-    driver_opts: Mapping[str, str] = field(default_factory=frozen_map)
+    driver: Driver = Driver.DOCKER
+    driver_opts: Mapping[str, str] = field(default_factory=frozen_map)  # every node's, under its own
+    config: Path | None = None  # buildkitd.toml (absolute) -> --buildkitd-config
+    nodes: tuple[BuilderNode, ...] = ()  # () = one node at the driver's default endpoint
+
+    def effective_nodes(self) -> tuple[BuilderNode, ...]:
+        """The nodes to create, each with the builder-wide driver options under its own."""
+        declared = self.nodes or (BuilderNode(),)
+        return tuple(
+            BuilderNode(n.endpoint, n.platforms, frozen_map({**self.driver_opts, **n.driver_opts}))
+            for n in declared
+        )
 
 
 @dataclass(frozen=True)
@@ -63,9 +96,25 @@ class BuildOptions:
     sbom: bool = False
     pull: bool = False
     no_cache: bool = False
+    # BuildKit cache specs as users write them (`type=registry,ref=REG/cache/{service},mode=max`);
+    # {service}, {image} and {repository} are expanded per service by the plan.
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=frozen_map)
+    # "auto": the commit time of the build context's git HEAD (unset outside git); "" never; or digits.
+    source_date_epoch: str = "auto"
+
+
+def csv_options(spec: str) -> dict[str, str]:
+    """`type=registry,ref=r/c,mode=max` -> {"type": "registry", ...}; a bare `r/c:tag` is a registry
+    ref (buildx's shorthand). Quoted fields keep their commas, as buildx's CSV reader does."""
+    fields = next(csv.reader([spec]), [])
+    if len(fields) == 1 and "=" not in fields[0]:
+        return {"type": "registry", "ref": fields[0]}
+    pairs = [f.split("=", 1) for f in fields]
+    if any(len(p) != 2 or not p[0].strip() for p in pairs):
+        raise ValueError(f"expected key=value[,key=value...], got {spec!r}")
+    return {k.strip(): v.strip() for k, v in pairs}
 
 
 @dataclass(frozen=True)
@@ -78,7 +127,7 @@ class ServiceConfig:
     build_args: Mapping[str, str] = field(default_factory=frozen_map)
     secrets: Mapping[str, str] = field(default_factory=frozen_map)  # BuildKit secret id -> env var
     target: str | None = None
-    manifests: tuple[ManifestTarget, ...] = ()
+    manifests: tuple[GitOpsFile, ...] = ()
     smoke: tuple[str, ...] = ()  # optional command run per platform under emulation
     line: int | None = None  # where the service is defined in services.yaml
 
@@ -104,6 +153,19 @@ class Config:
             if svc.name == name:
                 return svc
         raise KeyError(name)
+
+    def with_gitops(self, *, repo: str | None = None, branch: str | None = None,
+                    pin_digest: bool | None = None) -> Config:
+        """This configuration with command-line overrides of the gitops section, applied once."""
+        if repo is None and branch is None and pin_digest is None:
+            return self
+        gitops = self.gitops or GitOpsConfig(repo=repo or "")
+        changes = {k: v for k, v in (("repo", repo), ("branch", branch), ("pin_digest", pin_digest)) if v is not None}
+        return replace(self, gitops=replace(gitops, **changes))
+
+    def gitops_files(self) -> dict[str, tuple[GitOpsFile, ...]]:
+        """Per service with ``manifests:``, the GitOps files it updates."""
+        return {s.name: s.manifests for s in self.services if s.manifests}
 
     def all_platforms(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}

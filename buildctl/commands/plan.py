@@ -16,13 +16,10 @@ def plan(config: Config, *, run_id: str | None = None) -> Plan:
 
 
 def plan_with_diff(config: Config) -> PlanWithDiff:
-    from buildctl.commands.update_manifests import update_manifests
+    from buildctl.pipeline import gitops_step  # git and YAML editing: only with --diff
 
     the_plan = plan(config)
-    if config.gitops is None or not any(s.manifests for s in config.services):
+    if config.gitops is None or not config.gitops_files():
         return PlanWithDiff(the_plan, None)
     releases = tuple(ReleasedImage(s.name, s.repository, the_plan.tag, "") for s in the_plan.services)
-    # Digests exist only after the build: the diff shows the tag; with pin_digest the release
-    # appends @sha256:<index digest> to each reference.
-    diff = update_manifests(config, releases=releases, pin_digest=False, dry_run=True)
-    return PlanWithDiff(the_plan, diff)
+    return PlanWithDiff(the_plan, gitops_step.preview(config, releases))

@@ -21,13 +21,14 @@ import jsonschema
 from buildctl import references
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
 from buildctl.errors import ConfigError
+from buildctl.redaction import has_credentials, is_url
 from buildctl.model import (
     BinfmtConfig,
     BuilderConfig,
     BuildOptions,
     Config,
     GitOpsConfig,
-    ManifestTarget,
+    GitOpsFile,
     ServiceConfig,
     frozen_map,
 )
@@ -38,7 +39,6 @@ DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 DEFAULT_TAG = "latest"
 # Build args end up in provenance attestations (docker/docs#19281): refuse secret-looking names.
 _SECRET_ARG = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|KEY", re.IGNORECASE)
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/]+@[^/]+:")
 
 
 @cache
@@ -233,7 +233,7 @@ def _service(doc, root: Path, name: str, raw: dict, platforms: tuple[str, ...], 
             )
     manifests = []
     for i, entry in enumerate(raw.get("manifests", ())):
-        target = ManifestTarget(entry, ()) if isinstance(entry, str) else ManifestTarget(entry["path"], tuple(entry.get("containers", ())))
+        target = GitOpsFile(entry, ()) if isinstance(entry, str) else GitOpsFile(entry["path"], tuple(entry.get("containers", ())))
         rel = Path(target.path)
         if rel.is_absolute() or ".." in rel.parts:
             raise fail(f"manifest path {target.path!r} must be relative to the GitOps repository root, without '..'", (*at, "manifests", i))
@@ -257,9 +257,9 @@ def _gitops(doc, root: Path, raw: dict | None, fail) -> GitOpsConfig | None:
     if raw is None:
         return None
     repo = raw["repo"]
-    if re.match(r"^[a-z][a-z0-9+.-]*://[^/]*@", repo) and not repo.startswith("ssh://"):
+    if has_credentials(repo):
         raise fail("the repository URL contains credentials; remove them and set BUILDCTL_GIT_TOKEN instead", ("gitops", "repo"))
-    if not _URL.match(repo):
+    if not is_url(repo):
         repo = str((root / repo).resolve())
     author = raw.get("author", {})
     defaults = GitOpsConfig(repo=repo)

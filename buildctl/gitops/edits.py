@@ -23,7 +23,7 @@ from buildctl.gitops.image_fields import (
     kustomize_images,
     repository_of,
 )
-from buildctl.gitops.results import Drift, FileChange, ManifestChange
+from buildctl.gitops.results import Drift, FileChange, GitOpsChange
 from buildctl.gitops.yaml_splice import (
     Splice,
     apply_splices,
@@ -31,7 +31,7 @@ from buildctl.gitops.yaml_splice import (
     insert_keys,
     replace_scalar,
 )
-from buildctl.model import ManifestTarget, ReleasedImage
+from buildctl.model import GitOpsFile, ReleasedImage
 from buildctl.references import ImageReference, parse_reference
 
 Site = ContainerImage | KustomizeImage
@@ -134,13 +134,13 @@ def read_manifest(root: Path, path: str) -> str:
         raise ConfigError(f"cannot read manifest: {exc}", file=path) from None
 
 
-def plan(
+def compute_change(
     root: Path,
     releases: Sequence[ReleasedImage],
-    targets: Mapping[str, tuple[ManifestTarget, ...]],
+    targets: Mapping[str, tuple[GitOpsFile, ...]],
     *,
     pin_digest: bool,
-) -> tuple[ManifestChange, tuple[str, ...]]:
+) -> tuple[GitOpsChange, tuple[str, ...]]:
     """The manifest change for ``releases``, and the services whose manifests it changes."""
     before: dict[str, str] = {}
     after: dict[str, str] = {}
@@ -164,23 +164,13 @@ def plan(
             if done and release.service not in changed:
                 changed.append(release.service)
     files = tuple(FileChange(p, before[p], after[p], tuple(edits[p])) for p in before)
-    return ManifestChange(files), tuple(changed)
-
-
-def plan_changes(
-    root: Path,
-    releases: Sequence[ReleasedImage],
-    targets: Mapping[str, tuple[ManifestTarget, ...]],
-    *,
-    pin_digest: bool,
-) -> ManifestChange:
-    return plan(root, releases, targets, pin_digest=pin_digest)[0]
+    return GitOpsChange(files), tuple(changed)
 
 
 def drift(
     root: Path,
     releases: Sequence[ReleasedImage],
-    targets: Mapping[str, tuple[ManifestTarget, ...]],
+    targets: Mapping[str, tuple[GitOpsFile, ...]],
 ) -> list[Drift]:
     """Every targeted image that does not reference the released tag (and digest, if pinned)."""
     out: list[Drift] = []
@@ -196,7 +186,7 @@ def drift(
     return out
 
 
-def unified_diff(change: ManifestChange) -> str:
+def unified_diff(change: GitOpsChange) -> str:
     out: list[str] = []
     for f in change.files:
         lines = difflib.unified_diff(

@@ -18,7 +18,7 @@ class FileChange:
 
 
 @dataclass(frozen=True)
-class ManifestChange:
+class GitOpsChange:
     files: tuple[FileChange, ...]
 
     @property

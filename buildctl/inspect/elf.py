@@ -1,4 +1,5 @@
-"""Just enough ELF to tell which machine a binary runs on: the 20-byte identification header.
+"""Just enough ELF to tell which machine a binary runs on (the 20-byte identification header) and
+which program interpreter it asks for (PT_INTERP, found through the program header table).
 
 Reference: the System V ABI, "ELF Header" (e_ident, e_machine), and linux/include/uapi/linux/elf-em.h
 for the machine numbers. Pure functions over bytes; no I/O.
@@ -87,3 +88,72 @@ def expected_for(architecture: str) -> ElfMachine | None:
     """What binaries of the OCI ``architecture`` carry (platforms.ARCHES), or None if unknown."""
     arch = ARCHES.get(architecture)
     return arch.elf if arch else None
+
+
+# ---------------------------------------------------------------------------- program headers
+
+ET_REL, ET_EXEC, ET_DYN, ET_CORE = 1, 2, 3, 4
+PT_INTERP = 3
+EM_BPF = 247  # eBPF objects run in the kernel's VM, on no CPU: never foreign
+MAX_INTERP = 4096  # PATH_MAX: the kernel refuses a longer PT_INTERP (fs/binfmt_elf.c)
+MAX_PREFIX = 64 << 10  # never read further into a file for its program headers / PT_INTERP
+
+
+@dataclass(frozen=True)
+class ElfLayout:
+    """Where in the file the program header table is (from the ELF header)."""
+
+    ident: ElfIdent
+    e_type: int
+    phoff: int
+    phentsize: int
+    phnum: int
+
+    @property
+    def phdrs_end(self) -> int:
+        return self.phoff + self.phentsize * self.phnum
+
+
+def parse_layout(head: bytes) -> ElfLayout:
+    """The ELF header (52 or 64 bytes); ValueError when it is not one."""
+    ident = parse_ident(head)
+    order = "<" if ident.data == DATA_LE else ">"
+    if ident.elf_class == CLASS_64:
+        if len(head) < 64:
+            raise ValueError(f"truncated ELF header ({len(head)} bytes)")
+        e_type, phoff, phentsize, phnum = struct.unpack_from(order + "H", head, 16) + \
+            struct.unpack_from(order + "Q", head, 32) + struct.unpack_from(order + "HH", head, 54)
+    else:
+        if len(head) < 52:
+            raise ValueError(f"truncated ELF header ({len(head)} bytes)")
+        e_type, phoff, phentsize, phnum = struct.unpack_from(order + "H", head, 16) + \
+            struct.unpack_from(order + "I", head, 28) + struct.unpack_from(order + "HH", head, 42)
+    return ElfLayout(ident, e_type, phoff, phentsize, phnum)
+
+
+def interp_location(layout: ElfLayout, phdrs: bytes) -> tuple[int, int] | None:
+    """(offset, size) of the PT_INTERP string, read from the program header table ``phdrs``
+    (the file's bytes from e_phoff on); None for a statically linked file or a table cut short."""
+    order = "<" if layout.ident.data == DATA_LE else ">"
+    wide = layout.ident.elf_class == CLASS_64
+    need = 56 if wide else 32
+    if layout.phentsize < need:
+        return None
+    for i in range(layout.phnum):
+        at = i * layout.phentsize
+        if at + need > len(phdrs):
+            return None
+        (p_type,) = struct.unpack_from(order + "I", phdrs, at)
+        if p_type != PT_INTERP:
+            continue
+        if wide:
+            offset, filesz = struct.unpack_from(order + "Q", phdrs, at + 8)[0], struct.unpack_from(order + "Q", phdrs, at + 32)[0]
+        else:
+            offset, filesz = struct.unpack_from(order + "I", phdrs, at + 4)[0], struct.unpack_from(order + "I", phdrs, at + 16)[0]
+        return offset, filesz
+    return None
+
+
+def interp_string(raw: bytes) -> str:
+    """PT_INTERP's bytes -> the path the kernel opens (up to the NUL it requires)."""
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")

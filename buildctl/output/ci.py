@@ -5,7 +5,7 @@ Pure functions turn the record (``record.release_record``) into text; ``emit`` i
 writer. Every piece of free text (check details, build errors, paths, URLs) comes from images,
 build logs or configuration, so it is treated as untrusted:
 
-- URLs lose their userinfo (``gitops.redact_url``), although records hold no secret;
+- URLs lose their userinfo (``redaction.redact_url``), although records hold no secret;
 - inside a command it is escaped the way the platforms' own libraries do, so it cannot end the
   command or start a new line;
 - printed as a plain log line it is flattened to one line and its command markers are defused:
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from buildctl.errors import OperationError
-from buildctl.gitops.git import redact_url
+from buildctl.redaction import redact_url
 
 CiKind = Literal["azure", "github"]
 RECORD_ARTIFACT = "release-record"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildctl.model import BuildOptions, Config, ManifestTarget, frozen_map
+from buildctl.model import BuildOptions, Config, GitOpsFile, frozen_map
 
 STAGING_PREFIX = "buildctl-staging-"
 
@@ -38,7 +38,7 @@ class ServicePlan:
     repository: str  # registry/image
     release_ref: str  # repository:tag — created only after the gate
     build: BuildSpec
-    manifests: tuple[ManifestTarget, ...]
+    manifests: tuple[GitOpsFile, ...]
     smoke: tuple[str, ...]
 
 

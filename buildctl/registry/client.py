@@ -8,7 +8,6 @@ errors, 429/502/503/504) are retried with exponential backoff and jitter, honour
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import tenacity
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.auth import RegistryAuth, RegistryCredentials, is_loopback
+from buildctl.registry.bounds import Deadline, LimitError
 from buildctl.registry.results import TagDeletion
 from buildctl.registry.wire import (
     INDEX_TYPES,
@@ -29,7 +29,9 @@ from buildctl.registry.wire import (
     DigestReader,
     TransientStatusError,
     media_type_from_body,
+    parse_json,
     parse_retry_after,
+    read_capped,
     reason,
     sha256_digest,
     status_error,
@@ -44,6 +46,7 @@ T = TypeVar("T")
 
 MAX_MANIFEST_BYTES = 4 << 20  # containerd's limit for manifests and indexes
 MAX_CONFIG_BYTES = 8 << 20
+MAX_ERROR_BYTES = 64 << 10  # an error answer's body is a short JSON document
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 DOCKER_HUB_API = "registry-1.docker.io"  # docker.io references are served from here
 
@@ -59,7 +62,7 @@ class Manifest:
         return self.media_type in INDEX_TYPES
 
     def json(self) -> dict[str, Any]:
-        return json.loads(self.content)
+        return parse_json(self.content, what=f"manifest {self.digest}")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class RegistryClient:
             raise TypeError("credentials maps registry host[:port] to RegistryCredentials: {registry: creds}")
         self._scheme = scheme
         self._retry = retry
+        self._timeout = timeout
         creds = {self._host(reg): c for reg, c in (credentials or {}).items()}
         self._http = httpx.Client(
             auth=RegistryAuth(creds),
@@ -134,18 +138,25 @@ class RegistryClient:
 
     # ------------------------------------------------------------------ public API
 
-    def get_manifest(self, reference: ImageReference | str) -> Manifest:
-        """GET a manifest or index by digest (verified) or tag (``latest`` when neither)."""
+    def get_manifest(self, reference: ImageReference | str, *, deadline: Deadline | None = None) -> Manifest:
+        """GET a manifest or index by digest (verified) or tag (``latest`` when neither).
+
+        At most MAX_MANIFEST_BYTES are read, whatever Content-Length says or the body is."""
         ref = _as_ref(reference)
-        response = self._request("GET", ref, f"manifests/{_ref_part(ref)}", headers={"Accept": MANIFEST_ACCEPT})
-        content = response.content
-        if len(content) > MAX_MANIFEST_BYTES:
-            raise OperationError(f"manifest of {ref} is {len(content)} bytes; refusing more than {MAX_MANIFEST_BYTES}")
+        what = f"manifest of {ref}"
+
+        def read(response: httpx.Response) -> tuple[bytes, httpx.Headers]:
+            _refuse_length(response, MAX_MANIFEST_BYTES, what)
+            return read_capped(response.iter_bytes(), cap=MAX_MANIFEST_BYTES, what=what,
+                               deadline=deadline), response.headers
+
+        content, headers = self._request("GET", ref, f"manifests/{_ref_part(ref)}", consume=read, deadline=deadline,
+                                         headers={"Accept": MANIFEST_ACCEPT, "Accept-Encoding": "identity"})
         digest = sha256_digest(content)
-        claimed = ref.digest or response.headers.get("Docker-Content-Digest")
+        claimed = ref.digest or headers.get("Docker-Content-Digest")
         if claimed and claimed != digest:
             raise OperationError(f"manifest of {ref}: registry sent bytes with digest {digest}, not {claimed}")
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        media_type = headers.get("Content-Type", "").split(";")[0].strip()
         if media_type not in INDEX_TYPES | MANIFEST_TYPES:
             media_type = media_type_from_body(content) or media_type
         return Manifest(media_type, content, digest)
@@ -164,33 +175,54 @@ class RegistryClient:
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return ManifestHead(media_type, digest, int(response.headers.get("Content-Length", "0")))
 
-    def get_blob(self, reference: ImageReference | str, digest: str, *, max_bytes: int = MAX_CONFIG_BYTES) -> bytes:
-        """GET a small blob (an image config) and verify its digest."""
+    def get_blob(self, reference: ImageReference | str, digest: str, *, max_bytes: int = MAX_CONFIG_BYTES,
+                 size: int | None = None, deadline: Deadline | None = None) -> bytes:
+        """GET a small blob (an image config) and verify its digest; ``size`` is its descriptor's.
+
+        Never reads more than ``max_bytes``, nor past ``size``."""
         ref = _as_ref(reference)
-        content = self._request("GET", ref, f"blobs/{digest}", what=f"blob {digest} of {ref.name}").content
-        if len(content) > max_bytes:
-            raise OperationError(f"blob {digest} of {ref.name} is larger than {max_bytes} bytes")
+        what = f"blob {digest} of {ref.name}"
+        if size is not None and size > max_bytes:
+            raise LimitError(f"{what}: its descriptor says {size} bytes; the limit is {max_bytes}")
+        cap = max_bytes if size is None else size
+
+        def read(response: httpx.Response) -> bytes:
+            _refuse_length(response, cap, what)
+            return read_capped(response.iter_bytes(), cap=cap, what=what, deadline=deadline)
+
+        try:
+            content = self._request("GET", ref, f"blobs/{digest}", what=what, consume=read, deadline=deadline,
+                                    headers={"Accept-Encoding": "identity"})
+        except LimitError as exc:
+            if size is None:
+                raise
+            raise LimitError(f"{what} is larger than the {size} bytes its descriptor says") from exc
         if sha256_digest(content) != digest:
             raise OperationError(f"blob {digest} of {ref.name}: registry sent bytes with another digest")
         return content
 
-    def stream_blob(self, reference: ImageReference | str, digest: str, consume: Callable[[BinaryIO], T]) -> T:
+    def stream_blob(self, reference: ImageReference | str, digest: str, consume: Callable[[BinaryIO], T], *,
+                    size: int | None = None, deadline: Deadline | None = None) -> T:
         """Stream a blob (a layer) through ``consume`` and verify its digest at the end.
 
         ``consume`` gets a buffered binary file; it must be idempotent, because a connection that
-        breaks mid-blob is retried from the start.
+        breaks mid-blob is retried from the start. A body longer than ``size`` (the descriptor's)
+        fails as soon as the extra byte arrives.
         """
         ref = _as_ref(reference)
         what = f"blob {digest} of {ref.name}"
 
         def read(response: httpx.Response) -> T:
-            raw = DigestReader(response.iter_raw(), digest)  # raw: the digest covers stored bytes
+            if size is not None:
+                _refuse_length(response, size, what)
+            # raw: the digest covers the stored bytes
+            raw = DigestReader(response.iter_raw(), digest, size=size, deadline=deadline)
             result = consume(io.BufferedReader(raw, buffer_size=1 << 16))
             raw.verify()
             return result
 
         try:
-            return self._request("GET", ref, f"blobs/{digest}", what=what, consume=read)
+            return self._request("GET", ref, f"blobs/{digest}", what=what, consume=read, deadline=deadline)
         except DigestMismatchError as exc:
             raise OperationError(f"{what}: {exc}; the registry's copy is corrupt") from None
 
@@ -246,12 +278,18 @@ class RegistryClient:
         consume: Callable[[httpx.Response], Any] | None = None,
         missing_ok: bool = False,
         refused_ok: bool = False,
+        deadline: Deadline | None = None,
     ) -> Any:
         what = what or f"manifest {ref}"
         url = self._url(ref, path)
 
         def attempt() -> Any:
-            request = self._http.build_request(method, url, headers=dict(headers or {}))
+            timeout = None
+            if deadline is not None:
+                deadline.check()
+                timeout = httpx.Timeout(deadline.timeout(self._timeout), connect=deadline.timeout(10.0))
+            request = self._http.build_request(method, url, headers=dict(headers or {}),
+                                               **({"timeout": timeout} if timeout else {}))
             response = self._http.send(request, stream=True)
             try:
                 if response.status_code in RETRY_STATUSES:
@@ -259,7 +297,9 @@ class RegistryClient:
                     raise TransientStatusError(response.status_code, retry_after)
                 refused = refused_ok and response.status_code in (400, 405, 501)
                 if response.status_code >= 400 and not (missing_ok and response.status_code == 404) and not refused:
-                    response.read()
+                    _refuse_length(response, MAX_ERROR_BYTES, f"{what}: the error body")
+                    response._content = read_capped(response.iter_bytes(), cap=MAX_ERROR_BYTES, deadline=deadline,
+                                                    what=f"{what}: the error body")
                     raise status_error(response, ref, what)
                 if consume is not None:
                     return consume(response)
@@ -269,7 +309,7 @@ class RegistryClient:
                 response.close()
 
         try:
-            return self._retrying(what)(attempt)
+            return self._retrying(what, deadline)(attempt)
         except TransientStatusError as exc:
             raise OperationError(f"{what}: registry {ref.registry} answered HTTP {exc.status} {self._tries}") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -278,6 +318,8 @@ class RegistryClient:
                 hint="is the registry running and the address right?",
             ) from None
         except httpx.TimeoutException as exc:
+            if deadline is not None and deadline.expired:
+                deadline.check()
             raise OperationError(f"{what}: registry {ref.registry} timed out ({reason(exc)})") from None
         except httpx.HTTPError as exc:
             raise OperationError(f"{what}: talking to registry {ref.registry} failed: {reason(exc)}") from None
@@ -286,7 +328,7 @@ class RegistryClient:
     def _tries(self) -> str:
         return f"(gave up after at most {self._retry.attempts} attempts / {self._retry.total_seconds:g}s)"
 
-    def _retrying(self, what: str) -> tenacity.Retrying:
+    def _retrying(self, what: str, deadline: Deadline | None = None) -> tenacity.Retrying:
         policy = self._retry
         backoff = tenacity.wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)  # full jitter
 
@@ -295,6 +337,10 @@ class RegistryClient:
             if isinstance(exc, TransientStatusError) and exc.retry_after is not None:
                 return exc.retry_after  # honoured; stop_before_delay gives up if it exceeds the budget
             return backoff(state)
+
+        def past_deadline(state: tenacity.RetryCallState) -> bool:
+            # the next wait would end after the image's deadline: give up now, with the real error
+            return deadline is not None and deadline.remaining() <= state.upcoming_sleep
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -306,7 +352,8 @@ class RegistryClient:
 
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TRANSIENT_ERRORS),
-            stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_before_delay(policy.total_seconds),
+            stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_before_delay(policy.total_seconds)
+            | past_deadline,
             wait=wait,
             before_sleep=before_sleep,
             reraise=True,
@@ -325,6 +372,13 @@ def _as_ref(reference: ImageReference | str) -> ImageReference:
         return parse_reference(reference)
     except ValueError as exc:
         raise OperationError(str(exc)) from None
+
+
+def _refuse_length(response: httpx.Response, cap: int, what: str) -> None:
+    """Fail before reading a body whose Content-Length already says it is too large."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > cap:
+        raise LimitError(f"{what} is {int(length)} bytes (Content-Length); the limit is {cap}")
 
 
 def _ref_part(ref: ImageReference) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from buildctl.errors import OperationError
+from buildctl.registry.bounds import Deadline, LimitError
 from buildctl.references import ImageReference
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -58,23 +59,42 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class DigestReader(io.RawIOBase):
-    """A file-like view of a response body that hashes what passes through it."""
+    """A file-like view of a response body that hashes what passes through it.
 
-    def __init__(self, chunks: Iterator[bytes], digest: str) -> None:
+    With ``size`` (the descriptor's), a body that grows past it fails at once, not after the
+    download; ``deadline`` is checked between chunks, so a body drip-fed forever ends on time.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], digest: str, *, size: int | None = None,
+                 deadline: Deadline | None = None) -> None:
         self._chunks = chunks
         self._pending = b""
         self._hash = hashlib.sha256()
         self._digest = digest
+        self._size = size
+        self._deadline = deadline
+        self.received = 0
 
     def readable(self) -> bool:
         return True
 
+    def _next(self) -> bytes | None:
+        if self._deadline is not None:
+            self._deadline.check()
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            return None
+        self.received += len(chunk)
+        if self._size is not None and self.received > self._size:
+            raise LimitError(f"blob {self._digest} is larger than the {self._size} bytes its descriptor says")
+        self._hash.update(chunk)
+        return chunk
+
     def readinto(self, buffer: Any) -> int:
         while not self._pending:
-            chunk = next(self._chunks, None)
+            chunk = self._next()
             if chunk is None:
                 return 0
-            self._hash.update(chunk)
             self._pending = chunk
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
@@ -83,11 +103,25 @@ class DigestReader(io.RawIOBase):
 
     def verify(self) -> None:
         """Read what the consumer left (e.g. a gzip trailer) and compare digests."""
-        for chunk in self._chunks:
-            self._hash.update(chunk)
+        while self._next() is not None:
+            pass
         actual = "sha256:" + self._hash.hexdigest()
         if actual != self._digest:
             raise DigestMismatchError(f"blob {self._digest} arrived as {actual}")
+
+
+def read_capped(chunks: Iterator[bytes], *, cap: int, what: str, deadline: Deadline | None) -> bytes:
+    """A whole small body (manifest, config), refused as soon as it passes ``cap`` bytes."""
+    parts: list[bytes] = []
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > cap:
+            raise LimitError(f"{what} is larger than {cap} bytes (limit)")
+        parts.append(chunk)
+        if deadline is not None:
+            deadline.check()
+    return b"".join(parts)
 
 
 def reason(exc: BaseException | None) -> str:
@@ -97,9 +131,29 @@ def reason(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+MAX_JSON_DEPTH = 64  # OCI documents nest 4 deep; annotations and labels are flat
+
+
+def parse_json(content: bytes, *, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """json.loads for registry documents: nesting is bounded (the C decoder would raise
+    RecursionError, a crash rather than an answer); ValueError when malformed."""
+    try:
+        doc = json.loads(content)
+    except RecursionError:
+        raise LimitError(f"{what} nests JSON deeper than {max_depth} levels (limit)") from None
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise LimitError(f"{what} nests JSON deeper than {max_depth} levels (limit)")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return doc
+
+
 def media_type_from_body(content: bytes) -> str | None:
     try:
-        body = json.loads(content)
+        body = parse_json(content, what="manifest")
     except ValueError:
         return None
     media_type = body.get("mediaType") if isinstance(body, dict) else None

@@ -17,13 +17,12 @@ from buildctl.gitops.edits import (
     drift,
     edit_manifest,
     find_images,
-    plan,
-    plan_changes,
+    compute_change,
     reference_for,
     unified_diff,
 )
-from buildctl.gitops.results import Drift, FileChange, ManifestChange
-from buildctl.model import ManifestTarget, ReleasedImage
+from buildctl.gitops.results import Drift, FileChange, GitOpsChange
+from buildctl.model import GitOpsFile, ReleasedImage
 
 DATA = Path(__file__).parents[1] / "data" / "manifests"
 V = "127.0.0.1:5000/voting-app/vote"
@@ -186,14 +185,14 @@ def test_a_named_container_that_does_not_match_is_an_error(containers):
 
 
 def test_missing_and_escaping_manifest_paths(tmp_path):
-    targets = {"vote": (ManifestTarget("k8s/missing.yaml"),)}
+    targets = {"vote": (GitOpsFile("k8s/missing.yaml"),)}
     with pytest.raises(ConfigError) as err:
-        plan_changes(tmp_path, [release()], targets, pin_digest=False)
+        compute_change(tmp_path, [release()], targets, pin_digest=False)[0]
     assert str(err.value) == "k8s/missing.yaml: manifest file does not exist in the GitOps repository"
     (tmp_path / "repo").mkdir()
     write(tmp_path, "outside.yaml", read("pod.in.yaml"))
     with pytest.raises(ConfigError) as err:
-        plan_changes(tmp_path / "repo", [release()], {"vote": (ManifestTarget("../outside.yaml"),)}, pin_digest=False)
+        compute_change(tmp_path / "repo", [release()], {"vote": (GitOpsFile("../outside.yaml"),)}, pin_digest=False)[0]
     assert str(err.value) == "../outside.yaml: manifest path is outside the GitOps repository"
 
 
@@ -211,11 +210,11 @@ def test_plan_applies_services_sequentially_to_a_shared_file(tmp_path):
     write(tmp_path, "k8s/pod.yaml", read("pod.in.yaml"))
     proxy = release("proxy", "7", "127.0.0.1:5000/voting-app/vote-proxy")
     targets = {
-        "vote": (ManifestTarget("k8s/vote.yaml", ("vote",)), ManifestTarget("k8s/pod.yaml")),
-        "proxy": (ManifestTarget("k8s/vote.yaml", ("proxy",)),),
-        "idle": (ManifestTarget("k8s/idle.yaml"),),  # not released: never read
+        "vote": (GitOpsFile("k8s/vote.yaml", ("vote",)), GitOpsFile("k8s/pod.yaml")),
+        "proxy": (GitOpsFile("k8s/vote.yaml", ("proxy",)),),
+        "idle": (GitOpsFile("k8s/idle.yaml"),),  # not released: never read
     }
-    change, services = plan(tmp_path, [release(), proxy], targets, pin_digest=True)
+    change, services = compute_change(tmp_path, [release(), proxy], targets, pin_digest=True)
     assert services == ("vote", "proxy")
     assert [f.path for f in change.files] == ["k8s/vote.yaml", "k8s/pod.yaml"]
     vote_file = change.files[0]
@@ -227,28 +226,28 @@ def test_plan_applies_services_sequentially_to_a_shared_file(tmp_path):
     # Nothing left to do once the files hold the release: the change is empty.
     for f in change.files:
         write(tmp_path, f.path, f.after)
-    again, services = plan(tmp_path, [release(), proxy], targets, pin_digest=True)
+    again, services = compute_change(tmp_path, [release(), proxy], targets, pin_digest=True)
     assert not again.changed and services == () and all(f.edits == () for f in again.files)
 
 
 def test_unified_diff_marks_a_missing_final_newline():
-    change = ManifestChange((FileChange("a.yaml", "x: 1\nimage: old", "x: 1\nimage: new", ("e",)),))
+    change = GitOpsChange((FileChange("a.yaml", "x: 1\nimage: old", "x: 1\nimage: new", ("e",)),))
     assert unified_diff(change) == (
         "--- a/a.yaml\n+++ b/a.yaml\n@@ -1,2 +1,2 @@\n x: 1\n-image: old\n"
         "\\ No newline at end of file\n+image: new\n\\ No newline at end of file\n"
     )
-    assert unified_diff(ManifestChange((FileChange("a.yaml", "x\n", "x\n", ()),))) == ""
+    assert unified_diff(GitOpsChange((FileChange("a.yaml", "x\n", "x\n", ()),))) == ""
 
 
 def test_drift_reports_images_not_on_the_release(tmp_path):
     write(tmp_path, "k8s/vote.yaml", read("init-containers.out.yaml"))  # both at :42
     write(tmp_path, "k8s/pinned.yaml", read("digest-tag-pinned.in.yaml"))  # :41@old digest
     write(tmp_path, K, read("kustomization-insert.out.yaml"))  # :42@DIGEST
-    targets = {"vote": (ManifestTarget("k8s/vote.yaml"), ManifestTarget("k8s/pinned.yaml"), ManifestTarget(K))}
+    targets = {"vote": (GitOpsFile("k8s/vote.yaml"), GitOpsFile("k8s/pinned.yaml"), GitOpsFile(K))}
     assert drift(tmp_path, [release()], targets) == [
         Drift("vote", "k8s/pinned.yaml", f"{V}:41@sha256:{'0' * 64}"),
     ]
-    assert drift(tmp_path, [release(tag="43")], {"vote": (ManifestTarget("k8s/vote.yaml", ("vote",)),)}) == [
+    assert drift(tmp_path, [release(tag="43")], {"vote": (GitOpsFile("k8s/vote.yaml", ("vote",)),)}) == [
         Drift("vote", "k8s/vote.yaml", NEW),
     ]
 

@@ -12,14 +12,9 @@ from pathlib import Path
 import pytest
 
 from buildctl.errors import CommandError, ConfigError, OperationError, UsageError
-from buildctl.gitops.git import (
-    check_repo_url,
-    clone_source,
-    git_token_from_env,
-    publish,
-    redact_url,
-)
-from buildctl.model import GitOpsConfig, ManifestTarget, ReleasedImage
+from buildctl.gitops.git import check_repo_url, clone_source, git_token_from_env, redact_url
+from buildctl.gitops.publish import publish
+from buildctl.model import GitOpsConfig, GitOpsFile, ReleasedImage
 from tests.helpers.gitops import (
     REG,
     CmdlineWatcher,
@@ -33,7 +28,7 @@ from tests.helpers.gitops import (
 
 VOTE = ReleasedImage("vote", f"{REG}/vote", "42", "sha256:" + "ab" * 32)
 WORKER = ReleasedImage("worker", f"{REG}/worker", "42", "sha256:" + "cd" * 32)
-TARGETS = {"vote": (ManifestTarget("apps/vote.yaml", ("vote",)),), "worker": (ManifestTarget("apps/worker.yaml"),)}
+TARGETS = {"vote": (GitOpsFile("apps/vote.yaml", ("vote",)),), "worker": (GitOpsFile("apps/worker.yaml"),)}
 
 
 FILES = {"apps/vote.yaml": deployment("vote"), "apps/worker.yaml": deployment("worker", newline="\r\n")}
@@ -162,7 +157,7 @@ def test_twenty_concurrent_releases_all_land_once(tmp_path):
 
     def one(name: str):
         release = ReleasedImage(name, f"{REG}/{name}", "42", "sha256:" + "ef" * 32)
-        targets = {name: (ManifestTarget(f"apps/{name}.yaml"),)}
+        targets = {name: (GitOpsFile(f"apps/{name}.yaml"),)}
         return publish(cfg, releases=[release], targets=targets, dry_run=False, token=None)
 
     start = time.monotonic()

@@ -1,19 +1,16 @@
-"""buildctl.commands.update_manifests: release records, CLI overrides, --check, against real git."""
+"""buildctl.pipeline.record: reading a release record back (`update-manifests --record`), and its refusals."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from buildctl.commands.update_manifests import load_releases, update_manifests
-from buildctl.config.loader import load_config
-from buildctl.errors import ConfigError, UsageError
-from buildctl.gitops.results import Drift, DriftReport
+from buildctl.errors import ConfigError
 from buildctl.model import ReleasedImage
-from tests.helpers.gitops import REG, deployment, git, log, make_remote, show
+from buildctl.pipeline.record import load_releases
+from tests.helpers.gitops import REG
 
 DIGEST = "sha256:" + "ab" * 32
 SERVICE = {"name": "vote", "repository": f"{REG}/vote", "tag": "42", "index_digest": DIGEST,
@@ -58,40 +55,3 @@ def test_bad_release_records(tmp_path, monkeypatch, services, raw, message):
     assert str(err.value) == message
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    make_remote(tmp_path, {"apps/vote.yaml": deployment("vote")})
-    (tmp_path / "vote").mkdir()
-    (tmp_path / "vote" / "Dockerfile").write_text("FROM scratch\n")
-    (tmp_path / "services.yaml").write_text(
-        "gitops: {repo: remote.git}\n"
-        "services:\n"
-        "  vote:\n    context: vote\n    image: voting-app/vote\n"
-        "    manifests: [{path: apps/vote.yaml, containers: [vote]}]\n"
-    )
-    return tmp_path
-
-
-def test_update_then_check(project):
-    cfg = load_config(project / "services.yaml", environ={})
-    releases = (ReleasedImage("vote", f"{REG}/vote", "42", DIGEST),)
-    stale = update_manifests(cfg, releases=releases, check=True)
-    assert stale == DriftReport(str(project / "remote.git"), "main", (Drift("vote", "apps/vote.yaml", f"{REG}/vote:41"),))
-    assert not stale.ok
-    result = update_manifests(cfg, releases=releases, pin_digest=True)
-    assert result.pushed and f"image: {REG}/vote:42@{DIGEST}\n".encode() in show(project / "remote.git", "main", "apps/vote.yaml")
-    assert update_manifests(cfg, releases=releases, check=True).ok
-
-
-def test_overrides_and_refusals(project, tmp_path):
-    cfg = load_config(project / "services.yaml", environ={})
-    releases = (ReleasedImage("vote", f"{REG}/vote", "42", DIGEST),)
-    other = make_remote(tmp_path / "other", {"apps/vote.yaml": deployment("vote")}, branch="prod")
-    result = update_manifests(cfg, releases=releases, gitops_repo=str(other), branch="prod")
-    assert (result.repo, result.branch) == (str(other), "prod") and len(log(other, "prod")) == 2
-    assert len(log(project / "remote.git")) == 1  # the configured repository was not touched
-    with pytest.raises(ConfigError, match="the release names service 'api', which is not in services.yaml"):
-        update_manifests(cfg, releases=(ReleasedImage("api", f"{REG}/api", "1", DIGEST),))
-    with pytest.raises(UsageError, match="no GitOps repository"):
-        update_manifests(replace(cfg, gitops=None), releases=releases)
-    assert git("rev-parse", "prod", cwd=other).strip() == result.commit

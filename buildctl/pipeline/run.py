@@ -1,0 +1,95 @@
+"""The whole run of `buildctl build` / `buildctl run`: preflight, release (steps 1-5), the GitOps
+step, and the release record, written once, always (also when the gate failed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from buildctl.errors import UsageError
+from buildctl.gitops.results import GitOpsResult
+from buildctl.inspect.verify import platform_digests
+from buildctl.model import BuildOptions, Config, ProgressFn, ReleasedImage
+from buildctl.pipeline import gitops_step, record
+from buildctl.pipeline.plan import new_run_id
+from buildctl.pipeline.release import build_release
+from buildctl.pipeline.results import ReleaseOutcome, RunResult
+from buildctl.redaction import redact_url
+from buildctl.registry import credentials
+from buildctl.registry.client import RegistryClient
+
+
+def nightly_tag(today: date | None = None) -> str:
+    return f"nightly-{(today or datetime.now(timezone.utc).date()).strftime('%Y%m%d')}"
+
+
+def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, pull: bool = False,
+                no_cache: bool = False, record_path: Path | None = None, nightly: bool = False,
+                progress: ProgressFn | None = None) -> RunResult:
+    """Build, verify and tag (and with ``with_gitops`` commit); ``nightly`` skips the commit when
+    the rebuilt images are identical to what the GitOps files already pin."""
+    if with_gitops and config.gitops is None:
+        raise UsageError("`buildctl run` needs a gitops: section in services.yaml (or use `buildctl build`)")
+    run_id = new_run_id()
+    run_dir = config.root / ".buildctl" / "runs" / run_id
+    target = record_path or run_dir / "release.json"
+    creds = credentials.registry_credentials_from_env()
+    if creds is not None:
+        credentials.login(config.registry, creds)
+    gitops = None
+    with RegistryClient(credentials={config.registry: creds} if creds else None) as client:
+        _preflight(config, client=client, with_gitops=with_gitops)
+        outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
+                                options=_options(config, pull=pull, no_cache=no_cache), client=client,
+                                progress=progress)
+        try:
+            if outcome.passed and with_gitops:
+                same = nightly and _unchanged_images(config, outcome, client)
+                if same:
+                    gitops = GitOpsResult(repo=redact_url(config.gitops.repo), branch=config.gitops.branch,
+                                          commit=None, pushed=False, attempts=0, message=same)
+                else:
+                    gitops = gitops_step.update(config, outcome.released())
+        finally:
+            data = record.release_record(outcome, gitops=gitops)
+            record.write_record(target, data)
+    return RunResult(outcome, gitops, str(target), data)
+
+
+def _preflight(config: Config, *, client: RegistryClient, with_gitops: bool) -> None:
+    """Fail before building, with nothing pushed or tagged, on what can be known up front: a
+    registry that does not answer, and GitOps input (branch, manifest files, containers) that
+    would make the Git step fail after the release was tagged."""
+    client.ping(config.registry)
+    if with_gitops and config.gitops is not None:
+        placeholders = tuple(ReleasedImage(s.name, f"{config.registry}/{s.image}", config.tag, "")
+                             for s in config.services)
+        gitops_step.preview(config, placeholders)
+
+
+def _options(config: Config, *, pull: bool, no_cache: bool) -> BuildOptions:
+    return replace(config.build, pull=config.build.pull or pull, no_cache=config.build.no_cache or no_cache)
+
+
+def _unchanged_images(config: Config, outcome: ReleaseOutcome, client: RegistryClient) -> str | None:
+    """A message when every service's rebuilt platform images equal those of the index its
+    manifests pin (a nightly rebuild that changed nothing), else None.
+
+    Index digests always differ between builds (provenance records the build time), so the
+    per-platform image digests are what say whether anything really changed.
+    """
+    report = gitops_step.drift(config, outcome.released())
+    pinned: dict[str, set[str]] = {}
+    for item in report.drift:
+        if "@sha256:" not in item.found:
+            return None
+        pinned.setdefault(item.service, set()).add(item.found)
+    for service in outcome.services:
+        new = {p.digest for p in service.verification.platforms} if service.verification else set()
+        for ref in pinned.get(service.service, ()):
+            if platform_digests(client, ref) != new:
+                return None
+    return ("nightly: the rebuilt images are identical, platform by platform, to the ones the manifests "
+            "already pin; no commit")

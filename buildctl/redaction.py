@@ -1,0 +1,43 @@
+"""Credentials in repository URLs: detected once, removed once, for every URL buildctl shows.
+
+A URL is ``scheme://[userinfo@]host/...`` whatever the scheme's case (``HTTPS://`` is a URL too), or
+git's scp-like ``[user@]host:path``. Userinfo with a password, or a bare user name on anything but
+ssh (GitHub and Azure DevOps accept a token as the user name), is a credential. An ssh login name
+(``ssh://git@host``, ``git@host:org/repo``) is not.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+# scp-like: no "/" before the first ":", which is not followed by "//"; an optional user@ in front.
+_SCP = re.compile(r"^(?P<user>[^@/:\s]+(?::[^@/\s]*)?@)?(?P<host>[^@/:\s]+):(?!//)")
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/\s@]*@)", re.IGNORECASE)
+_SCP_PASSWORD = re.compile(r"(?<![\w/.-])(?P<user>[^@/:\s]+):(?P<secret>[^@/\s]+)@(?P<host>[^@/:\s]+):")
+
+
+def is_url(text: str) -> bool:
+    """A URL or an scp-like remote (not a local path), as git decides: ``./a:b`` and ``/x`` are paths."""
+    if _SCHEME.match(text):
+        return True
+    return not text.startswith(("/", ".")) and _SCP.match(text) is not None
+
+
+def has_credentials(url: str) -> bool:
+    """Userinfo that is a secret: a password anywhere, or a user name on a non-ssh URL."""
+    if match := _SCHEME.match(url):
+        userinfo = _URL_USERINFO.match(url)
+        if userinfo is None:
+            return False
+        user = userinfo["userinfo"][:-1]
+        return ":" in user or "ssh" not in match.group(0).lower()
+    scp = _SCP.match(url)
+    return bool(scp and scp["user"] and ":" in scp["user"])
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the userinfo of every URL in it removed (``https://u:tok@h/x`` -> ``https://h/x``)
+    and the password of every scp-like remote masked (``u:tok@h:x`` -> ``u:***@h:x``)."""
+    text = _URL_USERINFO.sub(lambda m: m["scheme"], text)
+    return _SCP_PASSWORD.sub(lambda m: f"{m['user']}:***@{m['host']}:", text)

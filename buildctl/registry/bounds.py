@@ -1,0 +1,50 @@
+"""Bounds on what one verification may cost, whatever a registry sends: a deadline covering every
+request of an image, and the limit errors that say which bound was hit.
+
+A registry read only returns between chunks, so every streaming loop calls ``Deadline.check()``
+per chunk, and every request's socket timeout is cut to the time left. ``check()`` also ends
+work in threads other than the main one once SIGINT/SIGTERM arrived (buildctl.interrupts).
+"""
+
+from __future__ import annotations
+
+import time
+
+from buildctl import interrupts
+from buildctl.errors import OperationError
+
+DEFAULT_DEADLINE_SECONDS = 120.0
+MIN_TIMEOUT = 0.05  # httpx treats 0 as "no timeout"; never pass it
+
+
+class LimitError(OperationError):
+    """A bound was hit: the message names the limit and its value; exit 1, never a traceback."""
+
+
+class Deadline:
+    """One monotonic end time, shared by every request made for one image."""
+
+    def __init__(self, seconds: float = DEFAULT_DEADLINE_SECONDS, *, what: str = "verification") -> None:
+        if seconds <= 0:
+            raise ValueError(f"deadline must be positive, not {seconds}")
+        self.seconds = seconds
+        self.what = what
+        self._end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self._end - time.monotonic()
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def timeout(self, cap: float) -> float:
+        """A socket timeout for the next read: at most ``cap``, never past the deadline."""
+        return max(min(cap, self.remaining()), MIN_TIMEOUT)
+
+    def check(self) -> None:
+        """Raise when interrupted (KeyboardInterrupt, in any thread) or past the deadline."""
+        if interrupts.interrupted.is_set():
+            raise KeyboardInterrupt
+        if self.expired:
+            raise LimitError(f"{self.what}: deadline of {self.seconds:g} s exceeded (verify.deadline_seconds)")
