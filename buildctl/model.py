@@ -217,3 +217,16 @@ class ReleasedImage:
     digest: str  # index digest recorded by the build
 
 
+@dataclass(frozen=True)
+class BuildSpec:
+    """One `docker buildx build` for all of a service's platforms."""
+
+    service: str
+    context: Path
+    dockerfile: Path
+    platforms: tuple[str, ...]
+    staging_ref: str  # repository:staging-tag, what the build pushes
+    build_args: Mapping[str, str] = field(default_factory=frozen_map)
+    secrets: Mapping[str, str] = field(default_factory=frozen_map)
+    target: str | None = None
+    options: BuildOptions = field(default_factory=BuildOptions)

@@ -20,7 +20,7 @@ from python_on_whales.utils import run as _run_docker
 from buildctl.engine.results import BuilderState, EngineInfo
 from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
-from buildctl.pipeline.plan import BuildSpec
+from buildctl.model import BuildSpec
 from buildctl.platforms import Platform
 from buildctl.references import parse_reference
 

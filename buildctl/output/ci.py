@@ -22,12 +22,17 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from buildctl.errors import OperationError
-from buildctl.redaction import redact_url
+from buildctl.output.ci_escape import (
+    defuse,
+    escape_azure_data,
+    escape_azure_property,
+    escape_github_data,
+    escape_github_property,
+    plain,
+)
 
 CiKind = Literal["azure", "github"]
 RECORD_ARTIFACT = "release-record"
-
-_COMMAND_MARKER = re.compile(r"##(?=vso\[|\[)")  # "##vso[" (Azure) and "##[" (both): defused to "**"
 
 
 # --------------------------------------------------------------------------- detection, escaping
@@ -40,42 +45,6 @@ def detect(environ: Mapping[str, str]) -> CiKind | None:
     if environ.get("GITHUB_ACTIONS", "").lower() == "true":
         return "github"
     return None
-
-
-def escape_azure_data(text: str) -> str:
-    """The message part of ``##vso[...]message``, as azure-pipelines-task-lib escapes it.
-
-    https://github.com/microsoft/azure-pipelines-task-lib/blob/master/node/taskcommand.ts
-    (``%AZP25``, not ``%25``: the agent decodes ``%AZP25`` last, so ``%0A`` typed by a user
-    survives as text).
-    """
-    return text.replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_azure_property(text: str) -> str:
-    """A property value in ``##vso[area.event key=value;...]``: also ``]`` and ``;``."""
-    return escape_azure_data(text).replace("]", "%5D").replace(";", "%3B")
-
-
-def escape_github_data(text: str) -> str:
-    """The message of ``::command::message`` (actions/toolkit packages/core/src/command.ts)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_github_property(text: str) -> str:
-    """A property value in ``::command key=value,...::``: also ``:`` and ``,``."""
-    return escape_github_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def defuse(text: Any) -> str:
-    """Untrusted text without URL userinfo or command markers (line breaks kept)."""
-    return _COMMAND_MARKER.sub("**", redact_url(str(text)))
-
-
-def plain(text: Any) -> str:
-    """Untrusted text as one log line of no meaning to either CI. Callers put their own text
-    first: GitHub reads ``::`` commands at the start of a line."""
-    return " ".join(defuse(text).splitlines())
 
 
 def group_start(kind: CiKind, title: str) -> str:

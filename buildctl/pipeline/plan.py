@@ -8,28 +8,11 @@ from __future__ import annotations
 
 import secrets
 import shlex
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from buildctl.model import BuildOptions, Config, GitOpsFile, frozen_map
+from buildctl.model import BuildOptions, BuildSpec, Config, GitOpsFile
 
 STAGING_PREFIX = "buildctl-staging-"
-
-
-@dataclass(frozen=True)
-class BuildSpec:
-    """One `docker buildx build` for all of a service's platforms."""
-
-    service: str
-    context: Path
-    dockerfile: Path
-    platforms: tuple[str, ...]
-    staging_ref: str  # repository:staging-tag, what the build pushes
-    build_args: Mapping[str, str] = field(default_factory=frozen_map)
-    secrets: Mapping[str, str] = field(default_factory=frozen_map)
-    target: str | None = None
-    options: BuildOptions = field(default_factory=BuildOptions)
 
 
 @dataclass(frozen=True)

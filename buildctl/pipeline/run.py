@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from buildctl.engine import docker
 from buildctl.errors import UsageError
 from buildctl.gitops.results import GitOpsResult
 from buildctl.inspect.verify import platform_digests
@@ -37,7 +38,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
     target = record_path or run_dir / "release.json"
     creds = credentials.registry_credentials_from_env()
     if creds is not None:
-        credentials.login(config.registry, creds)
+        docker.login(config.registry, username=creds.username, password=creds.password)
     gitops = None
     with RegistryClient(credentials={config.registry: creds} if creds else None) as client:
         _preflight(config, client=client, with_gitops=with_gitops)

@@ -25,11 +25,3 @@ def registry_credentials_from_env(environ: Mapping[str, str] | None = None) -> R
         missing = USERNAME_ENV if not username else PASSWORD_ENV
         raise UsageError(f"{missing} is not set (set both registry credential variables, or neither)")
     return RegistryCredentials(username=username, password=password)
-
-
-def login(registry: str, creds: RegistryCredentials) -> None:
-    from buildctl import (
-        engine,  # only a release logs in: `buildctl verify` need not load the engine
-    )
-
-    engine.login(registry, username=creds.username, password=creds.password)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from buildctl.engine.builders import BuilderReport
-from buildctl.engine.docker import EngineInfo
+from buildctl.engine.results import BuilderReport, EngineInfo
 from buildctl.errors import OperationError
 from buildctl.gitops.results import GitOpsResult
 from buildctl.inspect.results import Check, PlatformImage, Verification
 from buildctl.output import ci as ci_output
+from buildctl.output import ci_escape
 from buildctl.pipeline import record
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
 
@@ -81,15 +81,15 @@ def test_detect() -> None:
 
 
 def test_escaping_follows_the_platform_libraries() -> None:
-    assert ci_output.escape_azure_data("100%\r\n;]") == "100%AZP25%0D%0A;]"
-    assert ci_output.escape_azure_property("100%\r\n;]") == "100%AZP25%0D%0A%3B%5D"
-    assert ci_output.escape_github_data("100%\r\n:,") == "100%25%0D%0A:,"
-    assert ci_output.escape_github_property("100%\r\n:,") == "100%25%0D%0A%3A%2C"
+    assert ci_escape.escape_azure_data("100%\r\n;]") == "100%AZP25%0D%0A;]"
+    assert ci_escape.escape_azure_property("100%\r\n;]") == "100%AZP25%0D%0A%3B%5D"
+    assert ci_escape.escape_github_data("100%\r\n:,") == "100%25%0D%0A:,"
+    assert ci_escape.escape_github_property("100%\r\n:,") == "100%25%0D%0A%3A%2C"
     assert ci_output.azure_command("task.setvariable", {"variable": "A;B]"}, "x") == "##vso[task.setvariable variable=A%3BB%5D]x"
 
 
 def test_plain_defuses_commands_and_credentials() -> None:
-    assert ci_output.plain("a\r\nb ##vso[task.complete]x ##[error]y https://u:p@h/z") == \
+    assert ci_escape.plain("a\r\nb ##vso[task.complete]x ##[error]y https://u:p@h/z") == \
         "a b **vso[task.complete]x **[error]y https://h/z"
 
 
