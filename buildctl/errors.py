@@ -101,7 +101,3 @@ class CommandError(OperationError):
             message += "\n" + "\n".join(f"    {line}" for line in tail.splitlines())
         super().__init__(message, hint=hint)
         self.failure = CommandFailure(tuple(command), returncode, output)
-
-
-class Interrupted(BuildctlError):
-    exit_code = EXIT_INTERRUPTED

@@ -20,7 +20,13 @@ from buildctl.model import Phase, Progress
 
 
 class Display(Protocol):
+    """What the release reports progress to, for the length of a ``with`` block."""
+
     def __call__(self, service: str, platform: str, progress: Progress) -> None: ...
+
+    def __enter__(self) -> Display: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 class QuietDisplay:
@@ -114,7 +120,7 @@ class LiveDisplay(_Rows):
         self.live.stop()
 
 
-def make_display(services: Sequence[tuple[str, Sequence[str]]], *, quiet: bool, plain: bool | None = None):
+def make_display(services: Sequence[tuple[str, Sequence[str]]], *, quiet: bool, plain: bool | None = None) -> Display:
     """The right display for where we run: quiet, plain (not a TTY / CI) or live."""
     if quiet:
         return QuietDisplay()

@@ -31,3 +31,8 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     proc = subprocess.run([sys.executable, "-m", "buildctl", *args], cwd=cwd or PROJECT, env=full_env,
                           capture_output=True, text=True, timeout=timeout, input=input)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def named(items, name: str):
+    """The service (config or plan) called ``name``."""
+    return next(item for item in items if item.name == name)
