@@ -6,6 +6,8 @@ interrupted. One error line (plus a hint) on stderr; --debug adds the traceback.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import os
 import sys
 import traceback
@@ -15,8 +17,21 @@ from typing import Annotated, Optional
 import typer
 
 from buildctl import errors, interrupts
-from buildctl.config.loader import load_config, select_services
-from buildctl.output import render
+
+
+class _Deferred:
+    """A module imported on first use: `buildctl --help` needs neither the config loader
+    (jsonschema) nor the renderer (rich), and every verb loads only what it uses (issue #15)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+loader = _Deferred("buildctl.config.loader")
+render = _Deferred("buildctl.output.render")
 
 app = typer.Typer(
     add_completion=False,
@@ -38,8 +53,13 @@ class _State:
     debug = False
 
 
-def _load(config: Path, tag: str | None, registry: str | None, services: list[str] | None):
-    return select_services(load_config(config, tag=tag, registry=registry), services or [])
+def _load(config: Path, tag: str | None, registry: str | None, services: list[str] | None, *,
+          recreate_builder: bool = False):
+    cfg = loader.select_services(loader.load_config(config, tag=tag, registry=registry), services or [])
+    return dataclasses.replace(cfg, builder=dataclasses.replace(cfg.builder, recreate=True)) if recreate_builder else cfg
+
+
+RecreateOpt = Annotated[bool, typer.Option("--recreate-builder", help="Replace the buildx builder when its nodes differ from services.yaml (default: refuse).")]
 
 
 def _version(value: bool) -> None:
@@ -113,21 +133,22 @@ def binfmt(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag
 
 @app.command()
 def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
-            registry: RegistryOpt = None, json: JsonOpt = False) -> None:
-    """Select or create the configured buildx builder and check it covers every platform."""
+            registry: RegistryOpt = None, json: JsonOpt = False, recreate_builder: RecreateOpt = False) -> None:
+    """Select or create the configured buildx builder; check its nodes are up and cover every platform."""
     from buildctl.commands.setup import builder_step
 
-    render.render(builder_step(_load(config, tag, registry, services)), as_json=json)
+    render.render(builder_step(_load(config, tag, registry, services, recreate_builder=recreate_builder)),
+                  as_json=json)
 
 
 def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, pull, no_cache, record,
-             quiet: bool, pin_digest=None, nightly: bool = False) -> None:
+             quiet: bool, pin_digest=None, nightly: bool = False, recreate_builder: bool = False) -> None:
     from buildctl.commands import release as release_cmd
     from buildctl.output import ci, progress
 
     if nightly and tag is None:
         tag = release_cmd.nightly_tag()
-    cfg = _load(config, tag, registry, services).with_gitops(pin_digest=pin_digest)
+    cfg = _load(config, tag, registry, services, recreate_builder=recreate_builder).with_gitops(pin_digest=pin_digest)
     display = progress.make_display([(s.name, s.platforms) for s in cfg.services], quiet=quiet)
     with display:
         if with_gitops:
@@ -162,6 +183,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress displ
 def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
           registry: RegistryOpt = None, json: JsonOpt = False, jobs: JobsOpt = None, pull: PullOpt = False,
           no_cache: NoCacheOpt = False, record: RecordOut = None, quiet: QuietOpt = False,
+          recreate_builder: RecreateOpt = False,
           local: Annotated[bool, typer.Option("--local", help="Build for one platform and load into the local engine; no push.")] = False,
           platform: Annotated[Optional[str], typer.Option("--platform", help="With --local: the platform (default: a foreign one).")] = None) -> None:
     """Build, push, verify and tag every service (no Git). The tag appears only if all pass."""
@@ -173,13 +195,14 @@ def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag:
     if platform is not None:
         raise errors.UsageError("--platform goes with --local; for releases set platforms: in services.yaml")
     _release(with_gitops=False, services=services, config=config, tag=tag, registry=registry, json=json,
-             jobs=jobs, pull=pull, no_cache=no_cache, record=record, quiet=quiet)
+             jobs=jobs, pull=pull, no_cache=no_cache, record=record, quiet=quiet, recreate_builder=recreate_builder)
 
 
 @app.command()
 def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
         registry: RegistryOpt = None, json: JsonOpt = False, jobs: JobsOpt = None, pull: PullOpt = False,
         no_cache: NoCacheOpt = False, record: RecordOut = None, quiet: QuietOpt = False,
+        recreate_builder: RecreateOpt = False,
         pin_digest: Annotated[Optional[bool], typer.Option("--pin-digest/--no-pin-digest", help="Write TAG@sha256:INDEX (default: services.yaml).")] = None,
         nightly: Annotated[bool, typer.Option("--nightly", help="--pull, tag nightly-YYYYMMDD (unless --tag), and no commit when the rebuilt images equal the pinned ones (README: Nightly).")] = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the buildx commands, the tags and the manifest diff; run nothing.")] = False) -> None:
@@ -192,7 +215,7 @@ def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: T
         return
     _release(with_gitops=True, services=services, config=config, tag=tag, registry=registry, json=json,
              jobs=jobs, pull=pull, no_cache=no_cache, record=record, quiet=quiet, pin_digest=pin_digest,
-             nightly=nightly)
+             nightly=nightly, recreate_builder=recreate_builder)
 
 
 def _nightly_tag() -> str:
@@ -220,10 +243,8 @@ def verify(images: Annotated[list[str], typer.Argument(help="Image references, e
 
 def _configured_platforms(config: Path, tag, registry) -> tuple[str, ...]:
     if config == DEFAULT_CONFIG and not config.exists():
-        from buildctl.config.loader import DEFAULT_PLATFORMS
-
-        return DEFAULT_PLATFORMS
-    return load_config(config, tag=tag, registry=registry).all_platforms()
+        return loader.DEFAULT_PLATFORMS
+    return loader.load_config(config, tag=tag, registry=registry).all_platforms()
 
 
 @app.command("update-manifests")
