@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from buildctl.errors import ConfigError
 
@@ -44,12 +45,18 @@ class Stage:
         return self.name or f"#{self.index}"
 
 
+class Severity(StrEnum):
+    ERROR = "error"  # exit 1: every platform's image would carry one architecture's binaries
+    WARNING = "warning"  # advice: a stage that could run natively
+    INFO = "info"
+
+
 @dataclass(frozen=True)
 class Finding:
     file: str
     line: int
     code: str  # emulated-build-stage | emulated-image-stage | pinned-platform
-    severity: str  # error | warning | info
+    severity: Severity
     stage: str
     message: str
 
@@ -269,11 +276,11 @@ def _emulation(stage: Stage, path: str, foreign: Sequence[str], native: str, *, 
     where = (f"stage {stage.label}: {len(stage.runs)} RUN step{plural} (line{plural} "
              f"{', '.join(map(str, stage.runs))}) run{'' if plural else 's'} under QEMU emulation for {', '.join(emulated)}")
     if in_image:
-        return Finding(path, stage.runs[0], "emulated-image-stage", "info", stage.label,
+        return Finding(path, stage.runs[0], "emulated-image-stage", Severity.INFO, stage.label,
                        f"{where}; this stage becomes the image's filesystem, so only steps that must run inside "
                        "the image belong here — move steps that just produce files (downloads, compiles, installs of "
                        "pure-code dependencies) to a `FROM --platform=$BUILDPLATFORM` stage and COPY --from it")
-    return Finding(path, stage.line, "emulated-build-stage", "warning", stage.label,
+    return Finding(path, stage.line, "emulated-build-stage", Severity.WARNING, stage.label,
                    f"{where}, yet only its files are used (COPY --from at line {copied_at}): "
                    "`FROM --platform=$BUILDPLATFORM` runs it natively; cross-compile for TARGETOS/TARGETARCH "
                    "(e.g. GOOS=$TARGETOS GOARCH=$TARGETARCH go build)")
@@ -287,7 +294,7 @@ def _pinned(final: Stage, path: str, platforms: Sequence[str], native: str) -> F
     if not others:
         return None
     written = "--platform=$BUILDPLATFORM" if final.platform == BUILD else f"--platform={final.platform}"
-    return Finding(path, final.line, "pinned-platform", "error", final.label,
+    return Finding(path, final.line, "pinned-platform", Severity.ERROR, final.label,
                    f"the final stage is `FROM {written}`: the images for {', '.join(others)} would carry "
                    f"{bytes_of} binaries (exec format error); build the final stage FROM the target platform "
                    "and copy only architecture-independent or cross-compiled files into it")

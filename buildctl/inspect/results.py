@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from buildctl.inspect.dockerfile import Finding
+from buildctl.inspect.dockerfile import Finding, Severity
 
 
 class CheckStatus(StrEnum):
@@ -68,4 +68,4 @@ class DockerfileReport:
     @property
     def ok(self) -> bool:
         """No error-level finding (emulation findings are advice)."""
-        return all(f.severity != "error" for s in self.services for f in s.findings)
+        return all(f.severity is not Severity.ERROR for s in self.services for f in s.findings)
