@@ -8,13 +8,16 @@ git) are terminated so nothing keeps running behind the user's back.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import psutil
-
+EXIT_INTERRUPTED = 130  # errors.EXIT_INTERRUPTED (not imported: this module loads first, see __main__)
+# Children get this long to end on SIGTERM before SIGKILL: the whole exit stays within 2 s.
+CHILD_GRACE_SECONDS = 1.5
 _pending: list[int] = []
 _depth = 0
 # Set once an interrupt is raised: threads other than the main one (registry reads during
@@ -37,6 +40,13 @@ def install() -> None:
         signal.signal(signal.SIGTERM, _handler)
 
 
+def ignore() -> None:
+    """Ignore SIGINT and SIGTERM from now on (we are exiting already)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 @contextmanager
 def critical() -> Iterator[None]:
     global _depth
@@ -50,8 +60,10 @@ def critical() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def terminate_children(*, timeout: float = 10.0) -> int:
+def terminate_children(*, timeout: float = CHILD_GRACE_SECONDS) -> int:
     """Terminate (then kill) every process we started, recursively; return how many there were."""
+    import psutil  # here, not at the top: install() must run as early as possible (__main__.py)
+
     children = psutil.Process().children(recursive=True)
     for child in children:
         try:
@@ -65,3 +77,23 @@ def terminate_children(*, timeout: float = 10.0) -> int:
         except psutil.NoSuchProcess:
             pass
     return len(children)
+
+
+def exit_interrupted(message: str) -> None:
+    """Stop the children, print ``message``, exit 130 — now, within CHILD_GRACE_SECONDS and a bit.
+
+    A further signal meanwhile is ignored (we are already stopping). Threads still blocked on a
+    registry that does not answer must not keep the process alive: when any non-daemon thread is
+    left, the exit skips joining it (os._exit, after flushing); every `finally` of the main thread
+    (temporary folders, the run-scoped Docker config) has run by then.
+    """
+    ignore()
+    interrupted.set()
+    stopped = terminate_children()
+    sys.stderr.write(message.format(stopped=stopped))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    if others:
+        os._exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_INTERRUPTED)

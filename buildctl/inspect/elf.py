@@ -96,7 +96,7 @@ ET_REL, ET_EXEC, ET_DYN, ET_CORE = 1, 2, 3, 4
 PT_INTERP = 3
 EM_BPF = 247  # eBPF objects run in the kernel's VM, on no CPU: never foreign
 MAX_INTERP = 4096  # PATH_MAX: the kernel refuses a longer PT_INTERP (fs/binfmt_elf.c)
-MAX_PREFIX = 64 << 10  # never read further into a file for its program headers / PT_INTERP
+MAX_PREFIX = 64 << 10  # program headers kept in one piece up to here (the kernel's cap on their size)
 
 
 @dataclass(frozen=True)

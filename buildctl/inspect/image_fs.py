@@ -7,6 +7,7 @@ and normalised ("/usr/bin/python3"); "/" is always a directory.
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,12 @@ class Entry:
     kind: str  # FILE | DIR | SYMLINK | HARDLINK | OTHER | IMPLICIT_DIR (parent not in the tar)
     mode: int = 0o755
     target: str = ""  # symlink target as written, or hardlink target path (absolute)
-    head: bytes = b""  # first bytes of executable regular files
+    head: bytes = b""  # first bytes of executable regular files, and the ELF header of every ELF file
+    interp: str = ""  # an ELF file's PT_INTERP (its program interpreter); "" when statically linked
+
+    @property
+    def is_elf(self) -> bool:
+        return self.kind == FILE and elf.is_elf(self.head)
 
     @property
     def is_dir(self) -> bool:
@@ -169,12 +175,26 @@ def find_program(fs: FileSystem, name: str, *, path_env: str, workdir: str = "/"
 
 
 def parse_shebang(head: bytes) -> tuple[str, str] | None:
-    """``#!/path/interp optional-arg`` -> (interpreter, arg), split the way binfmt_script does."""
+    """``#!/path/interp optional-arg`` -> (interpreter, arg), exactly as fs/binfmt_script.c reads
+    the first BINPRM_BUF_SIZE bytes: the line ends at ``\n``, only spaces and tabs are trimmed
+    (a ``\r`` stays part of the interpreter or its argument), the interpreter ends at a space, tab
+    or NUL, and everything after it is one argument. None when the kernel would refuse the file."""
     if not head.startswith(b"#!"):
         return None
-    line = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").strip(" \t\r")
-    interpreter, _, arg = line.replace("\t", " ").partition(" ")
-    return (interpreter, arg.strip()) if interpreter else None
+    line, newline, _ = head[2:].partition(b"\n")
+    if not newline and not any(c in line.lstrip(b" \t") for c in b" \t\0"):
+        return None  # no newline in the buffer and no terminator: the path may be cut (ENOEXEC)
+    line = line.strip(b" \t")
+    name_end = min((i for i in (line.find(b" "), line.find(b"\t"), line.find(b"\0")) if i >= 0), default=len(line))
+    interpreter = line[:name_end]
+    arg = line[name_end:].split(b"\0", 1)[0].strip(b" \t") if line[name_end:name_end + 1] != b"\0" else b""
+    if not interpreter:
+        return None
+    return interpreter.decode("utf-8", "surrogateescape"), arg.decode("utf-8", "surrogateescape")
+
+
+def _crlf(name: str, arg: str) -> bool:
+    return name.endswith("\r") or arg.endswith("\r")
 
 
 def _env_program(args: Sequence[str]) -> str | None:
@@ -208,11 +228,24 @@ def resolve_command(
     for _ in range(2 * MAX_INTERPRETERS):
         shebang = parse_shebang(entry.head)
         if shebang is not None:
+            script = real
             name, arg = shebang
-            args = arg.split() if arg else []
-            # The kernel does not search PATH for an interpreter: a relative one is cwd-relative.
-            real, entry = find_program(fs, name if "/" in name else f"./{name}", path_env=search_path, workdir=workdir)
-            chain.append(real)
+            args = [a for a in arg.replace("\t", " ").split(" ") if a] if arg else []  # \r is no separator
+            try:
+                # The kernel does not search PATH for an interpreter: a relative one is cwd-relative.
+                real, entry = find_program(fs, name if "/" in name else f"./{name}", path_env=search_path,
+                                           workdir=workdir)
+                chain.append(real)
+                if _crlf(name, arg) and posixpath.basename(name) == "env":
+                    program = _env_program(args)
+                    if program is not None:
+                        find_program(fs, program, path_env=search_path, workdir=workdir)
+            except ResolveError as exc:
+                if _crlf(name, arg):
+                    runs = json.dumps("#!" + name + (" " + arg if arg else ""))  # shows the \r escaped
+                    why = str(exc).replace("\r", "\\r")
+                    raise ResolveError(f"{script} has a CRLF line ending: the kernel runs {runs}; {why}") from None
+                raise
             continue
         if not elf.is_elf(entry.head):
             raise ResolveError(f"{real} is neither an ELF binary nor a #! script")

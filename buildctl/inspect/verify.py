@@ -1,40 +1,70 @@
-"""Verify pushed image bytes: the platform set, each platform's config, and the ELF machine of
-the entrypoint — from the registry, without pulling anything into the engine.
+"""Verify pushed image bytes: the platform set, each platform's config, and the bytes of each
+platform's final filesystem — from the registry, without pulling anything into the engine.
 
-Checks (``Check.name``): ``platforms`` (image-wide), then per platform ``config`` and ``elf``.
+Checks (``Check.name``): ``platforms`` (image-wide), then per platform ``config``, ``elf`` (the
+entrypoint), ``elf-files`` (every ELF file) and ``interp`` (every PT_INTERP): see elf_checks.
 Attestation manifests in an index are recognised by the annotation buildx puts on them
 (``vnd.docker.reference.type: attestation-manifest``, see
 https://github.com/moby/buildkit/blob/master/docs/attestations/attestation-storage.md), never by
 their ``unknown/unknown`` platform.
+
+Bounded: one Deadline per image covers every request; all reads run in daemon threads
+(inspect.threads), so SIGINT/SIGTERM end a verification however the registry behaves. A platform
+image's verdict is cached by its manifest digest (with the allow-list), so a warm rebuild reads
+one index per image.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from buildctl.errors import OperationError, UsageError
-from buildctl.inspect import elf
-from buildctl.inspect.image_fs import (
-    LayeredView,
-    LayerTable,
-    ResolveError,
-    normalize,
-    resolve_command,
+from buildctl.inspect import threads
+from buildctl.inspect.elf_checks import (
+    NO_COMMAND,
+    check_elf_files,
+    check_entrypoint,
+    check_interp,
+    visible_elf_files,
 )
-from buildctl.inspect.layers import LayerCache, scan_layer, shared_layer_cache
+from buildctl.inspect.image_fs import LayeredView, LayerTable
+from buildctl.inspect.layers import (
+    LayerCache,
+    ScanLimits,
+    scan_layer,
+    shared_layer_cache,
+)
 from buildctl.inspect.results import Check, CheckStatus, PlatformImage, Verification
 from buildctl.platforms import Platform, PlatformError
 from buildctl.references import ImageReference, parse_reference
+from buildctl.registry.bounds import DEFAULT_DEADLINE_SECONDS, Deadline, LimitError
 from buildctl.registry.client import Manifest, RegistryClient
+from buildctl.registry.wire import parse_json
+
+__all__ = ["NO_COMMAND", "VerifyOptions", "check_platform_set", "verify_image", "verify_images"]
 
 ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
 ATTESTATION_VALUE = "attestation-manifest"
-NO_COMMAND = "no ENTRYPOINT/CMD; architecture of the bytes not checked"
 MAX_IMAGE_WORKERS = 8
+MAX_INDEX_ENTRIES = 256  # manifests in one index (platforms and attestations)
+MAX_LAYERS = 256  # layers of one platform image (overlayfs stacks at most 128 below Docker)
+MAX_IMAGE_ENTRIES = 500_000  # tar entries of one platform image, all layers
+VERDICT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """services.yaml ``verify:``: files meant to be foreign, and the per-image deadline."""
+
+    allow_foreign: tuple[str, ...] = ()
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
+    limits: ScanLimits = field(default_factory=ScanLimits)
 
 
 def parse_platform(text: str) -> str:
@@ -68,31 +98,6 @@ def check_platform_set(required: Sequence[str], present: Sequence[str], *, exact
     return Check("", "platforms", CheckStatus.PASS, has + note)
 
 
-def check_elf(platform: str, view: LayeredView, config: Mapping[str, Any]) -> Check:
-    """Resolve the entrypoint in ``view`` and compare every ELF on the way with ``platform``."""
-    os_name, _, arch = platform.partition("/")
-    arch = arch.partition("/")[0]
-    expected = elf.expected_for(arch)
-    if os_name != "linux" or expected is None:
-        return Check(platform, "elf", CheckStatus.SKIP, f"no ELF machine known for {platform}; not checked")
-    settings = config.get("config") or {}
-    argv = list(settings.get("Entrypoint") or []) + list(settings.get("Cmd") or [])
-    if not argv:
-        return Check(platform, "elf", CheckStatus.SKIP, NO_COMMAND)
-    env = dict(item.partition("=")[::2] for item in settings.get("Env") or [])
-    workdir = normalize(settings.get("WorkingDir") or "/")
-    try:
-        resolution = resolve_command(view, argv, path_env=env.get("PATH"), workdir=workdir)
-    except ResolveError as exc:
-        return Check(platform, "elf", CheckStatus.FAIL, f"cannot start {json.dumps(argv[0])}: {exc}")
-    wrong = [f"{path} is {ident.describe()}, expected {expected.name}"
-             for path, ident in resolution.binaries if not expected.matches(ident)]
-    if wrong:
-        return Check(platform, "elf", CheckStatus.FAIL, "; ".join(wrong))
-    chain = " -> ".join(resolution.chain)
-    return Check(platform, "elf", CheckStatus.PASS, f"{chain}: {resolution.binaries[-1][1].describe()}")
-
-
 def _argv_present(config: Mapping[str, Any]) -> bool:
     settings = config.get("config") or {}
     return bool(settings.get("Entrypoint") or settings.get("Cmd"))
@@ -107,22 +112,45 @@ def _parsing(what: str) -> Iterator[None]:
         raise OperationError(f"{what} is malformed ({type(exc).__name__}: {exc})") from None
 
 
+def _descriptor(d: Any) -> tuple[str, int | None]:
+    size = d.get("size")
+    return d["digest"], size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+
+
 class _Verifier:
-    def __init__(self, ref: ImageReference, client: RegistryClient, layers: LayerCache) -> None:
-        self.ref, self.client, self.layers = ref, client, layers
+    def __init__(self, ref: ImageReference, client: RegistryClient, layers: LayerCache, options: VerifyOptions,
+                 deadline: Deadline) -> None:
+        self.ref, self.client, self.layers, self.options, self.deadline = ref, client, layers, options, deadline
 
     def platform(self, index_platform: str | None, manifest: Manifest) -> tuple[str, list[Check]]:
-        """config and elf checks of one platform; ``index_platform`` is None for a lone manifest."""
+        """The per-platform checks; ``index_platform`` is None for a lone manifest."""
         where = index_platform or "?"
         if manifest.is_index:
             return where, [Check(where, "config", CheckStatus.FAIL, f"{manifest.digest} is a nested index, not an image")]
+        key = self._verdict_key(manifest.digest, index_platform)
+        cached = self.layers.verdict(key)
+        if isinstance(cached, dict) and cached.get("v") == VERDICT_VERSION:
+            return cached["platform"], [Check(*row) for row in cached["checks"]]
+        platform, checks = self._platform(index_platform, manifest)
+        self.layers.store_verdict(key, {"v": VERDICT_VERSION, "platform": platform,
+                                        "checks": [[c.platform, c.name, str(c.status), c.detail] for c in checks]})
+        return platform, checks
+
+    def _verdict_key(self, digest: str, index_platform: str | None) -> str:
+        what = json.dumps([VERDICT_VERSION, index_platform, list(self.options.allow_foreign)])
+        return f"{digest}/{hashlib.sha256(what.encode()).hexdigest()[:16]}"
+
+    def _platform(self, index_platform: str | None, manifest: Manifest) -> tuple[str, list[Check]]:
         with _parsing(f"manifest {self.ref.name}@{manifest.digest}"):
             body = manifest.json()
-            config_digest, layer_digests = body["config"]["digest"], [la["digest"] for la in body.get("layers") or []]
+            config_digest, config_size = _descriptor(body["config"])
+            layer_descriptors = [_descriptor(la) for la in body.get("layers") or []]
+        if len(layer_descriptors) > MAX_LAYERS:
+            raise LimitError(f"{len(layer_descriptors)} layers (limit: {MAX_LAYERS} per image)")
         with _parsing(f"image config {config_digest} of {self.ref.name}"):
-            config = json.loads(self.client.get_blob(self.ref, config_digest))
+            raw = self.client.get_blob(self.ref, config_digest, size=config_size, deadline=self.deadline)
+            config = _config_json(raw, f"image config {config_digest}")
             actual = _platform_of(config)
-            has_command = _argv_present(config)
         platform = index_platform or actual
         if index_platform is None:
             checks = [Check(platform, "config", CheckStatus.SKIP, f"single-platform manifest: no index entry to compare; "
@@ -132,17 +160,45 @@ class _Verifier:
         else:
             detail = f"index says {index_platform} but the image config says {actual}"
             checks = [Check(platform, "config", CheckStatus.FAIL, detail)]
-        if not has_command:
-            return platform, [*checks, Check(platform, "elf", CheckStatus.SKIP, NO_COMMAND)]
-        tables = [self._layer(digest) for digest in layer_digests]
+        tables = threads.map_in_threads(self._layer, layer_descriptors, name="verify-layer", deadline=self.deadline)
+        if sum(len(t.entries) for t in tables) > MAX_IMAGE_ENTRIES:
+            raise LimitError(f"more than {MAX_IMAGE_ENTRIES} tar entries in all layers (limit per image)")
+        view = LayeredView(tables)
+        files = visible_elf_files(view)
+        allow = self.options.allow_foreign
         with _parsing(f"image config {config_digest} of {self.ref.name}"):
-            return platform, [*checks, check_elf(platform, LayeredView(tables), config)]
+            entrypoint = check_entrypoint(platform, view, config)
+        return platform, [*checks, entrypoint, check_elf_files(platform, files, allow),
+                          check_interp(platform, view, files, allow)]
 
-    def _layer(self, digest: str) -> LayerTable:
-        return self.layers.get(digest, lambda: self.client.stream_blob(self.ref, digest, scan_layer))
+    def _layer(self, descriptor: tuple[str, int | None]) -> LayerTable:
+        digest, size = descriptor
+        what = f"layer {digest}"
+        limits, deadline = self.options.limits, self.deadline
+        return self.layers.get(digest, lambda: self.client.stream_blob(
+            self.ref, digest, lambda body: scan_layer(body, limits=limits, deadline=deadline, what=what),
+            size=size, deadline=deadline), deadline=deadline)
 
     def entry(self, platform: str, digest: str) -> list[Check]:
-        return self.platform(platform, self.client.get_manifest(self.ref.with_digest(digest).with_tag(None)))[1]
+        try:
+            manifest = self.client.get_manifest(self.ref.with_digest(digest).with_tag(None), deadline=self.deadline)
+            return self.platform(platform, manifest)[1]
+        except OperationError as exc:
+            raise _located(exc, f"{self.ref.name}@{digest} {platform}") from None
+
+
+def _config_json(raw: bytes, what: str) -> dict[str, Any]:
+    doc = parse_json(raw, what=what)
+    if not isinstance(doc, dict):
+        raise TypeError("not a JSON object")
+    return doc
+
+
+def _located(exc: OperationError, where: str) -> OperationError:
+    """The same error, its one line starting with the image and platform it concerns."""
+    if exc.message.startswith(where):
+        return exc
+    return type(exc)(f"{where}: {exc.message}", hint=exc.hint)
 
 
 def verify_image(
@@ -152,28 +208,42 @@ def verify_image(
     exact: bool = True,
     client: RegistryClient,
     layers: LayerCache | None = None,
+    options: VerifyOptions = VerifyOptions(),
 ) -> Verification:
-    """Verify one image (index or single manifest) against the ``platforms`` it must provide."""
+    """Verify one image (index or single manifest) against the ``platforms`` it must provide,
+    within ``options.deadline_seconds``; interruptible from the main thread at any moment."""
     try:
         ref = parse_reference(reference)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     required = [parse_platform(p) for p in platforms]
-    verifier = _Verifier(ref, client, layers or shared_layer_cache())
-    top = client.get_manifest(ref)
+    deadline = Deadline(options.deadline_seconds, what=f"verification of {ref}")
+    verifier = _Verifier(ref, client, layers or shared_layer_cache(), options, deadline)
+    future = threads.start(lambda: _verify(verifier, ref, required, exact=exact), name="verify-image")
+    return threads.wait(future, deadline=deadline)
+
+
+def _verify(verifier: _Verifier, ref: ImageReference, required: list[str], *, exact: bool) -> Verification:
+    client, deadline = verifier.client, verifier.deadline
+    top = client.get_manifest(ref, deadline=deadline)
     pinned = f"{ref.name}@{top.digest}"
     if not top.is_index:
-        platform, checks = verifier.platform(None, top)
+        try:
+            platform, checks = verifier.platform(None, top)
+        except OperationError as exc:
+            raise _located(exc, pinned) from None
         return Verification(pinned, None, (PlatformImage(platform, top.digest),),
                             (check_platform_set(required, [platform], exact=exact), *checks))
     with _parsing(f"index {pinned}"):
         descriptors = top.json().get("manifests") or []
+        if len(descriptors) > MAX_INDEX_ENTRIES:
+            raise LimitError(f"index {pinned} lists {len(descriptors)} manifests (limit: {MAX_INDEX_ENTRIES})")
         images = [d for d in descriptors if not is_attestation(d)]
         entries = [(_platform_of(d.get("platform")), d["digest"]) for d in images]
     platform_check = check_platform_set(required, [p for p, _ in entries], exact=exact,
                                         ignored=len(descriptors) - len(images))
-    with ThreadPoolExecutor(max_workers=max(len(entries), 1), thread_name_prefix="verify-platform") as pool:
-        per_platform = list(pool.map(lambda e: verifier.entry(*e), entries))
+    per_platform = threads.map_in_threads(lambda e: verifier.entry(*e), entries, name="verify-platform",
+                                          deadline=deadline)
     return Verification(
         pinned,
         top.digest,
@@ -189,6 +259,7 @@ def verify_images(
     exact: bool = True,
     client: RegistryClient,
     layers: LayerCache | None = None,
+    options: VerifyOptions = VerifyOptions(),
 ) -> tuple[Verification, ...]:
     """verify_image for each reference, concurrently; results in the order given.
 
@@ -203,15 +274,18 @@ def verify_images(
     else:
         per_image = [list(platforms)] * len(references)  # type: ignore[arg-type]
     cache = layers or shared_layer_cache()
-    with ThreadPoolExecutor(max_workers=min(len(references), MAX_IMAGE_WORKERS), thread_name_prefix="verify") as pool:
-        futures = [pool.submit(verify_image, r, platforms=p, exact=exact, client=client, layers=cache)
-                   for r, p in zip(references, per_image, strict=True)]
-        return tuple(f.result() for f in futures)
+    slots = threading.BoundedSemaphore(MAX_IMAGE_WORKERS)
+
+    def one(job: tuple[str, list[str]]) -> Verification:
+        with slots:  # each image's deadline starts when its verification does
+            return verify_image(job[0], platforms=job[1], exact=exact, client=client, layers=cache, options=options)
+
+    return tuple(threads.map_in_threads(one, list(zip(references, per_image, strict=True)), name="verify"))
 
 
 def platform_digests(client: RegistryClient, reference: str) -> set[str]:
     """The image manifest digests an index (or lone manifest) holds, attestations excluded."""
-    manifest = client.get_manifest(reference)
+    manifest = client.get_manifest(reference, deadline=Deadline(what=f"reading {reference}"))
     if not manifest.is_index:
         return {manifest.digest}
     with _parsing(f"index {reference}"):

@@ -8,7 +8,9 @@ work in threads other than the main one once SIGINT/SIGTERM arrived (buildctl.in
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 from buildctl import interrupts
 from buildctl.errors import OperationError
@@ -47,4 +49,24 @@ class Deadline:
         if interrupts.interrupted.is_set():
             raise KeyboardInterrupt
         if self.expired:
-            raise LimitError(f"{self.what}: deadline of {self.seconds:g} s exceeded (verify.deadline_seconds)")
+            raise LimitError(f"{self.what}: deadline of {self.seconds:g} s exceeded (verify.deadline_seconds, --deadline)")
+
+
+MAX_JSON_DEPTH = 64  # OCI documents nest 4 deep; annotations and labels are flat
+
+
+def parse_json(content: bytes, *, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """json.loads for registry documents: nesting is bounded (the C decoder would raise
+    RecursionError, a crash rather than an answer); ValueError when malformed."""
+    try:
+        doc = json.loads(content)
+    except RecursionError:
+        raise LimitError(f"{what} nests JSON deeper than {max_depth} levels (limit)") from None
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise LimitError(f"{what} nests JSON deeper than {max_depth} levels (limit)")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return doc

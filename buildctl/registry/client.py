@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
 import httpx
@@ -20,7 +19,7 @@ from buildctl.errors import OperationError
 from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.auth import RegistryAuth, RegistryCredentials, is_loopback
 from buildctl.registry.bounds import Deadline, LimitError
-from buildctl.registry.results import TagDeletion
+from buildctl.registry.results import Manifest, ManifestHead, RetryPolicy, TagDeletion
 from buildctl.registry.wire import (
     INDEX_TYPES,
     MANIFEST_ACCEPT,
@@ -29,10 +28,10 @@ from buildctl.registry.wire import (
     DigestReader,
     TransientStatusError,
     media_type_from_body,
-    parse_json,
     parse_retry_after,
     read_capped,
     reason,
+    refuse_length,
     sha256_digest,
     status_error,
 )
@@ -49,35 +48,6 @@ MAX_CONFIG_BYTES = 8 << 20
 MAX_ERROR_BYTES = 64 << 10  # an error answer's body is a short JSON document
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 DOCKER_HUB_API = "registry-1.docker.io"  # docker.io references are served from here
-
-
-@dataclass(frozen=True)
-class Manifest:
-    media_type: str
-    content: bytes  # exactly the bytes the digest covers
-    digest: str
-
-    @property
-    def is_index(self) -> bool:
-        return self.media_type in INDEX_TYPES
-
-    def json(self) -> dict[str, Any]:
-        return parse_json(self.content, what=f"manifest {self.digest}")
-
-
-@dataclass(frozen=True)
-class ManifestHead:
-    media_type: str
-    digest: str
-    size: int
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5
-    total_seconds: float = 60.0  # no new attempt would start after this
-    initial_wait: float = 0.5
-    max_wait: float = 8.0
 
 
 # Transport errors that mean "try again": the request may not have reached the registry, or the
@@ -101,7 +71,7 @@ class RegistryClient:
         credentials: Mapping[str, RegistryCredentials] | None = None,
         scheme: str | None = None,
         timeout: float = 30.0,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen dataclass
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
     ) -> None:
         """``credentials`` maps registry (``host[:port]`` as in references) to credentials.
@@ -146,7 +116,7 @@ class RegistryClient:
         what = f"manifest of {ref}"
 
         def read(response: httpx.Response) -> tuple[bytes, httpx.Headers]:
-            _refuse_length(response, MAX_MANIFEST_BYTES, what)
+            refuse_length(response, MAX_MANIFEST_BYTES, what)
             return read_capped(response.iter_bytes(), cap=MAX_MANIFEST_BYTES, what=what,
                                deadline=deadline), response.headers
 
@@ -187,7 +157,7 @@ class RegistryClient:
         cap = max_bytes if size is None else size
 
         def read(response: httpx.Response) -> bytes:
-            _refuse_length(response, cap, what)
+            refuse_length(response, cap, what)
             return read_capped(response.iter_bytes(), cap=cap, what=what, deadline=deadline)
 
         try:
@@ -214,7 +184,7 @@ class RegistryClient:
 
         def read(response: httpx.Response) -> T:
             if size is not None:
-                _refuse_length(response, size, what)
+                refuse_length(response, size, what)
             # raw: the digest covers the stored bytes
             raw = DigestReader(response.iter_raw(), digest, size=size, deadline=deadline)
             result = consume(io.BufferedReader(raw, buffer_size=1 << 16))
@@ -297,7 +267,7 @@ class RegistryClient:
                     raise TransientStatusError(response.status_code, retry_after)
                 refused = refused_ok and response.status_code in (400, 405, 501)
                 if response.status_code >= 400 and not (missing_ok and response.status_code == 404) and not refused:
-                    _refuse_length(response, MAX_ERROR_BYTES, f"{what}: the error body")
+                    refuse_length(response, MAX_ERROR_BYTES, f"{what}: the error body")
                     response._content = read_capped(response.iter_bytes(), cap=MAX_ERROR_BYTES, deadline=deadline,
                                                     what=f"{what}: the error body")
                     raise status_error(response, ref, what)
@@ -372,13 +342,6 @@ def _as_ref(reference: ImageReference | str) -> ImageReference:
         return parse_reference(reference)
     except ValueError as exc:
         raise OperationError(str(exc)) from None
-
-
-def _refuse_length(response: httpx.Response, cap: int, what: str) -> None:
-    """Fail before reading a body whose Content-Length already says it is too large."""
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > cap:
-        raise LimitError(f"{what} is {int(length)} bytes (Content-Length); the limit is {cap}")
 
 
 def _ref_part(ref: ImageReference) -> str:

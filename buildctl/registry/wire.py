@@ -8,7 +8,6 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import io
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +15,8 @@ from typing import Any
 import httpx
 
 from buildctl.errors import OperationError
-from buildctl.registry.bounds import Deadline, LimitError
 from buildctl.references import ImageReference
+from buildctl.registry.bounds import Deadline, LimitError, parse_json
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -131,26 +130,6 @@ def reason(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-MAX_JSON_DEPTH = 64  # OCI documents nest 4 deep; annotations and labels are flat
-
-
-def parse_json(content: bytes, *, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """json.loads for registry documents: nesting is bounded (the C decoder would raise
-    RecursionError, a crash rather than an answer); ValueError when malformed."""
-    try:
-        doc = json.loads(content)
-    except RecursionError:
-        raise LimitError(f"{what} nests JSON deeper than {max_depth} levels (limit)") from None
-    stack = [(doc, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            raise LimitError(f"{what} nests JSON deeper than {max_depth} levels (limit)")
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return doc
-
-
 def media_type_from_body(content: bytes) -> str | None:
     try:
         body = parse_json(content, what="manifest")
@@ -189,3 +168,10 @@ def status_error(response: httpx.Response, ref: ImageReference, what: str) -> Op
         return OperationError(f"{what} not found in {ref.registry} (HTTP 404)")
     detail = f": {message}" if message else ""
     return OperationError(f"{what}: registry {ref.registry} answered HTTP {status}{detail}")
+
+
+def refuse_length(response: httpx.Response, cap: int, what: str) -> None:
+    """Fail before reading a body whose Content-Length already says it is too large."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > cap:
+        raise LimitError(f"{what} is {int(length)} bytes (Content-Length); the limit is {cap}")

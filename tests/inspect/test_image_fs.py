@@ -131,12 +131,27 @@ def test_nested_shebangs() -> None:
 
 
 @pytest.mark.parametrize("line", [b"#!/usr/bin/env python3\n", b"#! /usr/bin/env -S python3 -u\n",
-                                  b"#!/usr/bin/env\tPYTHONUNBUFFERED=1 python3\r\n", b"#!/bin/env python3\n"])
+                                  b"#!/usr/bin/env\tPYTHONUNBUFFERED=1 python3\n", b"#!/bin/env python3\n"])
 def test_env_shebang_looks_python_up_in_path(line: bytes) -> None:
     fs = debian_like(__srv__app=exe(line + b"import sys\n"))
     res = resolve_command(fs, ["/srv/app"])
     assert res.chain == ("/srv/app", "/usr/bin/env", "/usr/bin/python3.11")
     assert [p for p, _ in res.binaries] == ["/usr/bin/env", "/usr/bin/python3.11"]  # both must match
+
+
+@pytest.mark.parametrize(("line", "kernel_runs"), [
+    (b"#!/bin/sh\r\n", '"#!/bin/sh\\r"'), (b"#!/usr/bin/env python3\r\n", '"#!/usr/bin/env python3\\r"')])
+def test_crlf_line_ending_is_named(line: bytes, kernel_runs: str) -> None:
+    fs = debian_like(__srv__app=exe(line + b"echo hi\r\n"))
+    with pytest.raises(ResolveError) as err:
+        resolve_command(fs, ["/srv/app"])
+    assert str(err.value).startswith(f"/srv/app has a CRLF line ending: the kernel runs {kernel_runs}; ")
+    assert "\r" not in str(err.value)  # shown escaped, never a raw carriage return
+
+
+def test_lf_twin_of_the_crlf_script_passes() -> None:
+    fs = debian_like(__srv__app=exe(b"#!/bin/sh\necho hi\n"))
+    assert chain(fs, ["/srv/app"]) == ("/srv/app", "/usr/bin/dash")
 
 
 def test_env_as_argv0() -> None:
@@ -174,7 +189,11 @@ def test_empty_command() -> None:
 @pytest.mark.parametrize(("head", "expected"), [
     (b"#!/bin/sh\n", ("/bin/sh", "")),
     (b"#!  /usr/bin/python3   -u -B \nx", ("/usr/bin/python3", "-u -B")),
-    (b"#!/bin/bash\r\n", ("/bin/bash", "")),
+    (b"#!/bin/bash\r\n", ("/bin/bash\r", "")),  # the kernel trims spaces and tabs only
+    (b"#!/usr/bin/env python3\r\n", ("/usr/bin/env", "python3\r")),
+    (b"#!/bin/sh -e -x\t\n", ("/bin/sh", "-e -x")),  # one argument, as the kernel passes it
+    (b"#!/bin/sh\0junk\n", ("/bin/sh", "")),
+    (b"#!" + b"/x" * 200, None),  # no newline within 256 bytes: the path may be cut, ENOEXEC
     (b"#!\n", None),
     (b"\x7fELF", None),
 ])

@@ -21,7 +21,7 @@ from buildctl.inspect.image_fs import (
     resolve_command,
 )
 from buildctl.inspect.layers import (
-    HEAD_BYTES,
+    ELF_HEAD_BYTES,
     LayerCache,
     default_cache_dir,
     dump_table,
@@ -53,7 +53,7 @@ UPPER = make_tar([
 def test_scan_records_metadata_and_heads_of_executables_only() -> None:
     t = scan_layer(io.BytesIO(BASE))
     assert t.entries["/usr/bin/python3.11"].kind == FILE
-    assert t.entries["/usr/bin/python3.11"].head == BIG_ELF[:HEAD_BYTES]
+    assert t.entries["/usr/bin/python3.11"].head == BIG_ELF[:ELF_HEAD_BYTES]  # an ELF keeps its header
     assert t.entries["/usr/bin/python3"].kind == SYMLINK and t.entries["/usr/bin/python3"].target == "python3.11"
     assert t.entries["/usr/bin/python3-hard"].kind == HARDLINK
     assert t.entries["/usr/bin/python3-hard"].target == "/usr/bin/python3.11"
@@ -93,8 +93,8 @@ def test_table_round_trips_through_json() -> None:
     t = scan_layer(io.BytesIO(BASE))
     data = dump_table(t)
     assert load_table(data) == t
-    assert data.startswith(b'{"format":1,')
-    with pytest.raises(ValueError, match="not a layer table of format 1"):
+    assert data.startswith(b'{"format":2,')
+    with pytest.raises(ValueError, match="not a layer table of format 2"):
         load_table(b'{"format":0}')
 
 
@@ -116,16 +116,16 @@ def test_cache_loads_once_and_persists_on_disk(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(calls) == 1
-    stored = tmp_path / "v1" / ("sha256-" + "ab" * 32 + ".json")
+    stored = tmp_path / "v2" / "tables" / ("sha256-" + "ab" * 32 + ".json")
     assert stored.is_file()
     fresh = LayerCache(tmp_path)  # a new process: empty memory, same directory
     assert fresh.get(DIGEST, lambda: pytest.fail("should come from disk")) == scan_layer(io.BytesIO(BASE))
 
 
 def test_corrupt_cache_file_is_reloaded(tmp_path: Path, caplog) -> None:
-    stored = tmp_path / "v1" / ("sha256-" + "ab" * 32 + ".json")
+    stored = tmp_path / "v2" / "tables" / ("sha256-" + "ab" * 32 + ".json")
     stored.parent.mkdir(parents=True)
-    stored.write_bytes(b'{"format":1,"entr')
+    stored.write_bytes(b'{"format":2,"entr')
     table = LayerCache(tmp_path).get(DIGEST, lambda: scan_layer(io.BytesIO(UPPER)))
     assert table.opaque == {"/app"}
     assert "ignoring unreadable layer cache file" in caplog.text
@@ -143,3 +143,76 @@ def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_cache_dir() == tmp_path / ".cache" / "buildctl" / "layers"
+
+
+# ---------------------------------------------------------------------------- ELF PT_INTERP, limits, eviction
+
+
+def _dynamic_elf(interp: bytes, *, interp_at: int = 0x200, size: int = 0x400) -> bytes:
+    """A 64-bit little-endian aarch64 executable with PT_LOAD then PT_INTERP at ``interp_at``."""
+    import struct
+
+    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    header += struct.pack("<HHIQQQIHHHHHH", 2, 183, 1, 0x400078, 64, 0, 0, 64, 56, 2, 64, 0, 0)
+    load = struct.pack("<IIQQQQQQ", 1, 5, 0, 0, 0, size, size, 0x1000)
+    pt_interp = struct.pack("<IIQQQQQQ", 3, 4, interp_at, 0, 0, len(interp) + 1, len(interp) + 1, 1)
+    body = bytearray(max(size, interp_at + len(interp) + 1))
+    body[: 64 + 112] = header + load + pt_interp
+    body[interp_at : interp_at + len(interp)] = interp
+    return bytes(body)
+
+
+@pytest.mark.parametrize("interp_at", [0x200, 200_000])  # glibc's libc.so.6 has it past 64 KiB
+def test_pt_interp_is_read_through_the_program_headers(interp_at: int) -> None:
+    data = _dynamic_elf(b"/lib/ld-linux-aarch64.so.1", interp_at=interp_at)
+    layer = make_tar([("lib/libx.so", "f", data, 0o644), ("bin/static", "f", elf_for("arm64"), 0o755)])
+    t = scan_layer(io.BytesIO(layer))
+    assert t.entries["/lib/libx.so"].interp == "/lib/ld-linux-aarch64.so.1"
+    assert t.entries["/lib/libx.so"].head == data[:ELF_HEAD_BYTES]  # not executable, still an ELF: kept
+    assert t.entries["/bin/static"].interp == ""
+    assert load_table(dump_table(t)) == t
+
+
+def test_limits_are_named_when_hit() -> None:
+    from buildctl.inspect.layers import ScanLimits
+    from buildctl.registry.bounds import LimitError
+
+    many = make_tar([(f"f{i}", "f", b"", 0o644) for i in range(20)])
+    with pytest.raises(LimitError, match=r"^layer has more than 10 (tar entries|paths)"):
+        scan_layer(io.BytesIO(many), limits=ScanLimits(max_entries=10))
+    with pytest.raises(LimitError, match=r"unpacks to more than 4096 bytes \(limit: decompressed bytes per layer\)"):
+        scan_layer(io.BytesIO(gzip_bytes(make_tar([("big", "f", b"\0" * 100_000, 0o644)]))),
+                   limits=ScanLimits(max_unpacked_bytes=4096))
+    with pytest.raises(LimitError, match=r"link target of 300 characters \(limit: 200\)"):
+        scan_layer(io.BytesIO(make_tar([("l", "l", "x" * 300, 0o777)])), limits=ScanLimits(max_link_target=200))
+
+
+def test_disk_cache_evicts_least_recently_used(tmp_path: Path) -> None:
+    import os
+
+    cache = LayerCache(tmp_path, max_bytes=4 * len(dump_table(scan_layer(io.BytesIO(BASE)))) + 100)
+    digests = [f"sha256:{i:064x}" for i in range(6)]
+    for n, digest in enumerate(digests):
+        cache.get(digest, lambda: scan_layer(io.BytesIO(BASE)))
+        for path in tmp_path.rglob("*.json"):  # make the order of use unambiguous for mtime
+            os.utime(path, (path.stat().st_mtime - 10, path.stat().st_mtime - 10))
+    files, used = cache.usage()
+    assert used <= cache.max_bytes and files == 4
+    kept = {p.name for p in tmp_path.rglob("*.json")}
+    assert f"sha256-{1:064x}.json" not in kept and f"sha256-{5:064x}.json" in kept
+
+
+def test_waiting_for_another_loader_respects_the_own_deadline(tmp_path: Path) -> None:
+    from buildctl.registry.bounds import Deadline, LimitError
+
+    cache, release = LayerCache(tmp_path), threading.Event()
+    loader = threading.Thread(target=cache.get, args=(DIGEST, lambda: (release.wait(5), scan_layer(io.BytesIO(BASE)))[1]))
+    loader.start()
+    time.sleep(0.05)
+    start = time.monotonic()
+    with pytest.raises(LimitError, match="deadline of 0.3 s exceeded"):
+        cache.get(DIGEST, lambda: pytest.fail("the first loader is still at it"), deadline=Deadline(0.3))
+    assert time.monotonic() - start < 1.0
+    release.set()
+    loader.join()
+    assert cache.loads == 1

@@ -215,6 +215,11 @@ def test_second_verification_reads_no_layer_blob(built, tmp_path: Path) -> None:
         blob_gets.clear()
         second = verify_image(ref, platforms=BOTH, client=counting, layers=LayerCache(tmp_path))  # disk only
         assert second == first
+        assert blob_gets == []  # each platform's verdict is cached by its manifest digest
+        for verdict in tmp_path.rglob("verdicts/*.json"):
+            verdict.unlink()
+        third = verify_image(ref, platforms=BOTH, client=counting, layers=LayerCache(tmp_path))  # tables only
+        assert third == first
         assert layer_digests.isdisjoint(blob_gets)
         assert len(blob_gets) == 2  # just the two image configs
 

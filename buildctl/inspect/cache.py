@@ -1,0 +1,241 @@
+"""The verification cache: layer tables by layer digest, verdicts by platform-image manifest digest.
+
+Both are content-addressed, so an entry never goes stale; in memory, and on disk as compact JSON
+under ``$XDG_CACHE_HOME/buildctl/layers/`` (never pickle: the directory may be shared). The disk
+cache has a size bound (DEFAULT_MAX_BYTES) and evicts the least recently used files first (a read
+refreshes a file's mtime). Concurrent requests for one digest load it once; the others wait for it
+without giving up their own deadline, and load it themselves if the first loader failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from buildctl.inspect.image_fs import DIR, FILE, IMPLICIT_DIR, Entry, LayerTable
+from buildctl.registry.bounds import Deadline
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2  # 2: ELF headers of every ELF file, PT_INTERP, verdicts
+DEFAULT_MAX_BYTES = 512 << 20
+WAIT_POLL = 0.1  # how often a waiting thread looks at its deadline and for an interrupt
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@cache
+def shared_entry(kind: str, mode: int) -> Entry:
+    """One Entry object per (kind, mode) for the many plain files and directories: a table of
+    200,000 entries costs its paths, not 200,000 objects."""
+    return Entry(kind, mode)
+
+
+def compact_entry(kind: str, mode: int, target: str = "", head: bytes = b"", interp: str = "") -> Entry:
+    if kind in (FILE, DIR, IMPLICIT_DIR) and not (target or head or interp):
+        return shared_entry(kind, mode)
+    return Entry(kind, mode, target, head, interp)
+
+
+def dump_table(table: LayerTable) -> bytes:
+    rows = []
+    for path, e in table.entries.items():
+        row: list[object] = [path, e.kind, e.mode]
+        if e.target or e.head or e.interp:
+            row.append(e.target)
+        if e.head or e.interp:
+            row.append(base64.b64encode(e.head).decode("ascii"))
+        if e.interp:
+            row.append(e.interp)
+        rows.append(row)
+    doc = {"format": FORMAT_VERSION, "entries": rows,
+           "whiteouts": sorted(table.whiteouts), "opaque": sorted(table.opaque)}
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def load_table(data: bytes) -> LayerTable:
+    """Inverse of dump_table; ValueError when the data is not a table of this format."""
+    doc = json.loads(data)
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
+        raise ValueError(f"not a layer table of format {FORMAT_VERSION}")
+    entries = {}
+    for row in doc["entries"]:
+        path, kind, mode, *rest = row
+        target = rest[0] if rest else ""
+        head = base64.b64decode(rest[1]) if len(rest) > 1 else b""
+        entries[path] = compact_entry(kind, mode, target, head, rest[2] if len(rest) > 2 else "")
+    return LayerTable(entries, frozenset(doc["whiteouts"]), frozenset(doc["opaque"]))
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"  # XDG: relative is invalid
+    return root / "buildctl" / "layers"
+
+
+class LayerCache:
+    """Layer tables (and verdicts) by digest, in memory and (unless ``directory`` is None) on disk."""
+
+    def __init__(self, directory: Path | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self._memory: dict[str, LayerTable] = {}
+        self._inflight: dict[str, Future[LayerTable]] = {}
+        self._verdicts: dict[str, Any] = {}
+        self._guard = threading.Lock()
+        self._evict_lock = threading.Lock()
+        self.loads = 0  # how many tables were loaded with ``load`` (read from the registry)
+
+    def get(self, digest: str, load: Callable[[], LayerTable], *, deadline: Deadline | None = None) -> LayerTable:
+        while True:
+            with self._guard:
+                table = self._memory.get(digest)
+                if table is not None:
+                    return table
+                pending = self._inflight.get(digest)
+                mine = pending is None
+                if mine:
+                    pending = self._inflight[digest] = Future()
+            assert pending is not None
+            if mine:
+                return self._load(digest, load, pending)
+            while True:  # someone else is reading this layer: wait, but not past our deadline
+                try:
+                    return pending.result(timeout=WAIT_POLL)
+                except TimeoutError:
+                    if deadline is not None:
+                        deadline.check()
+                except BaseException:  # noqa: BLE001 - the other loader's failure; try ourselves
+                    break
+
+    def _load(self, digest: str, load: Callable[[], LayerTable], pending: Future[LayerTable]) -> LayerTable:
+        try:
+            table = self._read(digest)
+            if table is None:
+                self.loads += 1
+                table = load()
+                self._write_file(self._path(digest), dump_table(table))
+            with self._guard:
+                self._memory[digest] = table
+            pending.set_result(table)
+            return table
+        except BaseException as exc:
+            pending.set_exception(exc)
+            raise
+        finally:
+            with self._guard:
+                self._inflight.pop(digest, None)
+
+    # ------------------------------------------------------------------ verdicts
+
+    def verdict(self, key: str) -> Any | None:
+        """What ``store_verdict`` stored under ``key`` (``sha256:…/qualifier``), or None."""
+        if key in self._verdicts:
+            return self._verdicts[key]
+        path = self._path(key, "verdicts")
+        data = self._read_file(path) if path else None
+        try:
+            value = json.loads(data) if data is not None else None
+        except ValueError:
+            return None
+        if value is not None:
+            self._verdicts[key] = value
+        return value
+
+    def store_verdict(self, key: str, value: Any) -> None:
+        self._verdicts[key] = value
+        self._write_file(self._path(key, "verdicts"), json.dumps(value, separators=(",", ":")).encode())
+
+    # ------------------------------------------------------------------ disk
+
+    def _path(self, digest: str, kind: str = "tables") -> Path | None:
+        name = digest.split("/", 1)
+        if self.directory is None or not _DIGEST_RE.match(name[0]):
+            return None  # only well-formed digests become file names
+        suffix = "" if len(name) == 1 else "-" + re.sub(r"[^a-z0-9]", "_", name[1].lower())[:80]
+        return self.directory / f"v{FORMAT_VERSION}" / kind / f"{name[0].replace(':', '-')}{suffix}.json"
+
+    def _read(self, digest: str) -> LayerTable | None:
+        path = self._path(digest)
+        data = self._read_file(path) if path else None
+        if data is None:
+            return None
+        try:
+            return load_table(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring unreadable layer cache file %s: %s", path, exc)
+            return None
+
+    def _read_file(self, path: Path | None) -> bytes | None:
+        if path is None or not path.is_file():
+            return None
+        try:
+            data = path.read_bytes()
+            os.utime(path)  # most recently used: evicted last
+            return data
+        except OSError as exc:
+            log.warning("ignoring unreadable layer cache file %s: %s", path, exc)
+            return None
+
+    def _write_file(self, path: Path | None, data: bytes) -> None:
+        if path is None or len(data) > self.max_bytes // 4:
+            return  # one table may not push out most of the cache
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as tmp:
+                tmp.write(data)
+            os.replace(tmp.name, path)  # atomic: readers never see half a file
+        except OSError as exc:
+            log.warning("could not write layer cache %s: %s", path, exc)
+            return
+        self.evict()
+
+    def usage(self) -> tuple[int, int]:
+        """(files, bytes) the disk cache holds."""
+        files = self._files()
+        return len(files), sum(size for _, size, _ in files)
+
+    def _files(self) -> list[tuple[float, int, Path]]:
+        if self.directory is None or not self.directory.is_dir():
+            return []
+        found = []
+        for root, _, names in os.walk(self.directory):
+            for name in names:
+                path = Path(root, name)
+                try:
+                    stat = path.stat()
+                except OSError:
+                    continue
+                found.append((stat.st_mtime, stat.st_size, path))
+        return found
+
+    def evict(self) -> int:
+        """Delete least recently used files until the cache fits ``max_bytes``; how many went."""
+        with self._evict_lock:
+            files = sorted(self._files(), key=lambda f: f[0])
+            total, removed = sum(size for _, size, _ in files), 0
+            for _, size, path in files:
+                if total <= self.max_bytes:
+                    break
+                try:
+                    path.unlink()
+                except OSError:
+                    continue
+                total -= size
+                removed += 1
+            return removed
+
+
+@cache
+def shared_layer_cache() -> LayerCache:
+    """The process-wide cache in the default directory."""
+    return LayerCache(default_cache_dir())

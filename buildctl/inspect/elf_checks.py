@@ -1,0 +1,185 @@
+"""The per-platform byte checks over an image's final filesystem (all layers, whiteouts applied).
+
+``elf``       the ENTRYPOINT/CMD resolved as the kernel would (PATH, symlinks, ``#!`` lines read
+              exactly as binfmt_script reads them) down to ELF files of the platform's machine;
+``elf-files`` every ELF file in the image: machine, class (32/64-bit) and byte order;
+``interp``    every dynamically linked ELF file: its PT_INTERP resolves inside the image, following
+              symlinks, to an executable regular ELF file of the same machine.
+Files matching ``allow_foreign`` (fnmatch globs on absolute paths; ``*`` also matches ``/``) are
+exempt from ``elf-files`` and ``interp``, and the detail says which were. eBPF objects
+(EM_BPF) run in the kernel's VM, not on the CPU: counted, never foreign.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import posixpath
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from buildctl.inspect import elf
+from buildctl.inspect.image_fs import (
+    HARDLINK,
+    Entry,
+    LayeredView,
+    ResolveError,
+    normalize,
+    resolve_command,
+    resolve_path,
+)
+from buildctl.inspect.layers import INTERP_UNREADABLE
+from buildctl.inspect.results import Check, CheckStatus
+from buildctl.platforms import ElfMachine
+
+NO_COMMAND = "no ENTRYPOINT/CMD; architecture of the bytes not checked"
+EXAMPLES = 3  # offenders named per kind of problem
+
+
+def expected_machine(platform: str) -> ElfMachine | None:
+    os_name, _, arch = platform.partition("/")
+    return elf.expected_for(arch.partition("/")[0]) if os_name == "linux" else None
+
+
+def check_entrypoint(platform: str, view: LayeredView, config: Mapping[str, Any]) -> Check:
+    """Resolve the entrypoint in ``view`` and compare every ELF on the way with ``platform``."""
+    expected = expected_machine(platform)
+    if expected is None:
+        return Check(platform, "elf", CheckStatus.SKIP, f"no ELF machine known for {platform}; not checked")
+    settings = config.get("config") or {}
+    argv = list(settings.get("Entrypoint") or []) + list(settings.get("Cmd") or [])
+    if not argv:
+        return Check(platform, "elf", CheckStatus.SKIP, NO_COMMAND)
+    env = dict(item.partition("=")[::2] for item in settings.get("Env") or [])
+    workdir = normalize(settings.get("WorkingDir") or "/")
+    try:
+        resolution = resolve_command(view, argv, path_env=env.get("PATH"), workdir=workdir)
+    except ResolveError as exc:
+        return Check(platform, "elf", CheckStatus.FAIL, f"cannot start {json.dumps(argv[0])}: {exc}")
+    wrong = [f"{path} is {ident.describe()}, expected {expected.name}"
+             for path, ident in resolution.binaries if not expected.matches(ident)]
+    if wrong:
+        return Check(platform, "elf", CheckStatus.FAIL, "; ".join(wrong))
+    chain = " -> ".join(resolution.chain)
+    return Check(platform, "elf", CheckStatus.PASS, f"{chain}: {resolution.binaries[-1][1].describe()}")
+
+
+def visible_elf_files(view: LayeredView) -> list[tuple[str, Entry]]:
+    """Every ELF file of the final filesystem, sorted by path; hard links count as the file."""
+    found: dict[str, Entry] = {}
+    dir_ok: dict[str, bool] = {}
+
+    def parents_are_dirs(path: str) -> bool:
+        parent = posixpath.dirname(path)
+        if parent == "/":
+            return True
+        if parent not in dir_ok:
+            top = view.get(parent)
+            dir_ok[parent] = (top is None or top.is_dir) and parents_are_dirs(parent)
+        return dir_ok[parent]
+
+    for layer in reversed(view.layers):
+        for path, entry in layer.entries.items():
+            content = layer.entries.get(entry.target) if entry.kind == HARDLINK else entry
+            if path in found or content is None or not content.is_elf:
+                continue
+            if view.get(path) is entry and parents_are_dirs(path):  # the topmost entry, not hidden
+                found[path] = content
+    return sorted(found.items())
+
+
+def _allowed(path: str, patterns: Sequence[str]) -> str | None:
+    return next((p for p in patterns if fnmatch.fnmatchcase(path, p)), None)
+
+
+def _examples(paths: Sequence[str]) -> str:
+    return ", ".join(paths[:EXAMPLES]) + (", …" if len(paths) > EXAMPLES else "")
+
+
+def _allowed_note(used: Mapping[str, list[str]]) -> str:
+    if not used:
+        return ""
+    shown = "; ".join(f"{pattern}: {_examples(paths)}" for pattern, paths in used.items())
+    return f"; {sum(map(len, used.values()))} foreign allowed by verify.allow_foreign ({shown})"
+
+
+def check_elf_files(platform: str, files: Sequence[tuple[str, Entry]], allow_foreign: Sequence[str]) -> Check:
+    expected = expected_machine(platform)
+    if expected is None:
+        return Check(platform, "elf-files", CheckStatus.SKIP, f"no ELF machine known for {platform}; not checked")
+    wrong: dict[str, list[str]] = defaultdict(list)
+    used: dict[str, list[str]] = defaultdict(list)
+    for path, entry in files:
+        try:
+            ident = elf.parse_ident(entry.head)
+        except ValueError as exc:
+            wrong[f"invalid ({exc})"].append(path)
+            continue
+        if expected.matches(ident) or ident.machine == elf.EM_BPF:
+            continue
+        if (pattern := _allowed(path, allow_foreign)) is not None:
+            used[pattern].append(path)
+            continue
+        wrong[ident.describe()].append(path)
+    total = len(files)
+    if wrong:
+        parts = [f"{len(paths)} of {total} ELF files are {what}, e.g. {_examples(paths)}"
+                 for what, paths in sorted(wrong.items(), key=lambda kv: -len(kv[1]))]
+        return Check(platform, "elf-files", CheckStatus.FAIL, "; ".join(parts) + f" (expected {expected.name})"
+                     + _allowed_note(used))
+    if not total:
+        return Check(platform, "elf-files", CheckStatus.PASS, "no ELF files")
+    files_word = "ELF file" if total == 1 else "ELF files"
+    return Check(platform, "elf-files", CheckStatus.PASS, f"{total} {files_word}, all {expected.name}" + _allowed_note(used))
+
+
+def _interp_problem(view: LayeredView, interp: str, expected: ElfMachine) -> tuple[str, str]:
+    """(problem or "", where it resolved) for one PT_INTERP path."""
+    if interp == INTERP_UNREADABLE:
+        return "PT_INTERP cut short, empty or unreachable (not read)", ""
+    try:
+        real, entry = resolve_path(view, interp)
+    except ResolveError as exc:
+        return f"{interp}, which does not resolve ({exc})", ""
+    shown = interp if real == interp else f"{interp} -> {real}"
+    if not entry.executable:
+        return f"{shown}, which is not an executable file", real
+    if not elf.is_elf(entry.head):
+        return f"{shown}, which is not an ELF file", real
+    try:
+        ident = elf.parse_ident(entry.head)
+    except ValueError as exc:
+        return f"{shown}, which is not a valid ELF file ({exc})", real
+    if not expected.matches(ident):
+        return f"{shown}, which is {ident.describe()}, not {expected.name}", real
+    return "", shown
+
+
+def check_interp(platform: str, view: LayeredView, files: Sequence[tuple[str, Entry]],
+                 allow_foreign: Sequence[str]) -> Check:
+    expected = expected_machine(platform)
+    if expected is None:
+        return Check(platform, "interp", CheckStatus.SKIP, f"no ELF machine known for {platform}; not checked")
+    users: dict[str, list[str]] = defaultdict(list)
+    for path, entry in files:
+        if entry.interp and _allowed(path, allow_foreign) is None:
+            users[entry.interp].append(path)
+    if not users:
+        return Check(platform, "interp", CheckStatus.PASS, "no dynamically linked ELF files")
+    bad, good, unread = [], [], []
+    for interp, paths in sorted(users.items(), key=lambda kv: -len(kv[1])):
+        problem, shown = _interp_problem(view, interp, expected)
+        if interp == INTERP_UNREADABLE:
+            unread.append(f"{len(paths)} ELF files have their {problem}, e.g. {_examples(paths)}")
+        elif problem:
+            verb = "files need" if len(paths) != 1 else "file needs"
+            bad.append(f"{len(paths)} dynamically linked ELF {verb} {problem}, e.g. {_examples(paths)}")
+        else:
+            good.append(f"{len(paths)} via {shown}")
+    if bad:
+        return Check(platform, "interp", CheckStatus.FAIL, "; ".join(bad + unread))
+    detail = f"{sum(map(len, users.values()))} dynamically linked ELF files: {', '.join(good)} ({expected.name})"
+    if unread:
+        return Check(platform, "interp", CheckStatus.WARN, detail + "; " + "; ".join(unread))
+    return Check(platform, "interp", CheckStatus.PASS, detail)
