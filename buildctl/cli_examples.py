@@ -1,0 +1,65 @@
+"""The examples that end every verb's --help (issue #15), kept apart so cli.py stays about parsing.
+
+Each is a real command line: tests/test_cli_examples.py parses every one and runs it with --help,
+so a renamed verb or flag breaks a test instead of a user's copy-paste.
+"""
+
+from __future__ import annotations
+
+EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "plan": (
+        ("buildctl plan", "what a release would build, push and change"),
+        ("buildctl plan vote --tag 1.4.0 --json", "one service, as JSON"),
+        ("buildctl plan --diff", "also the manifest diff (reads the GitOps repository)"),
+    ),
+    "doctor": (
+        ("buildctl doctor", "is this machine ready to release?"),
+        ("buildctl doctor --dockerfile", "RUN steps that emulation makes slow"),
+        ("buildctl doctor -c deploy/services.yaml --json", "another project, as JSON"),
+    ),
+    "binfmt": (
+        ("buildctl binfmt", "register QEMU for the configured foreign platforms"),
+        ("buildctl binfmt --method image", "with the pinned installer image (CI agents)"),
+    ),
+    "builder": (
+        ("buildctl builder", "select or create the configured builder"),
+        ("buildctl builder --recreate-builder", "replace it when its nodes differ"),
+    ),
+    "build": (
+        ("buildctl build", "build, push, verify and tag every service; no Git"),
+        ("buildctl build vote worker --tag 1.4.0 --jobs 2", "two services, two at a time"),
+        ("buildctl build --local --platform linux/arm64 vote", "one platform into the local engine, no push"),
+    ),
+    "run": (
+        ("buildctl run --dry-run", "the buildx commands, tags and manifest diff; runs nothing"),
+        ("buildctl run --tag 1.4.0 --record release.json", "the whole release"),
+        ("buildctl run --nightly --quiet", "the nightly rebuild"),
+    ),
+    "verify": (
+        ("buildctl verify 127.0.0.1:5000/voting-app/vote:1.4.0", "the configured platforms"),
+        ("buildctl verify myacr.azurecr.io/app:2 --platform linux/arm64 --allow-extra-platforms",
+         "arm64 at least"),
+    ),
+    "update-manifests": (
+        ("buildctl update-manifests --record release.json --dry-run", "the diff only"),
+        ("buildctl update-manifests --record release.json --check", "exit 1 when manifests drifted"),
+        ("buildctl update-manifests --record release.json --gitops-repo ../gitops --in-place",
+         "edit a local checkout"),
+    ),
+    "completion": (
+        ("buildctl completion bash > ~/.local/share/bash-completion/completions/buildctl", "bash"),
+        ("buildctl completion zsh > \"${fpath[1]}/_buildctl\"", "zsh"),
+        ("buildctl completion fish > ~/.config/fish/completions/buildctl.fish", "fish"),
+    ),
+    "schema": (
+        ("buildctl schema > services.schema.json", "for editors: # yaml-language-server: $schema=..."),
+        ("buildctl schema | jq '.properties.services'", "one section"),
+    ),
+}
+
+
+def epilog(verb: str) -> str:
+    """'Examples:', then per example a `# why` line and the command: pasted whole, it is a valid
+    shell snippet. click rewraps every paragraph except one that starts with \\b."""
+    lines = [line for command, why in EXAMPLES[verb] for line in (f"  # {why}", f"  {command}")]
+    return "Examples:\n\n\b\n" + "\n".join(lines)

@@ -1,0 +1,32 @@
+"""`.buildctl/` in the project: run records, build logs, the quick start's GitOps repository.
+
+None of it belongs in Git, so the folder carries its own `.gitignore` (`*`, which also ignores
+itself, as virtualenv and pytest do): a `git add .` after a release adds nothing from it, whatever
+the project's own .gitignore says.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+STATE_DIR = ".buildctl"
+_GITIGNORE = "# Written by buildctl: release records, logs and caches stay out of Git.\n*\n"
+
+
+def state_dir(root: Path) -> Path:
+    """``root/.buildctl``, created if needed, with its .gitignore (written once, never replaced)."""
+    path = root / STATE_DIR
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        with (path / ".gitignore").open("x") as file:
+            file.write(_GITIGNORE)
+    except FileExistsError:
+        pass  # ours from an earlier run, or the user's own: leave it
+    return path
+
+
+def run_dir(root: Path, run_id: str) -> Path:
+    """The folder of one run (created): its record, build logs and metadata."""
+    path = state_dir(root) / "runs" / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
