@@ -60,10 +60,10 @@ def builder_config(raw: Mapping[str, Any], root: Path, fail: Fail, *,
     driver = Driver(raw.get("driver", "docker"))
     name = raw.get("name", "default" if driver is Driver.DOCKER else "buildctl")
     opts = _driver_opts(raw.get("driver_opts"), driver, (*at, "driver_opts"), root, fail)
-    if driver is Driver.DOCKER_CONTAINER and "image" not in opts and not raw.get("nodes"):
-        # No Docker Hub here: the stack's own BuildKit image, when it made one; else buildx's default.
-        if image := stack_buildkit_image(environ):
-            opts = frozen_map({**opts, "image": image})
+    # No Docker Hub here: the stack's own BuildKit image, when it made one; else buildx's default.
+    image = stack_buildkit_image(environ) if driver is Driver.DOCKER_CONTAINER and not raw.get("nodes") else None
+    if image and "image" not in opts:
+        opts = frozen_map({**opts, "image": image})
     config = None
     if "config" in raw:
         if driver not in (Driver.DOCKER_CONTAINER, Driver.KUBERNETES):
@@ -162,7 +162,9 @@ def cache_specs(values: list[str] | tuple[str, ...], at: Path_, fail: Fail) -> t
         if kind not in _CACHE_TYPES:
             raise fail(f"invalid cache type {kind!r} in {spec!r} (one of {', '.join(_CACHE_TYPES)})", (*at, i))
         if kind == "registry" and not fields.get("ref"):
-            raise fail(f"a registry cache needs ref=REGISTRY/REPOSITORY[:TAG]: {spec!r}", (*at, i))
+            raise fail(f"a registry cache needs ref=REGISTRY/REPOSITORY[:TAG]: {spec!r}", (*at, i),
+                       hint='quote the whole spec: ["type=registry,ref=REG/cache/{service},mode=max"] '
+                       "(unquoted in [...], YAML splits it at the commas)")
     return tuple(values)
 
 

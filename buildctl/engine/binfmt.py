@@ -13,11 +13,17 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from buildctl import platforms as platforms_of
 from buildctl.engine import docker as engine
-from buildctl.engine.results import BinfmtAction, BinfmtResult, HandlerState
+from buildctl.engine.results import (
+    BinfmtAction,
+    BinfmtResult,
+    BuilderReport,
+    HandlerState,
+)
 from buildctl.errors import CommandError, OperationError
 from buildctl.model import BinfmtConfig
 from buildctl.platforms import Platform
@@ -27,9 +33,9 @@ BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 # A minimal static program per architecture that exits with status 42: proof that the kernel
 # handed it to a working emulator. (ELF machine, code)
 _PROBE_EXIT = 42
-_PROBE_CODE = {
-    "amd64": (62, bytes.fromhex("bf2a000000" "b83c000000" "0f05")),  # mov edi,42; mov eax,60; syscall
-    "arm64": (183, struct.pack("<3I", 0xD2800540, 0xD2800BA8, 0xD4000001)),  # mov x0,#42; mov x8,#93; svc #0
+_PROBE_CODE = {  # (ELF machine, code for an exit status < 256)
+    "amd64": (62, lambda status: bytes([0xBF, status, 0, 0, 0]) + bytes.fromhex("b83c000000" "0f05")),  # mov edi,S; mov eax,60; syscall
+    "arm64": (183, lambda status: struct.pack("<3I", 0xD2800000 | status << 5, 0xD2800BA8, 0xD4000001)),  # mov x0,#S; mov x8,#93; svc #0
 }
 
 
@@ -71,6 +77,13 @@ def read_handler(platform: str) -> HandlerState:
 
 def ensure(platforms: tuple[str, ...], *, native: str, config: BinfmtConfig) -> tuple[BinfmtResult, ...]:
     """Register missing handlers with the configured method, then probe each foreign platform."""
+    return tuple(r if r.action is BinfmtAction.NATIVE else replace(r, probe=probe(r.platform))
+                 for r in register_host(platforms, native=native, config=config))
+
+
+def register_host(platforms: tuple[str, ...], *, native: str, config: BinfmtConfig) -> tuple[BinfmtResult, ...]:
+    """This host's handlers for every foreign platform: registered when missing, left alone when
+    correct. Only for builders on the local engine (builders.runs_locally)."""
     results = []
     for platform in platforms:
         if not platforms_of.foreign((platform,), native):
@@ -88,8 +101,57 @@ def ensure(platforms: tuple[str, ...], *, native: str, config: BinfmtConfig) -> 
                     f"(registered={state.registered}, enabled={state.enabled}, flags={state.flags or '-'})",
                     hint="the F flag is required; see README 'The stack'",
                 )
-        results.append(BinfmtResult(platform, state.handler, action, state, _qemu_version(state), probe(platform)))
+        results.append(BinfmtResult(platform, state.handler, action, state, _qemu_version(state)))
     return tuple(results)
+
+
+def probe_builder(platforms: tuple[str, ...], *, builder: BuilderReport,
+                  host: tuple[BinfmtResult, ...] = ()) -> tuple[BinfmtResult, ...]:
+    """Prove the builder runs every platform it has no native node for: one build (no cache, no
+    output) whose RUN step executes a tiny static program of each such platform — where the builds
+    really run, be it this engine, Docker Desktop's VM or a remote daemon. ``host``: this host's
+    handler results, when the builder runs on the local engine."""
+    natives = {platforms_of.normalize(p): n.name for n in builder.nodes for p in n.native}
+    emulated = [p for p in platforms if platforms_of.normalize(p) not in natives]
+    probed = [p for p in emulated if arch_of(p) in _PROBE_CODE]
+    if probed:
+        with tempfile.TemporaryDirectory(prefix="buildctl-probe-") as tmp:
+            for arch in {arch_of(p) for p in probed}:
+                (Path(tmp) / f"probe-{arch}").write_bytes(probe_program(arch, status=0))
+            (Path(tmp) / "Dockerfile").write_text(_PROBE_DOCKERFILE)
+            try:
+                engine.probe_build(builder.name, tuple(probed), Path(tmp))
+            except CommandError as exc:
+                last = (exc.failure.output.strip().splitlines() or ["?"])[-1]
+                nodes = ", ".join(sorted({builder.node_of(p) for p in probed} - {""}))
+                raise OperationError(
+                    f"builder {builder.name!r} cannot run {', '.join(probed)} programs"
+                    + (f" (node {nodes})" if nodes else "") + f": {last}",
+                    hint="run `buildctl binfmt` (QEMU handlers with the F flag), then recreate the builder"
+                    if builder.local else "enable QEMU binfmt handlers (F flag) on that node's host, "
+                    "or add a native node for the platform (builder.nodes)",
+                ) from None
+    by_platform = {r.platform: r for r in host}
+    results = []
+    for platform in platforms:
+        node = natives.get(platforms_of.normalize(platform))
+        if node is not None:
+            results.append(BinfmtResult(platform, "", BinfmtAction.NATIVE, None, probe=f"native on node {node}"))
+            continue
+        known = by_platform.get(platform)
+        base = known or BinfmtResult(platform, handler_of(platform) or "", BinfmtAction.EMULATED, None)
+        where = f"on builder {builder.name} node {builder.node_of(platform) or '?'}"
+        results.append(replace(base, probe=f"ran a {platform} program {where} under emulation"
+                               if platform in probed else f"not probed (no probe program for {platform})"))
+    return tuple(results)
+
+
+# A RUN step needs no shell: the probe is the whole image. TARGETARCH picks the program.
+_PROBE_DOCKERFILE = """FROM scratch
+ARG TARGETARCH
+COPY --chmod=0755 probe-${TARGETARCH} /probe
+RUN ["/probe"]
+"""
 
 
 def _register(platform: str, *, config: BinfmtConfig) -> None:
@@ -122,9 +184,10 @@ def _qemu_version(state: HandlerState) -> str:
     return proc.stdout.splitlines()[0].strip() if proc.returncode == 0 and proc.stdout else "unknown"
 
 
-def probe_program(arch: str) -> bytes:
-    """A 64-bit little-endian static ELF executable that exits with status 42."""
-    machine, code = _PROBE_CODE[arch]
+def probe_program(arch: str, *, status: int = _PROBE_EXIT) -> bytes:
+    """A 64-bit little-endian static ELF executable that exits with ``status``."""
+    machine, assemble = _PROBE_CODE[arch]
+    code = assemble(status)
     base, header_size = 0x400000, 64 + 56
     ehdr = struct.pack(
         "<4sBBBBB7xHHIQQQIHHHHHH",

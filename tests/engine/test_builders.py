@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+
 import pytest
 
 from buildctl import platforms
+from buildctl.config.builder_config import stack_buildkit_image
+from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
-from buildctl.errors import CommandError, OperationError
-from buildctl.model import BuilderConfig
+from buildctl.engine.results import BinfmtAction, BuilderAction
+from buildctl.errors import OperationError
+from buildctl.model import BuilderConfig, BuilderNode, Driver, frozen_map
 
 
 def test_missing_platforms_normalises_arm64_v8() -> None:
@@ -56,16 +66,66 @@ def test_unknown_docker_driver_builder() -> None:
 
 
 @pytest.mark.engine
-def test_docker_container_driver_runs_the_exact_commands_and_reports_the_pull_failure() -> None:
-    # Its BuildKit image is on Docker Hub, unreachable here: the create must fail clearly, name the
-    # command and the image, and leave no broken builder behind.
-    cfg = BuilderConfig(name="buildctl-test-container", driver="docker-container",
-                        driver_opts={"network": "host"})
-    with pytest.raises(CommandError) as exc:
+def test_docker_container_builder_whose_image_cannot_start_is_reported_and_removed() -> None:
+    name = f"buildctl-test-{uuid.uuid4().hex[:6]}"
+    cfg = BuilderConfig(name=name, driver=Driver.DOCKER_CONTAINER,
+                        driver_opts=frozen_map({"network": "host", "image": "127.0.0.1:5000/nosuch/buildkit:none"}))
+    with pytest.raises(OperationError) as exc:
         builder.ensure_builder(cfg, platforms=("linux/amd64",), info=engine.engine_info())
-    failure = exc.value.failure
-    assert failure.command[1:] == ("buildx", "create", "--bootstrap", "--driver", "docker-container",
-                                   "--driver-opt", "network=host", "--name", "buildctl-test-container")
-    assert "moby/buildkit" in failure.output
+    assert exc.value.message.startswith(f"buildx builder {name!r} did not start: node {name}0")
     assert "driver_opts.image" in exc.value.hint
-    assert engine.inspect_builder("buildctl-test-container") is None
+    assert builder.describe(cfg) is None  # no broken builder left behind
+
+
+@pytest.fixture
+def container_builder() -> Iterator[BuilderConfig]:
+    name = f"buildctl-test-{uuid.uuid4().hex[:6]}"
+    image = stack_buildkit_image()
+    if image is None:
+        pytest.fail("no local BuildKit image: run scripts/stack.sh up --buildkit")
+    yield BuilderConfig(name=name, driver=Driver.DOCKER_CONTAINER,
+                        driver_opts=frozen_map({"network": "host", "image": image}))
+    subprocess.run(["docker", "buildx", "rm", name], capture_output=True, check=False)
+
+
+@pytest.mark.engine
+def test_docker_container_builder_is_created_reused_refused_when_it_differs_and_recreated(
+        container_builder: BuilderConfig) -> None:
+    info = engine.engine_info()
+    both = ("linux/amd64", "linux/arm64")
+    created = builder.ensure_builder(container_builder, platforms=both, info=info)
+    assert created.action is BuilderAction.CREATED and created.local
+    (node,) = created.nodes
+    assert node.status == "running" and node.version.startswith("v0.13")
+    assert dict(node.driver_opts)["image"] == container_builder.driver_opts["image"]
+    assert builder.ensure_builder(container_builder, platforms=both, info=info).action is BuilderAction.REUSED
+    changed = replace(container_builder, driver_opts=frozen_map({**container_builder.driver_opts, "network": "bridge"}))
+    with pytest.raises(OperationError) as exc:
+        builder.ensure_builder(changed, platforms=both, info=info)
+    assert exc.value.message == (f"buildx builder {changed.name!r} differs from services.yaml: node {changed.name}0 "
+                                 "has driver option network=host, services.yaml says bridge")
+    assert "--recreate-builder" in exc.value.hint
+    again = builder.ensure_builder(changed, platforms=both, info=info, recreate=True)
+    assert again.action is BuilderAction.RECREATED
+    assert dict(again.nodes[0].driver_opts)["network"] == "bridge"
+    # emulation proved through the builder, not on the host: arm64 runs in its BuildKit container
+    (amd, arm) = binfmt.probe_builder(both, builder=again)
+    assert amd.action is BinfmtAction.NATIVE
+    assert arm.action is BinfmtAction.EMULATED and arm.probe.startswith("ran a linux/arm64 program on builder")
+
+
+@pytest.mark.engine
+def test_remote_node_that_is_down_is_named_within_seconds() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    name = f"buildctl-test-{uuid.uuid4().hex[:6]}"
+    cfg = BuilderConfig(name=name, driver=Driver.REMOTE, nodes=(BuilderNode(f"tcp://127.0.0.1:{port}"),))
+    started = time.monotonic()
+    try:
+        with pytest.raises(OperationError) as exc:
+            builder.ensure_builder(cfg, platforms=("linux/amd64",), info=engine.engine_info())
+    finally:
+        subprocess.run(["docker", "buildx", "rm", name], capture_output=True, check=False)
+    assert time.monotonic() - started < 20
+    assert exc.value.message == f"builder node {name}0 (tcp://127.0.0.1:{port}) is down: connection refused"
