@@ -1,0 +1,48 @@
+"""Running kustomize: the only module that does (as git.py is for git). Bounded time, no secrets.
+
+``kustomize build`` is what Argo CD (and Flux) run on a kustomization directory; running it on
+the release's work tree before pushing shows the error there instead of in the CD system.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from buildctl.gitops.git import TOKEN_VARIABLES
+
+KUSTOMIZE_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class KustomizeBuild:
+    directory: Path
+    ok: bool
+    output: str  # the error text when not ok (paths relative to the repository)
+
+
+def available() -> str | None:
+    """The kustomize executable, or None when it is not installed (the check is then skipped)."""
+    return shutil.which("kustomize")
+
+
+def build(directory: Path, *, root: Path) -> KustomizeBuild:
+    """``kustomize build DIRECTORY``; the rendered YAML is not kept, only whether it rendered."""
+    exe = available()
+    if exe is None:
+        raise FileNotFoundError("kustomize")
+    # The Git token has no business in kustomize's environment (it may run git for remote bases).
+    env = {k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES}
+    try:
+        proc = subprocess.run([exe, "build", str(directory)], cwd=root, env=env, capture_output=True, text=True,
+                              encoding="utf-8", errors="replace", stdin=subprocess.DEVNULL,
+                              timeout=KUSTOMIZE_TIMEOUT_SECONDS, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return KustomizeBuild(directory, False, f"did not finish in {KUSTOMIZE_TIMEOUT_SECONDS} s")
+    if proc.returncode == 0:
+        return KustomizeBuild(directory, True, "")
+    text = proc.stderr.strip() or proc.stdout.strip() or f"exited {proc.returncode}"
+    return KustomizeBuild(directory, False, text.replace(f"{root.resolve()}/", "").replace(f"{root}/", ""))

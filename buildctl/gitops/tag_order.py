@@ -1,0 +1,74 @@
+"""Which of two release tags is newer, so an older release never replaces a newer one (pure).
+
+``gitops.tag_order`` picks the rule; ``auto`` takes the first one both tags fit:
+- semver: ``1.4.0``, ``v2.0.0-rc.1``, ``1.10`` (precedence per semver.org, by python-semver;
+  minor and patch may be left out, one leading ``v`` is allowed);
+- numeric: ``41`` vs ``112`` (integers, so 112 > 41 where a string compare says otherwise);
+- lexical: both tags have the same shape — every digit a digit, every other character equal —
+  and that shape holds a fixed-width date (``nightly-20240501``, ``2024-05-01T1200``): such tags
+  sort as strings, and ``nightly-20240501`` vs ``build-20240502`` are *not* compared;
+- otherwise the tags are not comparable, and the last writer wins (as with ``none``).
+
+A tag a rule cannot read (``latest`` under ``semver``) is not comparable either: the release goes
+ahead rather than guessing.
+"""
+
+from __future__ import annotations
+
+import re
+
+import semver
+
+from buildctl.model import TagOrder
+
+_INTEGER = re.compile(r"[0-9]+")
+# A year 19xx/20xx, month and day, optionally separated by - or . : the fixed-width part that
+# makes a string compare meaningful.
+_DATE = re.compile(r"(19|20)[0-9]{2}[-.]?[01][0-9][-.]?[0-3][0-9]")
+
+
+def _semver(tag: str) -> semver.Version | None:
+    try:
+        return semver.Version.parse(tag[1:] if tag[:1] in "vV" else tag, optional_minor_and_patch=True)
+    except (ValueError, TypeError):
+        return None
+
+
+def _shape(tag: str) -> str:
+    return re.sub(r"[0-9]", "9", tag)
+
+
+def _sign(a: object, b: object) -> int:
+    return (a > b) - (a < b)  # type: ignore[operator]
+
+
+def _by(rule: TagOrder, old: str, new: str) -> int | None:
+    if rule is TagOrder.SEMVER:
+        a, b = _semver(old), _semver(new)
+        return None if a is None or b is None else a.compare(b)
+    if rule is TagOrder.NUMERIC:
+        if _INTEGER.fullmatch(old) and _INTEGER.fullmatch(new):
+            return _sign(int(old), int(new))
+        return None
+    if rule is TagOrder.LEXICAL:
+        if _shape(old) == _shape(new) and _DATE.search(old):
+            return _sign(old, new)
+        return None
+    return None
+
+
+def compare(old: str, new: str, rule: TagOrder) -> int | None:
+    """-1 if ``old`` is older than ``new``, 0 if equal in order, 1 if newer; None: not comparable."""
+    if old == new:
+        return 0
+    if rule is not TagOrder.AUTO:
+        return _by(rule, old, new)
+    for each in (TagOrder.SEMVER, TagOrder.NUMERIC, TagOrder.LEXICAL):
+        if (result := _by(each, old, new)) is not None:
+            return result
+    return None
+
+
+def is_newer(current: str | None, release: str, rule: TagOrder) -> bool:
+    """True when the tag a manifest holds now (``current``) is newer than ``release``: keep it."""
+    return current is not None and compare(current, release, rule) == 1

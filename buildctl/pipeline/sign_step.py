@@ -1,0 +1,48 @@
+"""Signing a release (services.yaml ``sign:``): after the gate, before the GitOps commit.
+
+Only images that passed verification and carry the release tag are signed, each by the index
+digest the tag resolves to (the existing one when the release was already there, identical), so
+the signature covers exactly what the manifests will pin.
+"""
+
+from __future__ import annotations
+
+import os
+
+from buildctl.errors import OperationError, UsageError
+from buildctl.model import Config
+from buildctl.pipeline.results import ReleaseOutcome, Signature
+from buildctl.references import parse_reference
+from buildctl.registry.auth import is_loopback
+from buildctl.registry.client import RegistryClient
+from buildctl.signing import cosign
+
+
+def preflight(config: Config) -> None:
+    """Before building: cosign is there and the key's password variable is set (empty is fine)."""
+    if config.sign is None:
+        return
+    if cosign.available() is None:
+        raise OperationError("sign: is configured but cosign is not installed",
+                             hint="scripts/stack.sh up installs Debian's cosign; or remove sign: from services.yaml")
+    if config.sign.password_env not in os.environ:
+        raise UsageError(f"sign: needs the key's password in ${config.sign.password_env} "
+                         "(set it empty for a key without password)")
+
+
+def sign_release(config: Config, outcome: ReleaseOutcome, client: RegistryClient) -> tuple[Signature, ...]:
+    if config.sign is None or not outcome.passed or outcome.refusal is not None:
+        return ()
+    password = os.environ.get(config.sign.password_env, "")
+    signatures = []
+    for s in outcome.services:
+        if not (s.ok and s.tagged and s.released_digest):
+            continue  # never sign what was not verified and released
+        signed = f"{s.repository}@{s.released_digest}"
+        insecure = is_loopback(parse_reference(s.repository).registry)
+        cosign.sign(signed, key=config.sign.key, password=password, insecure=insecure)
+        head = client.head_manifest(f"{s.repository}:{cosign.signature_tag(s.released_digest)}")
+        if head is None:
+            raise OperationError(f"cosign signed {signed}, but the registry has no signature for it")
+        signatures.append(Signature(s.service, signed, f"{s.repository}@{head.digest}", config.sign.key))
+    return tuple(signatures)

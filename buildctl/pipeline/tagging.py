@@ -1,0 +1,45 @@
+"""Immutable release tags: decide, per service, what the tag step may do with REPO:TAG.
+
+A rebuild of the same sources pushes a new index (provenance records the build time) whose
+per-platform images are byte-identical. Re-pointing the tag then makes a CD system, or a
+person, see a digest other than the one that was verified and deployed. So: a tag that already
+holds the same platform images (attestation manifests ignored) is kept as it is; one that holds
+other images is refused — for every service, before any is tagged — unless ``--retag``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from buildctl.inspect.verify import platform_digests
+from buildctl.pipeline.results import ServiceOutcome, TagStatus
+from buildctl.registry.client import RegistryClient
+
+
+def decide(outcome: ServiceOutcome, client: RegistryClient, *, retag: bool) -> ServiceOutcome:
+    """``outcome`` with its tag_status (and the digest the tag held before, if it existed)."""
+    existing = client.head_manifest(outcome.release_ref)
+    if existing is None:
+        return replace(outcome, tag_status=TagStatus.TAGGED)
+    if existing.digest == outcome.build.index_digest:
+        return replace(outcome, tag_status=TagStatus.IDENTICAL, previous_digest=existing.digest)
+    new = {p.digest for p in outcome.verification.platforms} if outcome.verification else set()
+    # By digest, not by tag: what is compared is what the tag is kept at.
+    old = platform_digests(client, f"{outcome.repository}@{existing.digest}")
+    if old == new:
+        return replace(outcome, tag_status=TagStatus.IDENTICAL, previous_digest=existing.digest)
+    status = TagStatus.RETAGGED if retag else TagStatus.REFUSED
+    return replace(outcome, tag_status=status, previous_digest=existing.digest)
+
+
+def refusal(outcomes: tuple[ServiceOutcome, ...]) -> str | None:
+    """One line naming the tags that hold other images, or None when every tag may proceed."""
+    refused = [o for o in outcomes if o.tag_status is TagStatus.REFUSED]
+    if not refused:
+        return None
+    names = ", ".join(f"{o.release_ref} (now {o.previous_digest[:19]}…)" for o in refused if o.previous_digest)
+    return (f"{names} already exist{'s' if len(refused) == 1 else ''} with other images; release tags are "
+            "immutable, so nothing was tagged")
+
+
+REFUSAL_HINT = "release under a new tag, or pass --retag to move the tag deliberately (the record says so)"
