@@ -16,7 +16,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from buildctl import errors, interrupts
+from buildctl import cli_completion, errors, interrupts
+from buildctl.cli_examples import epilog
 
 
 class _Deferred:
@@ -92,7 +93,7 @@ def _setup_logging(*, debug: bool) -> None:
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-@app.command()
+@app.command(epilog=epilog("plan"))
 def plan(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
          registry: RegistryOpt = None, json: JsonOpt = False,
          diff: Annotated[bool, typer.Option("--diff", help="Also read the GitOps repository and show the manifest diff.")] = False) -> None:
@@ -103,7 +104,7 @@ def plan(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: 
     render.render(plan_cmd.plan_with_diff(cfg) if diff else plan_cmd.plan(cfg), as_json=json)
 
 
-@app.command()
+@app.command(epilog=epilog("doctor"))
 def doctor(config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: RegistryOpt = None,
            json: JsonOpt = False,
            dockerfile: Annotated[bool, typer.Option("--dockerfile", help="Instead: lint every service's Dockerfile for RUN steps under emulation (exit 1 on errors only).")] = False) -> None:
@@ -119,7 +120,7 @@ def doctor(config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: Reg
         raise typer.Exit(errors.EXIT_FAILED)
 
 
-@app.command()
+@app.command(epilog=epilog("binfmt"))
 def binfmt(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
            registry: RegistryOpt = None, json: JsonOpt = False,
            method: Annotated[Optional[str], typer.Option(help="host or image (overrides services.yaml).")] = None) -> None:
@@ -131,7 +132,7 @@ def binfmt(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag
     render.render(binfmt_step(_load(config, tag, registry, services), method=method), as_json=json)
 
 
-@app.command()
+@app.command(epilog=epilog("builder"))
 def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
             registry: RegistryOpt = None, json: JsonOpt = False, recreate_builder: RecreateOpt = False) -> None:
     """Select or create the configured buildx builder; check its nodes are up and cover every platform."""
@@ -142,7 +143,8 @@ def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, ta
 
 
 def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, pull, no_cache, record,
-             quiet: bool, pin_digest=None, nightly: bool = False, recreate_builder: bool = False) -> None:
+             quiet: bool, pin_digest=None, nightly: bool = False, recreate_builder: bool = False,
+             retag: bool = False) -> None:
     from buildctl.commands import release as release_cmd
     from buildctl.output import ci, progress
 
@@ -153,15 +155,15 @@ def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, 
     with display:
         if with_gitops:
             result = release_cmd.run(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
-                                     nightly=nightly, progress=display)
+                                     nightly=nightly, progress=display, retag=retag)
         else:
             result = release_cmd.build(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
-                                       progress=display)
+                                       progress=display, retag=retag)
     if json:
         render.emit_json(result.record)
     elif not quiet or not result.outcome.passed:
         out = render.console()
-        render.release_table(result.outcome, out)
+        render.release_table(result.outcome, out, result.signatures)
         if result.gitops is not None:
             render.human(result.gitops, out)
         out.print(f"release record: {result.record_path}")
@@ -177,13 +179,14 @@ RecordOut = Annotated[Optional[Path], typer.Option("--record", help="Write the r
 PullOpt = Annotated[bool, typer.Option("--pull", help="Always pull newer base images.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Build without the build cache.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; print the result only on failure.")]
+RetagOpt = Annotated[bool, typer.Option("--retag", help="Move a release tag that already holds other images (tags are immutable otherwise; the record says so).")]
 
 
-@app.command()
+@app.command(epilog=epilog("build"))
 def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
           registry: RegistryOpt = None, json: JsonOpt = False, jobs: JobsOpt = None, pull: PullOpt = False,
           no_cache: NoCacheOpt = False, record: RecordOut = None, quiet: QuietOpt = False,
-          recreate_builder: RecreateOpt = False,
+          recreate_builder: RecreateOpt = False, retag: RetagOpt = False,
           local: Annotated[bool, typer.Option("--local", help="Build for one platform and load into the local engine; no push.")] = False,
           platform: Annotated[Optional[str], typer.Option("--platform", help="With --local: the platform (default: a foreign one).")] = None) -> None:
     """Build, push, verify and tag every service (no Git). The tag appears only if all pass."""
@@ -195,14 +198,15 @@ def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag:
     if platform is not None:
         raise errors.UsageError("--platform goes with --local; for releases set platforms: in services.yaml")
     _release(with_gitops=False, services=services, config=config, tag=tag, registry=registry, json=json,
-             jobs=jobs, pull=pull, no_cache=no_cache, record=record, quiet=quiet, recreate_builder=recreate_builder)
+             jobs=jobs, pull=pull, no_cache=no_cache, record=record, quiet=quiet, recreate_builder=recreate_builder,
+             retag=retag)
 
 
-@app.command()
+@app.command(epilog=epilog("run"))
 def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
         registry: RegistryOpt = None, json: JsonOpt = False, jobs: JobsOpt = None, pull: PullOpt = False,
         no_cache: NoCacheOpt = False, record: RecordOut = None, quiet: QuietOpt = False,
-        recreate_builder: RecreateOpt = False,
+        recreate_builder: RecreateOpt = False, retag: RetagOpt = False,
         pin_digest: Annotated[Optional[bool], typer.Option("--pin-digest/--no-pin-digest", help="Write TAG@sha256:INDEX (default: services.yaml).")] = None,
         nightly: Annotated[bool, typer.Option("--nightly", help="--pull, tag nightly-YYYYMMDD (unless --tag), and no commit when the rebuilt images equal the pinned ones (README: Nightly).")] = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the buildx commands, the tags and the manifest diff; run nothing.")] = False) -> None:
@@ -215,7 +219,7 @@ def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: T
         return
     _release(with_gitops=True, services=services, config=config, tag=tag, registry=registry, json=json,
              jobs=jobs, pull=pull, no_cache=no_cache, record=record, quiet=quiet, pin_digest=pin_digest,
-             nightly=nightly, recreate_builder=recreate_builder)
+             nightly=nightly, recreate_builder=recreate_builder, retag=retag)
 
 
 def _nightly_tag() -> str:
@@ -224,30 +228,43 @@ def _nightly_tag() -> str:
     return nightly_tag()
 
 
-@app.command()
+@app.command(epilog=epilog("verify"))
 def verify(images: Annotated[list[str], typer.Argument(help="Image references, e.g. REG/REPO:TAG or REG/REPO@sha256:...")],
            config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: RegistryOpt = None, json: JsonOpt = False,
            platform: Annotated[Optional[list[str]], typer.Option("--platform", help="Required platform (repeatable; default: the configured ones).")] = None,
-           allow_extra: Annotated[bool, typer.Option("--allow-extra-platforms", help="Do not fail on platforms beyond the required ones.")] = False) -> None:
+           allow_extra: Annotated[bool, typer.Option("--allow-extra-platforms", help="Do not fail on platforms beyond the required ones.")] = False,
+           deadline: Annotated[Optional[float], typer.Option("--deadline", min=0.1, help="Seconds one image's verification may take, every request included (default: verify.deadline_seconds, 120).")] = None,
+           key: Annotated[Optional[Path], typer.Option("--key", help="Also check the cosign signature with this public key (README: Signed releases).")] = None) -> None:
     """Verify images in a registry: platforms present, configs agree, the bytes are that architecture."""
     from buildctl.commands.verify import verify_references
+    from buildctl.model import VerifyConfig
     from buildctl.registry.credentials import registry_credentials_from_env
 
-    platforms = tuple(platform) if platform else _configured_platforms(config, tag, registry)
+    checks = VerifyConfig()
+    if platform:
+        platforms = tuple(platform)
+    else:
+        platforms, checks = _configured_platforms(config, tag, registry)
     results = verify_references(images, platforms=platforms, exact=not allow_extra,
-                                credentials=registry_credentials_from_env())
+                                credentials=registry_credentials_from_env(), allow_foreign=checks.allow_foreign,
+                                deadline_seconds=deadline if deadline is not None else checks.deadline_seconds,
+                                public_key=key)
     render.render(results, as_json=json)
     if not all(r.ok for r in results):
         raise typer.Exit(errors.EXIT_FAILED)
 
 
-def _configured_platforms(config: Path, tag, registry) -> tuple[str, ...]:
+def _configured_platforms(config: Path, tag, registry):
+    """The configured platforms and ``verify:`` settings (the defaults without a services.yaml)."""
+    from buildctl.model import VerifyConfig
+
     if config == DEFAULT_CONFIG and not config.exists():
-        return loader.DEFAULT_PLATFORMS
-    return loader.load_config(config, tag=tag, registry=registry).all_platforms()
+        return loader.DEFAULT_PLATFORMS, VerifyConfig()
+    loaded = loader.load_config(config, tag=tag, registry=registry)
+    return loaded.all_platforms(), loaded.verify
 
 
-@app.command("update-manifests")
+@app.command("update-manifests", epilog=epilog("update-manifests"))
 def update_manifests_cmd(
     services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
     registry: RegistryOpt = None, json: JsonOpt = False,
@@ -274,8 +291,26 @@ def update_manifests_cmd(
     render.render(um.update_manifests(cfg, record=record, dry_run=dry_run, in_place=in_place), as_json=json)
 
 
+@app.command(epilog=epilog("schema"))
+def schema() -> None:
+    """Print the services.yaml JSON Schema (the one buildctl validates with; for editors)."""
+    import json as json_lib
+
+    from buildctl.commands.schema import schema as schema_cmd
+
+    typer.echo(json_lib.dumps(schema_cmd(), indent=2))
+
+
+@app.command(epilog=epilog("completion"))
+def completion(shell: Annotated[cli_completion.Shell, typer.Argument(help="The shell.", show_default=False)]) -> None:
+    """Print the shell completion script for bash, zsh or fish."""
+    typer.echo(cli_completion.script(shell))
+
+
 def main(argv: list[str] | None = None) -> None:
     interrupts.install()
+    if os.environ.get(cli_completion.COMPLETE_VAR):  # a completion request from the shell script
+        cli_completion.enable()
     try:
         # standalone_mode=False: click returns typer.Exit codes instead of exiting, and lets
         # our errors through so they are printed here, once.
@@ -305,9 +340,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _report_interrupt() -> None:
-    stopped = interrupts.terminate_children()
-    sys.stderr.write(f"buildctl: interrupted; stopped {stopped} child process(es); nothing half-tagged, "
-                     "and Git changed only if a push had completed\n")
+    """Exits 130 (interrupts.exit_interrupted): children stopped, one line, within 2 s."""
+    interrupts.exit_interrupted("buildctl: interrupted; stopped {stopped} child process(es); nothing half-tagged, "
+                                "and Git changed only if a push had completed\n")
 
 
 def _print_error(exc: errors.BuildctlError) -> None:

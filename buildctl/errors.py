@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from buildctl.redaction import redact_url
+
 # Exit codes are part of the CLI contract (README, "Exit codes"); scripts depend on them.
 EXIT_OK = 0
 EXIT_FAILED = 1  # an operation failed: a build, a push, a verification that found a problem
@@ -80,8 +82,9 @@ class CommandError(OperationError):
     """An external command (docker, git) exited non-zero.
 
     The message names the command, its exit code and the tail of its output, like pre-commit's
-    CalledProcessError. Callers must pass argv/output that hold no secret (they never do: secrets
-    travel via stdin or the environment only).
+    CalledProcessError. Secrets travel via stdin or the environment only, so argv and output hold
+    none of ours; a credential inside a URL (a user's remote, a registry's error text) is removed
+    here, once, for every command that fails (redaction.redact_url).
     """
 
     def __init__(
@@ -94,6 +97,8 @@ class CommandError(OperationError):
         hint: str | None = None,
         tail_lines: int = 20,
     ) -> None:
+        command = tuple(redact_url(str(part)) for part in command)
+        output = redact_url(output)
         tail = "\n".join(output.strip().splitlines()[-tail_lines:])
         shown = " ".join(command)
         message = f"{what}: `{shown}` exited {returncode}"

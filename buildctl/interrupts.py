@@ -38,6 +38,22 @@ def install() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _handler)
         signal.signal(signal.SIGTERM, _handler)
+        sys.unraisablehook = _unraisable
+
+
+_default_unraisablehook = sys.unraisablehook
+
+
+def _unraisable(info) -> None:  # info: sys.UnraisableHookArgs
+    """A KeyboardInterrupt raised where Python cannot propagate it (a weakref callback in the
+    import machinery, a __del__) is printed as "Exception ignored" and lost: deliver it again, a
+    moment later, where it can be raised (the signal is sent anew; a critical section defers it)."""
+    if info.exc_type is not None and issubclass(info.exc_type, KeyboardInterrupt):
+        timer = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.daemon = True
+        timer.start()
+        return
+    _default_unraisablehook(info)
 
 
 def ignore() -> None:

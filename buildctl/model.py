@@ -31,6 +31,38 @@ class GitOpsFile:
 
     path: str  # relative to the GitOps repository root, POSIX separators
     containers: tuple[str, ...] = ()
+    helm: HelmKeys | None = None  # set: a Helm values file, edited at these keys
+
+
+@dataclass(frozen=True)
+class HelmKeys:
+    """Where a Helm values file keeps a service's image: dotted key paths (``image.tag``).
+
+    ``digest`` None: with digest pinning the tag is written as ``TAG@sha256:...``.
+    """
+
+    repository: str = "image.repository"
+    tag: str = "image.tag"
+    digest: str | None = None
+
+
+class TagOrder(StrEnum):
+    """How release tags compare, so an older release never replaces a newer one (gitops.tag_order)."""
+
+    AUTO = "auto"  # semver, numeric or lexical (fixed-width dates), whichever both tags fit
+    SEMVER = "semver"
+    NUMERIC = "numeric"
+    LEXICAL = "lexical"
+    NONE = "none"  # the last writer wins
+
+
+@dataclass(frozen=True)
+class SignConfig:
+    """``sign:``: cosign signs every verified index digest with ``key`` (a path or a cosign KMS URI);
+    the key's password is read from the environment variable ``password_env``, never argv."""
+
+    key: str
+    password_env: str = "COSIGN_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -43,6 +75,7 @@ class GitOpsConfig:
     author_email: str = "buildctl@localhost"
     push_branch: str | None = None  # push to this new branch (for a pull request) instead
     push_retries: int = 8
+    tag_order: TagOrder = TagOrder.AUTO
 
 
 class Driver(StrEnum):
@@ -74,6 +107,7 @@ class BuilderConfig:
     driver_opts: Mapping[str, str] = field(default_factory=frozen_map)  # every node's, under its own
     config: Path | None = None  # buildkitd.toml (absolute) -> --buildkitd-config
     nodes: tuple[BuilderNode, ...] = ()  # () = one node at the driver's default endpoint
+    recreate: bool = False  # --recreate-builder (not in services.yaml): replace a builder that differs
 
     def effective_nodes(self) -> tuple[BuilderNode, ...]:
         """The nodes to create, each with the builder-wide driver options under its own."""
@@ -130,6 +164,16 @@ class ServiceConfig:
     manifests: tuple[GitOpsFile, ...] = ()
     smoke: tuple[str, ...] = ()  # optional command run per platform under emulation
     line: int | None = None  # where the service is defined in services.yaml
+    allow_foreign: tuple[str, ...] = ()  # verify.allow_foreign: added to the top-level globs
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """``verify:``: globs of files meant to be foreign (firmware, cross toolchains), and the
+    deadline covering every registry request of one image's verification."""
+
+    allow_foreign: tuple[str, ...] = ()
+    deadline_seconds: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -143,16 +187,12 @@ class Config:
     build: BuildOptions
     gitops: GitOpsConfig | None
     services: tuple[ServiceConfig, ...]
+    sign: SignConfig | None = None
+    verify: VerifyConfig = VerifyConfig()
 
     @property
     def root(self) -> Path:
         return self.path.parent
-
-    def service(self, name: str) -> ServiceConfig:
-        for svc in self.services:
-            if svc.name == name:
-                return svc
-        raise KeyError(name)
 
     def with_gitops(self, *, repo: str | None = None, branch: str | None = None,
                     pin_digest: bool | None = None) -> Config:
@@ -229,4 +269,6 @@ class BuildSpec:
     build_args: Mapping[str, str] = field(default_factory=frozen_map)
     secrets: Mapping[str, str] = field(default_factory=frozen_map)
     target: str | None = None
-    options: BuildOptions = field(default_factory=BuildOptions)
+    options: BuildOptions = field(default_factory=BuildOptions)  # cache specs expanded for this service
+    source_date_epoch: str | None = None  # SOURCE_DATE_EPOCH build arg
+    rewrite_timestamp: bool = False  # image exporter clamps timestamps to it (not on the docker driver)

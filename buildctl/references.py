@@ -76,7 +76,8 @@ def parse_reference(text: str) -> ImageReference:
         raise ValueError(f"invalid image reference {text!r}: {_why_invalid(text)}")
     name = match.group("name")
     if len(name) > NAME_TOTAL_LENGTH_MAX:
-        raise ValueError(f"invalid image reference {text!r}: name longer than {NAME_TOTAL_LENGTH_MAX}")
+        raise ValueError(f"invalid image reference {text[:60]!r}…: the name is {len(name)} characters, "
+                         f"registries allow at most {NAME_TOTAL_LENGTH_MAX}")
     registry, repository = _split_domain(name)
     return ImageReference(registry, repository, match.group("tag"), match.group("digest"))
 
@@ -101,8 +102,28 @@ def is_valid_repository_path(path: str) -> bool:
     return bool(PATH_RE.match(path))
 
 
+def registry_problem(host: str) -> str | None:
+    """Why ``host`` is not a registry host[:port] (None when it is one)."""
+    if not host:
+        return "empty; expected host[:port], e.g. myacr.azurecr.io"
+    if not DOMAIN_RE.match(host):
+        return "expected host[:port], e.g. myacr.azurecr.io"
+    port = host.rpartition(":")[2] if not host.endswith("]") and ":" in host else None
+    if port is not None and not 0 < int(port) <= 65535:
+        return f"port {port} is out of range (1-65535)"
+    return None
+
+
 def is_valid_registry(host: str) -> bool:
-    return bool(DOMAIN_RE.match(host))
+    return registry_problem(host) is None
+
+
+def name_problem(registry: str, repository: str) -> str | None:
+    """Why ``registry/repository`` is too long for a registry (distribution's NameTotalLengthMax)."""
+    name = f"{registry}/{repository}"
+    if len(name) > NAME_TOTAL_LENGTH_MAX:
+        return f"{name[:40]}… is {len(name)} characters; registries allow at most {NAME_TOTAL_LENGTH_MAX} (registry/path)"
+    return None
 
 
 def is_valid_tag(tag: str) -> bool:

@@ -22,6 +22,9 @@ BASE_TAG=bookworm-1
 BASE_PACKAGES=python3-minimal,python3-flask,python3-redis,python3-psycopg2,python3-gunicorn,ca-certificates
 BOOKWORM_PACKAGES=(runc iptables tini qemu-user-static binfmt-support docker-registry mmdebstrap arch-test curl)
 TRIXIE_PACKAGES=(containerd docker.io docker-cli docker-buildx)
+# Release tools (signing, the kustomize render check): Go static binaries whose only Depends is
+# libc6 (>= 2.34), which bookworm's 2.36 satisfies; installed the same libc-safe way.
+TRIXIE_TOOLS=(cosign kustomize)
 PID_DIR=$STATE_DIR/pids
 LOG_DIR=$STATE_DIR/logs
 
@@ -51,9 +54,11 @@ install_bookworm_packages() {
 # containerd/dockerd/buildx new enough for the containerd image store come from trixie. They are
 # downloaded with a private sources list and lists dir, then dpkg -i'd: letting apt resolve
 # trixie would upgrade libc. trixie's runc needs a newer libc, so bookworm's runc stays.
-install_trixie_packages() {
+install_trixie_packages() { # package... (default: TRIXIE_PACKAGES)
+  local wanted=("$@")
+  ((${#wanted[@]})) || wanted=("${TRIXIE_PACKAGES[@]}")
   local missing=()
-  for pkg in "${TRIXIE_PACKAGES[@]}"; do
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   ((${#missing[@]})) || return 0
@@ -68,9 +73,12 @@ install_trixie_packages() {
     -o "Dir::State::Lists=$apt_dir/lists" -o Debug::NoLocking=1)
   log "downloading from trixie: ${missing[*]}"
   apt-get "${opts[@]}" update -qq
-  (cd "$apt_dir/debs" && apt-get "${opts[@]}" download "${TRIXIE_PACKAGES[@]}" >/dev/null)
-  DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold "$apt_dir"/debs/*.deb >/dev/null ||
+  local debs=$apt_dir/debs/$(date +%s%N)  # only this call's downloads go to dpkg -i
+  mkdir -p "$debs" && chmod 755 "$debs"
+  (cd "$debs" && apt-get "${opts[@]}" download "${missing[@]}" >/dev/null)
+  DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold "$debs"/*.deb >/dev/null ||
     die "dpkg -i of the trixie packages failed; see above"
+  rm -rf "$debs"
 }
 
 setup_binfmt() {
@@ -187,6 +195,7 @@ up() {
   mkdir -p "$STATE_DIR" "$LOG_DIR"
   install_bookworm_packages
   if ! engine_up; then install_trixie_packages; fi
+  install_trixie_packages "${TRIXIE_TOOLS[@]}"  # dpkg-query only, once installed
   setup_binfmt
   start_engine
   start_registry

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from buildctl import platforms as platforms_of
+from buildctl import workdir
 from buildctl.engine import binfmt
 from buildctl.engine import docker as engine
 from buildctl.engine.results import LocalImage
@@ -30,8 +31,7 @@ def build_local(config: Config, *, platform: str | None = None) -> tuple[LocalIm
         raise UsageError(f"--platform {platform!r}: expected os/arch[/variant], e.g. linux/arm64")
     binfmt.ensure((platform,), native=info.native_platform, config=config.binfmt)
     run_id = new_run_id()
-    run_dir = config.root / ".buildctl" / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = workdir.run_dir(config.root, run_id)
     images = []
     for service in make_plan(config, run_id=run_id).services:
         tag = f"{LOCAL_PREFIX}/{service.repository.split('/', 1)[1]}:{platform.replace('/', '-')}"

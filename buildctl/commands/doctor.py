@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 from buildctl import platforms as platforms_of
 from buildctl.engine import binfmt
@@ -10,6 +14,7 @@ from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
 from buildctl.errors import BuildctlError
 from buildctl.gitops import git as gitops
+from buildctl.inspect.cache import shared_layer_cache
 from buildctl.model import Config
 from buildctl.pipeline.results import DoctorCheck, DoctorResult
 from buildctl.registry import client as registry
@@ -41,8 +46,11 @@ def doctor(config: Config) -> DoctorResult:
             "" if info.multi_platform_store else builder.DAEMON_JSON_FIX,
         ))
     native = info.native_platform if info else "linux/amd64"
-    for platform in platforms_of.foreign(config.all_platforms(), native):
-        checks.append(_binfmt_check(platform))
+    if info is None or builder.runs_locally(config.builder, info):  # remote nodes: their hosts' handlers
+        for platform in platforms_of.foreign(config.all_platforms(), native):
+            checks.append(_binfmt_check(platform))
+    if info is not None:
+        checks.extend(_builder_checks(config))
     try:
         checks.append(DoctorCheck("registry", True, registry.ping(config.registry)))
     except BuildctlError as exc:
@@ -51,7 +59,28 @@ def doctor(config: Config) -> DoctorResult:
         checks.append(DoctorCheck("git", True, gitops.git_version()))
     except BuildctlError as exc:
         checks.append(_failed("git", exc, "apt-get install git"))
+    checks.append(_layer_cache_check())
+    if (clash := _name_clash_check()) is not None:
+        checks.append(clash)
     return DoctorResult(tuple(checks))
+
+
+def _layer_cache_check() -> DoctorCheck:
+    """Where verification caches layer tables and verdicts, how full, and its bound (LRU eviction)."""
+    cache = shared_layer_cache()
+    files, used = cache.usage()
+    writable = _writable(cache.directory)
+    detail = (f"{cache.directory}: {files} files, {used / (1 << 20):.1f} MiB of {cache.max_bytes >> 20} MiB "
+              "(least recently used evicted first)")
+    return DoctorCheck("layer cache", writable, detail + ("" if writable else "; not writable"),
+                       "" if writable else "set XDG_CACHE_HOME to a writable folder (verification still works, uncached)")
+
+
+def _writable(directory) -> bool:
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return os.access(probe, os.W_OK)
 
 
 def _binfmt_check(platform: str) -> DoctorCheck:
@@ -67,3 +96,69 @@ def _binfmt_check(platform: str) -> DoctorCheck:
         return DoctorCheck(name, False, f"{state.handler} lacks the F flag (flags: {state.flags or '-'})",
                            "re-register with the F (fix-binary) flag: buildctl binfmt --method image")
     return DoctorCheck(name, True, f"{state.handler} enabled, flags {state.flags}, {state.interpreter}")
+
+
+def _builder_checks(config: Config) -> list[DoctorCheck]:
+    """One line per node of the configured builder: endpoint, status, BuildKit version, platforms."""
+    cfg = config.builder
+    try:
+        state = builder.describe(cfg)
+    except BuildctlError as exc:
+        return [_failed(f"builder {cfg.name}", exc, "docker buildx ls")]
+    if state is None:
+        fine = cfg.driver != "docker"  # buildctl creates it on first use
+        return [DoctorCheck(f"builder {cfg.name}", fine, "not created yet (build/run/builder create it)" if fine
+                            else "not found", "" if fine else "set builder.name to a Docker context (default)")]
+    return [
+        DoctorCheck(f"builder node {n.name}", n.status == "running",
+                    f"{n.endpoint or 'local engine'} {n.status}, BuildKit {n.version or '?'}, "
+                    f"platforms {', '.join(n.pinned or n.platforms[:6]) or '?'}",
+                    "" if n.status == "running" else "buildctl builder (starts it) or start its BuildKit daemon")
+        for n in state.nodes
+    ]
+
+
+# BuildKit's CLI is also called buildctl (moby/buildkit images, Homebrew's and Alpine's buildkit
+# packages); our stack installs it as bk-buildctl. Only a clash gets a line; ok, since calling this
+# one by its path or as `python -m buildctl` is fine: the line says which one `buildctl` runs.
+def _name_clash_check() -> DoctorCheck | None:
+    found = _every_on_path("buildctl")
+    others = [p for p in found if not _is_this_package(p)]
+    if not others:
+        return None
+    venv_script = Path(sys.executable).parent / "buildctl"
+    how = (f"{venv_script} or " if venv_script.is_file() else "") + f"{sys.executable} -m buildctl"
+    listed = "; ".join(f"{_whose(p)} at {p}" for p in others)
+    if _is_this_package(found[0]):
+        return DoctorCheck("buildctl on PATH", True, f"`buildctl` runs this one ({found[0]}); also on PATH: {listed}. "
+                                                     f"Unambiguous: {how}")
+    return DoctorCheck("buildctl on PATH", True, f"warning: `buildctl` runs {_whose(found[0])} ({found[0]}), not this one; "
+                                                 f"call this one as {how}, or put its folder first on PATH")
+
+
+def _every_on_path(name: str) -> list[Path]:
+    seen: dict[Path, Path] = {}
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        if entry and (hit := shutil.which(name, path=entry)):
+            seen.setdefault(Path(hit).resolve(), Path(hit))
+    return list(seen.values())
+
+
+def _is_this_package(path: Path) -> bool:
+    """This very program, or a console script of this package (pip writes `from buildctl.__main__ import main`)."""
+    if path.resolve() == Path(sys.argv[0]).resolve():
+        return True
+    try:
+        with path.open("rb") as file:
+            return b"from buildctl." in file.read(4096)
+    except OSError:
+        return False
+
+
+def _whose(path: Path) -> str:
+    try:
+        out = subprocess.run([str(path), "--version"], check=False, capture_output=True, text=True,
+                             timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    return "BuildKit's buildctl" if "github.com/moby/buildkit" in out else "another buildctl"

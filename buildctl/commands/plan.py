@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from buildctl.model import Config, ReleasedImage
 from buildctl.pipeline.plan import Plan, make_plan, new_run_id
+from buildctl.pipeline.source_dates import commit_times
 from buildctl.pipeline.results import PlanWithDiff
 
 
 def plan(config: Config, *, run_id: str | None = None) -> Plan:
-    return make_plan(config, run_id=run_id or new_run_id())
+    return make_plan(config, run_id=run_id or new_run_id(), commit_times=commit_times(config))
 
 
 def plan_with_diff(config: Config) -> PlanWithDiff:

@@ -12,13 +12,14 @@ __all__ = ["build", "nightly_tag", "run"]
 
 
 def build(config: Config, *, jobs: int | None = None, pull: bool = False, no_cache: bool = False,
-          record_path: Path | None = None, progress: ProgressFn | None = None) -> RunResult:
+          record_path: Path | None = None, progress: ProgressFn | None = None, retag: bool = False) -> RunResult:
     return run_release(config, with_gitops=False, jobs=jobs, pull=pull, no_cache=no_cache,
-                       record_path=record_path, progress=progress)
+                       record_path=record_path, progress=progress, retag=retag)
 
 
 def run(config: Config, *, jobs: int | None = None, pull: bool = False, no_cache: bool = False,
-        record_path: Path | None = None, nightly: bool = False, progress: ProgressFn | None = None) -> RunResult:
+        record_path: Path | None = None, nightly: bool = False, progress: ProgressFn | None = None,
+        retag: bool = False) -> RunResult:
     """The whole release; ``nightly`` also pulls (README: Nightly rebuild)."""
     return run_release(config, with_gitops=True, jobs=jobs, pull=pull or nightly, no_cache=no_cache,
-                       record_path=record_path, nightly=nightly, progress=progress)
+                       record_path=record_path, nightly=nightly, progress=progress, retag=retag)

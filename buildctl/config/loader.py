@@ -7,6 +7,7 @@ cannot: references, paths on disk, duplicates.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -19,17 +20,20 @@ from typing import Any
 import jsonschema
 
 from buildctl import references
+from buildctl.config.builder_config import builder_config, cache_specs
+from buildctl.config.release_config import manifest_entry, sign_config
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
 from buildctl.errors import ConfigError
 from buildctl.redaction import has_credentials, is_url
 from buildctl.model import (
     BinfmtConfig,
-    BuilderConfig,
     BuildOptions,
     Config,
     GitOpsConfig,
     GitOpsFile,
     ServiceConfig,
+    TagOrder,
+    VerifyConfig,
     frozen_map,
 )
 from buildctl.platforms import Platform, PlatformError
@@ -57,7 +61,7 @@ def load_config(
     path = path.absolute()
     doc = load_yaml(path, shown_as=_shown(path), environ=environ)
     _validate_schema(doc)
-    return _build(doc, path, tag_override=tag, registry_override=registry)
+    return _build(doc, path, tag_override=tag, registry_override=registry, environ=environ)
 
 
 def _shown(path: Path) -> str:
@@ -72,21 +76,40 @@ def _validate_schema(doc: SourceDocument) -> None:
     errors = list(validator.iter_errors(doc.data))
     if not errors:
         return
-    located = [(_locate(doc, e), e) for e in errors]
-    (line, key, message), _ = min(located, key=lambda item: (item[0][0] or 0, item[0][1]))
+    # An unknown key first, wherever it is: a typo'd key is what makes its mapping "miss" a
+    # required one, and "unknown key 'contxt' (did you mean 'context'?)" is the error to fix.
+    located = [(_locate(doc, e), _unknown_key_error(e) is None) for e in errors]
+    (line, key, message), _ = min(located, key=lambda item: (item[1], item[0][0] or 0, item[0][1]))
     raise ConfigError(message, file=doc.file, line=line, key=key or None)
+
+
+def _unknown_key_error(error: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
+    """The additionalProperties: false error in ``error`` (also inside a oneOf, e.g. a manifest)."""
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        return error
+    if error.validator == "oneOf" and isinstance(error.instance, dict):
+        return next((e for e in error.context or () if _unknown_key_error(e) is not None), None)
+    return None
+
+
+def _unknown_key(doc: SourceDocument, error: jsonschema.ValidationError) -> tuple[int | None, str, str]:
+    """The mapping's first unknown key (by line), with the closest allowed key as a suggestion."""
+    path: Path_ = tuple(error.absolute_path)
+    allowed = sorted(error.schema.get("properties", {}))
+    patterns = error.schema.get("patternProperties", {})
+    unknown = [k for k in error.instance if k not in allowed and not any(re.search(p, str(k)) for p in patterns)]
+    first = min(unknown, key=lambda k: doc.line_of((*path, k)) or 0)
+    close = difflib.get_close_matches(str(first), allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    return doc.line_of((*path, first)), format_path(path), f"unknown key {first!r}{hint}"
 
 
 def _locate(doc: SourceDocument, error: jsonschema.ValidationError) -> tuple[int | None, str, str]:
     """(line, key, message) for one schema error, worded for a person editing YAML."""
     path: Path_ = tuple(error.absolute_path)
     value = error.instance
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(value) - set(allowed))
-        key_path = (*path, unknown[0])
-        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        return doc.line_of(key_path), format_path(key_path), f"unknown key{hint}"
+    if (unknown := _unknown_key_error(error)) is not None:
+        return _unknown_key(doc, unknown)
     if error.validator == "required":
         missing = error.message.split("'")[1]
         return doc.line_of(path), format_path(path), f"missing required key {missing!r}"
@@ -105,6 +128,8 @@ def _locate(doc: SourceDocument, error: jsonschema.ValidationError) -> tuple[int
         return doc.line_of(path), format_path(path), f"must be one of {options}, got {value!r}"
     if error.validator == "oneOf" and path and path[-2:-1] == ("manifests",):
         return doc.line_of(path), format_path(path), "a manifest is a path or {path: ..., containers: [...]}"
+    if error.validator == "maxItems":
+        return doc.line_of(path), format_path(path), f"at most {error.validator_value} item(s)"
     if error.validator in {"minItems", "minProperties", "minLength"}:
         return doc.line_of(path), format_path(path), "must not be empty"
     if error.validator == "uniqueItems":
@@ -123,19 +148,19 @@ def _type_name(value: Any) -> str:
             float: "number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registry_override: str | None) -> Config:
+def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registry_override: str | None,
+           environ: Mapping[str, str] | None = None) -> Config:
     data = doc.data
     root = path.parent
 
     def fail(message: str, at: Path_, *, hint: str | None = None) -> ConfigError:
         return ConfigError(message, file=doc.file, line=doc.line_of(at), key=format_path(at), hint=hint)
 
-    registry = registry_override or data.get("registry", DEFAULT_REGISTRY)
-    if not references.is_valid_registry(registry):
-        at: Path_ = ("registry",)
-        if registry_override:
-            raise ConfigError(f"invalid registry {registry!r}: expected host[:port], e.g. myacr.azurecr.io", key="--registry")
-        raise fail(f"invalid registry {registry!r}: expected host[:port], e.g. myacr.azurecr.io", at)
+    registry = registry_override if registry_override is not None else data.get("registry", DEFAULT_REGISTRY)
+    if problem := references.registry_problem(registry):
+        if registry_override is not None:
+            raise ConfigError(f"invalid registry {registry!r}: {problem}", key="--registry")
+        raise fail(f"invalid registry {registry!r}: {problem}", ("registry",))
     tag = tag_override if tag_override is not None else str(data.get("tag", DEFAULT_TAG))
     if not references.is_valid_tag(tag):
         why = "tags are 1-128 characters of letters, digits, '_', '.', '-' (not starting with '.' or '-')"
@@ -143,9 +168,15 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
             raise ConfigError(f"invalid tag {tag!r}: {why}", key="--tag")
         raise fail(f"invalid tag {tag!r}: {why}", ("tag",))
     platforms = _platforms(data.get("platforms", DEFAULT_PLATFORMS), ("platforms",), fail)
-    services = tuple(_service(doc, root, name, raw, platforms, fail) for name, raw in data["services"].items())
+    project = (root / data.get("project", ".")).resolve()
+    if not project.is_dir():
+        raise fail(f"project folder {data['project']!r} does not exist", ("project",))
+    services = tuple(_service(doc, root, name, raw, platforms, fail, project=project)
+                     for name, raw in data["services"].items())
     seen: dict[str, str] = {}
     for svc in services:
+        if problem := references.name_problem(registry, svc.image):
+            raise fail(f"image name too long: {problem}", ("services", svc.name, "image"))
         if svc.image in seen:
             raise fail(f"image {svc.image!r} is also used by service {seen[svc.image]!r}", ("services", svc.name, "image"))
         seen[svc.image] = svc.name
@@ -157,23 +188,23 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
         registry=registry,
         tag=tag,
         platforms=platforms,
-        builder=BuilderConfig(
-            name=builder.get("name", "default"),
-            driver=builder.get("driver", "docker"),
-            driver_opts=_strings(builder.get("driver_opts")),
-        ),
+        builder=builder_config(builder, root, fail, environ=environ),
         binfmt=BinfmtConfig(**binfmt),
         build=BuildOptions(
             provenance=build.get("provenance", True),
             sbom=build.get("sbom", False),
             pull=build.get("pull", False),
             no_cache=build.get("no_cache", False),
-            cache_from=tuple(build.get("cache_from", ())),
-            cache_to=tuple(build.get("cache_to", ())),
+            cache_from=cache_specs(build.get("cache_from", ()), ("build", "cache_from"), fail),
+            cache_to=cache_specs(build.get("cache_to", ()), ("build", "cache_to"), fail),
             labels=_strings(build.get("labels")),
+            source_date_epoch=str(build.get("source_date_epoch", "auto")),
         ),
         gitops=_gitops(doc, root, data.get("gitops"), fail),
         services=services,
+        sign=sign_config(root, data.get("sign"), fail),
+        verify=VerifyConfig(tuple(data.get("verify", {}).get("allow_foreign", ())),
+                            float(data.get("verify", {}).get("deadline_seconds", 120.0))),
     )
 
 
@@ -195,24 +226,26 @@ def _strings(raw: Mapping[str, Any] | None) -> Mapping[str, str]:
     return frozen_map({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (raw or {}).items()})
 
 
-def _inside(root: Path, rel: str) -> Path | None:
-    """The absolute path of ``rel`` under ``root``, or None if it escapes (`../..`, symlinks)."""
+def _inside(root: Path, rel: str, project: Path) -> Path | None:
+    """The absolute path of ``rel`` (relative to ``root``), or None if it escapes ``project``
+    (`../..`, symlinks)."""
     candidate = (root / rel).resolve()
-    return candidate if candidate.is_relative_to(root.resolve()) else None
+    return candidate if candidate.is_relative_to(project) else None
 
 
-def _service(doc, root: Path, name: str, raw: dict, platforms: tuple[str, ...], fail) -> ServiceConfig:
+def _service(doc, root: Path, name: str, raw: dict, platforms: tuple[str, ...], fail, *,
+             project: Path) -> ServiceConfig:
     at: Path_ = ("services", name)
-    context = _inside(root, raw["context"])
+    context = _inside(root, raw["context"], project)
     if context is None:
-        raise fail(f"context {raw['context']!r} is outside the project folder {root}", (*at, "context"))
+        raise fail(f"context {raw['context']!r} is outside the project folder {project}", (*at, "context"))
     if not context.is_dir():
         raise fail(f"context folder {raw['context']!r} does not exist", (*at, "context"))
     dockerfile_rel = raw.get("dockerfile", str(Path(raw["context"]) / "Dockerfile"))
-    dockerfile = _inside(root, dockerfile_rel)
+    dockerfile = _inside(root, dockerfile_rel, project)
     dockerfile_at = (*at, "dockerfile") if "dockerfile" in raw else (*at, "context")
     if dockerfile is None:
-        raise fail(f"Dockerfile {dockerfile_rel!r} is outside the project folder {root}", dockerfile_at)
+        raise fail(f"Dockerfile {dockerfile_rel!r} is outside the project folder {project}", dockerfile_at)
     if not dockerfile.is_file():
         raise fail(f"Dockerfile {dockerfile_rel!r} does not exist", dockerfile_at)
     try:
@@ -233,7 +266,7 @@ def _service(doc, root: Path, name: str, raw: dict, platforms: tuple[str, ...], 
             )
     manifests = []
     for i, entry in enumerate(raw.get("manifests", ())):
-        target = GitOpsFile(entry, ()) if isinstance(entry, str) else GitOpsFile(entry["path"], tuple(entry.get("containers", ())))
+        target = GitOpsFile(entry, ()) if isinstance(entry, str) else manifest_entry(entry, (*at, "manifests", i), fail)
         rel = Path(target.path)
         if rel.is_absolute() or ".." in rel.parts:
             raise fail(f"manifest path {target.path!r} must be relative to the GitOps repository root, without '..'", (*at, "manifests", i))
@@ -250,6 +283,7 @@ def _service(doc, root: Path, name: str, raw: dict, platforms: tuple[str, ...], 
         manifests=tuple(manifests),
         smoke=tuple(raw.get("smoke", ())),
         line=doc.line_of(at),
+        allow_foreign=tuple(raw.get("verify", {}).get("allow_foreign", ())),
     )
 
 
@@ -272,6 +306,7 @@ def _gitops(doc, root: Path, raw: dict | None, fail) -> GitOpsConfig | None:
         author_email=author.get("email", defaults.author_email),
         push_branch=raw.get("push_branch"),
         push_retries=raw.get("push_retries", defaults.push_retries),
+        tag_order=TagOrder(raw.get("tag_order", defaults.tag_order)),
     )
 
 

@@ -22,6 +22,7 @@ Path_ = tuple[str | int, ...]
 
 # ${VAR} or ${VAR:-default}; $$ is a literal dollar. Azure's $(Build.BuildId) reaches the
 # environment as BUILD_BUILDID, so `tag: ${BUILD_BUILDID:-dev}` works in pipelines.
+_MERGE_TAG = "tag:yaml.org,2002:merge"  # a plain `<<` key, as PyYAML's resolver tags it
 _INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -53,13 +54,76 @@ def format_path(path: Path_) -> str:
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 
-def _compose(text: str) -> yaml.Node | None:
+def _compose(text: str, shown: str) -> yaml.Node | None:
     if _FAST_LOADER is not None:
         try:
+            _check_bounds(text, shown, _FAST_LOADER)
             return yaml.compose(text, Loader=_FAST_LOADER)
         except yaml.YAMLError:
-            pass
-    return yaml.compose(text, Loader=yaml.SafeLoader)
+            pass  # the pure-Python parser words it (and libyaml stops at 1,000 levels: so bound again)
+    try:
+        _check_bounds(text, shown, yaml.SafeLoader)
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:  # PyYAML's composer recurses; only reached without libyaml
+        raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", file=shown) from None
+
+
+# Bounds on what a document may become once its aliases are expanded. A services.yaml listing
+# 1,000 services is ~10,000 nodes and 6 levels deep; an alias bomb ("billion laughs") is a few
+# lines that expand to 10^9 nodes (it ran for minutes and took 4.9 GB before these, issue #14).
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+
+
+def _check_bounds(text: str, shown: str, loader_class: type) -> None:
+    """Refuse, from libyaml's event stream (one linear pass, no recursion, nothing expanded), a
+    document whose aliases expand past MAX_NODES nodes, that nests deeper than MAX_DEPTH
+    collections (aliases included), or with an alias inside the node it names (a cycle)."""
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (expanded nodes, collection levels)
+    stack: list[list[Any]] = [[0, 0, None]]  # open collections: [nodes, levels, anchor]
+    total = 0
+    loader = loader_class(text)
+
+    def fail(message: str, line: int, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, file=shown, line=line, hint=hint)
+
+    try:
+        while (event := loader.get_event()) is not None:
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                stack.append([1, 1, event.anchor])
+                total += 1
+                if len(stack) - 1 > MAX_DEPTH:
+                    raise fail(f"nested deeper than {MAX_DEPTH} levels", line)
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                size, levels, anchor = stack.pop()
+                if anchor:
+                    anchors[anchor] = (size, levels)
+            elif isinstance(event, yaml.ScalarEvent):
+                size, levels = 1, 0
+                total += 1
+                if event.anchor:
+                    anchors[event.anchor] = (1, 0)
+            elif isinstance(event, yaml.AliasEvent):
+                if event.anchor not in anchors:
+                    if any(frame[2] == event.anchor for frame in stack):
+                        raise fail(f"alias *{event.anchor} is inside the node it refers to (a cycle)", line)
+                    continue  # an undefined alias: the composer reports it
+                size, levels = anchors[event.anchor]
+                total += size
+                if len(stack) - 1 + levels > MAX_DEPTH:
+                    raise fail(f"alias *{event.anchor} nests the document deeper than {MAX_DEPTH} levels", line)
+            else:
+                continue
+            if total > MAX_NODES:
+                raise fail(f"aliases expand the document past {MAX_NODES} nodes (an alias bomb?)", line,
+                           hint="write the values out, or use fewer nested aliases")
+            parent = stack[-1]
+            parent[0] += size
+            parent[1] = max(parent[1], levels + 1)
+    finally:
+        loader.dispose()
 
 
 def load_yaml(path: Path, *, shown_as: str | None = None, environ: Mapping[str, str] | None = None) -> SourceDocument:
@@ -73,7 +137,7 @@ def load_yaml(path: Path, *, shown_as: str | None = None, environ: Mapping[str, 
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", file=shown) from None
     try:
-        node = _compose(text)
+        node = _compose(text, shown)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -98,12 +162,17 @@ class _Builder:
         self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.constructor.construct_object(key_node, deep=True)
+            for key_node, value_node, merged in self.pairs(node, path):
                 line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode):  # not constructed: it may be an alias bomb
+                    raise ConfigError("keys must be strings, got a " + ("list" if isinstance(key_node, yaml.SequenceNode) else "mapping"),
+                                      file=self.file, line=line, key=format_path(path) or None)
+                key = self.constructor.construct_object(key_node, deep=True)
                 if not isinstance(key, str):
                     raise ConfigError(f"keys must be strings, got {key!r}", file=self.file, line=line, key=format_path(path) or None)
                 if key in out:
+                    if merged:  # a key written out overrides the one a `<<:` merge brings
+                        continue
                     raise ConfigError("duplicate key", file=self.file, line=line, key=format_path((*path, key)))
                 self.lines[(*path, key)] = line
                 out[key] = self.build(value_node, (*path, key))
@@ -114,6 +183,23 @@ class _Builder:
         if isinstance(value, str):
             return self.interpolate(value, path, node.start_mark.line + 1)
         return value
+
+    def pairs(self, node: yaml.MappingNode, path: Path_) -> list[tuple[yaml.Node, yaml.Node, bool]]:
+        """``node``'s (key, value, merged) pairs: its own first, then those of its ``<<:`` merge keys
+        (YAML 1.1 merge, as docker compose files use it: ``<<: *defaults`` or ``<<: [*a, *b]``,
+        the earlier mapping winning), so a key written out overrides a merged one."""
+        own = [(k, v, False) for k, v in node.value if k.tag != _MERGE_TAG]
+        merged: list[tuple[yaml.Node, yaml.Node, bool]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    raise ConfigError("`<<:` merges a mapping or a list of mappings (e.g. <<: *defaults)",
+                                      file=self.file, line=source.start_mark.line + 1, key=format_path(path) or None)
+                merged += [(k, v, True) for k, v, _ in self.pairs(source, path)]
+        return own + merged
 
     def interpolate(self, value: str, path: Path_, line: int) -> str:
         def substitute(match: re.Match[str]) -> str:

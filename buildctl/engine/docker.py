@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run as _run_docker
 
-from buildctl.engine.results import BuilderState, EngineInfo
+from buildctl.engine import docker_config
+from buildctl.engine.results import EngineInfo
 from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
-from buildctl.model import BuildSpec
+from buildctl.model import BuildSpec, csv_options
 from buildctl.platforms import Platform
 from buildctl.references import parse_reference
 
 _docker = DockerClient()
+BUILDX_TIMEOUT = 30.0  # buildx gives up on an unreachable remote node after 20 s
 
 
 def _command_error(what: str, exc: DockerException, *, hint: str | None = None) -> CommandError:
@@ -52,6 +56,7 @@ def engine_info() -> EngineInfo:
         server_version=info.get("ServerVersion") or "?",
         image_store=store,
         native_platform=str(Platform.of_machine(info.get("Architecture") or "", os_name=info.get("OSType") or "linux")),
+        operating_system=info.get("OperatingSystem") or "",
     )
 
 
@@ -63,58 +68,32 @@ def buildx_version() -> str:
         raise _command_error("docker buildx is not available", exc, hint="install docker-buildx") from None
 
 
-def inspect_builder(name: str, *, bootstrap: bool = False) -> BuilderState | None:
-    """The builder ``name``, or None when no builder has that name.
-
-    ``bootstrap`` starts it if it is not running. python-on-whales' inspect runs `buildx inspect`
-    and then `buildx ls` (inspect has no JSON output); `buildx ls` alone already has every
-    builder's status and platforms, so a running builder costs one docker process, not two.
-    """
+def buildx(argv: Sequence[str], *, what: str, timeout: float = BUILDX_TIMEOUT) -> str:
+    """Run one `docker buildx ...` command (``argv`` as builder_spec makes it, from "docker");
+    its stdout. A command that outlives ``timeout`` is killed: a node that does not answer must
+    not hang a release (python-on-whales' runner has no timeout)."""
+    full = [str(part) for part in (*_docker.docker_cmd, *list(argv)[1:])]
     try:
-        listed = next((b for b in _docker.buildx.list() if b.name == name), None)
-    except DockerException as exc:
-        raise _command_error("cannot list the buildx builders", exc) from None
-    if listed is None:
-        return None
-    state = _builder_state(listed)
-    if state.status == "running" or not bootstrap:
-        return state
-    try:
-        builder = _docker.buildx.inspect(name, bootstrap=bootstrap)
-    except DockerException as exc:
-        output = (exc.stderr or "") + (exc.stdout or "")
-        if "no builder" in output and "found" in output:
-            return None
-        raise _command_error(f"cannot inspect buildx builder {name!r}", exc) from None
-    return _builder_state(builder)
+        proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, check=False,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        output = "\n".join(_text(part) for part in (exc.stdout, exc.stderr) if part)
+        raise CommandError(f"{what}: no answer within {timeout:.0f} s", command=full, returncode=-1,
+                           output=output) from None
+    if proc.returncode != 0:
+        raise CommandError(what, command=full, returncode=proc.returncode, output=proc.stdout + proc.stderr)
+    return proc.stdout
 
 
-def _builder_state(builder) -> BuilderState:
-    node = builder.nodes[0] if builder.nodes else None
-    platforms = tuple(str(p) for p in (node.platforms if node else []) or [])
-    status = (node.status if node else None) or "unknown"
-    return BuilderState(builder.name, builder.driver, status, platforms)
+def probe_build(builder: str, platforms: tuple[str, ...], context: Path) -> str:
+    """Build ``context`` for ``platforms`` on ``builder`` with no cache and no output (binfmt probe)."""
+    return buildx(("docker", "buildx", "build", "--builder", builder, "--platform", ",".join(platforms),
+                   "--no-cache", "--output", "type=cacheonly", "--progress", "plain", str(context)),
+                  what=f"emulation probe on builder {builder!r}", timeout=120)
 
 
-def create_builder(name: str, *, driver: str, driver_opts: Mapping[str, str]) -> BuilderState:
-    try:
-        builder = _docker.buildx.create(name=name, driver=driver, driver_options=dict(driver_opts), bootstrap=True)
-    except DockerException as exc:
-        _remove_builder(name)  # a failed bootstrap leaves a broken builder behind; it was ours
-        raise _command_error(
-            f"cannot create buildx builder {name!r} (driver {driver})",
-            exc,
-            hint="the docker-container driver pulls its BuildKit image; mirror it and set "
-            "builder.driver_opts.image, or use the default docker builder",
-        ) from None
-    return _builder_state(builder)
-
-
-def _remove_builder(name: str) -> None:
-    try:
-        _docker.buildx.remove(name)
-    except DockerException:
-        pass  # best effort: it may not have been registered at all
+def _text(data: str | bytes) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
 
 
 def build(spec: BuildSpec, *, builder: str, log_file: Path, metadata_file: Path,
@@ -151,18 +130,24 @@ def _build_once(spec: BuildSpec, *, builder: str, log, on_line: Callable[[str], 
     """One `docker buildx build` of ``spec``, its plain log streamed into ``log``: pushed under the
     staging tag, or with ``local=(platform, tag)`` loaded into the engine for that platform only."""
     opts = spec.options
-    pushed = {"provenance": opts.provenance, "sbom": opts.sbom, "cache_from": list(opts.cache_from) or None,
-              "cache_to": opts.cache_to[0] if opts.cache_to else None}
+    # python-on-whales takes several cache sources only as dicts (a list of strings crashed:
+    # 'str' object has no attribute 'items'), so the CSV users write is parsed here.
+    pushed = {"provenance": opts.provenance, "sbom": opts.sbom,
+              "cache_from": [csv_options(c) for c in opts.cache_from] or None,
+              "cache_to": csv_options(opts.cache_to[0]) if opts.cache_to else None}
     target = ({"platforms": [local[0]], "tags": [local[1]], "load": True} if local else
-              {"platforms": list(spec.platforms), "tags": [spec.staging_ref], "push": True, **pushed,
+              {"platforms": list(spec.platforms), "tags": [spec.staging_ref], **_push_output(spec), **pushed,
                "metadata_file": metadata_file})
+    build_args = dict(spec.build_args)
+    if spec.source_date_epoch:
+        build_args["SOURCE_DATE_EPOCH"] = spec.source_date_epoch
     streamed = False
     try:
         lines = _docker.buildx.build(
             spec.context,
             builder=builder,
             file=spec.dockerfile,
-            build_args=dict(spec.build_args),
+            build_args=build_args,
             secrets=[f"id={key},env={env}" for key, env in spec.secrets.items()],
             target=spec.target,
             labels=dict(opts.labels),
@@ -183,6 +168,14 @@ def _build_once(spec: BuildSpec, *, builder: str, log, on_line: Callable[[str], 
             log.write(exc.stderr or "")
         log.flush()
         raise
+
+
+def _push_output(spec: BuildSpec) -> dict:
+    if not spec.rewrite_timestamp:
+        return {"push": True}
+    # The image exporter clamps file timestamps to SOURCE_DATE_EPOCH (BuildKit >= 0.13): unchanged
+    # sources give the same layers. The docker driver's exporter refuses it ("conflicts with unpack").
+    return {"output": {"type": "image", "push": "true", "rewrite-timestamp": "true", "oci-mediatypes": "true"}}
 
 
 def tag_index(*, source: str, tag_ref: str) -> None:
@@ -222,6 +215,19 @@ def login(registry: str, *, username: str, password: str) -> None:
     with _login_lock:
         _docker_login(registry, username, password)
         _logins[registry] = (username, password)
+
+
+@contextmanager
+def scoped_login(registry: str, *, username: str, password: str) -> Iterator[None]:
+    """`login` for the duration of the block, into a run-scoped Docker config (docker_config.py):
+    the user's own config never holds this run's password, and nothing is left after the run."""
+    with docker_config.run_scoped(registry):
+        try:
+            login(registry, username=username, password=password)
+            yield
+        finally:
+            with _login_lock:
+                _logins.pop(registry, None)
 
 
 def _docker_login(registry: str, username: str, password: str) -> None:

@@ -13,17 +13,23 @@ import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from yaml.nodes import MappingNode, ScalarNode
+
 from buildctl.errors import ConfigError, OperationError
+from buildctl.gitops import helm_values
 from buildctl.gitops.image_fields import (
     ContainerImage,
     KustomizeImage,
     compose_documents,
     container_images,
+    get,
     is_kustomization,
     kustomize_images,
+    line_of,
     repository_of,
 )
 from buildctl.gitops.results import Drift, FileChange, GitOpsChange
+from buildctl.gitops.tag_order import is_newer
 from buildctl.gitops.yaml_splice import (
     Splice,
     apply_splices,
@@ -31,7 +37,7 @@ from buildctl.gitops.yaml_splice import (
     insert_keys,
     replace_scalar,
 )
-from buildctl.model import GitOpsFile, ReleasedImage
+from buildctl.model import GitOpsFile, ReleasedImage, TagOrder
 from buildctl.references import ImageReference, parse_reference
 
 Site = ContainerImage | KustomizeImage
@@ -96,6 +102,22 @@ def edit_manifest(
     Returns the new text and one human-readable line per edited image (none when the file
     already holds ``new_reference``).
     """
+    new_text, done, _ = edit_file(text, path=path, repository=repository, new_reference=new_reference,
+                                  containers=containers)
+    return new_text, done
+
+
+def edit_file(
+    text: str,
+    *,
+    path: str,
+    repository: str,
+    new_reference: str,
+    containers: tuple[str, ...] = (),
+    tag_order: TagOrder = TagOrder.NONE,
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """edit_manifest, leaving alone every image whose tag is newer than the release's by
+    ``tag_order``: returns (text, edits, one line per image kept)."""
     try:
         new = parse_reference(new_reference)
     except ValueError as exc:
@@ -103,21 +125,24 @@ def edit_manifest(
     newline = "\r\n" if "\r\n" in text else "\n"
     splices: dict[int, Splice] = {}  # keyed by start: a YAML alias shares its anchor's node
     edits: list[str] = []
+    kept: list[str] = []
     for site in find_images(text, path=path, repository=repository, containers=containers):
         old = current_reference(site)
+        where = site.where if isinstance(site, ContainerImage) else f"kustomization image {site.name}"
+        if new.tag and is_newer(_tag_of(site), new.tag, tag_order):
+            kept.append(f"{where}: keeps {old} (newer than {new.tag})")
+            continue
         if isinstance(site, ContainerImage):
             todo = [] if old == new_reference else [replace_scalar(text, site.image, new_reference, path=path)]
-            where = site.where
         else:
             todo = _kustomize_splices(text, site, new_reference, newline, path=path)
-            where = f"kustomization image {site.name}"
         for splice in todo:
             splices.setdefault(splice.start, splice)
         if todo:
             edits.append(f"{where}: {old} -> {new_reference}")
     new_text = apply_splices(text, sorted(splices.values(), key=lambda s: (s.start, s.end)))
-    _check_result(new_text, path=path, repository=repository, containers=containers, new=new)
-    return new_text, tuple(edits)
+    _check_result(new_text, path=path, repository=repository, containers=containers, new=new, kept=len(kept))
+    return new_text, tuple(edits), tuple(kept)
 
 
 def read_manifest(root: Path, path: str) -> str:
@@ -140,30 +165,35 @@ def compute_change(
     targets: Mapping[str, tuple[GitOpsFile, ...]],
     *,
     pin_digest: bool,
+    tag_order: TagOrder = TagOrder.NONE,
 ) -> tuple[GitOpsChange, tuple[str, ...]]:
-    """The manifest change for ``releases``, and the services whose manifests it changes."""
+    """The manifest change for ``releases``, and the services whose manifests it changes.
+
+    A reference newer than the release (by ``tag_order``) is kept, and listed in its FileChange."""
     before: dict[str, str] = {}
     after: dict[str, str] = {}
     edits: dict[str, list[str]] = {}
+    kept: dict[str, list[str]] = {}
     changed: list[str] = []
     for release in releases:
         new_reference = reference_for(release, pin_digest=pin_digest)
         for target in targets.get(release.service, ()):
             if target.path not in before:
                 before[target.path] = after[target.path] = read_manifest(root, target.path)
-                edits[target.path] = []
-            text, done = edit_manifest(
-                after[target.path],
-                path=target.path,
-                repository=release.repository,
-                new_reference=new_reference,
-                containers=target.containers,
-            )
+                edits[target.path], kept[target.path] = [], []
+            if target.helm is not None:
+                text, done, skip = _edit_helm(after[target.path], target, release, pin_digest=pin_digest,
+                                              tag_order=tag_order)
+            else:
+                text, done, skip = edit_file(after[target.path], path=target.path, repository=release.repository,
+                                             new_reference=new_reference, containers=target.containers,
+                                             tag_order=tag_order)
             after[target.path] = text
             edits[target.path].extend(done)
+            kept[target.path].extend(skip)
             if done and release.service not in changed:
                 changed.append(release.service)
-    files = tuple(FileChange(p, before[p], after[p], tuple(edits[p])) for p in before)
+    files = tuple(FileChange(p, before[p], after[p], tuple(edits[p]), tuple(kept[p])) for p in before)
     return GitOpsChange(files), tuple(changed)
 
 
@@ -177,10 +207,13 @@ def drift(
     for release in releases:
         for target in targets.get(release.service, ()):
             text = read_manifest(root, target.path)
-            sites = find_images(
-                text, path=target.path, repository=release.repository, containers=target.containers
-            )
-            for ref in map(current_reference, sites):
+            if target.helm is not None:
+                refs = [helm_values.find_site(text, path=target.path, keys=target.helm).reference()]
+            else:
+                sites = find_images(text, path=target.path, repository=release.repository,
+                                    containers=target.containers)
+                refs = [current_reference(site) for site in sites]
+            for ref in refs:
                 if not _in_sync(ref, release):
                     out.append(Drift(release.service, target.path, ref))
     return out
@@ -202,6 +235,26 @@ def unified_diff(change: GitOpsChange) -> str:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _edit_helm(text: str, target: GitOpsFile, release: ReleasedImage, *, pin_digest: bool,
+               tag_order: TagOrder) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    assert target.helm is not None
+    site = helm_values.find_site(text, path=target.path, keys=target.helm)
+    if is_newer(site.current_tag, release.tag, tag_order):
+        return text, (), (f"helm values {target.helm.tag}: keeps {site.reference()} (newer than {release.tag})",)
+    new_text, done = helm_values.edit_values(text, path=target.path, keys=target.helm, repository=release.repository,
+                                             tag=release.tag, digest=release.digest or None, pin_digest=pin_digest)
+    return new_text, done, ()
+
+
+def _tag_of(site: Site) -> str | None:
+    if isinstance(site, KustomizeImage):
+        return site.field("newTag").value if site.field("newTag") is not None else None
+    try:
+        return parse_reference(site.image.value).tag
+    except ValueError:
+        return None
 
 
 def _position(site: Site) -> int:
@@ -228,6 +281,13 @@ def _kustomize_splices(
         out.append(replace_scalar(text, new_name, written, path=path))
     elif new_name is None and repository_of(site.name) != new.name:
         inserts.append(("newName", written))
+    for key in ("newName", "newTag", "digest"):
+        if (raw := get(site.entry, key)) is not None and not isinstance(raw, ScalarNode):
+            # field() sees no scalar and an insert would add a second `newTag:`: kustomize rejects
+            # the duplicate key, and Argo CD would show the app as failing.
+            raise ConfigError(f"`{key}` of kustomization image {site.name} is a "
+                              f"{'mapping' if isinstance(raw, MappingNode) else 'list'}, expected a string",
+                              file=path, line=line_of(raw))
     for key, value in (("newTag", new.tag), ("digest", new.digest)):
         node = site.field(key)
         if value is None and node is not None:
@@ -242,11 +302,14 @@ def _kustomize_splices(
 
 
 def _check_result(
-    text: str, *, path: str, repository: str, containers: tuple[str, ...], new: ImageReference
+    text: str, *, path: str, repository: str, containers: tuple[str, ...], new: ImageReference, kept: int = 0
 ) -> None:
-    """Re-read the edited text: every target must now resolve to exactly ``new``."""
+    """Re-read the edited text: every target must now resolve to exactly ``new`` (but ``kept`` ones)."""
     want = (new.name, new.tag, new.digest)
+    left = []
     for site in find_images(text, path=path, repository=repository, containers=containers):
         got = parse_reference(current_reference(site))
         if (got.name, got.tag, got.digest) != want:
-            raise OperationError(f"{path}: edit left {current_reference(site)} (a buildctl bug)")
+            left.append(current_reference(site))
+    if len(left) > kept:
+        raise OperationError(f"{path}: edit left {left[0]} (a buildctl bug)")

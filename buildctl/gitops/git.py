@@ -34,6 +34,28 @@ _REPOSITORY_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJE
                          "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_PREFIX")  # fmt: skip
 _AUTH_FAILURE = re.compile(r"Authentication failed|could not read (Username|Password)|\b40[13]\b")
 GIT_TIMEOUT_SECONDS = 300
+# What git (and GitHub, Azure DevOps, GitLab behind it) says when there is no repository at all:
+# a path that does not exist or is not a repository, a URL with none behind it.
+_NO_REPOSITORY = re.compile(r"does not appear to be a git repository|repository '[^']*' (does not exist|not found)"
+                            r"|invalid gitfile format|Repository not found|TF401019|not a git repository")
+
+
+def no_repository(output: str) -> bool:
+    """True when git's ``output`` says there is no repository where it looked (bad input, exit 2)."""
+    return _NO_REPOSITORY.search(output) is not None
+
+
+def missing_repository_error(repo: str, *, key: str) -> UsageError:
+    """The one line for a GitOps repository that is not there (``repo`` is shown redacted)."""
+    shown = redact_url(repo)
+    if is_url(repo):
+        what = f"no Git repository at {shown} (or the token cannot see it)"
+    elif not Path(repo).exists():
+        what = f"the GitOps repository {shown} does not exist"
+    else:
+        what = f"{shown} is not a Git repository"
+    return UsageError(f"{key}: {what}", hint="fix gitops.repo / --gitops-repo (a local path, or a URL "
+                      "git can clone; create one with `git init --bare PATH`)")
 
 
 def git_token_from_env(environ: Mapping[str, str] | None = None) -> str | None:
@@ -130,3 +152,12 @@ def git_version() -> str:
     """`git --version`, for doctor; OperationError when git cannot run."""
     git = Git(GitOpsConfig(repo=""), token=None, throwaway=True)
     return git.run("--version", cwd=None, what="git is not usable").stdout.strip()
+
+
+def commit_time(path: Path) -> str | None:
+    """The commit time (Unix seconds) of HEAD of the git work tree holding ``path``, or None when
+    ``path`` is not in one (or has no commit yet): the default SOURCE_DATE_EPOCH of its build."""
+    git = Git(GitOpsConfig(repo=""), token=None, throwaway=True)
+    proc = git.run("log", "-1", "--format=%ct", cwd=path, what="git log", check=False)
+    out = proc.stdout.strip()
+    return out if proc.returncode == 0 and out.isdigit() else None

@@ -154,7 +154,8 @@ def container_images(doc: Node, *, path: str) -> Iterator[ContainerImage]:
     """Every container image of a Kubernetes document (recursing into ``kind: List``)."""
     if not isinstance(doc, MappingNode) or scalar(get(doc, "kind")) is None:
         raise ConfigError(
-            "not a Kubernetes manifest (a document without `kind`)", file=path, line=line_of(doc)
+            "not a Kubernetes manifest (a document without `kind`)", file=path, line=line_of(doc),
+            hint="for a Helm values file, give the manifest entry `helm: {}` (README: Helm values)",
         )
     kind = scalar(get(doc, "kind")) or ""
     if kind.endswith("List") and get(doc, "items") is not None:  # List, DeploymentList, ...

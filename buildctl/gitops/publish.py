@@ -5,7 +5,11 @@ Replaces ``git clone https://$PAT@...; sed ...; git add .; git commit; git push`
   ``in_place`` says the caller's checkout is the work tree, as in a CI job);
 - one commit for all services, containing only the files that changed; none if nothing did;
 - a rejected push (someone else pushed first) fetches the new tip, recomputes the edit from the
-  new files and retries with jittered backoff — never ``--force``.
+  new files and retries with jittered backoff — never ``--force``; a reference newer than the
+  release (gitops.tag_order) is kept on every attempt, so an older release racing a newer one
+  cannot overwrite it;
+- before committing, the edited files must still parse into the same documents and every
+  touched kustomization must render (render_check.py); otherwise nothing is committed.
 git itself runs through git.py (the only module that runs it).
 """
 
@@ -21,8 +25,8 @@ import tenacity
 
 from buildctl import interrupts
 from buildctl.errors import ConfigError, OperationError, UsageError
-from buildctl.gitops import edits
-from buildctl.gitops.git import Git, check_repo_url, clone_source
+from buildctl.gitops import edits, render_check
+from buildctl.gitops.git import Git, check_repo_url, clone_source, missing_repository_error, no_repository
 from buildctl.gitops.results import Drift, GitOpsChange, GitOpsResult
 from buildctl.model import GitOpsConfig, GitOpsFile, ReleasedImage
 from buildctl.redaction import redact_url
@@ -117,6 +121,8 @@ def _clone(git: Git, cfg: GitOpsConfig, into: Path) -> Path:
         # A configuration mistake, not a failed operation: exit 2 like every other bad input.
         raise ConfigError(f"branch {cfg.branch!r} does not exist in {redact_url(cfg.repo)}", key="gitops.branch",
                           hint="create it, or fix gitops.branch / --branch")
+    if proc.returncode != 0 and no_repository(proc.stderr):  # bad input too: one line, exit 2
+        raise missing_repository_error(cfg.repo, key="gitops.repo")
     if proc.returncode != 0:
         raise git.error(what, ["git", "clone", "--branch", cfg.branch, redact_url(clone_source(cfg.repo))], proc)
     return work
@@ -125,7 +131,12 @@ def _clone(git: Git, cfg: GitOpsConfig, into: Path) -> Path:
 def _checkout(git: Git, repo: str) -> Path:
     if not Path(repo).is_dir():
         raise UsageError(f"--in-place needs a local checkout, and {redact_url(repo)} is not a directory")
-    top = git.run("rev-parse", "--show-toplevel", cwd=Path(repo), what=f"{repo} is not a git checkout")
+    top = git.run("rev-parse", "--show-toplevel", cwd=Path(repo), what=f"{redact_url(repo)} is not a git checkout",
+                  check=False)
+    if top.returncode != 0 and no_repository(top.stderr):
+        raise missing_repository_error(repo, key="--in-place")
+    if top.returncode != 0:
+        raise git.error(f"{redact_url(repo)} is not a git checkout", list(top.args), top)
     return Path(top.stdout.strip())
 
 
@@ -139,19 +150,28 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
     if push and cfg.push_branch and _remote_has_branch(git, work, cfg.push_branch):
         _reset_to_remote(git, work, cfg.push_branch, depth)  # a rerun adds to its pull-request branch
 
+    rendered: tuple[str, ...] = ()
+
     def attempt() -> tuple[str | None, GitOpsChange, str]:
-        nonlocal attempts
+        nonlocal attempts, rendered
         attempts += 1
         if attempts > 1:  # the remote moved on: start again from its new tip
             _reset_to_remote(git, work, branch, depth)
-        change, services = edits.compute_change(work, releases, targets, pin_digest=cfg.pin_digest)
+        change, services = edits.compute_change(work, releases, targets, pin_digest=cfg.pin_digest,
+                                                tag_order=cfg.tag_order)
         message = commit_message(cfg.message, releases, services) if change.changed else ""
-        if dry_run or not change.changed:
+        if not change.changed:
             return None, change, message
         paths = [f.path for f in change.files if f.before != f.after]
-        for f in change.files:
-            if f.before != f.after:
-                (work / f.path).write_text(f.after, encoding="utf-8", newline="")
+        _write(work, change, edited=True)
+        try:
+            rendered = render_check.check(work, change)
+        except BaseException:
+            _write(work, change, edited=False)  # an --in-place checkout is left as it was
+            raise
+        if dry_run:
+            _write(work, change, edited=False)
+            return None, change, message
         # Only these paths, whatever else the index holds (`git add .` committed stray files).
         git.run("commit", "--quiet", "--no-verify", "-F", "-", "--", *paths, cwd=work, what="committing", input=message)
         if push:
@@ -175,10 +195,17 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
             "others keep pushing to it",
             hint="run again, or raise gitops.push_retries",
         ) from None
+    kept = tuple(f"{f.path}: {line}" for f in change.files for line in f.kept)
     return GitOpsResult(
         repo=redact_url(cfg.repo), branch=branch, commit=commit, pushed=commit is not None and push,
-        attempts=attempts, diff=edits.unified_diff(change), message=message,
+        attempts=attempts, diff=edits.unified_diff(change), message=message, kept=kept, rendered=rendered,
     )  # fmt: skip
+
+
+def _write(work: Path, change: GitOpsChange, *, edited: bool) -> None:
+    for f in change.files:
+        if f.before != f.after:
+            (work / f.path).write_text(f.after if edited else f.before, encoding="utf-8", newline="")
 
 
 def _remote_has_branch(git: Git, work: Path, branch: str) -> bool:

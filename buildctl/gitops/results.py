@@ -15,6 +15,7 @@ class FileChange:
     before: str
     after: str
     edits: tuple[str, ...]  # human descriptions, e.g. "Deployment/vote container vote: old -> new"
+    kept: tuple[str, ...] = ()  # references newer than the release, left alone (gitops.tag_order)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class GitOpsResult:
     attempts: int
     diff: str = ""
     message: str = ""
+    kept: tuple[str, ...] = ()  # "path: where: keeps REF (newer than TAG)": downgrades not written
+    rendered: tuple[str, ...] = ()  # what the check before pushing read: "path: 2 documents", "dir: kustomize build"
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,10 @@ def replace_scalar(text: str, node: ScalarNode, value: str, *, path: str) -> Spl
             "cannot replace a block scalar (| or >); write the value on one line",
             file=path, line=node.start_mark.line + 1,
         )  # fmt: skip
-    return Splice(value_start(text, node), node.end_mark.index, render_scalar(value, node.style))
+    start, rendered = value_start(text, node), render_scalar(value, node.style)
+    if start == node.end_mark.index and text[start - 1 : start] == ":":
+        rendered = " " + rendered  # an empty value (`tag:`): `tag:"1"` would be one plain scalar
+    return Splice(start, node.end_mark.index, rendered)
 
 
 def value_start(text: str, node: ScalarNode) -> int:

@@ -20,8 +20,9 @@ from buildctl.engine.results import (
     LocalImage,
 )
 from buildctl.gitops.results import DriftReport, GitOpsResult
+from buildctl.inspect.dockerfile import Severity
 from buildctl.inspect.results import CheckStatus, DockerfileReport, Verification
-from buildctl.pipeline.plan import Plan, buildx_argv, render_argv
+from buildctl.pipeline.plan import Plan, builder_commands, buildx_argv, render_argv
 from buildctl.pipeline.record import to_data
 from buildctl.pipeline.results import DoctorResult, PlanWithDiff
 
@@ -58,6 +59,7 @@ def _(result: Plan) -> Any:
         "tag": result.tag,
         "config": str(result.config.path),
         "builder": to_data(result.config.builder),
+        "builder_commands": [list(argv) for argv in builder_commands(result.config)],
         "gitops": to_data(result.config.gitops),
         "services": [
             {
@@ -70,7 +72,8 @@ def _(result: Plan) -> Any:
                 "dockerfile": str(s.build.dockerfile),
                 "build_args": dict(s.build.build_args),
                 "target": s.build.target,
-                "manifests": [to_data(m) for m in s.manifests],
+                "manifests": [{k: v for k, v in to_data(m).items() if k != "helm" or v is not None}
+                              for m in s.manifests],
                 "buildx": buildx_argv(s.build),
             }
             for s in result.services
@@ -98,13 +101,24 @@ def _(result: Plan, out: Console) -> None:
             s.release_ref,
             f"{_relative(s.build.context, root)}\n{_relative(s.build.dockerfile, root)}",
             "\n".join(f"{k}={v}" for k, v in s.build.build_args.items()) or "-",
-            "\n".join(f"{m.path} [{', '.join(m.containers) or 'matching image'}]" for m in s.manifests) or "-",
+            "\n".join(f"{m.path} [{_target(m)}]" for m in s.manifests) or "-",
         )
     out.print(table)
     gitops = result.config.gitops
     out.print(f"gitops: {gitops.repo} branch {gitops.branch}" if gitops else "gitops: not configured")
+    builder = result.config.builder
+    out.print(f"builder {builder.name} ({builder.driver}): "
+              + ("the engine's own" if builder.driver == "docker" else "created when missing with"))
+    for argv in builder_commands(result.config):
+        out.print(f"  {render_argv(list(argv))}", markup=False)
     for s in result.services:
         out.print(f"[dim]{s.name}:[/] {render_argv(buildx_argv(s.build))}")
+
+
+def _target(m) -> str:
+    if m.helm is not None:
+        return f"helm {m.helm.repository}, {m.helm.tag}" + (f", {m.helm.digest}" if m.helm.digest else "")
+    return ", ".join(m.containers) or "matching image"
 
 
 def _relative(path, root) -> str:
@@ -123,7 +137,7 @@ def _(result: DoctorResult, out: Console) -> None:
         out.print(line)
 
 
-SEVERITY = {"error": "[red]error[/]", "warning": "[yellow]warning[/]", "info": "[cyan]info[/]"}
+SEVERITY = {Severity.ERROR: "[red]error[/]", Severity.WARNING: "[yellow]warning[/]", Severity.INFO: "[cyan]info[/]"}
 
 
 @human.register
@@ -155,7 +169,12 @@ def _(result: BinfmtResult, out: Console) -> None:
 
 @human.register
 def _(result: BuilderReport, out: Console) -> None:
-    out.print(f"builder {result.name} ({result.driver}) {result.action}; platforms: {', '.join(result.platforms)}")
+    out.print(f"builder {result.name} ({result.driver}) {result.action}")
+    for node in result.nodes:
+        builds = [p for p, n in result.platform_nodes if n == node.name]
+        out.print(f"  node {node.name} {node.endpoint or '(local engine)'} {node.status}, "
+                  f"BuildKit {node.version or '?'}; platforms: {', '.join(node.pinned or node.platforms[:6])}"
+                  + (f"; builds {', '.join(builds)}" if builds else ""))
 
 
 @human.register
@@ -170,6 +189,11 @@ def _(result: Verification, out: Console) -> None:
 def _(result: GitOpsResult, out: Console) -> None:
     if result.diff:
         out.print(result.diff, markup=False)
+    for line in result.kept:
+        out.print("[yellow]kept[/]  ", end="")
+        out.print(line, markup=False)  # a newer reference, left alone (gitops.tag_order)
+    if result.rendered:
+        out.print(f"checked before pushing: {'; '.join(result.rendered)}", markup=False)
     if result.commit is None:
         out.print(result.message or f"{result.repo} ({result.branch}): manifests already up to date, no commit")
     else:
@@ -209,7 +233,7 @@ def _(result: LocalImage, out: Console) -> None:
     out.print(f"{result.service}: {result.tag} ({result.platform}, {result.image_id[:19]}); run it: {result.run_hint}")
 
 
-def release_table(outcome, out: Console) -> None:
+def release_table(outcome, out: Console, signatures=()) -> None:
     from buildctl.pipeline.build import log_tail
 
     table = Table("service", "platform", "check", "result", "detail")
@@ -226,6 +250,11 @@ def release_table(outcome, out: Console) -> None:
             out.print(log_tail(s.build.log_file), markup=False)
     verdict = "[green]release gate passed[/]" if outcome.passed else "[red]release gate FAILED: no tag created, nothing changed in Git[/]"
     out.print(verdict)
+    if outcome.refusal:
+        out.print(f"[red]not tagged:[/] {outcome.refusal}")
     for s in outcome.services:
         if s.tagged:
-            out.print(f"  {s.release_ref} -> {s.build.index_digest}")
+            note = f" ({s.tag_status})" if s.tag_status and s.tag_status != "tagged" else ""
+            out.print(f"  {s.release_ref} -> {s.released_digest}{note}")
+    for sig in signatures:
+        out.print(f"  signed {sig.signed} (signature {sig.signature})")

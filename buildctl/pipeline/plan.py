@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import secrets
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
-from buildctl.model import BuildOptions, BuildSpec, Config, GitOpsFile
+from buildctl.config.builder_config import expand_cache
+from buildctl.engine import builder_spec
+from buildctl.model import BuildOptions, BuildSpec, Config, Driver, GitOpsFile
 
 STAGING_PREFIX = "buildctl-staging-"
 
@@ -33,19 +36,20 @@ class Plan:
     registry: str
     services: tuple[ServicePlan, ...]
 
-    def service(self, name: str) -> ServicePlan:
-        return next(s for s in self.services if s.name == name)
-
 
 def new_run_id() -> str:
     return secrets.token_hex(4)
 
 
-def make_plan(config: Config, *, run_id: str, options: BuildOptions | None = None) -> Plan:
+def make_plan(config: Config, *, run_id: str, options: BuildOptions | None = None,
+              commit_times: Mapping[str, str] | None = None) -> Plan:
+    """``commit_times``: service -> commit time of its context's git HEAD (what the caller found),
+    used when build.source_date_epoch is auto."""
     opts = options or config.build
     services = []
     for svc in config.services:
         repository = f"{config.registry}/{svc.image}"
+        epoch = _epoch(opts.source_date_epoch, (commit_times or {}).get(svc.name))
         spec = BuildSpec(
             service=svc.name,
             context=svc.context,
@@ -55,7 +59,9 @@ def make_plan(config: Config, *, run_id: str, options: BuildOptions | None = Non
             build_args=svc.build_args,
             secrets=svc.secrets,
             target=svc.target,
-            options=opts,
+            options=_service_options(opts, service=svc.name, image=svc.image, repository=repository),
+            source_date_epoch=epoch,
+            rewrite_timestamp=bool(epoch) and config.builder.driver is not Driver.DOCKER,
         )
         services.append(
             ServicePlan(
@@ -70,12 +76,32 @@ def make_plan(config: Config, *, run_id: str, options: BuildOptions | None = Non
     return Plan(config=config, run_id=run_id, tag=config.tag, registry=config.registry, services=tuple(services))
 
 
+def _epoch(setting: str, commit_time: str | None) -> str | None:
+    if setting == "auto":
+        return commit_time or None
+    return setting or None
+
+
+def _service_options(opts: BuildOptions, **values: str) -> BuildOptions:
+    return replace(opts, cache_from=tuple(expand_cache(c, **values) for c in opts.cache_from),
+                   cache_to=tuple(expand_cache(c, **values) for c in opts.cache_to))
+
+
+def builder_commands(config: Config) -> tuple[tuple[str, ...], ...]:
+    """The `docker buildx create` commands a release runs when the builder does not exist yet,
+    then its bootstrap (`plan` shows them; builders.ensure_builder runs exactly these)."""
+    creates = builder_spec.create_commands(config.builder)
+    return (*creates, builder_spec.bootstrap_command(config.builder.name)) if creates else ()
+
+
 def buildx_argv(spec: BuildSpec, *, metadata_file: str = "METADATA.json") -> list[str]:
     """The docker CLI equivalent of what engine.build runs, for `plan` and logs."""
     opts = spec.options
     argv = ["docker", "buildx", "build", "--platform", ",".join(spec.platforms), "--file", str(spec.dockerfile)]
     for key, value in spec.build_args.items():
         argv += ["--build-arg", f"{key}={value}"]
+    if spec.source_date_epoch:
+        argv += ["--build-arg", f"SOURCE_DATE_EPOCH={spec.source_date_epoch}"]
     for key, env in spec.secrets.items():
         argv += ["--secret", f"id={key},env={env}"]
     if spec.target:
@@ -91,7 +117,12 @@ def buildx_argv(spec: BuildSpec, *, metadata_file: str = "METADATA.json") -> lis
         argv += ["--cache-from", ref]
     for ref in opts.cache_to:
         argv += ["--cache-to", ref]
-    argv += ["--tag", spec.staging_ref, "--push", "--metadata-file", metadata_file, str(spec.context)]
+    argv += ["--tag", spec.staging_ref]
+    if spec.rewrite_timestamp:
+        argv += ["--output", "type=image,push=true,rewrite-timestamp=true,oci-mediatypes=true"]
+    else:
+        argv.append("--push")
+    argv += ["--metadata-file", metadata_file, str(spec.context)]
     return argv
 
 

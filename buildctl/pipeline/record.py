@@ -1,7 +1,9 @@
 """The release record: one JSON file per run, always written, the audit trail of a release.
 
-Per service: index digest, per-platform digests, every check and its result, timings; plus the
-Git commit when the GitOps step ran. Holds no secret: only references, digests and results.
+Per service: index digest, per-platform digests, every check and its result, timings, what the
+tag step did (``release``: tagged, already released identical, re-tagged, refused); the
+signatures; plus the Git commit (and the references kept because they are newer) when the
+GitOps step ran. Holds no secret: only references, digests and results.
 """
 
 from __future__ import annotations
@@ -10,17 +12,17 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from buildctl import __version__
+from buildctl import __version__, jsonsafe
 from buildctl.errors import ConfigError
 from buildctl.gitops.results import GitOpsResult
 from buildctl.model import ReleasedImage
 from buildctl.references import DIGEST_RE, is_valid_tag, parse_reference
-from buildctl.pipeline.results import ReleaseOutcome
+from buildctl.pipeline.results import ReleaseOutcome, Signature
 
 
 def to_data(obj: Any) -> Any:
@@ -36,7 +38,8 @@ def to_data(obj: Any) -> Any:
     return obj
 
 
-def release_record(outcome: ReleaseOutcome, *, gitops: GitOpsResult | None = None) -> dict[str, Any]:
+def release_record(outcome: ReleaseOutcome, *, gitops: GitOpsResult | None = None,
+                   signatures: Sequence[Signature] = ()) -> dict[str, Any]:
     services = []
     for s in outcome.services:
         v = s.verification
@@ -45,12 +48,18 @@ def release_record(outcome: ReleaseOutcome, *, gitops: GitOpsResult | None = Non
             "repository": s.repository,
             "tag": outcome.tag,
             "staging_tag": s.build.staging_tag,
-            "index_digest": s.build.index_digest,
+            # What the tag resolves to (and the manifests pin): the existing index when identical.
+            "index_digest": s.released_digest,
+            "built_index_digest": s.build.index_digest,
             "platforms": {p.platform: p.digest for p in v.platforms} if v else {},
+            # Which builder node built each platform (builder_spec.platform_nodes: buildx's choice).
+            "nodes": {p.platform: outcome.builder.node_of(p.platform) for p in v.platforms} if v else {},
             "checks": [to_data(c) for c in v.checks] if v else [],
             "built": s.build.ok,
             "verified": bool(v and v.ok),
             "tagged": s.tagged,
+            "release": s.tag_status and str(s.tag_status),
+            "previous_index_digest": s.previous_digest,
             "staging_tag_cleanup": s.staging and str(s.staging),
             "build_seconds": round(s.build.seconds, 3),
             "build_log": s.build.log_file,
@@ -64,10 +73,12 @@ def release_record(outcome: ReleaseOutcome, *, gitops: GitOpsResult | None = Non
         "registry": outcome.registry,
         "tag": outcome.tag,
         "gate": "passed" if outcome.passed else "failed",
+        "refused": outcome.refusal,
         "timings": outcome.timings,
         "binfmt": to_data(outcome.binfmt),
         "builder": to_data(outcome.builder),
         "services": services,
+        "signatures": [to_data(sig) for sig in signatures],
         "gitops": to_data(gitops) if gitops else None,
     }
 
@@ -87,9 +98,11 @@ def load_releases(path: Path) -> tuple[ReleasedImage, ...]:
     """The verified images of a release record (``buildctl build --record PATH``)."""
     shown = str(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonsafe.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError("release record not found", file=shown) from None
+    except jsonsafe.JSONTooDeep as exc:
+        raise ConfigError(exc.msg, file=shown, line=exc.lineno) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc.msg}", file=shown, line=exc.lineno) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -97,7 +110,16 @@ def load_releases(path: Path) -> tuple[ReleasedImage, ...]:
     services = data.get("services") if isinstance(data, dict) else None
     if not isinstance(services, list) or not services:
         raise ConfigError("not a release record: expected an object with a non-empty `services` list", file=shown)
-    return tuple(_released(entry, i, shown) for i, entry in enumerate(services))
+    released = tuple(_released(entry, i, shown) for i, entry in enumerate(services))
+    first: dict[str, int] = {}
+    for i, image in enumerate(released):
+        if image.service in first:  # which one would deploy? Neither: the record is not one release
+            j = first[image.service]
+            tags = f" with tag {released[j].tag!r} and {image.tag!r}" if released[j].tag != image.tag else ""
+            raise ConfigError(f"service {image.service} is listed twice (services[{j}] and services[{i}]){tags}",
+                              file=shown, key=f"services[{i}].name")
+        first[image.service] = i
+    return released
 
 
 def _released(entry: Any, i: int, file: str) -> ReleasedImage:

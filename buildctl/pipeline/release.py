@@ -23,13 +23,15 @@ from buildctl.inspect.results import Check, CheckStatus, Verification
 from buildctl.model import BuildOptions, Config, Phase, Progress, ProgressFn
 from buildctl.pipeline import build
 from buildctl.pipeline import plan as planning
-from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
+from buildctl.pipeline import source_dates
+from buildctl.pipeline import tagging
+from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome, TagStatus
 from buildctl.registry.client import RegistryClient
 
 
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
-                  progress: ProgressFn | None = None) -> ReleaseOutcome:
+                  progress: ProgressFn | None = None, retag: bool = False) -> ReleaseOutcome:
     notify = progress or (lambda service, platform, state: None)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -41,11 +43,17 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         clock = now
 
     info = engine.engine_info()
-    handlers = binfmt.ensure(config.all_platforms(), native=info.native_platform, config=config.binfmt)
+    platforms = config.all_platforms()
+    # Host handlers only matter (and are only ours to touch) when the builds run on this engine;
+    # emulation is then proved where the builds really run: through the builder.
+    host = (binfmt.register_host(platforms, native=info.native_platform, config=config.binfmt)
+            if builder.runs_locally(config.builder, info) else ())
     lap("binfmt")
-    selected = builder.ensure_builder(config.builder, platforms=config.all_platforms(), info=info)
+    selected = builder.ensure_builder(config.builder, platforms=platforms, info=info)
+    handlers = binfmt.probe_builder(platforms, builder=selected, host=host)
     lap("builder")
-    the_plan = planning.make_plan(config, run_id=run_id, options=options)
+    the_plan = planning.make_plan(config, run_id=run_id, options=options,
+                                  commit_times=source_dates.commit_times(config, options))
     verifying: dict[str, Future[Verification]] = {}
     workers = max(1, min(len(the_plan.services), verify.MAX_IMAGE_WORKERS))
     # Each service is verified as soon as it is pushed, while the others still build: the checks
@@ -54,7 +62,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as checks:
         def start_verification(svc: planning.ServicePlan, res: BuildResult) -> None:
             notify(svc.name, "", Progress(Phase.VERIFYING))
-            verifying[svc.name] = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}", client)
+            verifying[svc.name] = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}", client,
+                                                _verify_options(config, svc.name))
 
         results = build.build_all(the_plan, builder=selected.name, run_dir=run_dir, jobs=jobs, progress=notify,
                                   on_built=start_verification)
@@ -71,23 +80,39 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         ServiceOutcome(svc.name, svc.repository, res, by_service.get(svc.name), svc.release_ref)
         for svc, res in zip(the_plan.services, results)
     )
+    refused = None
     if all(o.ok for o in outcomes):
-        # The gate passed: only now does the release tag appear, for every service.
+        # The gate passed: only now does the release tag appear, for every service — unless a
+        # tag already holds other images (immutable tags, pipeline/tagging.py): then for none.
+        outcomes = _each(lambda o: tagging.decide(o, client, retag=retag), outcomes)
+        refused = tagging.refusal(outcomes)
+
         def tag(outcome: ServiceOutcome) -> ServiceOutcome:
-            engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}", tag_ref=outcome.release_ref)
+            if outcome.tag_status is not TagStatus.IDENTICAL:  # identical: the tag stays where it is
+                engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}",
+                                 tag_ref=outcome.release_ref)
             notify(outcome.service, "", Progress(Phase.TAGGED))
             return replace(outcome, tagged=True)
 
-        with interrupts.critical():  # all services tagged, or (on an error) none reported as released
-            outcomes = _each(tag, outcomes)
+        if refused is None:
+            with interrupts.critical():  # all services tagged, or (on an error) none reported as released
+                outcomes = _each(tag, outcomes)
     outcomes = _each(lambda o: _clean_staging(o, client), outcomes)
     lap("tag")
-    return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes, timings)
+    return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes,
+                          timings, refusal=refused)
 
 
-def _check(svc: planning.ServicePlan, reference: str, client: RegistryClient) -> Verification:
+def _verify_options(config: Config, service: str) -> verify.VerifyOptions:
+    """services.yaml ``verify:``, with the service's own allow_foreign globs added."""
+    own = next((s.allow_foreign for s in config.services if s.name == service), ())
+    return verify.VerifyOptions(config.verify.allow_foreign + own, config.verify.deadline_seconds)
+
+
+def _check(svc: planning.ServicePlan, reference: str, client: RegistryClient,
+           options: verify.VerifyOptions) -> Verification:
     """The registry checks; then, only if they passed, the service's smoke command per platform."""
-    verification = verify.verify_image(reference, platforms=svc.build.platforms, client=client)
+    verification = verify.verify_image(reference, platforms=svc.build.platforms, client=client, options=options)
     if not svc.smoke or not verification.ok:
         return verification
     smoke = tuple(_smoke(svc.smoke, reference, platform) for platform in svc.build.platforms)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from buildctl.engine.results import BinfmtResult, BuilderReport, EngineInfo
@@ -30,6 +31,15 @@ class BuildResult:
     error: str | None = None
 
 
+class TagStatus(StrEnum):
+    """What the release step did with REPO:TAG (tags are immutable unless --retag)."""
+
+    TAGGED = "tagged"  # a new tag
+    IDENTICAL = "already released, identical"  # the tag holds the same platform images: kept
+    RETAGGED = "re-tagged (--retag)"  # the tag held other images and was moved deliberately
+    REFUSED = "refused: the tag holds other images"  # nothing tagged (all-or-nothing)
+
+
 @dataclass(frozen=True)
 class ServiceOutcome:
     service: str
@@ -39,10 +49,27 @@ class ServiceOutcome:
     release_ref: str
     tagged: bool = False
     staging: TagDeletion | None = None  # what happened to the staging tag after the gate
+    tag_status: TagStatus | None = None  # None: the gate failed, no tag was considered
+    previous_digest: str | None = None  # the index REPO:TAG held before this release, if any
 
     @property
     def ok(self) -> bool:
         return self.build.ok and self.verification is not None and self.verification.ok
+
+    @property
+    def released_digest(self) -> str | None:
+        """The index REPO:TAG resolves to after the release: the existing one when identical."""
+        return self.previous_digest if self.tag_status is TagStatus.IDENTICAL else self.build.index_digest
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A cosign signature of a released index (stored at REPO:sha256-<hex>.sig)."""
+
+    service: str
+    signed: str  # REPO@sha256:... (the index digest)
+    signature: str  # REPO@sha256:... of the signature manifest
+    key: str  # the key's path or URI, as configured (never its content)
 
 
 @dataclass(frozen=True)
@@ -56,6 +83,7 @@ class ReleaseOutcome:
     builder: BuilderReport
     services: tuple[ServiceOutcome, ...]
     timings: Mapping[str, float] = field(default_factory=frozen_map)
+    refusal: str | None = None  # the gate passed but a tag exists with other images: nothing tagged
 
     @property
     def passed(self) -> bool:
@@ -63,7 +91,7 @@ class ReleaseOutcome:
 
     def released(self) -> tuple[ReleasedImage, ...]:
         return tuple(
-            ReleasedImage(s.service, s.repository, self.tag, s.build.index_digest or "")
+            ReleasedImage(s.service, s.repository, self.tag, s.released_digest or "")
             for s in self.services if s.tagged
         )
 
@@ -74,6 +102,7 @@ class RunResult:
     gitops: GitOpsResult | None
     record_path: str
     record: Mapping[str, Any]  # what was written to record_path (renderers and CI lines read this)
+    signatures: tuple[Signature, ...] = ()
 
 
 @dataclass(frozen=True)

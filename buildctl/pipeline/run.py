@@ -1,22 +1,25 @@
-"""The whole run of `buildctl build` / `buildctl run`: preflight, release (steps 1-5), the GitOps
-step, and the release record, written once, always (also when the gate failed).
+"""The whole run of `buildctl build` / `buildctl run`: preflight, release (steps 1-5), signing
+(optional), the GitOps step, and the release record, written once, always (also when the gate
+failed or a tag was refused).
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from buildctl import workdir
 from buildctl.engine import docker
-from buildctl.errors import UsageError
+from buildctl.errors import OperationError, UsageError
 from buildctl.gitops.results import GitOpsResult
 from buildctl.inspect.verify import platform_digests
 from buildctl.model import BuildOptions, Config, ProgressFn, ReleasedImage
-from buildctl.pipeline import gitops_step, record
+from buildctl.pipeline import gitops_step, record, sign_step, tagging
 from buildctl.pipeline.plan import new_run_id
 from buildctl.pipeline.release import build_release
-from buildctl.pipeline.results import ReleaseOutcome, RunResult
+from buildctl.pipeline.results import ReleaseOutcome, RunResult, Signature
 from buildctl.redaction import redact_url
 from buildctl.registry import credentials
 from buildctl.registry.client import RegistryClient
@@ -28,25 +31,32 @@ def nightly_tag(today: date | None = None) -> str:
 
 def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, pull: bool = False,
                 no_cache: bool = False, record_path: Path | None = None, nightly: bool = False,
-                progress: ProgressFn | None = None) -> RunResult:
-    """Build, verify and tag (and with ``with_gitops`` commit); ``nightly`` skips the commit when
-    the rebuilt images are identical to what the GitOps files already pin."""
+                progress: ProgressFn | None = None, retag: bool = False) -> RunResult:
+    """Build, verify, tag, sign (with ``sign:``) and with ``with_gitops`` commit; ``nightly`` skips
+    the commit when the rebuilt images are identical to what the GitOps files already pin.
+
+    A release tag that exists with other images is refused (OperationError, after the record is
+    written) unless ``retag``."""
     if with_gitops and config.gitops is None:
         raise UsageError("`buildctl run` needs a gitops: section in services.yaml (or use `buildctl build`)")
     run_id = new_run_id()
-    run_dir = config.root / ".buildctl" / "runs" / run_id
+    run_dir = workdir.state_dir(config.root) / "runs" / run_id  # made by the build, once it starts
     target = record_path or run_dir / "release.json"
     creds = credentials.registry_credentials_from_env()
-    if creds is not None:
-        docker.login(config.registry, username=creds.username, password=creds.password)
+    # The run's login lives in a run-scoped Docker config, gone when the run ends however it ends.
+    login = (docker.scoped_login(config.registry, username=creds.username, password=creds.password)
+             if creds is not None else nullcontext())
     gitops = None
-    with RegistryClient(credentials={config.registry: creds} if creds else None) as client:
+    signatures: tuple[Signature, ...] = ()
+    with login, RegistryClient(credentials={config.registry: creds} if creds else None) as client:
         _preflight(config, client=client, with_gitops=with_gitops)
         outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                 options=_options(config, pull=pull, no_cache=no_cache), client=client,
-                                progress=progress)
+                                progress=progress, retag=retag)
         try:
-            if outcome.passed and with_gitops:
+            # After the gate and the tags, before Git: only verified, released images get signed.
+            signatures = sign_step.sign_release(config, outcome, client)
+            if outcome.passed and outcome.refusal is None and with_gitops:
                 same = nightly and _unchanged_images(config, outcome, client)
                 if same:
                     gitops = GitOpsResult(repo=redact_url(config.gitops.repo), branch=config.gitops.branch,
@@ -54,9 +64,11 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
                 else:
                     gitops = gitops_step.update(config, outcome.released())
         finally:
-            data = record.release_record(outcome, gitops=gitops)
+            data = record.release_record(outcome, gitops=gitops, signatures=signatures)
             record.write_record(target, data)
-    return RunResult(outcome, gitops, str(target), data)
+    if outcome.refusal is not None:
+        raise OperationError(outcome.refusal, hint=f"{tagging.REFUSAL_HINT}; release record: {target}")
+    return RunResult(outcome, gitops, str(target), data, signatures)
 
 
 def _preflight(config: Config, *, client: RegistryClient, with_gitops: bool) -> None:
@@ -64,6 +76,7 @@ def _preflight(config: Config, *, client: RegistryClient, with_gitops: bool) -> 
     registry that does not answer, and GitOps input (branch, manifest files, containers) that
     would make the Git step fail after the release was tagged."""
     client.ping(config.registry)
+    sign_step.preflight(config)
     if with_gitops and config.gitops is not None:
         placeholders = tuple(ReleasedImage(s.name, f"{config.registry}/{s.image}", config.tag, "")
                              for s in config.services)

@@ -16,11 +16,16 @@ def test_doctor_is_all_green_on_the_stack() -> None:
     assert result.code == 0, result.output
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert set(checks) == {"docker CLI", "docker daemon", "buildx", "multi-platform image store",
-                           "binfmt linux/arm64", "registry", "git"}
+                           "binfmt linux/arm64", "registry", "git", "builder node default", "layer cache"}
     assert all(c["ok"] for c in checks.values())
     assert checks["multi-platform image store"]["detail"] == "io.containerd.snapshotter.v1"
     assert "flags PF" in checks["binfmt linux/arm64"]["detail"] or "F" in checks["binfmt linux/arm64"]["detail"]
     assert checks["buildx"]["detail"].startswith("0.")
+    # each node of the configured builder: endpoint, status, BuildKit version, platforms
+    assert checks["builder node default"]["detail"].startswith("default running, BuildKit ")
+    assert "linux/arm64" in checks["builder node default"]["detail"]
+    # where verified layers are cached, and the bound that evicts them
+    assert "MiB" in checks["layer cache"]["detail"] and "buildctl" in checks["layer cache"]["detail"]
 
 
 def test_doctor_fails_with_a_fix_when_the_registry_is_down() -> None:
@@ -29,7 +34,7 @@ def test_doctor_fails_with_a_fix_when_the_registry_is_down() -> None:
     line = next(line for line in result.stdout.splitlines() if "registry:" in line)
     assert line.startswith("FAIL") and "127.0.0.1:5999 unreachable" in line
     assert "fix:" in result.stdout
-    assert sum(line.startswith("ok") for line in result.stdout.splitlines()) == 6
+    assert sum(line.startswith("ok") for line in result.stdout.splitlines()) == 8  # every check but the registry
 
 
 def test_doctor_checks_every_configured_foreign_platform(project_dir) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -136,3 +137,126 @@ def test_run_without_a_gitops_section_refuses_before_building(project_dir: Path)
     assert one_error_line(result.stderr) == (
         "`buildctl run` needs a gitops: section in services.yaml (or use `buildctl build`)")
     assert not (project_dir / ".buildctl").exists()
+
+
+# --------------------------------------------------------------------------- issue #14: the table
+# Hostile input of every class, none needing the engine: per case the files of a scratch project
+# ({tmp} is its folder), the command, the exit code and the exact error line. Each must also be
+# quick, print no traceback and no secret, and leave nothing behind (no .buildctl/ folder).
+
+API = "  api: {context: api, image: team/api, manifests: [a.yaml]}\n"
+SECRET = "s3cr3t-T0KEN"
+RECORD = json.dumps({"services": [{"name": "api", "repository": "127.0.0.1:5000/team/api", "tag": "1",
+                                   "index_digest": "sha256:" + "a" * 64, "verified": True, "tagged": True}]})
+
+
+def _laughs(levels: int) -> str:
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def _record_with(**changes) -> str:
+    data = json.loads(RECORD)
+    data["services"][0].update(changes)
+    return json.dumps(data)
+
+
+TABLE = [
+    # YAML that expands or nests
+    ("alias-bomb", {"services.yaml": _laughs(9) + "services:\n" + API}, ["plan"], 2,
+     "services.yaml:6: aliases expand the document past 100000 nodes (an alias bomb?)"),
+    ("alias-bomb-in-a-key", {"services.yaml": _laughs(8) + "services:\n  ? *a8\n  : {context: api}\n"}, ["plan"], 2,
+     "services.yaml:6: aliases expand the document past 100000 nodes (an alias bomb?)"),
+    ("alias-cycle", {"services.yaml": "x-loop: &l [*l]\nservices:\n" + API}, ["plan"], 2,
+     "services.yaml:1: alias *l is inside the node it refers to (a cycle)"),
+    ("deep-yaml", {"services.yaml": "services:\n" + API + "x-deep: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n"},
+     ["plan"], 2, "services.yaml:3: nested deeper than 64 levels"),
+    ("merge-of-a-scalar", {"services.yaml": "services:\n  api:\n    <<: base\n    context: api\n"}, ["plan"], 2,
+     "services.yaml:3: services.api: `<<:` merges a mapping or a list of mappings (e.g. <<: *defaults)"),
+    ("merged-bad-value-names-its-line", {"services.yaml": "x-d: &d {context: api, image: Team/API}\nservices:\n  api: {<<: *d}\n"},
+     ["plan"], 2, "services.yaml:1: services.api.image: invalid image name 'Team/API': must be lowercase"),
+    # Records: nesting, duplicates
+    ("deep-record", {"services.yaml": "services:\n" + API, "r.json": '{"services": ' + "[" * 50_000 + "]" * 50_000 + "}"},
+     ["update-manifests", "--record", "r.json", "--gitops-repo", "nowhere"], 2, "r.json:1: nested deeper than 64 levels"),
+    ("record-service-twice", {"services.yaml": "services:\n" + API,
+                              "r.json": json.dumps({"services": json.loads(RECORD)["services"] + json.loads(_record_with(tag="2"))["services"]})},
+     ["update-manifests", "--record", "r.json", "--gitops-repo", "nowhere"], 2,
+     "r.json: services[1].name: service api is listed twice (services[0] and services[1]) with tag '1' and '2'"),
+    ("record-name-too-long", {"services.yaml": "services:\n" + API, "r.json": _record_with(repository="127.0.0.1:5000/" + "a" * 250)},
+     ["update-manifests", "--record", "r.json", "--gitops-repo", "nowhere"], 2,
+     ("r.json: services[0].repository: invalid image reference '127.0.0.1:5000/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'…: "
+     "the name is 265 characters, registries allow at most 255")),
+    # Validation gaps
+    ("registry-port-out-of-range", {"services.yaml": "services:\n" + API}, ["plan", "--registry", "127.0.0.1:999999"], 2,
+     "--registry: invalid registry '127.0.0.1:999999': port 999999 is out of range (1-65535)"),
+    ("registry-port-zero", {"services.yaml": "services:\n" + API}, ["plan", "--registry", "localhost:0"], 2,
+     "--registry: invalid registry 'localhost:0': port 0 is out of range (1-65535)"),
+    ("registry-empty", {"services.yaml": "services:\n" + API}, ["plan", "--registry", ""], 2,
+     "--registry: invalid registry '': empty; expected host[:port], e.g. myacr.azurecr.io"),
+    ("registry-port-in-yaml", {"services.yaml": "registry: myacr.azurecr.io:70000\nservices:\n" + API}, ["plan"], 2,
+     "services.yaml:1: registry: invalid registry 'myacr.azurecr.io:70000': port 70000 is out of range (1-65535)"),
+    ("registry-empty-in-yaml", {"services.yaml": "registry: ''\nservices:\n" + API}, ["plan"], 2,
+     "services.yaml:1: registry: invalid registry '': empty; expected host[:port], e.g. myacr.azurecr.io"),
+    ("image-name-too-long", {"services.yaml": "services:\n  api: {context: api, image: team/" + "x" * 240 + "}\n"}, ["plan"], 2,
+     ("services.yaml:2: services.api.image: image name too long: 127.0.0.1:5000/team/xxxxxxxxxxxxxxxxxxxx… is 260 "
+     "characters; registries allow at most 255 (registry/path)")),
+    ("image-name-too-long-by-registry", {"services.yaml": "services:\n  api: {context: api, image: team/" + "x" * 200 + "}\n"},
+     ["plan", "--registry", "r" * 50 + ".example.com"], 2,
+     ("services.yaml:2: services.api.image: image name too long: rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr… is 268 "
+     "characters; registries allow at most 255 (registry/path)")),
+    ("tag-too-long", {"services.yaml": "services:\n" + API}, ["plan", "--tag", "t" * 129], 2,
+     f"--tag: invalid tag '{'t' * 129}': tags are 1-128 characters of letters, digits, '_', '.', '-' (not starting with '.' or '-')"),
+    ("verify-name-too-long", {}, ["verify", "127.0.0.1:5000/" + "a" * 250 + ":1", "--platform", "linux/amd64"], 2,
+     ("invalid image reference '127.0.0.1:5000/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'…: the name is 265 characters, "
+     "registries allow at most 255")),
+    ("windows-platform", {"services.yaml": "platforms: [windows/arm64]\nservices:\n" + API}, ["plan"], 2,
+     "services.yaml:1: platforms[0]: unsupported platform 'windows/arm64': buildctl verifies Linux (ELF) images only"),
+    # A GitOps repository that is missing or not one
+    ("gitops-repo-missing", {"services.yaml": "gitops: {repo: nosuch}\nservices:\n" + API}, ["plan", "--diff"], 2,
+     "gitops.repo: the GitOps repository {tmp}/nosuch does not exist"),
+    ("gitops-repo-plain-folder", {"services.yaml": "gitops: {repo: plain}\nservices:\n" + API, "plain/x": ""}, ["plan", "--diff"], 2,
+     "gitops.repo: {tmp}/plain is not a Git repository"),
+    ("gitops-repo-a-file", {"services.yaml": "gitops: {repo: a.yaml}\nservices:\n" + API, "a.yaml": "x: 1\n"}, ["plan", "--diff"], 2,
+     "gitops.repo: {tmp}/a.yaml is not a Git repository"),
+    ("gitops-url-with-no-repository", {"services.yaml": "services:\n" + API, "r.json": RECORD},
+     ["update-manifests", "--record", "r.json", "--gitops-repo", "file:///nonexistent/deploy.git"], 2,
+     "gitops.repo: no Git repository at file:///nonexistent/deploy.git (or the token cannot see it)"),
+    ("in-place-not-a-checkout", {"services.yaml": "services:\n" + API, "r.json": RECORD, "plain/x": ""},
+     ["update-manifests", "--record", "r.json", "--in-place", "--gitops-repo", "{tmp}/plain"], 2,
+     "--in-place: {tmp}/plain is not a Git repository"),
+    # Credentials in a GitOps URL: refused whatever the scheme's case, also scp-like; never printed
+    ("url-token-upper-case-scheme", {"services.yaml": f"gitops: {{repo: 'HTTPS://user:{SECRET}@host/x.git'}}\nservices:\n" + API},
+     ["plan", "--diff"], 2,
+     "services.yaml:1: gitops.repo: the repository URL contains credentials; remove them and set BUILDCTL_GIT_TOKEN instead"),
+    ("url-token-scp-like", {"services.yaml": f"gitops: {{repo: 'user:{SECRET}@host:x.git'}}\nservices:\n" + API},
+     ["plan", "--diff"], 2,
+     "services.yaml:1: gitops.repo: the repository URL contains credentials; remove them and set BUILDCTL_GIT_TOKEN instead"),
+    ("url-token-as-user-mixed-case", {"services.yaml": "services:\n" + API, "r.json": RECORD},
+     ["update-manifests", "--record", "r.json", "--gitops-repo", f"hTTpS://{SECRET}@dev.azure.com/org/_git/x"], 2,
+     "the GitOps repository URL hTTpS://dev.azure.com/org/_git/x contains credentials"),
+    ("cli-url-token-upper-case", {"services.yaml": "services:\n" + API, "r.json": RECORD},
+     ["update-manifests", "--record", "r.json", "--gitops-repo", f"HTTPS://user:{SECRET}@host/x.git"], 2,
+     "the GitOps repository URL HTTPS://host/x.git contains credentials"),
+    ("cli-url-token-scp-like", {"services.yaml": "services:\n" + API, "r.json": RECORD},
+     ["update-manifests", "--record", "r.json", "--gitops-repo", f"user:{SECRET}@host:x.git"], 2,
+     "the GitOps repository URL user:***@host:x.git contains credentials"),
+]
+
+
+@pytest.mark.parametrize(("files", "args", "code", "message"), [case[1:] for case in TABLE], ids=[case[0] for case in TABLE])
+def test_hostile_input_table(tmp_path: Path, files: dict[str, str], args: list[str], code: int, message: str) -> None:
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "Dockerfile").write_text("FROM scratch\n")
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    started = time.monotonic()
+    result = run_cli(*(a.replace("{tmp}", str(tmp_path)) for a in args), cwd=tmp_path, timeout=60)
+    seconds = time.monotonic() - started
+    assert result.code == code, result.output
+    assert one_error_line(result.stderr) == message.replace("{tmp}", str(tmp_path))
+    assert SECRET not in result.output
+    assert not (tmp_path / ".buildctl").exists()
+    assert seconds < 10, f"took {seconds:.1f} s"
+    print(f"{code} {one_error_line(result.stderr)[:160]}")

@@ -6,14 +6,14 @@ import json
 
 from buildctl.config.loader import load_config
 from buildctl.pipeline.plan import STAGING_PREFIX, buildx_argv, make_plan
-from tests.helpers.cli import PROJECT, run_cli
+from tests.helpers.cli import PROJECT, named, run_cli
 
 
 def test_plan_of_the_sample_project() -> None:
     cfg = load_config(PROJECT / "services.yaml", environ={"BUILDCTL_TAG": "42"})
     plan = make_plan(cfg, run_id="abcd1234")
     assert [s.name for s in plan.services] == ["vote", "result", "worker"]
-    vote = plan.service("vote")
+    vote = named(plan.services, "vote")
     assert vote.release_ref == "127.0.0.1:5000/voting-app/vote:42"
     assert vote.build.staging_ref == f"127.0.0.1:5000/voting-app/vote:{STAGING_PREFIX}abcd1234"
     assert vote.build.platforms == ("linux/amd64", "linux/arm64")
@@ -29,7 +29,7 @@ def test_buildx_argv_carries_every_option(project_dir) -> None:
         " secrets: [{id: npmrc, env: NPM_RC}], platforms: [linux/arm64]}\n"
     )
     plan = make_plan(load_config(project_dir / "services.yaml", environ={}), run_id="r1")
-    argv = buildx_argv(plan.service("api").build, metadata_file="m.json")
+    argv = buildx_argv(named(plan.services, "api").build, metadata_file="m.json")
     assert argv[:5] == ["docker", "buildx", "build", "--platform", "linux/arm64"]
     for expected in (["--build-arg", "A=1"], ["--secret", "id=npmrc,env=NPM_RC"], ["--target", "prod"],
                      ["--label", "org.opencontainers.image.revision=abc"], ["--cache-from", "type=registry,ref=r/c"],
