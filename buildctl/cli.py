@@ -1,7 +1,7 @@
-"""Command line: parse, dispatch, render. No pipeline logic lives here.
+"""Command line: parse and dispatch to one command per verb; the renderer prints the result.
 
-Exit codes (README "Exit codes"): 0 ok, 1 an operation failed, 2 bad input, 3 a bug, 130
-interrupted. One error line (plus a hint) on stderr; --debug adds the traceback.
+No pipeline logic lives here, and no exit code is decided here: error_handler.py maps outcomes
+to exit codes; the options several verbs share are declared in cli_options.py.
 """
 
 from __future__ import annotations
@@ -10,14 +10,28 @@ import dataclasses
 import importlib
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from buildctl import cli_completion, errors, interrupts
+from buildctl import cli_completion, error_handler, errors
 from buildctl.cli_examples import epilog
+from buildctl.cli_options import (
+    DEFAULT_CONFIG,
+    ConfigOpt,
+    JobsOpt,
+    JsonOpt,
+    NoCacheOpt,
+    PullOpt,
+    QuietOpt,
+    RecordOut,
+    RecreateOpt,
+    RegistryOpt,
+    RetagOpt,
+    ServicesArg,
+    TagOpt,
+)
 
 
 class _Deferred:
@@ -41,17 +55,6 @@ app = typer.Typer(
     help="Safe multi-architecture container releases: build, verify the bytes, then update GitOps manifests.",
 )
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="services.yaml; paths in it are relative to its folder.")]
-TagOpt = Annotated[Optional[str], typer.Option("--tag", help="Release tag (overrides services.yaml).")]
-RegistryOpt = Annotated[Optional[str], typer.Option("--registry", help="Registry host[:port] (overrides services.yaml).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
-ServicesArg = Annotated[Optional[list[str]], typer.Argument(help="Services to act on (default: all).", show_default=False)]
-JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Build at most N services at once (default: all).")]
-DEFAULT_CONFIG = Path("services.yaml")
-
-
-class _State:
-    debug = False
 
 
 def _load(config: Path, tag: str | None, registry: str | None, services: list[str] | None, *,
@@ -60,7 +63,6 @@ def _load(config: Path, tag: str | None, registry: str | None, services: list[st
     return dataclasses.replace(cfg, builder=dataclasses.replace(cfg.builder, recreate=True)) if recreate_builder else cfg
 
 
-RecreateOpt = Annotated[bool, typer.Option("--recreate-builder", help="Replace the buildx builder when its nodes differ from services.yaml (default: refuse).")]
 
 
 def _version(value: bool) -> None:
@@ -76,21 +78,7 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
-    _State.debug = debug
-    _setup_logging(debug=debug)
-
-
-def _setup_logging(*, debug: bool) -> None:
-    """buildctl's log records on stderr: WARNING and up (retries, renewed logins) always, so a CI
-    log shows them; everything with --debug. Only the ``buildctl`` loggers: libraries stay quiet."""
-    import logging
-
-    logger = logging.getLogger("buildctl")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("buildctl: %(levelname)s: %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    error_handler.configure(debug=debug)
 
 
 @app.command(epilog=epilog("plan"))
@@ -175,11 +163,6 @@ def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, 
         raise typer.Exit(errors.EXIT_FAILED)
 
 
-RecordOut = Annotated[Optional[Path], typer.Option("--record", help="Write the release record here (default: .buildctl/runs/ID/release.json).")]
-PullOpt = Annotated[bool, typer.Option("--pull", help="Always pull newer base images.")]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Build without the build cache.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; print the result only on failure.")]
-RetagOpt = Annotated[bool, typer.Option("--retag", help="Move a release tag that already holds other images (tags are immutable otherwise; the record says so).")]
 
 
 @app.command(epilog=epilog("build"))
@@ -308,46 +291,4 @@ def completion(shell: Annotated[cli_completion.Shell, typer.Argument(help="The s
 
 
 def main(argv: list[str] | None = None) -> None:
-    interrupts.install()
-    if os.environ.get(cli_completion.COMPLETE_VAR):  # a completion request from the shell script
-        cli_completion.enable()
-    try:
-        # standalone_mode=False: click returns typer.Exit codes instead of exiting, and lets
-        # our errors through so they are printed here, once.
-        rc = app(args=argv, standalone_mode=False, prog_name="buildctl")
-    except (typer.Abort, KeyboardInterrupt):
-        _report_interrupt()
-        sys.exit(errors.EXIT_INTERRUPTED)
-    except typer.TyperException as exc:  # bad arguments (typer's bundled click): its message, exit 2
-        exc.show()
-        sys.exit(errors.EXIT_BAD_INPUT)
-    except errors.BuildctlError as exc:
-        _print_error(exc)
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except SystemExit:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the last resort: report a bug, exit 3
-        if _State.debug:
-            traceback.print_exc()
-        sys.stderr.write(f"buildctl: internal error (a bug): {type(exc).__name__}: {exc}\n"
-                         "  rerun with --debug for the traceback and report it\n")
-        sys.exit(errors.EXIT_BUG)
-    if rc == errors.EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
-        _report_interrupt()
-    sys.exit(rc if isinstance(rc, int) else errors.EXIT_OK)
-
-
-def _report_interrupt() -> None:
-    """Exits 130 (interrupts.exit_interrupted): children stopped, one line, within 2 s."""
-    interrupts.exit_interrupted("buildctl: interrupted; stopped {stopped} child process(es); nothing half-tagged, "
-                                "and Git changed only if a push had completed\n")
-
-
-def _print_error(exc: errors.BuildctlError) -> None:
-    if _State.debug:
-        traceback.print_exc()
-    sys.stderr.write(f"buildctl: error: {exc.message}\n")
-    if exc.hint:
-        sys.stderr.write(f"  hint: {exc.hint}\n")
+    error_handler.run(app, argv)

@@ -1,7 +1,7 @@
 """One error hierarchy for buildctl, and the exit codes the CLI maps it to.
 
 Every error a user can cause or meet carries a one-line ``message`` and an optional ``hint``
-(how to fix it). ``cli.main`` prints exactly that; ``--debug`` adds the traceback.
+(how to fix it). ``error_handler.run`` prints exactly that; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations

@@ -82,8 +82,10 @@ class Platform:
             raise PlatformError(f"unsupported platform {text!r}: architecture {parts[1]!r} is not one of "
                                 f"{', '.join(ARCHES)}")
         if platform.variant not in arch.variants:
-            allowed = ", ".join(v or "none" for v in arch.variants)
-            raise PlatformError(f"unsupported platform {text!r}: variant {parts[2]!r} of {arch.name} is not one of {allowed}")
+            named = [v for v in arch.variants if v]
+            allowed = f"one of {', '.join(named)}" if named else "none"
+            raise PlatformError(f"unsupported platform {text!r}: {arch.name} has no variant {parts[2]!r} "
+                                f"(variants: {allowed})")
         return platform
 
     @classmethod

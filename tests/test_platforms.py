@@ -33,9 +33,9 @@ def test_parse_accepts_supported_platforms(text, expected) -> None:
     ("linux/arm64/v8/x", "expected os/arch[/variant]"),
     ("windows/arm64", "Linux (ELF) images only"),
     ("darwin/arm64", "Linux (ELF) images only"),
-    ("linux/arm64/v99", "variant 'v99' of arm64"),
-    ("linux/amd64/v9", "variant 'v9' of amd64"),
-    ("linux/arm/v9", "variant 'v9' of arm"),
+    ("linux/arm64/v99", "arm64 has no variant 'v99' (variants: none)"),
+    ("linux/amd64/v9", "amd64 has no variant 'v9' (variants: one of v2, v3, v4)"),
+    ("linux/arm/v9", "arm has no variant 'v9' (variants: one of v7, v6, v5)"),
     ("linux/sparc64", "architecture 'sparc64' is not one of"),
 ])
 def test_parse_refuses_what_buildctl_cannot_verify(text, says) -> None:

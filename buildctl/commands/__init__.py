@@ -1,1 +1,1 @@
-"""One module per CLI verb. Each returns a result object; buildctl.report renders it."""
+"""One module per CLI verb. Each returns a result object; buildctl.output.render renders it."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from buildctl.config import loader
+from buildctl.config import schema as config_schema
 
 
 def schema() -> dict[str, Any]:
-    return loader.schema()
+    return config_schema.schema()

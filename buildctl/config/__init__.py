@@ -1,1 +1,1 @@
-"""."""
+"""services.yaml -> Config: loading, file:line errors, interpolation, JSON Schema."""

@@ -25,7 +25,7 @@ from typing import TypeVar
 import tenacity
 
 from buildctl.errors import CommandError
-from buildctl.registry.client import RetryPolicy
+from buildctl.registry.results import RetryPolicy
 
 log = logging.getLogger("buildctl.engine.docker")
 T = TypeVar("T")

@@ -13,8 +13,6 @@ import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from yaml.nodes import MappingNode, ScalarNode
-
 from buildctl.errors import ConfigError, OperationError
 from buildctl.gitops import helm_values
 from buildctl.gitops.image_fields import (
@@ -22,19 +20,16 @@ from buildctl.gitops.image_fields import (
     KustomizeImage,
     compose_documents,
     container_images,
-    get,
     is_kustomization,
     kustomize_images,
-    line_of,
     repository_of,
 )
+from buildctl.gitops.kustomize_edits import kustomize_splices
 from buildctl.gitops.results import Drift, FileChange, GitOpsChange
 from buildctl.gitops.tag_order import is_newer
 from buildctl.gitops.yaml_splice import (
     Splice,
     apply_splices,
-    delete_key,
-    insert_keys,
     replace_scalar,
 )
 from buildctl.model import GitOpsFile, ReleasedImage, TagOrder
@@ -135,7 +130,7 @@ def edit_file(
         if isinstance(site, ContainerImage):
             todo = [] if old == new_reference else [replace_scalar(text, site.image, new_reference, path=path)]
         else:
-            todo = _kustomize_splices(text, site, new_reference, newline, path=path)
+            todo = kustomize_splices(text, site, new_reference, newline, path=path)
         for splice in todo:
             splices.setdefault(splice.start, splice)
         if todo:
@@ -266,39 +261,6 @@ def _in_sync(ref: str, release: ReleasedImage) -> bool:
     if parsed.digest is not None and parsed.digest != release.digest:
         return False
     return parsed.tag == release.tag or (parsed.tag is None and parsed.digest == release.digest)
-
-
-def _kustomize_splices(
-    text: str, site: KustomizeImage, new_reference: str, newline: str, *, path: str
-) -> list[Splice]:
-    new = parse_reference(new_reference)
-    out: list[Splice] = []
-    inserts: list[tuple[str, str]] = []
-    new_name = site.field("newName")
-    # The repository as the caller spelled it (new.name is the normalised docker.io/library/x).
-    written = new_reference.partition("@")[0].removesuffix(f":{new.tag}" if new.tag else "")
-    if new_name is not None and repository_of(new_name.value) != new.name:
-        out.append(replace_scalar(text, new_name, written, path=path))
-    elif new_name is None and repository_of(site.name) != new.name:
-        inserts.append(("newName", written))
-    for key in ("newName", "newTag", "digest"):
-        if (raw := get(site.entry, key)) is not None and not isinstance(raw, ScalarNode):
-            # field() sees no scalar and an insert would add a second `newTag:`: kustomize rejects
-            # the duplicate key, and Argo CD would show the app as failing.
-            raise ConfigError(f"`{key}` of kustomization image {site.name} is a "
-                              f"{'mapping' if isinstance(raw, MappingNode) else 'list'}, expected a string",
-                              file=path, line=line_of(raw))
-    for key, value in (("newTag", new.tag), ("digest", new.digest)):
-        node = site.field(key)
-        if value is None and node is not None:
-            out.append(delete_key(text, site.entry, key, path=path))
-        elif value is not None and node is None:
-            inserts.append((key, value))
-        elif value is not None and node is not None and node.value != value:
-            out.append(replace_scalar(text, node, value, path=path))
-    if inserts:
-        out.append(insert_keys(text, site.entry, inserts, newline))
-    return out
 
 
 def _check_result(

@@ -26,7 +26,13 @@ import tenacity
 from buildctl import interrupts
 from buildctl.errors import ConfigError, OperationError, UsageError
 from buildctl.gitops import edits, render_check
-from buildctl.gitops.git import Git, check_repo_url, clone_source, missing_repository_error, no_repository
+from buildctl.gitops.git import (
+    Git,
+    check_repo_url,
+    clone_source,
+    missing_repository_error,
+    no_repository,
+)
 from buildctl.gitops.results import Drift, GitOpsChange, GitOpsResult
 from buildctl.model import GitOpsConfig, GitOpsFile, ReleasedImage
 from buildctl.redaction import redact_url

@@ -1,1 +1,1 @@
-"""."""
+"""Verification of pushed images (every ELF, loader, shebang) and Dockerfile lint."""

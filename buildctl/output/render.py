@@ -1,6 +1,6 @@
 """The one place that prints results: a rich table for people, JSON for machines.
 
-Commands return result objects; cli.py hands them here. Errors are printed by cli.main.
+Commands return result objects; cli.py hands them here. Errors are printed by error_handler.run.
 """
 
 from __future__ import annotations

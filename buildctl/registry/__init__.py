@@ -1,1 +1,1 @@
-"""."""
+"""The OCI Distribution client: read-only HTTP, auth, bounded reads, credentials."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from buildctl import jsonsafe
 from buildctl.errors import OperationError
 
 _PARAM_RE = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
@@ -155,7 +156,7 @@ class RegistryAuth(httpx.Auth):
         if response.status_code != 200:
             raise OperationError(f"registry {host}: token endpoint answered HTTP {response.status_code}")
         try:
-            body = response.json()
+            body = jsonsafe.loads(response.content)
             token = body.get("token") or body.get("access_token")
             seconds = float(body.get("expires_in") or _DEFAULT_TOKEN_SECONDS)
         except (ValueError, AttributeError):

@@ -8,11 +8,10 @@ work in threads other than the main one once SIGINT/SIGTERM arrived (buildctl.in
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from buildctl import interrupts
+from buildctl import interrupts, jsonsafe
 from buildctl.errors import OperationError
 
 DEFAULT_DEADLINE_SECONDS = 120.0
@@ -56,17 +55,9 @@ MAX_JSON_DEPTH = 64  # OCI documents nest 4 deep; annotations and labels are fla
 
 
 def parse_json(content: bytes, *, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """json.loads for registry documents: nesting is bounded (the C decoder would raise
+    """json.loads for registry documents with nesting bounded (jsonsafe: the C decoder would raise
     RecursionError, a crash rather than an answer); ValueError when malformed."""
     try:
-        doc = json.loads(content)
-    except RecursionError:
+        return jsonsafe.loads(content, max_depth=max_depth)
+    except jsonsafe.JSONTooDeep:
         raise LimitError(f"{what} nests JSON deeper than {max_depth} levels (limit)") from None
-    stack = [(doc, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            raise LimitError(f"{what} nests JSON deeper than {max_depth} levels (limit)")
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return doc

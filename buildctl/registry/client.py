@@ -2,7 +2,7 @@
 
 The only module that talks HTTP to registries. Spec: https://github.com/opencontainers/distribution-spec
 Every byte fetched by digest is checked against that digest. Transient failures (connection
-errors, 429/502/503/504) are retried with exponential backoff and jitter, honouring Retry-After.
+errors, 429/500/502/503/504) are retried with exponential backoff and jitter, honouring Retry-After.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO, TypeVar
 
 import httpx
-import tenacity
 
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.auth import RegistryAuth, RegistryCredentials, is_loopback
 from buildctl.registry.bounds import Deadline, LimitError
 from buildctl.registry.results import Manifest, ManifestHead, RetryPolicy, TagDeletion
+from buildctl.registry.retrying import RETRY_STATUSES, retrying
 from buildctl.registry.wire import (
     INDEX_TYPES,
     MANIFEST_ACCEPT,
@@ -46,20 +46,7 @@ T = TypeVar("T")
 MAX_MANIFEST_BYTES = 4 << 20  # containerd's limit for manifests and indexes
 MAX_CONFIG_BYTES = 8 << 20
 MAX_ERROR_BYTES = 64 << 10  # an error answer's body is a short JSON document
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 DOCKER_HUB_API = "registry-1.docker.io"  # docker.io references are served from here
-
-
-# Transport errors that mean "try again": the request may not have reached the registry, or the
-# connection broke mid-body. Every request here is a GET/HEAD, so repeating it is safe.
-TRANSIENT_ERRORS = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.ReadTimeout,
-    httpx.ReadError,
-    httpx.RemoteProtocolError,
-    TransientStatusError,
-)
 
 
 class RegistryClient:
@@ -218,7 +205,7 @@ class RegistryClient:
         host = self._host(registry)
         scheme = self._scheme or ("http" if is_loopback(host) else "https")
         try:
-            response = self._retrying(f"registry {registry} /v2/")(lambda: self._http.get(f"{scheme}://{host}/v2/"))
+            response = retrying(self._retry, f"registry {registry} /v2/")(lambda: self._http.get(f"{scheme}://{host}/v2/"))
         except httpx.HTTPError as exc:
             raise OperationError(f"registry {registry} unreachable ({reason(exc)}) {self._tries}") from None
         if response.status_code == 200:
@@ -279,7 +266,7 @@ class RegistryClient:
                 response.close()
 
         try:
-            return self._retrying(what, deadline)(attempt)
+            return retrying(self._retry, what, deadline)(attempt)
         except TransientStatusError as exc:
             raise OperationError(f"{what}: registry {ref.registry} answered HTTP {exc.status} {self._tries}") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -297,38 +284,6 @@ class RegistryClient:
     @property
     def _tries(self) -> str:
         return f"(gave up after at most {self._retry.attempts} attempts / {self._retry.total_seconds:g}s)"
-
-    def _retrying(self, what: str, deadline: Deadline | None = None) -> tenacity.Retrying:
-        policy = self._retry
-        backoff = tenacity.wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)  # full jitter
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, TransientStatusError) and exc.retry_after is not None:
-                return exc.retry_after  # honoured; stop_before_delay gives up if it exceeds the budget
-            return backoff(state)
-
-        def past_deadline(state: tenacity.RetryCallState) -> bool:
-            # the next wait would end after the image's deadline: give up now, with the real error
-            return deadline is not None and deadline.remaining() <= state.upcoming_sleep
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            sleep = state.next_action.sleep if state.next_action else 0.0
-            log.warning(
-                "%s: %s; retrying in %.1fs (attempt %d of %d failed)",
-                what, reason(exc), sleep, state.attempt_number, policy.attempts,
-            )
-
-        return tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(TRANSIENT_ERRORS),
-            stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_before_delay(policy.total_seconds)
-            | past_deadline,
-            wait=wait,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-
 
 def ping(registry: str) -> str:
     with RegistryClient(retry=RetryPolicy(attempts=1)) as client:

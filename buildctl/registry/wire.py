@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from buildctl import jsonsafe
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference
 from buildctl.registry.bounds import Deadline, LimitError, parse_json
@@ -144,7 +145,7 @@ def media_type_from_body(content: bytes) -> str | None:
 def status_error(response: httpx.Response, ref: ImageReference, what: str) -> OperationError:
     status = response.status_code
     try:
-        errors = response.json().get("errors") or []
+        errors = jsonsafe.loads(response.content).get("errors") or []
         codes = {e.get("code") for e in errors}
         message = "; ".join(str(e.get("message", "")) for e in errors if e.get("message"))
     except (ValueError, AttributeError):

@@ -1,0 +1,1 @@
+"""Signing verified releases (cosign)."""

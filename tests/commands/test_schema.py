@@ -7,7 +7,7 @@ import json
 import jsonschema
 import yaml
 
-from buildctl.config.loader import schema
+from buildctl.config.schema import schema
 from tests.helpers.cli import PROJECT, run_cli
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from buildctl.config.loader import load_config, schema
+from buildctl.config.loader import load_config
+from buildctl.config.schema import schema
 from buildctl.errors import EXIT_BAD_INPUT, ConfigError
 from tests.helpers.cli import run_cli
 

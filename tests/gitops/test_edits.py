@@ -13,14 +13,7 @@ import pytest
 
 from buildctl.errors import ConfigError
 from buildctl.gitops import image_fields as kube_images
-from buildctl.gitops.edits import (
-    drift,
-    edit_manifest,
-    find_images,
-    compute_change,
-    reference_for,
-    unified_diff,
-)
+from buildctl.gitops.edits import drift, edit_manifest, find_images, compute_change, reference_for, unified_diff
 from buildctl.gitops.results import Drift, FileChange, GitOpsChange
 from buildctl.model import GitOpsFile, ReleasedImage
 
