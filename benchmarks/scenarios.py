@@ -215,8 +215,9 @@ def _releases(config: Path, tag: str) -> tuple[ReleasedImage, ...]:
 
 def _record(config: Path, tag: str) -> Path:
     cfg = load_config(config, environ={})
-    return fixtures.release_record(config.parent / f"release-{tag}.json", services=[s.name for s in cfg.services],
-                                   repository_of=lambda n: f"{cfg.registry}/{cfg.service(n).image}", tag=tag)
+    images = {s.name: s.image for s in cfg.services}
+    return fixtures.release_record(config.parent / f"release-{tag}.json", services=list(images),
+                                   repository_of=lambda n: f"{cfg.registry}/{images[n]}", tag=tag)
 
 
 def gitops_scale(ctx: Context, *, files: int = 1000, services: int = 10) -> dict[str, Any]:

@@ -49,7 +49,10 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 
 def compose_documents(text: str, *, path: str) -> list[Node]:
-    """Every non-empty document of ``text``, as node trees; ConfigError with file:line if invalid."""
+    """Every non-empty document of ``text``, as node trees; ConfigError with file:line if invalid.
+
+    Not cached: keeping 1,000 files' node trees alive makes every garbage collection walk them
+    (measured: composing 1,000 manifests 0.18 s -> 0.65 s)."""
     if _FAST_LOADER is not None and text.isascii():
         try:
             docs = list(yaml.compose_all(text, Loader=_FAST_LOADER))

@@ -55,7 +55,7 @@ def test_parse_check_refuses_changed_kinds_and_new_duplicate_keys(tmp_path: Path
     assert err.value.message == "a.yaml: the edit changed the documents from ['Pod'] to ['Job'] (a buildctl bug)"
     # A duplicate the file already had is the user's, not the edit's: not refused here.
     ok = check(tmp_path, GitOpsChange((FileChange("b.yaml", dup, dup.replace("1.5.0", "1.6.0"), ()),)))
-    assert ok == ("b.yaml: parses, 1 document(s)",)
+    assert ok == ("1 edited file(s) parse into the same 1 document(s) and kinds, no key twice",)
 
 
 def test_kustomize_build_runs_on_touched_directories(tmp_path: Path) -> None:
@@ -63,7 +63,8 @@ def test_kustomize_build_runs_on_touched_directories(tmp_path: Path) -> None:
     write(tmp_path, {**FILES, "k8s/kustomization.yaml": KUSTOMIZATION.replace("1.4.0", "1.5.0")})
     change = GitOpsChange((FileChange("k8s/kustomization.yaml", KUSTOMIZATION,
                                       KUSTOMIZATION.replace("1.4.0", "1.5.0"), ()),))
-    assert check(tmp_path, change) == ("k8s/kustomization.yaml: parses, 1 document(s)", "k8s: kustomize build ok")
+    assert check(tmp_path, change) == ("1 edited file(s) parse into the same 1 document(s) and kinds, no key twice",
+                                       "k8s: kustomize build ok")
     (tmp_path / "k8s/kustomization.yaml").write_text(KUSTOMIZATION.replace("api.yaml", "missing.yaml"))
     with pytest.raises(OperationError) as err:
         check(tmp_path, change)
@@ -98,8 +99,8 @@ def test_release_reports_what_it_checked_and_kept(tmp_path: Path) -> None:
     assert result.pushed
     assert result.kept == (f"k8s/api.yaml: Pod/api container api: keeps {API}:1.6.0 (newer than 1.5.0)",)
     # charts/api has no kustomization: parsed only; k8s has one: rendered.
-    assert result.rendered == ("k8s/kustomization.yaml: parses, 1 document(s)",
-                               "charts/api/values.yaml: parses, 1 document(s)", "k8s: kustomize build ok")
+    assert result.rendered == ("2 edited file(s) parse into the same 2 document(s) and kinds, no key twice",
+                               "k8s: kustomize build ok")
     assert show(remote, "main", "k8s/api.yaml").decode() == pod("1.6.0")
     assert show(remote, "main", "charts/api/values.yaml").decode() == VALUES.replace("1.4.0", "1.5.0")
 
