@@ -33,8 +33,36 @@ def git(*args: str, cwd: Path | None = None) -> str:
     return subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True).stdout
 
 
-def sample_project(root: Path) -> Path:
-    """The three sample services, pushed to buildctl-bench/* instead of voting-app/*."""
+# The builder kinds of README "Builders", as the benchmark names them, and their buildx builder.
+BUILDER_KINDS = ("docker", "docker-container", "remote", "multinode")
+BUILDER_NAMES = {"docker": "default", "docker-container": "bench-container", "remote": "bench-remote",
+                 "multinode": "bench-multinode", "cache": "bench-cache"}
+
+
+def nodes() -> list[tuple[str, str]]:
+    """(endpoint, platform) of the two remote BuildKit daemons `scripts/stack.sh nodes` starts."""
+    out = subprocess.run(["bash", str(PROJECT / "scripts" / "stack.sh"), "nodes"], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
+    return [tuple(line.split()[:2]) for line in out.splitlines() if line.strip()]
+
+
+def builder_section(kind: str, root: Path) -> str:
+    """services.yaml's `builder:` for ``kind`` ("cache": a docker-container builder of its own)."""
+    if kind == "docker":
+        return ""
+    if kind in ("docker-container", "cache"):
+        shutil.copy(PROJECT / "examples" / "buildkitd.toml", root / "buildkitd.toml")
+        return (f"builder: {{name: {BUILDER_NAMES[kind]}, driver: docker-container, driver_opts: {{network: host}}, "
+                "config: buildkitd.toml}\n")
+    found = nodes()
+    if kind == "remote":
+        return f"builder: {{name: bench-remote, driver: remote, nodes: [{{endpoint: '{found[0][0]}'}}]}}\n"
+    listed = ", ".join(f"{{endpoint: '{endpoint}', platforms: [{platform}]}}" for endpoint, platform in found)
+    return f"builder: {{name: bench-multinode, driver: remote, nodes: [{listed}]}}\n"
+
+
+def sample_project(root: Path, *, builder: str = "docker", build: str = "{provenance: true, sbom: false}") -> Path:
+    """The three sample services, pushed to buildctl-bench/* instead of voting-app/*, on ``builder``."""
     root.mkdir(parents=True)
     for name in SERVICES:
         shutil.copytree(PROJECT / name, root / name)
@@ -42,8 +70,8 @@ def sample_project(root: Path) -> Path:
         f"  {name}:\n    context: {name}\n    image: {BENCH_REPO}/{name}\n"
         f"    build_args: {{BASE_IMAGE: {BASE_IMAGE}}}\n" for name in SERVICES)
     (root / "services.yaml").write_text(
-        f"registry: {REGISTRY}\ntag: bench\nplatforms: [{', '.join(BOTH)}]\n"
-        f"build: {{provenance: true, sbom: false}}\nservices:\n{services}")
+        f"registry: {REGISTRY}\ntag: bench\nplatforms: [{', '.join(BOTH)}]\n{builder_section(builder, root)}"
+        f"build: {build}\nservices:\n{services}")
     return root / "services.yaml"
 
 
@@ -58,6 +86,8 @@ def bake_file(config_path: Path, out: Path, *, tag: str) -> Path:
         target = {"context": str(spec.context), "dockerfile": str(spec.dockerfile), "platforms": list(spec.platforms),
                   "args": dict(spec.build_args), "labels": dict(opts.labels), "tags": [f"{svc.repository}:{tag}"],
                   "attest": attest, "output": ["type=registry"], "pull": opts.pull, "no-cache": opts.no_cache}
+        if opts.cache_from:  # the same registry cache buildctl reads (cache_to only seeds it, untimed)
+            target["cache-from"] = list(opts.cache_from)
         if spec.target:
             target["target"] = spec.target
         targets[svc.name] = target

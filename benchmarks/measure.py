@@ -81,13 +81,41 @@ def alternate(contenders: Mapping[str, Callable[[int], Sample]], *, reps: int,
     samples: dict[str, list[Sample]] = {n: [] for n in names}
     for rep in range(reps):
         for name in names if rep % 2 == 0 else names[::-1]:
-            if prepare is not None:
-                prepare()
-            sample = contenders[name](rep)
+            sample = _sample_with_retries(lambda: contenders[name](rep), prepare=prepare, what=f"{name} rep {rep + 1}",
+                                          log=log)
             samples[name].append(sample)
+            retried = f", retried {sample.detail['retried']}x" if sample.detail.get("retried") else ""
             log(f"    rep {rep + 1}/{reps} {name}: {sample.seconds:.2f} s (machine busy {sample.busy_cores:.2f} "
-                f"cores, client CPU {sample.client_cpu:.2f} s)")
+                f"cores, client CPU {sample.client_cpu:.2f} s{retried})")
     return samples
+
+
+SAMPLE_RETRIES = 2  # a transient registry error (a 500 once in a while) must not lose a row
+
+
+def _sample_with_retries(measure: Callable[[], Sample], *, prepare: Callable[[], None] | None, what: str,
+                         log: Callable[[str], None]) -> Sample:
+    """One sample; a failed run is repeated (``prepare`` again first) up to SAMPLE_RETRIES times and
+    the sample says so (``detail["retried"]``, and the table marks the row)."""
+    errors: list[str] = []
+    for _ in range(SAMPLE_RETRIES + 1):
+        if prepare is not None:
+            prepare()
+        try:
+            sample = measure()
+        except BenchError as exc:
+            errors.append(str(exc).splitlines()[0])
+            log(f"    {what} failed ({errors[-1]}); measuring it again")
+            continue
+        sample.detail["retried"] = len(errors)
+        sample.detail["retry_errors"] = errors
+        return sample
+    raise BenchError(f"{what} failed {len(errors)} times: {errors[-1]}")
+
+
+def retried(samples: Sequence[Sample]) -> int:
+    """How many of ``samples`` needed a second try (shown beside the figure)."""
+    return sum(1 for s in samples if s.detail.get("retried"))
 
 
 def median(samples: Sequence[Sample]) -> float:

@@ -33,6 +33,10 @@ HERE = Path(__file__).resolve().parent
 SCENARIOS = {
     "cold": lambda ctx: scenarios.release_vs_bake(ctx, cold=True),
     "warm": lambda ctx: scenarios.release_vs_bake(ctx, cold=False),
+    **{f"{temp}-{kind}": (lambda ctx, temp=temp, kind=kind: scenarios.release_vs_bake(ctx, cold=temp == "cold", kind=kind))
+       for kind in ("docker-container", "remote", "multinode") for temp in ("cold", "warm")},
+    "cache-cold": scenarios.registry_cache_cold_start,
+    "cli": scenarios.cli_speed,
     "parallel": scenarios.parallel_vs_sequential,
     "verify": scenarios.verification,
     "gitops": scenarios.gitops_scale,

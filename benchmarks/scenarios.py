@@ -10,7 +10,7 @@ import statistics
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from benchmarks.measure import (
     alternate,
     buildctl_argv,
     median,
+    retried,
     run,
     summary,
     timed_call,
@@ -42,23 +43,28 @@ class Context:
     reps: int  # A/B pairs of the slow (cold) scenarios
     fast_reps: int  # repetitions of the fast ones
     log: Callable[[str], None]
-    sample_config: Path | None = None
+    configs: dict[str, Path] = field(default_factory=dict)  # builder kind -> its sample project
 
 
 def row(scenario: str, measure: str, value: str, target: str = "", met: bool | None = None) -> dict[str, Any]:
     return {"scenario": scenario, "measure": measure, "value": value, "target": target, "met": met}
 
 
-def prune() -> None:
-    """Clear BuildKit's cache the same way before every cold run (also evicts the base image's
-    unpacked snapshots: both contenders pay for them again)."""
-    subprocess.run(["docker", "buildx", "prune", "-af"], check=True, capture_output=True, timeout=600)
+def prune(kind: str = "docker") -> Callable[[], None]:
+    """Clear the builder's BuildKit cache the same way before every cold run (also evicts the base
+    image's unpacked snapshots: both contenders pay for them again), as on a fresh CI agent."""
+    def clear() -> None:
+        subprocess.run(["docker", "buildx", "prune", "-af", "--builder", fixtures.BUILDER_NAMES[kind]], check=True,
+                       capture_output=True, timeout=600)
+    return clear
 
 
-def _config(ctx: Context) -> Path:
-    if ctx.sample_config is None:
-        ctx.sample_config = fixtures.sample_project(ctx.root / "sample")
-    return ctx.sample_config
+def _config(ctx: Context, kind: str = "docker") -> Path:
+    """The sample project on builder ``kind``; its builder is created (untimed) the first time."""
+    if kind not in ctx.configs:
+        ctx.configs[kind] = fixtures.sample_project(ctx.root / f"sample-{kind}", builder=kind)
+        run(buildctl_argv("builder", "-c", str(ctx.configs[kind])))
+    return ctx.configs[kind]
 
 
 def _buildctl_build(config: Path, tag: str, *extra: str) -> Sample:
@@ -69,19 +75,22 @@ def _buildctl_build(config: Path, tag: str, *extra: str) -> Sample:
     return sample
 
 
-def _bake(config: Path, tag: str) -> Sample:
+def _bake(config: Path, tag: str, kind: str = "docker") -> Sample:
     bake = fixtures.bake_file(config, config.parent / f"{tag}.bake.json", tag=tag)
     sample = run(["docker", "buildx", "bake", "-f", str(bake), "--metadata-file", str(bake.with_suffix(".md.json")),
-                  "--progress", "plain"])
+                  "--progress", "plain", "--builder", fixtures.BUILDER_NAMES[kind]])
     sample.detail = {}
     return sample
 
 
-def _raw_builds(config: Path, tag: str) -> Sample:
+def _raw_builds(config: Path, tag: str, kind: str = "docker") -> Sample:
     """What buildctl's build step runs, without buildctl: one `docker buildx build` per service
     (the argv `buildctl plan` prints), all at once."""
     plan = make_plan(load_config(config, environ={}), run_id=tag)
-    argvs = [buildx_argv(svc.build, metadata_file=str(config.parent / f"{tag}.{svc.name}.md.json")) for svc in plan.services]
+    argvs = []
+    for svc in plan.services:
+        argv = buildx_argv(svc.build, metadata_file=str(config.parent / f"{tag}.{svc.name}.md.json"))
+        argvs.append([*argv[:3], "--builder", fixtures.BUILDER_NAMES[kind], *argv[3:]])  # docker buildx build ...
 
     logs = [config.parent / f"{tag}.{svc.name}.log" for svc in plan.services]
 
@@ -106,24 +115,29 @@ def _phases(samples: list[Sample]) -> dict[str, float]:
     return {k: round(statistics.median(s.detail["timings"][k] for s in samples), 3) for k in keys}
 
 
-def release_vs_bake(ctx: Context, *, cold: bool) -> dict[str, Any]:
-    config, kind = _config(ctx), "cold" if cold else "warm"
+def release_vs_bake(ctx: Context, *, cold: bool, kind: str = "docker") -> dict[str, Any]:
+    """buildctl build (verification and gate included) against `docker buildx bake` of the same
+    targets on the same builder ``kind``; cold = that builder's cache pruned before every run."""
+    config, temp = _config(ctx, kind), "cold" if cold else "warm"
+    label = f"{temp}-{kind}"
     reps = ctx.reps if cold else ctx.fast_reps
     if not cold:  # everything cached: one untimed run of each first
-        _buildctl_build(config, "warm-0")
-        _bake(config, "bake-warm-0")
+        _buildctl_build(config, f"{label}-0")
+        _bake(config, f"bake-{label}-0", kind)
     samples = alternate({
-        "buildctl build": lambda rep: _buildctl_build(config, f"{kind}-{rep + 1}"),
-        "docker buildx bake": lambda rep: _bake(config, f"bake-{kind}-{rep + 1}"),
-        "3 x docker buildx build": lambda rep: _raw_builds(config, f"raw-{kind}-{rep + 1}"),
-    }, reps=reps, prepare=prune if cold else None, log=ctx.log)
+        "buildctl build": lambda rep: _buildctl_build(config, f"{label}-{rep + 1}"),
+        "docker buildx bake": lambda rep: _bake(config, f"bake-{label}-{rep + 1}", kind),
+        "3 x docker buildx build": lambda rep: _raw_builds(config, f"raw-{label}-{rep + 1}", kind),
+    }, reps=reps, prepare=prune(kind) if cold else None, log=ctx.log)
     a, b, raw = (median(samples[n]) for n in ("buildctl build", "docker buildx bake", "3 x docker buildx build"))
-    ratio, limit = a / b, (1.05 if cold else 1.10)
-    scenario = f"{kind} release, 3 services x 2 platforms"
-    rows = [row(scenario, "buildctl / bake wall", f"{a:.2f} s / {b:.2f} s = {ratio:.2f}", f"<= {limit:.2f}",
+    ratio, limit = a / b, (1.10 if cold else 1.15)
+    scenario = f"{temp} release on {kind}, 3 services x 2 platforms"
+    again = sum(retried(v) for v in samples.values())
+    note = f" ({again} sample(s) measured again after a transient error)" if again else ""
+    rows = [row(scenario, "buildctl / bake wall", f"{a:.2f} s / {b:.2f} s = {ratio:.2f}{note}", f"<= {limit:.2f}",
                 ratio <= limit)]
     if not cold:
-        rows.append(row(scenario, "absolute overhead", f"{a - b:.2f} s", "<= 1.5 s", a - b <= 1.5))
+        rows.append(row(scenario, "absolute overhead", f"{a - b:.2f} s"))
     rows.append(row(scenario, "of which one buildx process per service (raw, no buildctl) / bake",
                     f"{raw:.2f} s / {b:.2f} s = {raw / b:.2f}"))
     cpu = {n: statistics.median(s.client_cpu for s in v) for n, v in samples.items()}
@@ -134,12 +148,41 @@ def release_vs_bake(ctx: Context, *, cold: bool) -> dict[str, Any]:
         "ratio": round(ratio, 3), "overhead_s": round(a - b, 3), "buildctl_phases_median_s": _phases(samples["buildctl build"])}}
 
 
+def registry_cache_cold_start(ctx: Context) -> dict[str, Any]:
+    """A fresh docker-container builder (empty state, as on a new CI agent) reading the registry
+    cache an earlier release wrote: buildctl against bake with the same cache-from, and against
+    buildctl without the cache."""
+    cache = f"type=registry,ref={fixtures.REGISTRY}/{fixtures.BENCH_REPO}/cache-{{service}}"
+    with_cache = fixtures.sample_project(ctx.root / "sample-cache", builder="cache",
+                                         build=f"{{provenance: true, sbom: false, cache_from: ['{cache}']}}")
+    seed = fixtures.sample_project(ctx.root / "sample-cache-seed", builder="cache",
+                                   build=f"{{provenance: true, sbom: false, cache_to: ['{cache},mode=max']}}")
+    run(buildctl_argv("build", "-c", str(seed), "--tag", "cache-seed"))  # writes the cache, untimed
+
+    def fresh_builder() -> None:
+        subprocess.run(["docker", "buildx", "rm", "-f", fixtures.BUILDER_NAMES["cache"]], capture_output=True, timeout=120)
+        run(buildctl_argv("builder", "-c", str(with_cache)))  # created empty, bootstrapped: untimed
+
+    samples = alternate({
+        "buildctl build, registry cache": lambda rep: _buildctl_build(with_cache, f"cachecold-{rep + 1}"),
+        "docker buildx bake, registry cache": lambda rep: _bake(with_cache, f"bake-cachecold-{rep + 1}", "cache"),
+        "buildctl build, no cache": lambda rep: _buildctl_build(seed, f"nocache-{rep + 1}"),
+    }, reps=ctx.reps, prepare=fresh_builder, log=ctx.log)
+    subprocess.run(["docker", "buildx", "rm", "-f", fixtures.BUILDER_NAMES["cache"]], capture_output=True, timeout=120)
+    a, b, none = (median(samples[n]) for n in samples)
+    scenario = "cold release on a fresh docker-container builder, registry cache"
+    return {"rows": [row(scenario, "buildctl / bake wall", f"{a:.2f} s / {b:.2f} s = {a / b:.2f}", "<= 1.10",
+                         a / b <= 1.10),
+                     row(scenario, "buildctl without / with the registry cache", f"{none:.2f} s / {a:.2f} s = {none / a:.2f}x")],
+            "data": {k: summary(v) for k, v in samples.items()} | {"ratio": round(a / b, 3)}}
+
+
 def parallel_vs_sequential(ctx: Context) -> dict[str, Any]:
     config = _config(ctx)
     samples = alternate({
         "--jobs 3": lambda rep: _buildctl_build(config, f"par-{rep + 1}", "--jobs", "3"),
         "--jobs 1": lambda rep: _buildctl_build(config, f"seq-{rep + 1}", "--jobs", "1"),
-    }, reps=ctx.reps, prepare=prune, log=ctx.log)
+    }, reps=ctx.reps, prepare=prune(), log=ctx.log)
     par, seq = samples["--jobs 3"], samples["--jobs 1"]
     speedup = median(seq) / median(par)
     busy_seq = statistics.median(s.busy_cores for s in seq)
@@ -246,7 +289,7 @@ def gitops_scale(ctx: Context, *, files: int = 1000, services: int = 10) -> dict
     plan_s, cli_s = median(samples["pure plan (in-process)"]), median(samples["CLI: clone, plan, commit, push"])
     return {"rows": [row(f"update-manifests, {files} manifest files", "pure plan", f"{plan_s:.2f} s"),
                      row(f"update-manifests, {files} manifest files", "CLI end to end (one commit)",
-                         f"{cli_s:.2f} s", "<= 2 s", cli_s <= 2.0)],
+                         f"{cli_s:.2f} s", "<= 1.0 s", cli_s <= 1.0)],
             "data": {k: summary(v) for k, v in samples.items()}}
 
 
@@ -312,3 +355,16 @@ def emulation(ctx: Context, *, service: str = "vote") -> dict[str, Any]:
             "data": {k: summary(v) for k, v in samples.items()} | {
                 "run_step_s": {"original": run_orig, "cross": run_cross}, "lint": lints,
                 "variant_dockerfile": variant.read_text()}}
+
+
+def cli_speed(ctx: Context, *, runs: int = 10) -> dict[str, Any]:
+    """Start-up of the everyday verbs, whole process: `buildctl --help` and `buildctl plan`."""
+    config = _config(ctx)
+    samples = alternate({
+        "buildctl --help": lambda rep: run(buildctl_argv("--help")),
+        "buildctl plan": lambda rep: run(buildctl_argv("plan", "-c", str(config))),
+    }, reps=max(runs, ctx.fast_reps), log=lambda _: None)
+    help_s, plan_s = median(samples["buildctl --help"]), median(samples["buildctl plan"])
+    return {"rows": [row("CLI start-up", "`buildctl --help` wall", f"{help_s * 1000:.0f} ms", "<= 150 ms", help_s <= 0.150),
+                     row("CLI start-up", "`buildctl plan` wall", f"{plan_s * 1000:.0f} ms", "<= 250 ms", plan_s <= 0.250)],
+            "data": {k: summary(v) for k, v in samples.items()}}

@@ -241,22 +241,11 @@ buildkit_up() { # `up --buildkit`, after the engine and registry are up
   buildkit_build
   buildkit_install
   buildkit_image
-  install_node_packages
+  install_bookworm_packages "${NODE_PACKAGES[@]}"
 }
 
 # ---------------------------------------------------------------------------------------------
 # Nodes
-
-install_node_packages() {
-  local missing=() pkg
-  for pkg in "${NODE_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-  done
-  ((${#missing[@]})) || return 0
-  log "installing from Debian: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 node_endpoint() { # amd64|arm64
   case $1 in
@@ -345,7 +334,7 @@ nodes() {
   fi
   if ! running node-arm64 || ! node_answers arm64 || ! running socat-arm64-host || ! running socat-arm64-ns; then
     {
-      have socat || install_node_packages
+      have socat || install_bookworm_packages "${NODE_PACKAGES[@]}"
       setup_node_netns
       start_node_forwarders
     } >&2   # stdout carries only the endpoint lines

@@ -40,9 +40,10 @@ engine_up() { docker info >/dev/null 2>&1; }
 
 native_arch() { dpkg --print-architecture; }
 
-install_bookworm_packages() {
-  local missing=()
-  for pkg in "${BOOKWORM_PACKAGES[@]}"; do
+install_bookworm_packages() { # [package...]: the ones given (default: BOOKWORM_PACKAGES) that are missing
+  local missing=() pkg
+  (($#)) || set -- "${BOOKWORM_PACKAGES[@]}"
+  for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   ((${#missing[@]})) || return 0

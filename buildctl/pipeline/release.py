@@ -50,8 +50,11 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
             if builder.runs_locally(config.builder, info) else ())
     lap("binfmt")
     selected = builder.ensure_builder(config.builder, platforms=platforms, info=info)
-    handlers = binfmt.probe_builder(platforms, builder=selected, host=host)
     lap("builder")
+    # The emulation probe is a build of its own (~0.5 s): it runs beside the services' builds, and
+    # its clear message wins if it fails (the builds would then fail with `exec format error`).
+    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe")
+    probing = side.submit(binfmt.probe_builder, platforms, builder=selected, host=host)
     the_plan = planning.make_plan(config, run_id=run_id, options=options,
                                   commit_times=source_dates.commit_times(config, options))
     verifying: dict[str, Future[Verification]] = {}
@@ -65,8 +68,12 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
             verifying[svc.name] = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}", client,
                                                 _verify_options(config, svc.name))
 
-        results = build.build_all(the_plan, builder=selected.name, run_dir=run_dir, jobs=jobs, progress=notify,
-                                  on_built=start_verification)
+        try:
+            results = build.build_all(the_plan, builder=selected.name, run_dir=run_dir, jobs=jobs, progress=notify,
+                                      on_built=start_verification)
+            handlers = probing.result()  # OperationError: emulation does not run there; nothing is tagged
+        finally:
+            side.shutdown(wait=False, cancel_futures=True)
         lap("build")
         by_service = {name: future.result() for name, future in verifying.items()}
     for svc in the_plan.services:
