@@ -111,8 +111,13 @@ def tiny_images(root: Path, *, count: int) -> list[str]:
                                 "tags": [f"{REGISTRY}/{BENCH_REPO}/verify-{i}:1"]}
     bake = root / "tiny.bake.json"
     bake.write_text(json.dumps({"group": {"default": {"targets": list(targets)}}, "target": targets}))
-    subprocess.run(["docker", "buildx", "bake", "-f", str(bake), "--progress", "quiet"], check=True,
-                   capture_output=True, timeout=600)
+    for attempt in range(3):  # the registry answers 500 now and then under concurrent pushes
+        proc = subprocess.run(["docker", "buildx", "bake", "-f", str(bake), "--progress", "plain"],
+                              capture_output=True, text=True, timeout=600, check=False)
+        if proc.returncode == 0:
+            break
+        if attempt == 2:
+            raise RuntimeError(f"pushing the tiny images failed 3 times:\n{proc.stderr[-1500:]}")
     return [t["tags"][0] for t in targets.values()]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import resource
 import statistics
 import subprocess
@@ -67,7 +68,12 @@ def _config(ctx: Context, kind: str = "docker") -> Path:
     return ctx.configs[kind]
 
 
+# Release tags are immutable (README "Release correctness"): every benchmark run uses tags of its own.
+RUN_ID = secrets.token_hex(3)
+
+
 def _buildctl_build(config: Path, tag: str, *extra: str) -> Sample:
+    tag = f"{tag}-{RUN_ID}"
     record = config.parent / f"{tag}.release.json"
     sample = run(buildctl_argv("build", "-c", str(config), "--tag", tag, "--record", str(record), *extra))
     data = json.loads(record.read_text())
@@ -76,6 +82,7 @@ def _buildctl_build(config: Path, tag: str, *extra: str) -> Sample:
 
 
 def _bake(config: Path, tag: str, kind: str = "docker") -> Sample:
+    tag = f"{tag}-{RUN_ID}"
     bake = fixtures.bake_file(config, config.parent / f"{tag}.bake.json", tag=tag)
     sample = run(["docker", "buildx", "bake", "-f", str(bake), "--metadata-file", str(bake.with_suffix(".md.json")),
                   "--progress", "plain", "--builder", fixtures.BUILDER_NAMES[kind]])
@@ -157,7 +164,7 @@ def registry_cache_cold_start(ctx: Context) -> dict[str, Any]:
                                          build=f"{{provenance: true, sbom: false, cache_from: ['{cache}']}}")
     seed = fixtures.sample_project(ctx.root / "sample-cache-seed", builder="cache",
                                    build=f"{{provenance: true, sbom: false, cache_to: ['{cache},mode=max']}}")
-    run(buildctl_argv("build", "-c", str(seed), "--tag", "cache-seed"))  # writes the cache, untimed
+    _buildctl_build(seed, "cache-seed")  # writes the cache, untimed
 
     def fresh_builder() -> None:
         subprocess.run(["docker", "buildx", "rm", "-f", fixtures.BUILDER_NAMES["cache"]], capture_output=True, timeout=120)
@@ -344,7 +351,7 @@ def emulation(ctx: Context, *, service: str = "vote") -> dict[str, Any]:
 
     samples = alternate({"RUN under QEMU (original)": lambda rep: build(context / "Dockerfile"),
                          "RUN on $BUILDPLATFORM (variant)": lambda rep: build(variant)},
-                        reps=ctx.reps, prepare=prune, log=ctx.log)
+                        reps=ctx.reps, prepare=prune(), log=ctx.log)
     orig, cross = samples["RUN under QEMU (original)"], samples["RUN on $BUILDPLATFORM (variant)"]
     run_orig = statistics.median(s.detail["run_steps_s"] for s in orig)
     run_cross = statistics.median(s.detail["run_steps_s"] for s in cross)

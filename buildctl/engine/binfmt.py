@@ -105,6 +105,15 @@ def register_host(platforms: tuple[str, ...], *, native: str, config: BinfmtConf
     return tuple(results)
 
 
+def probe_local(host: tuple[BinfmtResult, ...], *, builder: BuilderReport) -> tuple[BinfmtResult, ...]:
+    """For a builder on this host's engine: its builds run on this kernel, through the handlers
+    ``register_host`` just checked (F flag: usable inside its containers too), so running the probe
+    program here proves what a probe build would — in 5 ms instead of a ~0.5 s build."""
+    return tuple(r if r.action is BinfmtAction.NATIVE else
+                 replace(r, probe=f"{probe(r.platform)} on this host's kernel, where builder {builder.name} builds")
+                 for r in host)
+
+
 def probe_builder(platforms: tuple[str, ...], *, builder: BuilderReport,
                   host: tuple[BinfmtResult, ...] = ()) -> tuple[BinfmtResult, ...]:
     """Prove the builder runs every platform it has no native node for: one build (no cache, no

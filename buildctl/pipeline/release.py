@@ -51,10 +51,12 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     lap("binfmt")
     selected = builder.ensure_builder(config.builder, platforms=platforms, info=info)
     lap("builder")
-    # The emulation probe is a build of its own (~0.5 s): it runs beside the services' builds, and
-    # its clear message wins if it fails (the builds would then fail with `exec format error`).
+    # Emulation is proved where the builds run: on this kernel for a builder on the local engine;
+    # elsewhere by a probe build on the builder (~0.5 s), run beside the services' builds — its clear
+    # message wins if it fails (the builds would then fail with `exec format error`).
     side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe")
-    probing = side.submit(binfmt.probe_builder, platforms, builder=selected, host=host)
+    probing = side.submit(binfmt.probe_local, host, builder=selected) if selected.local else \
+        side.submit(binfmt.probe_builder, platforms, builder=selected, host=host)
     the_plan = planning.make_plan(config, run_id=run_id, options=options,
                                   commit_times=source_dates.commit_times(config, options))
     verifying: dict[str, Future[Verification]] = {}
