@@ -51,14 +51,15 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     lap("binfmt")
     selected = builder.ensure_builder(config.builder, platforms=platforms, info=info)
     lap("builder")
-    # Emulation is proved where the builds run: on this kernel for a builder on the local engine;
-    # elsewhere by a probe build on the builder (~0.5 s), run beside the services' builds — its clear
-    # message wins if it fails (the builds would then fail with `exec format error`).
-    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe")
-    probing = side.submit(binfmt.probe_local, host, builder=selected) if selected.local else \
-        side.submit(binfmt.probe_builder, platforms, builder=selected, host=host)
     the_plan = planning.make_plan(config, run_id=run_id, options=options,
                                   commit_times=source_dates.commit_times(config, options))
+    # Emulation is proved where the builds run: on this kernel for a builder on the local engine
+    # (5 ms, before anything is built); elsewhere by a probe build on the builder (~0.5 s), run
+    # beside the services' builds — its clear message wins if it fails (the builds would then fail
+    # with `exec format error`), and nothing is tagged.
+    handlers = binfmt.probe_local(host, builder=selected) if selected.local else ()
+    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe")
+    probing = None if selected.local else side.submit(binfmt.probe_builder, platforms, builder=selected, host=host)
     verifying: dict[str, Future[Verification]] = {}
     workers = max(1, min(len(the_plan.services), verify.MAX_IMAGE_WORKERS))
     # Each service is verified as soon as it is pushed, while the others still build: the checks
@@ -73,7 +74,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         try:
             results = build.build_all(the_plan, builder=selected.name, run_dir=run_dir, jobs=jobs, progress=notify,
                                       on_built=start_verification)
-            handlers = probing.result()  # OperationError: emulation does not run there; nothing is tagged
+            handlers = probing.result() if probing else handlers
         finally:
             side.shutdown(wait=False, cancel_futures=True)
         lap("build")
