@@ -210,20 +210,16 @@ _login_lock = threading.Lock()
 _LOGIN_REFUSED = re.compile(r"\b401\b|unauthorized|incorrect username or password", re.IGNORECASE)
 
 
-def login(registry: str, *, username: str, password: str) -> None:
-    """`docker login --password-stdin`: the password never reaches argv."""
-    with _login_lock:
-        _docker_login(registry, username, password)
-        _logins[registry] = (username, password)
-
-
 @contextmanager
 def scoped_login(registry: str, *, username: str, password: str) -> Iterator[None]:
-    """`login` for the duration of the block, into a run-scoped Docker config (docker_config.py):
-    the user's own config never holds this run's password, and nothing is left after the run."""
+    """`docker login --password-stdin` (the password never reaches argv) for the duration of the
+    block, into a run-scoped Docker config (docker_config.py): the user's own config never holds
+    this run's password, and nothing is left after the run."""
     with docker_config.run_scoped(registry):
         try:
-            login(registry, username=username, password=password)
+            with _login_lock:
+                _docker_login(registry, username, password)
+                _logins[registry] = (username, password)
             yield
         finally:
             with _login_lock:

@@ -84,24 +84,6 @@ def find_images(
     return sorted(sites, key=_position)
 
 
-def edit_manifest(
-    text: str,
-    *,
-    path: str,
-    repository: str,
-    new_reference: str,
-    containers: tuple[str, ...] = (),
-) -> tuple[str, tuple[str, ...]]:
-    """Point every image of ``repository`` in ``text`` at ``new_reference``.
-
-    Returns the new text and one human-readable line per edited image (none when the file
-    already holds ``new_reference``).
-    """
-    new_text, done, _ = edit_file(text, path=path, repository=repository, new_reference=new_reference,
-                                  containers=containers)
-    return new_text, done
-
-
 def edit_file(
     text: str,
     *,
@@ -111,8 +93,10 @@ def edit_file(
     containers: tuple[str, ...] = (),
     tag_order: TagOrder = TagOrder.NONE,
 ) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """edit_manifest, leaving alone every image whose tag is newer than the release's by
-    ``tag_order``: returns (text, edits, one line per image kept)."""
+    """Point every image of ``repository`` in ``text`` at ``new_reference``, leaving alone every
+    image whose tag is newer than the release's by ``tag_order``: returns the new text, one
+    human-readable line per edited image (none when the file already holds ``new_reference``),
+    and one line per image kept."""
     try:
         new = parse_reference(new_reference)
     except ValueError as exc:

@@ -57,6 +57,11 @@ class ServiceOutcome:
         return self.build.ok and self.verification is not None and self.verification.ok
 
     @property
+    def image_digests(self) -> set[str]:
+        """The per-platform image manifest digests verified for this service (empty if none)."""
+        return {p.digest for p in self.verification.platforms} if self.verification else set()
+
+    @property
     def released_digest(self) -> str | None:
         """The index REPO:TAG resolves to after the release: the existing one when identical."""
         return self.previous_digest if self.tag_status is TagStatus.IDENTICAL else self.build.index_digest

@@ -101,9 +101,8 @@ def _unchanged_images(config: Config, outcome: ReleaseOutcome, client: RegistryC
             return None
         pinned.setdefault(item.service, set()).add(item.found)
     for service in outcome.services:
-        new = {p.digest for p in service.verification.platforms} if service.verification else set()
         for ref in pinned.get(service.service, ()):
-            if platform_digests(client, ref) != new:
+            if platform_digests(client, ref) != service.image_digests:
                 return None
     return ("nightly: the rebuilt images are identical, platform by platform, to the ones the manifests "
             "already pin; no commit")

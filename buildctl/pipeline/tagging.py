@@ -23,10 +23,8 @@ def decide(outcome: ServiceOutcome, client: RegistryClient, *, retag: bool) -> S
         return replace(outcome, tag_status=TagStatus.TAGGED)
     if existing.digest == outcome.build.index_digest:
         return replace(outcome, tag_status=TagStatus.IDENTICAL, previous_digest=existing.digest)
-    new = {p.digest for p in outcome.verification.platforms} if outcome.verification else set()
     # By digest, not by tag: what is compared is what the tag is kept at.
-    old = platform_digests(client, f"{outcome.repository}@{existing.digest}")
-    if old == new:
+    if platform_digests(client, f"{outcome.repository}@{existing.digest}") == outcome.image_digests:
         return replace(outcome, tag_status=TagStatus.IDENTICAL, previous_digest=existing.digest)
     status = TagStatus.RETAGGED if retag else TagStatus.REFUSED
     return replace(outcome, tag_status=status, previous_digest=existing.digest)
