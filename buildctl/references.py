@@ -114,10 +114,6 @@ def registry_problem(host: str) -> str | None:
     return None
 
 
-def is_valid_registry(host: str) -> bool:
-    return registry_problem(host) is None
-
-
 def name_problem(registry: str, repository: str) -> str | None:
     """Why ``registry/repository`` is too long for a registry (distribution's NameTotalLengthMax)."""
     name = f"{registry}/{repository}"

@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from buildctl import jsonsafe
 from buildctl.inspect.image_fs import DIR, FILE, IMPLICIT_DIR, Entry, LayerTable
 from buildctl.registry.bounds import Deadline
 
@@ -64,7 +65,7 @@ def dump_table(table: LayerTable) -> bytes:
 
 def load_table(data: bytes) -> LayerTable:
     """Inverse of dump_table; ValueError when the data is not a table of this format."""
-    doc = json.loads(data)
+    doc = jsonsafe.loads(data)  # the cache folder may be shared: its files are outside input
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
         raise ValueError(f"not a layer table of format {FORMAT_VERSION}")
     entries = {}
@@ -144,7 +145,7 @@ class LayerCache:
         path = self._path(key, "verdicts")
         data = self._read_file(path) if path else None
         try:
-            value = json.loads(data) if data is not None else None
+            value = jsonsafe.loads(data) if data is not None else None
         except ValueError:
             return None
         if value is not None:

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from buildctl import platforms as platforms_of
 from buildctl.errors import ConfigError
 
 BUILD = "$BUILDPLATFORM"  # stage mode: the build machine's platform (native, no emulation)
@@ -200,10 +201,6 @@ def _platform_mode(raw: str, args: dict[str, str | None]) -> str | None:
 # --------------------------------------------------------------------------- analysis
 
 
-def _arch(platform: str) -> str:
-    return platform.split("/")[1]
-
-
 def _by_name(stages: Sequence[Stage], name: str) -> Stage | None:
     return next((s for s in stages if s.name == name.lower()), None)
 
@@ -250,7 +247,7 @@ def lint(text: str, *, path: str, platforms: Sequence[str], native: str,
                 copied_at.setdefault(source.index, line)
                 deps.append(source)
         todo.extend(deps)
-    foreign = [p for p in platforms if _arch(p) != _arch(native)]
+    foreign = list(platforms_of.foreign(tuple(platforms), native))  # aarch64 = arm64: one Platform type
     findings = [f for s in sorted(reachable.values(), key=lambda s: s.index)
                 if (f := _emulation(s, path, foreign, native, in_image=s.index in in_image,
                                     copied_at=copied_at.get(s.index)))]  # fmt: skip
@@ -262,7 +259,7 @@ def lint(text: str, *, path: str, platforms: Sequence[str], native: str,
 def _emulated(stage: Stage, foreign: Sequence[str], native: str) -> list[str]:
     if stage.platform == TARGET:
         return list(foreign)
-    if stage.platform not in (None, BUILD) and _arch(stage.platform) != _arch(native):
+    if stage.platform not in (None, BUILD) and platforms_of.foreign((stage.platform,), native):
         return [stage.platform]
     return []
 
@@ -290,7 +287,7 @@ def _pinned(final: Stage, path: str, platforms: Sequence[str], native: str) -> F
     if final.platform in (None, TARGET):
         return None
     bytes_of = native if final.platform == BUILD else final.platform
-    others = [p for p in platforms if _arch(p) != _arch(bytes_of)]
+    others = list(platforms_of.foreign(tuple(platforms), bytes_of))
     if not others:
         return None
     written = "--platform=$BUILDPLATFORM" if final.platform == BUILD else f"--platform={final.platform}"

@@ -45,8 +45,7 @@ def wait(future: Future[T], *, deadline: Deadline | None = None) -> T:
             if interrupts.interrupted.is_set():
                 raise KeyboardInterrupt from None
             if deadline is not None and deadline.remaining() < -GRACE:
-                raise LimitError(f"{deadline.what}: deadline of {deadline.seconds:g} s exceeded "
-                                 "(verify.deadline_seconds, --deadline)") from None
+                deadline.check()  # past it: raises the deadline's own LimitError
 
 
 def map_in_threads(fn: Callable[[T], object], items: Sequence[T], *, name: str,

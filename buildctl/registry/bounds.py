@@ -51,10 +51,9 @@ class Deadline:
             raise LimitError(f"{self.what}: deadline of {self.seconds:g} s exceeded (verify.deadline_seconds, --deadline)")
 
 
-MAX_JSON_DEPTH = 64  # OCI documents nest 4 deep; annotations and labels are flat
 
 
-def parse_json(content: bytes, *, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+def parse_json(content: bytes, *, what: str, max_depth: int = jsonsafe.MAX_DEPTH) -> Any:
     """json.loads for registry documents with nesting bounded (jsonsafe: the C decoder would raise
     RecursionError, a crash rather than an answer); ValueError when malformed."""
     try:

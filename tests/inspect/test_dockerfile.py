@@ -167,3 +167,11 @@ def test_cli_doctor_dockerfile(project_dir) -> None:
     assert human.code == 0, human.output  # warnings are advice
     assert "api/Dockerfile:1 emulated-build-stage: stage build: 2 RUN steps" in human.stdout
     assert "web/Dockerfile: no RUN step under emulation" in human.stdout
+
+
+def test_an_alias_of_the_native_architecture_is_native() -> None:
+    # linux/aarch64 is linux/arm64 (platforms.Platform): no emulated stage, no pinned-platform error.
+    text = "FROM --platform=linux/aarch64 debian\nRUN true\n"
+    assert lint(text, path="D", platforms=["linux/arm64"], native="linux/arm64") == ()
+    assert [f.code for f in lint(text, path="D", platforms=["linux/arm64", "linux/amd64"], native="linux/arm64")] == [
+        "pinned-platform"]
