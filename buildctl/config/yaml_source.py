@@ -57,12 +57,12 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 def _compose(text: str, shown: str) -> yaml.Node | None:
     if _FAST_LOADER is not None:
         try:
-            _check_bounds(text, shown, _FAST_LOADER)
+            check_bounds(text, shown, _FAST_LOADER)
             return yaml.compose(text, Loader=_FAST_LOADER)
         except yaml.YAMLError:
             pass  # the pure-Python parser words it (and libyaml stops at 1,000 levels: so bound again)
     try:
-        _check_bounds(text, shown, yaml.SafeLoader)
+        check_bounds(text, shown, yaml.SafeLoader)
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:  # PyYAML's composer recurses; only reached without libyaml
         raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", file=shown) from None
@@ -75,7 +75,7 @@ MAX_NODES = 100_000
 MAX_DEPTH = 64
 
 
-def _check_bounds(text: str, shown: str, loader_class: type) -> None:
+def check_bounds(text: str, shown: str, loader_class: type) -> None:
     """Refuse, from libyaml's event stream (one linear pass, no recursion, nothing expanded), a
     document whose aliases expand past MAX_NODES nodes, that nests deeper than MAX_DEPTH
     collections (aliases included), or with an alias inside the node it names (a cycle)."""

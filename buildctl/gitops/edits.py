@@ -13,9 +13,13 @@ import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import yaml
+
+from buildctl.config.yaml_source import check_bounds
 from buildctl.errors import ConfigError, OperationError
 from buildctl.gitops import helm_values
 from buildctl.gitops.image_fields import (
+    _FAST_LOADER,
     ContainerImage,
     KustomizeImage,
     compose_documents,
@@ -131,11 +135,21 @@ def read_manifest(root: Path, path: str) -> str:
         raise ConfigError("manifest path is outside the GitOps repository", file=path)
     try:
         with open(file, encoding="utf-8", newline="") as fh:
-            return fh.read()
+            text = fh.read()
     except FileNotFoundError:
         raise ConfigError("manifest file does not exist in the GitOps repository", file=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read manifest: {exc}", file=path) from None
+    # Where GitOps text enters: the alias, depth and cycle bounds of services.yaml apply, so a deep
+    # or self-referencing file is one ConfigError, never a RecursionError. Edits of it nest no deeper.
+    fast = (_FAST_LOADER,) if _FAST_LOADER is not None and text.isascii() else ()
+    for loader in (*fast, yaml.SafeLoader):  # libyaml gives up at 1,000 levels: bound again in Python
+        try:
+            check_bounds(text, path, loader)
+            break
+        except yaml.YAMLError:
+            continue  # not YAML at all: compose_documents words that, with its line
+    return text
 
 
 def compute_change(

@@ -13,7 +13,15 @@ import pytest
 
 from buildctl.errors import ConfigError
 from buildctl.gitops import image_fields as kube_images
-from buildctl.gitops.edits import compute_change, drift, edit_file, find_images, reference_for, unified_diff
+from buildctl.gitops.edits import (
+    compute_change,
+    drift,
+    edit_file,
+    find_images,
+    read_manifest,
+    reference_for,
+    unified_diff,
+)
 from buildctl.gitops.results import Drift, FileChange, GitOpsChange
 from buildctl.model import GitOpsFile, ReleasedImage
 
@@ -254,3 +262,12 @@ def test_find_images_ignores_comments_env_values_and_configmaps():
     text = read("deployment-sidecar.in.yaml") + "---\n" + read("list.in.yaml")
     sites = find_images(text, path="x.yaml", repository=V)
     assert [s.where for s in sites] == ["Deployment/vote container vote", "Deployment/vote container vote"]
+
+
+@pytest.mark.parametrize("tail", ["\n", "  # é\n"], ids=["libyaml", "pure-python"])
+def test_a_file_nested_past_the_bound_is_one_clear_error(tmp_path, tail):
+    # A GitOps file is outside input: deep nesting is refused with file:line, never a RecursionError.
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "pod.yaml").write_text(f"kind: Pod\nspec: {'[' * 3000}{']' * 3000}{tail}", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^k8s/pod.yaml:2: nested deeper than 64 levels$"):
+        read_manifest(tmp_path, "k8s/pod.yaml")
