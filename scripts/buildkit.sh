@@ -280,6 +280,9 @@ EOF
 
 setup_node_netns() { # the arm64 "host": own network namespace joined to ours by a veth pair
   local ns=$NODE_ARM64_NETNS
+  if [ -e "/run/netns/$ns" ] && ! ip netns exec "$ns" true 2>/dev/null; then
+    ip netns del "$ns" 2>/dev/null || rm -f "/run/netns/$ns"   # a name left without its namespace
+  fi
   [ -e "/run/netns/$ns" ] || { log "creating network namespace $ns"; ip netns add "$ns"; }
   if ip link show "$NODE_ARM64_VETH_HOST" >/dev/null 2>&1 &&
     ! ip -n "$ns" link show "$NODE_ARM64_VETH_NS" >/dev/null 2>&1; then
@@ -322,8 +325,9 @@ nodes() {
     die "BuildKit binaries missing: run 'scripts/stack.sh up --buildkit' first"
   fi
   mkdir -p "$STATE_DIR" "$LOG_DIR" "$PID_DIR"
+  forget_stale_pids
   local started=()
-  if ! running node-amd64 || ! node_answers amd64; then
+  if ! node_answers amd64; then
     if ! running node-amd64; then
       local cfg
       cfg=$(node_config amd64 "$(node_endpoint amd64)")
@@ -332,13 +336,13 @@ nodes() {
     fi
     started+=(amd64)
   fi
-  if ! running node-arm64 || ! node_answers arm64 || ! running socat-arm64-host || ! running socat-arm64-ns; then
+  if ! node_answers arm64 || ! running socat-arm64-host || ! running socat-arm64-ns; then
     {
       have socat || install_bookworm_packages "${NODE_PACKAGES[@]}"
       setup_node_netns
       start_node_forwarders
     } >&2   # stdout carries only the endpoint lines
-    if ! running node-arm64; then
+    if ! node_answers arm64 && ! running node-arm64; then
       local cfg
       cfg=$(node_config arm64 "$(node_endpoint arm64)")
       log "starting BuildKit node arm64 on $(node_endpoint arm64) (network namespace $NODE_ARM64_NETNS)"
@@ -355,7 +359,8 @@ nodes() {
 nodes_down() { # stop the nodes and forwarders (by pid file), remove the namespace and veth we made
   local name pid
   for name in "${NODE_PIDS[@]}"; do
-    pid=$(cat "$PID_DIR/$name.pid" 2>/dev/null || true)
+    pid=""
+    if running "$name"; then read -r pid _ <"$PID_DIR/$name.pid"; fi
     stop_pid "$name"
     # socat forks a child per connection in the process group start_bg made (setsid): end those too
     if [[ $name == socat-* && -n $pid ]] && kill -0 -- "-$pid" 2>/dev/null; then kill -- "-$pid" 2>/dev/null || true; fi
@@ -384,8 +389,10 @@ buildkit_status() { # extra status lines, only for what exists; returns 1 if som
   fi
   local arch
   for arch in amd64 arm64; do
-    [ -f "$PID_DIR/node-$arch.pid" ] || continue
-    if running "node-$arch" && node_answers "$arch"; then
+    [ -f "$PID_DIR/node-$arch.pid" ] || continue   # never started here: nothing to report
+    if ! running "node-$arch"; then   # stopped (killed, machine restarted): `nodes` starts it again
+      line "node-$arch" off "$(node_endpoint "$arch") stopped (scripts/stack.sh nodes starts it)"
+    elif node_answers "$arch"; then
       line "node-$arch" ok "$(node_endpoint "$arch") linux/$arch"
     else
       line "node-$arch" FAIL "$(node_endpoint "$arch") not answering (log: $LOG_DIR/node-$arch.log)"; rc=1

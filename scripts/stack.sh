@@ -93,16 +93,39 @@ setup_binfmt() {
     die "binfmt handler $want not registered"
 }
 
+# Pid files outlive what they name: a killed stack, a restarted machine or container, leaves them
+# behind with pids that are gone or now belong to someone else. So a pid file holds the pid and
+# the process's start time, and a process is ours only while both still match.
+proc_start() { # pid: its start time (field 22 of /proc/PID/stat, clock ticks since boot)
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }   # after "PID (COMM) ": COMM may hold spaces and parentheses
+  # shellcheck disable=SC2086  # split the fields on purpose
+  set -- $stat
+  echo "${20}"
+}
+
 start_bg() { # name, command...
   local name=$1; shift
   mkdir -p "$PID_DIR" "$LOG_DIR"
   setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
-  echo $! >"$PID_DIR/$name.pid"
+  echo "$! $(proc_start $! || true)" >"$PID_DIR/$name.pid"
 }
 
-running() { # name
-  local f=$PID_DIR/$1.pid
-  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+running() { # name: its pid file names a live process, the one start_bg started
+  local f=$PID_DIR/$1.pid pid="" start=""
+  [ -f "$f" ] || return 1
+  read -r pid start <"$f" || true
+  [ -n "$pid" ] && [ -n "$start" ] && [ "$(proc_start "$pid" 2>/dev/null)" = "$start" ]
+}
+
+forget_stale_pids() { # remove the pid files whose process is gone (or was never recorded right)
+  local f name
+  for f in "$PID_DIR"/*.pid; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .pid)
+    running "$name" || { log "forgetting stale pid file $name.pid (process gone)"; rm -f "$f"; }
+  done
 }
 
 wait_for() { # description, seconds, command...
@@ -135,6 +158,12 @@ start_engine() {
       start_bg containerd containerd
       wait_for containerd 30 ctr version
     fi
+  fi
+  # dockerd will not start while /var/run/docker.pid names a live process, even one that is not
+  # dockerd (a restart that kept /run, and the pid was reused): such a file is not dockerd's.
+  local pid=""
+  if read -r pid 2>/dev/null </var/run/docker.pid && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != dockerd ]; then
+    rm -f /var/run/docker.pid
   fi
   log "starting dockerd"
   start_bg dockerd dockerd --containerd=/run/containerd/containerd.sock
@@ -193,7 +222,8 @@ up() {
     esac
   done
   [ "$(id -u)" = 0 ] || die "run as root (installs packages, mounts binfmt_misc, starts dockerd)"
-  mkdir -p "$STATE_DIR" "$LOG_DIR"
+  mkdir -p "$STATE_DIR" "$LOG_DIR" "$PID_DIR"
+  forget_stale_pids
   install_bookworm_packages
   if ! engine_up; then install_trixie_packages; fi
   install_trixie_packages "${TRIXIE_TOOLS[@]}"  # dpkg-query only, once installed
@@ -205,11 +235,11 @@ up() {
   status
 }
 
-stop_pid() { # name: stop what its pid file names, wait up to 20 s
+stop_pid() { # name: stop what its pid file names (only if it is still ours), wait up to 20 s
   local f=$PID_DIR/$1.pid
   [ -f "$f" ] || return 0
-  local pid; pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  local pid; read -r pid _ <"$f" || true
+  if running "$1"; then
     log "stopping $1 (pid $pid)"
     kill "$pid"
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done

@@ -78,7 +78,7 @@ def registry_manifest(repo: str, tag: str) -> tuple[str, dict]:
 
 
 def node_pid(arch: str) -> int:
-    return int((STATE_DIR / "pids" / f"node-{arch}.pid").read_text().strip())
+    return int((STATE_DIR / "pids" / f"node-{arch}.pid").read_text().split()[0])  # "PID START-TIME"
 
 
 def test_bk_buildctl_is_buildkit_and_does_not_shadow_our_buildctl(buildkit: None) -> None:
@@ -163,3 +163,27 @@ def test_status_reports_buildkit_and_nodes(nodes: dict[str, str]) -> None:
     rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
     for name in ("buildkit", "bk-image", "node-amd64", "node-arm64"):
         assert rows.get(name) == "ok", result.stdout
+
+
+def test_nodes_killed_outright_come_back_and_status_stays_green(nodes: dict[str, str]) -> None:
+    # What a restarted CI machine or container leaves: pid files naming processes that are gone.
+    for arch in ("amd64", "arm64"):
+        pid = node_pid(arch)
+        os.kill(pid, 9)
+        deadline = time.monotonic() + 20
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    status = stack("status")
+    rows = {line.split()[0]: line.split()[1] for line in status.stdout.splitlines()}
+    assert rows["node-amd64"] == rows["node-arm64"] == "off", status.stdout
+    assert status.returncode == 0, status.stdout + status.stderr  # stopped is not broken
+    up = stack("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "forgetting stale pid file node-amd64.pid" in up.stderr
+    again = stack("nodes")
+    assert again.returncode == 0, again.stderr
+    assert "starting BuildKit node amd64" in again.stderr and "starting BuildKit node arm64" in again.stderr
+    for platform, endpoint in nodes.items():
+        workers = bk(endpoint, "debug", "workers", timeout=30)
+        assert workers.returncode == 0 and platform in workers.stdout, workers.stderr
+    assert stack("status").returncode == 0
