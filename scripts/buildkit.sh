@@ -309,6 +309,24 @@ start_node_forwarders() { # the registry as $REGISTRY_ADDR inside the namespace,
   fi
 }
 
+node_listener() { # amd64|arm64: pid of the process listening on that node's port, if any
+  local port in_ns=()
+  case $1 in
+    amd64) port=$NODE_AMD64_PORT ;;
+    arm64) port=$NODE_ARM64_PORT in_ns=(ip netns exec "$NODE_ARM64_NETNS") ;;
+  esac
+  "${in_ns[@]}" ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
+}
+
+adopt_node() { # amd64|arm64: a buildkitd answering on the endpoint with no valid pid file (its file was
+  # lost, or written by an older stack.sh) is taken back, so `down` and the tests can find it
+  local pid; pid=$(node_listener "$1")
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = buildkitd ] ||
+    die "$(node_endpoint "$1") answers, but not as a buildkitd this script can manage (listener pid: ${pid:-none})"
+  log "adopting BuildKit node $1 (pid $pid), already answering on $(node_endpoint "$1")"
+  echo "$pid $(proc_start "$pid")" >"$PID_DIR/node-$1.pid"
+}
+
 wait_node() { # arch seconds
   local name=node-$1 i
   for ((i = 0; i < $2 * 5; i++)); do
@@ -326,7 +344,10 @@ nodes() {
   fi
   mkdir -p "$STATE_DIR" "$LOG_DIR" "$PID_DIR"
   forget_stale_pids
-  local started=()
+  local started=() arch
+  for arch in amd64 arm64; do
+    if ! running "node-$arch" && node_answers "$arch"; then adopt_node "$arch"; fi
+  done
   if ! node_answers amd64; then
     if ! running node-amd64; then
       local cfg
@@ -350,7 +371,6 @@ nodes() {
     fi
     started+=(arm64)
   fi
-  local arch
   for arch in "${started[@]}"; do wait_node "$arch" 30; done
   echo "$(node_endpoint amd64) linux/amd64"
   echo "$(node_endpoint arm64) linux/arm64"

@@ -125,6 +125,19 @@ def test_nodes_is_idempotent_and_each_endpoint_answers(nodes: dict[str, str]) ->
         assert platform in workers.stdout, workers.stdout
 
 
+def test_nodes_adopts_running_nodes_whose_pid_files_were_lost_or_old(nodes: dict[str, str]) -> None:
+    pids = {arch: node_pid(arch) for arch in ("amd64", "arm64")}
+    (STATE_DIR / "pids" / "node-amd64.pid").write_text(f"{pids['amd64']}\n")  # an older stack.sh: the pid alone
+    (STATE_DIR / "pids" / "node-arm64.pid").unlink()
+    again = stack("nodes")
+    assert again.returncode == 0, again.stderr
+    assert "starting BuildKit node" not in again.stderr
+    for arch in ("amd64", "arm64"):
+        assert f"adopting BuildKit node {arch} (pid {pids[arch]})" in again.stderr
+    assert {arch: node_pid(arch) for arch in ("amd64", "arm64")} == pids
+    assert stack("nodes").stderr.count("adopting") == 0  # the rewritten pid files are valid
+
+
 def test_arm64_node_runs_in_its_own_network_namespace(nodes: dict[str, str]) -> None:
     ours = os.readlink("/proc/self/ns/net")
     assert os.readlink(f"/proc/{node_pid('amd64')}/ns/net") == ours
