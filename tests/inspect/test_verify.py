@@ -231,12 +231,13 @@ def test_ten_images_two_platforms_warm(built, client, layers) -> None:
         subprocess.run(["docker", "buildx", "imagetools", "create", "--tag", ref, src], check=True,
                        capture_output=True, timeout=120)
     verify_images(refs, platforms=BOTH, client=client, layers=layers)  # warm the layer tables
+    loads = layers.loads
     start = time.perf_counter()
     results = verify_images(refs, platforms=BOTH, client=client, layers=layers)
     elapsed = time.perf_counter() - start
-    print(f"\nverified {len(refs)} images x 2 platforms warm in {elapsed:.3f}s")
+    print(f"\nverified {len(refs)} images x 2 platforms warm in {elapsed:.3f}s")  # the target: benchmarks/run.py verify
     assert all(v.ok for v in results) and len(results) == TIMING_COPIES
-    assert elapsed < 3.0  # target 1 s; slack for a loaded 2-core CI machine
+    assert layers.loads == loads  # warm: every layer table came from the cache, no blob was read again
 
 
 def test_verify_images_takes_platforms_per_image(built, client, layers) -> None:
