@@ -82,6 +82,9 @@ def parse_reference(text: str) -> ImageReference:
     return ImageReference(registry, repository, match.group("tag"), match.group("digest"))
 
 
+TAG_RULE = "tags are 1-128 characters of letters, digits, '_', '.', '-' (not starting with '.' or '-')"
+
+
 def _why_invalid(text: str) -> str:
     name, _, digest = text.partition("@")
     if digest and not re.match(rf"^{_DIGEST}$", digest):
@@ -91,7 +94,7 @@ def _why_invalid(text: str) -> str:
     if colon > slash:
         name, tag = name[:colon], name[colon + 1 :]
         if not re.match(rf"^{_TAG}$", tag):
-            return "tags are 1-128 characters of letters, digits, '_', '.', '-' (not starting with '.' or '-')"
+            return TAG_RULE
     path = name.split("/", 1)[1] if "/" in name and _split_domain(name)[0] != DEFAULT_REGISTRY else name
     if path != path.lower():
         return "repository names must be lowercase"

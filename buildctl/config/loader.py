@@ -75,7 +75,7 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
         raise fail(f"invalid registry {registry!r}: {problem}", ("registry",))
     tag = tag_override if tag_override is not None else str(data.get("tag", DEFAULT_TAG))
     if not references.is_valid_tag(tag):
-        why = "tags are 1-128 characters of letters, digits, '_', '.', '-' (not starting with '.' or '-')"
+        why = references.TAG_RULE
         if tag_override is not None:
             raise ConfigError(f"invalid tag {tag!r}: {why}", key="--tag")
         raise fail(f"invalid tag {tag!r}: {why}", ("tag",))

@@ -168,7 +168,7 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
         message = commit_message(cfg.message, releases, services) if change.changed else ""
         if not change.changed:
             return None, change, message
-        paths = [f.path for f in change.files if f.before != f.after]
+        paths = [f.path for f in change.modified_files]
         _write(work, change, edited=True)
         try:
             rendered = render_check.check(work, change)
@@ -209,9 +209,8 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
 
 
 def _write(work: Path, change: GitOpsChange, *, edited: bool) -> None:
-    for f in change.files:
-        if f.before != f.after:
-            (work / f.path).write_text(f.after if edited else f.before, encoding="utf-8", newline="")
+    for f in change.modified_files:
+        (work / f.path).write_text(f.after if edited else f.before, encoding="utf-8", newline="")
 
 
 def _remote_has_branch(git: Git, work: Path, branch: str) -> bool:

@@ -28,7 +28,7 @@ _HINT = "nothing was pushed; fix the file in the GitOps repository (or services.
 
 def check(work: Path, change: GitOpsChange) -> tuple[str, ...]:
     """What was checked, one line each; OperationError at the first file that would break."""
-    touched = [f for f in change.files if f.before != f.after]
+    touched = change.modified_files
     documents = 0
     for f in touched:
         before, after = _documents(f.before, f.path, edited=False), _documents(f.after, f.path, edited=True)

@@ -17,6 +17,10 @@ class FileChange:
     edits: tuple[str, ...]  # human descriptions, e.g. "Deployment/vote container vote: old -> new"
     kept: tuple[str, ...] = ()  # references newer than the release, left alone (gitops.tag_order)
 
+    @property
+    def modified(self) -> bool:
+        return self.before != self.after
+
 
 @dataclass(frozen=True)
 class GitOpsChange:
@@ -24,7 +28,11 @@ class GitOpsChange:
 
     @property
     def changed(self) -> bool:
-        return any(f.before != f.after for f in self.files)
+        return any(f.modified for f in self.files)
+
+    @property
+    def modified_files(self) -> tuple[FileChange, ...]:
+        return tuple(f for f in self.files if f.modified)
 
 
 @dataclass(frozen=True)
