@@ -110,3 +110,39 @@ def test_bounds_apply_without_libyaml_too(tmp_path: Path, monkeypatch: pytest.Mo
     message, _ = refused(tmp_path, "x: " + "[" * 3000 + "]" * 3000 + "\n")
     assert message == f"services.yaml:1: nested deeper than {MAX_DEPTH} levels"
     assert seconds < 2.0
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["libyaml", "pure-python"])
+def test_a_large_file_without_aliases_is_not_an_alias_bomb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           fast: bool) -> None:
+    # 120,000 nodes written out (a ~1 MB manifest bundle is bigger): only what aliases add counts.
+    if not fast:
+        monkeypatch.setattr(yaml_source, "_FAST_LOADER", None)
+    path = tmp_path / "services.yaml"
+    path.write_text("x-items:\n" + "".join(f"  - k{i}: v{i}\n" for i in range(40_000)) + SERVICE)
+    doc = load_yaml(path, shown_as="services.yaml", environ={})
+    assert len(doc.data["x-items"]) == 40_000 and doc.line_of(("services", "api")) == 40_003
+
+
+@pytest.mark.parametrize(("text", "refused_at"), [
+    (laughs(4), None),  # 74,718 nodes added by aliases: inside the bound
+    (laughs(5), 6),
+    ("a: &a [" + ", ".join(["x"] * 300) + "]\nb: [" + ", ".join(["*a"] * 332) + "]\n", None),  # 99,932 added
+    ("a: &a [" + ", ".join(["x"] * 300) + "]\nb: [" + ", ".join(["*a"] * 333) + "]\n", 2),  # 100,233
+    ("x: " + "[" * 63 + "]" * 63 + "\n", None),  # the mapping and 63 lists: 64 levels
+    ("x: " + "[" * 64 + "]" * 64 + "\n", 1),
+    ("a: &a " + "[" * 32 + "]" * 32 + "\nb: " + "[" * 31 + "*a" + "]" * 31 + "\n", None),  # 1 + 31 + 32 levels
+    ("a: &a " + "[" * 32 + "]" * 32 + "\nb: " + "[" * 32 + "*a" + "]" * 32 + "\n", 2),
+], ids=["laughs-4", "laughs-5", "wide-at", "wide-past", "depth-64", "depth-65", "alias-depth-64", "alias-depth-65"])
+def test_the_bounds_are_drawn_at_the_same_line_by_both_parsers(tmp_path: Path, text: str,
+                                                                refused_at: int | None) -> None:
+    import yaml  # libyaml's event stream and the pure-Python one: one verdict
+
+    verdicts = []
+    for loader in (yaml.CSafeLoader, yaml.SafeLoader):
+        try:
+            yaml_source.check_bounds(text, "f.yaml", loader)
+            verdicts.append(None)
+        except ConfigError as exc:
+            verdicts.append(exc.line)
+    assert verdicts == [refused_at, refused_at]
