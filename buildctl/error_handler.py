@@ -14,6 +14,7 @@ import traceback
 import typer
 
 from buildctl import cli_completion, errors, interrupts
+from buildctl.redaction import redact_url
 
 
 class _State:
@@ -57,7 +58,8 @@ def run(app: typer.Typer, argv: list[str] | None) -> None:
     except Exception as exc:  # noqa: BLE001 - the last resort: report a bug, exit 3
         if _State.debug:
             traceback.print_exc()
-        sys.stderr.write(f"buildctl: internal error (a bug): {type(exc).__name__}: {exc}\n"
+        # Even a bug's message may hold a URL with a token (a library's error about a remote).
+        sys.stderr.write(f"buildctl: internal error (a bug): {type(exc).__name__}: {redact_url(str(exc))}\n"
                          "  rerun with --debug for the traceback and report it\n")
         sys.exit(errors.EXIT_BUG)
     if rc == errors.EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself

@@ -99,7 +99,7 @@ class CommandError(OperationError):
     ) -> None:
         command = tuple(redact_url(str(part)) for part in command)
         output = redact_url(output)
-        tail = "\n".join(output.strip().splitlines()[-tail_lines:])
+        tail = "\n".join(output.strip().splitlines()[-tail_lines:]) if tail_lines > 0 else ""
         shown = " ".join(command)
         message = f"{what}: `{shown}` exited {returncode}"
         if tail:

@@ -73,6 +73,7 @@ def critical() -> Iterator[None]:
         _depth -= 1
         if _depth == 0 and _pending:
             _pending.clear()
+            interrupted.set()
             raise KeyboardInterrupt
 
 

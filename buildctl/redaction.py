@@ -12,9 +12,11 @@ import re
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 # scp-like: no "/" before the first ":", which is not followed by "//"; an optional user@ in front.
-_SCP = re.compile(r"^(?P<user>[^@/:\s]+(?::[^@/\s]*)?@)?(?P<host>[^@/:\s]+):(?!//)")
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/\s@]*@)", re.IGNORECASE)
-_SCP_PASSWORD = re.compile(r"(?<![\w/.-])(?P<user>[^@/:\s]+):(?P<secret>[^@/\s]+)@(?P<host>[^@/:\s]+):")
+# Userinfo ends at the *last* "@" of the authority (a password may hold a raw "@"), and the
+# authority ends at the first "/", "?" or "#" (RFC 3986 3.2): "h?x=a@b" has no userinfo.
+_SCP = re.compile(r"^(?P<user>[^@/:\s]+(?::[^/\s]*)?@)?(?P<host>[^@/:\s]+):(?!//)")
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*@)", re.IGNORECASE)
+_SCP_PASSWORD = re.compile(r"(?<![\w/.-])(?P<user>[^@/:\s]+):(?P<secret>[^/\s]+)@(?P<host>[^@/:\s]+):")
 
 
 def is_url(text: str) -> bool:

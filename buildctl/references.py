@@ -18,16 +18,16 @@ _DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
 _IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
 _HOST = rf"(?:{_DOMAIN_NAME}|{_IPV6})"
 _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # Go's \w: ASCII only
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
-DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-TAG_RE = re.compile(rf"^{_TAG}$")
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+DOMAIN_RE = re.compile(rf"^{_DOMAIN}\Z")  # \Z: "$" also matches before a final newline
+PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*\Z")
+TAG_RE = re.compile(rf"^{_TAG}\Z")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 _REFERENCE_RE = re.compile(
     rf"^(?P<name>(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?\Z"
 )
 DEFAULT_REGISTRY = "docker.io"
 NAME_TOTAL_LENGTH_MAX = 255
@@ -62,6 +62,8 @@ class ImageReference:
 def _split_domain(name: str) -> tuple[str, str]:
     first, sep, rest = name.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        if first == DEFAULT_REGISTRY and "/" not in rest:  # docker.io/nginx is docker.io/library/nginx
+            rest = f"library/{rest}"
         return first, rest
     repository = name if "/" in name else f"library/{name}"
     return DEFAULT_REGISTRY, repository
@@ -78,8 +80,26 @@ def parse_reference(text: str) -> ImageReference:
     if len(name) > NAME_TOTAL_LENGTH_MAX:
         raise ValueError(f"invalid image reference {text[:60]!r}…: the name is {len(name)} characters, "
                          f"registries allow at most {NAME_TOTAL_LENGTH_MAX}")
+    digest = match.group("digest")
+    if digest is not None and (problem := _digest_problem(digest)):
+        raise ValueError(f"invalid image reference {text!r}: {problem}")
     registry, repository = _split_domain(name)
-    return ImageReference(registry, repository, match.group("tag"), match.group("digest"))
+    return ImageReference(registry, repository, match.group("tag"), digest)
+
+
+# The grammar accepts any algorithm:hex; go-digest (what docker and registries parse it with)
+# knows three, each with a fixed length of lowercase hex.
+_DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+
+def _digest_problem(digest: str) -> str | None:
+    algorithm, _, encoded = digest.partition(":")
+    length = _DIGEST_HEX_LENGTHS.get(algorithm)
+    if length is None:
+        return f"unsupported digest algorithm {algorithm!r} (sha256, sha384 or sha512)"
+    if len(encoded) != length or not re.fullmatch(r"[0-9a-f]+", encoded):
+        return f"a {algorithm} digest is {length} lowercase hex characters"
+    return None
 
 
 TAG_RULE = "tags are 1-128 characters of letters, digits, '_', '.', '-' (not starting with '.' or '-')"
@@ -87,13 +107,13 @@ TAG_RULE = "tags are 1-128 characters of letters, digits, '_', '.', '-' (not sta
 
 def _why_invalid(text: str) -> str:
     name, _, digest = text.partition("@")
-    if digest and not re.match(rf"^{_DIGEST}$", digest):
+    if digest and not re.match(rf"^{_DIGEST}\Z", digest):
         return "the digest must look like sha256:<64 hex characters>"
     slash = name.rfind("/")
     colon = name.rfind(":")
     if colon > slash:
         name, tag = name[:colon], name[colon + 1 :]
-        if not re.match(rf"^{_TAG}$", tag):
+        if not TAG_RE.match(tag):
             return TAG_RULE
     path = name.split("/", 1)[1] if "/" in name and _split_domain(name)[0] != DEFAULT_REGISTRY else name
     if path != path.lower():

@@ -48,7 +48,9 @@ def reference_for(release: ReleasedImage, *, pin_digest: bool) -> str:
 
 
 def current_reference(site: Site) -> str:
-    return site.image.value if isinstance(site, ContainerImage) else site.reference()
+    # strip(): a block scalar (`image: |`) holds its final newline; the reference is still the one
+    # written, and replacing it then says why it cannot (yaml_splice), not "no image found".
+    return site.image.value.strip() if isinstance(site, ContainerImage) else site.reference()
 
 
 def find_images(
@@ -74,7 +76,7 @@ def find_images(
             for image in container_images(doc, path=path):
                 if image.image.tag != "tag:yaml.org,2002:str":
                     continue  # `image: 42`, `image: null`: not a reference
-                if repository_of(image.image.value) == want and (
+                if repository_of(current_reference(image)) == want and (
                     not containers or image.container in containers
                 ):
                     sites.append(image)
@@ -245,7 +247,7 @@ def _tag_of(site: Site) -> str | None:
     if isinstance(site, KustomizeImage):
         return site.field("newTag").value if site.field("newTag") is not None else None
     try:
-        return parse_reference(site.image.value).tag
+        return parse_reference(current_reference(site)).tag
     except ValueError:
         return None
 
