@@ -31,6 +31,7 @@ from buildctl.cli_options import (
     RetagOpt,
     ServicesArg,
     TagOpt,
+    finite,
 )
 
 
@@ -216,7 +217,7 @@ def verify(images: Annotated[list[str], typer.Argument(help="Image references, e
            config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: RegistryOpt = None, json: JsonOpt = False,
            platform: Annotated[Optional[list[str]], typer.Option("--platform", help="Required platform (repeatable; default: the configured ones).")] = None,
            allow_extra: Annotated[bool, typer.Option("--allow-extra-platforms", help="Do not fail on platforms beyond the required ones.")] = False,
-           deadline: Annotated[Optional[float], typer.Option("--deadline", min=0.1, help="Seconds one image's verification may take, every request included (default: verify.deadline_seconds, 120).")] = None,
+           deadline: Annotated[Optional[float], typer.Option("--deadline", min=0.1, callback=finite, help="Seconds one image's verification may take, every request included (default: verify.deadline_seconds, 120).")] = None,
            key: Annotated[Optional[Path], typer.Option("--key", help="Also check the cosign signature with this public key (README: Signed releases).")] = None) -> None:
     """Verify images in a registry: platforms present, configs agree, the bytes are that architecture."""
     from buildctl.commands.verify import verify_references

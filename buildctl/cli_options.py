@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,3 +21,10 @@ PullOpt = Annotated[bool, typer.Option("--pull", help="Always pull newer base im
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Build without the build cache.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; print the result only on failure.")]
 RetagOpt = Annotated[bool, typer.Option("--retag", help="Move a release tag that already holds other images (tags are immutable otherwise; the record says so).")]
+
+
+def finite(value: float | None) -> float | None:
+    """A float option's callback: typer's min/max let nan through (every comparison with it is false)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value

@@ -7,6 +7,7 @@ lets every config error name file, line and key.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -181,6 +182,9 @@ class _Builder:
         value = self.constructor.construct_object(node, deep=True)
         if isinstance(value, str):
             return self.interpolate(value, path, node.start_mark.line + 1)
+        if isinstance(value, float) and not math.isfinite(value):  # .nan passes every min/max check
+            raise ConfigError(f"{node.value} is not a finite number", file=self.file, line=node.start_mark.line + 1,
+                              key=format_path(path) or None)
         return value
 
     def pairs(self, node: yaml.MappingNode, path: Path_) -> list[tuple[yaml.Node, yaml.Node, bool]]:

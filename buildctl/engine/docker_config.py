@@ -36,13 +36,19 @@ def scoped_settings(original: dict[str, Any], registry: str) -> dict[str, Any]:
     settings = {k: v for k, v in original.items() if k != "credsStore"}
     for field in ("auths", "credHelpers"):
         if isinstance(settings.get(field), dict):
-            settings[field] = {k: v for k, v in settings[field].items() if _host(k) != registry}
+            settings[field] = {k: v for k, v in settings[field].items() if _host(k) != _host(registry)}
     return settings
+
+
+# Docker Hub's names: docker keeps its login (and asks its credHelper) under
+# https://index.docker.io/v1/ whichever of these the user logs in to.
+_DOCKER_HUB = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 
 
 def _host(key: str) -> str:
     """``https://myacr.azurecr.io/v1/`` and ``myacr.azurecr.io`` are one registry to docker."""
-    return key.split("://", 1)[-1].split("/", 1)[0]
+    host = key.split("://", 1)[-1].split("/", 1)[0]
+    return "docker.io" if host in _DOCKER_HUB else host
 
 
 @contextmanager

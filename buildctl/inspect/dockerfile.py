@@ -207,7 +207,7 @@ def _by_name(stages: Sequence[Stage], name: str) -> Stage | None:
 
 def _resolve(stages: Sequence[Stage], ref: str) -> Stage | None:
     """A ``--from`` value: a stage name or index (anything else is an image)."""
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():  # "²".isdigit() is True, and int("²") fails
         return stages[int(ref)] if int(ref) < len(stages) else None
     return _by_name(stages, ref)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import math
 import re
 import threading
 import time
@@ -22,7 +23,16 @@ import httpx
 from buildctl import jsonsafe
 from buildctl.errors import OperationError
 
-_PARAM_RE = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+# RFC 6750 b64token: what a Bearer header may carry. Anything else (a newline, non-ASCII) would
+# make httpx raise with the whole header, the token in it, in the message.
+_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+# One part of a challenge list: a key=value auth-param, or a scheme (a token with no "=" after it).
+_CHALLENGE_PART_RE = re.compile(
+    rf'(?P<key>{_TCHARS})\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s,"]*))|(?P<scheme>{_TCHARS})'
+)
+_QUOTED_PAIR_RE = re.compile(r"\\(.)")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+_MAX_TOKEN_RESPONSE = 1 << 20  # a token answer is a few KB; a registry cannot make us read more
 _REPOSITORY_PATH_RE = re.compile(r"^/v2/(?P<name>.+)/(?:manifests|blobs|tags)/")
 _DEFAULT_TOKEN_SECONDS = 60  # the spec's default when the token response has no expires_in
 _EXPIRY_MARGIN = 10.0
@@ -48,15 +58,23 @@ class Challenge:
 
 
 def parse_challenge(header: str) -> Challenge | None:
-    """Parse a ``WWW-Authenticate`` value; None when it names no scheme."""
-    scheme, _, rest = header.strip().partition(" ")
-    if not scheme:
+    """Parse a ``WWW-Authenticate`` value; None when it names no scheme.
+
+    One header may hold several challenges (httpx joins repeated headers with ", "): Bearer is
+    taken when offered, else the first. auth-params as RFC 7235 2.1 has them (spaces around "=",
+    quoted strings with backslash escapes), separated by commas or, leniently, by spaces."""
+    challenges: list[tuple[str, dict[str, str]]] = []
+    for match in _CHALLENGE_PART_RE.finditer(header):
+        if match["scheme"]:
+            challenges.append((match["scheme"].lower(), {}))
+        elif challenges and match["key"]:
+            quoted = match["quoted"]
+            value = _QUOTED_PAIR_RE.sub(lambda m: m[1], quoted) if quoted is not None else match["bare"]
+            challenges[-1][1][match["key"].lower()] = value
+    if not challenges:
         return None
-    params = {}
-    for match in _PARAM_RE.finditer(rest):
-        quoted, bare = match.group(2), match.group(3)
-        params[match.group(1).lower()] = quoted.replace('\\"', '"') if quoted is not None else bare
-    return Challenge(scheme.lower(), params)
+    scheme, params = next((c for c in challenges if c[0] == "bearer"), challenges[0])
+    return Challenge(scheme, params)
 
 
 def is_loopback(host: str) -> bool:
@@ -112,8 +130,8 @@ class RegistryAuth(httpx.Auth):
             scope = challenge.params.get("scope") or pull_scope(request.url) or ""
             token_request = self._token_request(host, challenge, scope, creds)
             token_response = yield token_request
-            token_response.read()
-            request.headers["Authorization"] = self._store_token(host, challenge, scope, token_response)
+            body = _read_bounded(token_response, host)
+            request.headers["Authorization"] = self._store_token(host, challenge, scope, token_response, body)
         else:
             return
         yield request
@@ -145,7 +163,7 @@ class RegistryAuth(httpx.Auth):
         headers = {"Authorization": creds.basic_header()} if creds else {}
         return httpx.Request("GET", url.copy_merge_params(query), headers=headers)
 
-    def _store_token(self, host: str, challenge: Challenge, scope: str, response: httpx.Response) -> str:
+    def _store_token(self, host: str, challenge: Challenge, scope: str, response: httpx.Response, body: bytes) -> str:
         creds = self._credentials.get(host)
         if response.status_code in (401, 403):
             who = f"user {creds.username!r}" if creds else "anonymous access"
@@ -156,15 +174,33 @@ class RegistryAuth(httpx.Auth):
         if response.status_code != 200:
             raise OperationError(f"registry {host}: token endpoint answered HTTP {response.status_code}")
         try:
-            body = jsonsafe.loads(response.content)
-            token = body.get("token") or body.get("access_token")
-            seconds = float(body.get("expires_in") or _DEFAULT_TOKEN_SECONDS)
-        except (ValueError, AttributeError):
-            token, seconds = None, 0.0
+            answer = jsonsafe.loads(body)
+        except ValueError:
+            answer = None
+        answer = answer if isinstance(answer, dict) else {}
+        token = answer.get("token") or answer.get("access_token")
         if not isinstance(token, str) or not token:
             raise OperationError(f"registry {host}: token endpoint answered without a token")
+        if not _TOKEN_RE.fullmatch(token):  # never shown: it is a credential
+            raise OperationError(f"registry {host}: token endpoint answered a token that is not a valid Bearer token")
+        expires = answer.get("expires_in")
+        valid = isinstance(expires, (int, float)) and not isinstance(expires, bool) and math.isfinite(expires) and expires > 0
+        seconds = float(expires) if valid else _DEFAULT_TOKEN_SECONDS  # the spec's default when absent
         header = f"Bearer {token}"
         key = (challenge.params.get("realm", ""), challenge.params.get("service", ""), scope)
         with self._lock:
             self._tokens[key] = (header, time.monotonic() + max(seconds - _EXPIRY_MARGIN, 1.0))
         return header
+
+
+def _read_bounded(response: httpx.Response, host: str) -> bytes:
+    """The token endpoint's body, refused when its Content-Length is past _MAX_TOKEN_RESPONSE.
+
+    Read whole with ``read()``: httpx reads each response of an auth flow again once the flow has
+    moved on, and a body streamed here would be gone by then (StreamConsumed)."""
+    length = response.headers.get("Content-Length", "")
+    if length.isascii() and length.isdigit() and int(length) > _MAX_TOKEN_RESPONSE:
+        response.close()
+        raise OperationError(f"registry {host}: token endpoint answer is {int(length)} bytes; the limit is "
+                             f"{_MAX_TOKEN_RESPONSE}")
+    return response.read()

@@ -8,6 +8,7 @@ work in threads other than the main one once SIGINT/SIGTERM arrived (buildctl.in
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -26,8 +27,8 @@ class Deadline:
     """One monotonic end time, shared by every request made for one image."""
 
     def __init__(self, seconds: float = DEFAULT_DEADLINE_SECONDS, *, what: str = "verification") -> None:
-        if seconds <= 0:
-            raise ValueError(f"deadline must be positive, not {seconds}")
+        if not (math.isfinite(seconds) and seconds > 0):  # nan would never expire
+            raise ValueError(f"deadline must be a positive number of seconds, not {seconds}")
         self.seconds = seconds
         self.what = what
         self._end = time.monotonic() + seconds

@@ -49,7 +49,7 @@ def parse_retry_after(value: str | None) -> float | None:
     """Retry-After is delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
     if not value:
         return None
-    if value.strip().isdigit():
+    if value.strip().isascii() and value.strip().isdigit():  # "²".isdigit() is True too
         return float(value.strip())
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -145,11 +145,14 @@ def media_type_from_body(content: bytes) -> str | None:
 def status_error(response: httpx.Response, ref: ImageReference, what: str) -> OperationError:
     status = response.status_code
     try:
-        errors = jsonsafe.loads(response.content).get("errors") or []
-        codes = {e.get("code") for e in errors}
-        message = "; ".join(str(e.get("message", "")) for e in errors if e.get("message"))
-    except (ValueError, AttributeError):
-        codes, message = set(), ""
+        answer = jsonsafe.loads(response.content)
+    except ValueError:
+        answer = None
+    errors = answer.get("errors") if isinstance(answer, dict) else None
+    errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+    codes = {e["code"] for e in errors if isinstance(e.get("code"), str)}
+    # The registry's words go into a one-line message: no newlines or terminal escapes from it.
+    message = _one_line("; ".join(str(e["message"]) for e in errors if e.get("message")))
     if status == 401:
         if response.request.headers.get("Authorization"):
             return OperationError(
@@ -171,8 +174,14 @@ def status_error(response: httpx.Response, ref: ImageReference, what: str) -> Op
     return OperationError(f"{what}: registry {ref.registry} answered HTTP {status}{detail}")
 
 
+def _one_line(text: str, *, limit: int = 300) -> str:
+    """``text`` as one printable line: control characters (newlines, ESC) become spaces."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def refuse_length(response: httpx.Response, cap: int, what: str) -> None:
     """Fail before reading a body whose Content-Length already says it is too large."""
     length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > cap:
+    if length.isascii() and length.isdigit() and int(length) > cap:
         raise LimitError(f"{what} is {int(length)} bytes (Content-Length); the limit is {cap}")
