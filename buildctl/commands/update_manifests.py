@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from buildctl.errors import ConfigError
 from buildctl.gitops.results import DriftReport, GitOpsResult
 from buildctl.model import Config
 from buildctl.pipeline import gitops_step
 from buildctl.pipeline.record import load_releases
+from buildctl.references import parse_reference
 
 
 def update_manifests(config: Config, *, record: Path, dry_run: bool = False, in_place: bool = False) -> GitOpsResult:
@@ -21,5 +23,13 @@ def check_manifests(config: Config, *, record: Path, in_place: bool = False) -> 
 
 
 def _selected(config: Config, record: Path):
-    wanted = {s.name for s in config.services}
-    return tuple(r for r in load_releases(record) if r.service in wanted)
+    """The record's releases of the configured services; each must be of the repository
+    services.yaml builds that service into, or a record could move any image in the files."""
+    built = {s.name: parse_reference(f"{config.registry}/{s.image}").name for s in config.services}
+    selected = tuple(r for r in load_releases(record) if r.service in built)
+    for release in selected:
+        if parse_reference(release.repository).name != built[release.service]:
+            raise ConfigError(f"service {release.service} was released as {release.repository}, but services.yaml "
+                              f"builds it as {built[release.service]}", file=str(record),
+                              hint="use the record of a release of this services.yaml (same registry and image)")
+    return selected

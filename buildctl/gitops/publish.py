@@ -15,6 +15,7 @@ git itself runs through git.py (the only module that runs it).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import string
 import tempfile
@@ -58,15 +59,36 @@ def commit_message(template: str, releases: Sequence[ReleasedImage], services: S
 
 
 def check_message_template(template: str) -> None:
+    _check_template(template, fields=("tag", "summary"), key="gitops.message", what="commit message template")
+
+
+def _check_template(template: str, *, fields: tuple[str, ...], key: str, what: str) -> None:
+    """Placeholders known, and the template formats: {tag!x} or {tag:d} fail only in .format()."""
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        used = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     except ValueError as exc:
-        raise ConfigError(f"invalid message template: {exc}", key="gitops.message") from None
-    if unknown := sorted(fields - {"tag", "summary"}):
-        raise ConfigError(
-            f"unknown placeholder {{{unknown[0]}}} in the commit message template; use {{tag}} and {{summary}}",
-            key="gitops.message",
-        )  # fmt: skip
+        raise ConfigError(f"invalid {what}: {exc}", key=key) from None
+    if unknown := sorted(used - set(fields)):
+        names = " and ".join(f"{{{f}}}" for f in fields)
+        raise ConfigError(f"unknown placeholder {{{unknown[0]}}} in the {what}; use {names}", key=key)
+    try:
+        template.format(**{f: "x" for f in fields})
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise ConfigError(f"invalid {what} {template!r}: {exc}", key=key) from None
+
+
+def push_branch(cfg: GitOpsConfig, releases: Sequence[ReleasedImage], git: Git) -> str | None:
+    """gitops.push_branch with {tag} filled in (``release/{tag}``), checked as git checks branch names."""
+    if not cfg.push_branch:
+        return None
+    _check_template(cfg.push_branch, fields=("tag",), key="gitops.push_branch", what="push branch template")
+    name = cfg.push_branch.format(tag="-".join(dict.fromkeys(r.tag for r in releases)))
+    valid = not name.startswith("-") and git.run("check-ref-format", "--branch", name, cwd=None,
+                                                 what="checking the push branch name", check=False).returncode == 0
+    if not valid:
+        raise ConfigError(f"{name!r} is not a valid git branch name", key="gitops.push_branch",
+                          hint="see `git check-ref-format --help`; e.g. release/{tag}")
+    return name
 
 
 def publish(
@@ -87,6 +109,7 @@ def publish(
     check_repo_url(cfg.repo)
     check_message_template(cfg.message)
     git = Git(cfg, token=token, throwaway=not in_place)
+    cfg = dataclasses.replace(cfg, push_branch=push_branch(cfg, releases, git))
     if in_place:
         work = _checkout(git, cfg.repo)
         # A rejected push resets the checkout to the remote tip: it must hold nothing of the user's.
@@ -180,6 +203,7 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
             return None, change, message
         # Only these paths, whatever else the index holds (`git add .` committed stray files).
         git.run("commit", "--quiet", "--no-verify", "-F", "-", "--", *paths, cwd=work, what="committing", input=message)
+        _check_committed_as_edited(git, work, paths, change)
         if push:
             _push(git, work, branch)
         return git.run("rev-parse", "HEAD", cwd=work, what="reading the commit").stdout.strip(), change, message
@@ -206,6 +230,21 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
         repo=redact_url(cfg.repo), branch=branch, commit=commit, pushed=commit is not None and push,
         attempts=attempts, diff=edits.unified_diff(change), message=message, kept=kept, rendered=rendered,
     )  # fmt: skip
+
+
+def _check_committed_as_edited(git: Git, work: Path, paths: Sequence[str], change: GitOpsChange) -> None:
+    """The commit holds the edited bytes: a .gitattributes eol or filter rule would rewrite them as
+    git stores them (every CRLF line of a file, say), and the shown diff would not be what lands."""
+    raw = git.run("hash-object", "--no-filters", "--", *paths, cwd=work, what="hashing the edited files")
+    stored = git.run("rev-parse", *(f"HEAD:{p}" for p in paths), cwd=work, what="reading the commit")
+    changed = [p for p, a, b in zip(paths, raw.stdout.split(), stored.stdout.split(), strict=True) if a != b]
+    if changed:
+        git.run("reset", "--quiet", "HEAD~1", cwd=work, what="undoing the commit")
+        _write(work, change, edited=False)
+        raise OperationError(
+            f"git stores {changed[0]} differently from the edit (a .gitattributes eol/filter rule); nothing was pushed",
+            hint="make .gitattributes match the file's line endings, or convert the file in the GitOps repository first",
+        )
 
 
 def _write(work: Path, change: GitOpsChange, *, edited: bool) -> None:

@@ -187,6 +187,9 @@ TABLE = [
      ["update-manifests", "--record", "r.json", "--gitops-repo", "nowhere"], 2,
      ("r.json: services[0].repository: invalid image reference '127.0.0.1:5000/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'…: "
      "the name is 265 characters, registries allow at most 255")),
+    ("record-other-repository", {"services.yaml": "services:\n" + API, "r.json": _record_with(repository="docker.io/library/redis")},
+     ["update-manifests", "--record", "r.json", "--gitops-repo", "nowhere"], 2,
+     "r.json: service api was released as docker.io/library/redis, but services.yaml builds it as 127.0.0.1:5000/team/api"),
     # Validation gaps
     ("registry-port-out-of-range", {"services.yaml": "services:\n" + API}, ["plan", "--registry", "127.0.0.1:999999"], 2,
      "--registry: invalid registry '127.0.0.1:999999': port 999999 is out of range (1-65535)"),

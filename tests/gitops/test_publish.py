@@ -105,6 +105,30 @@ def test_push_to_a_new_branch_and_rerun_there(remote):
     assert git("rev-parse", "release-42^", cwd=remote).strip() == first.commit == git("rev-parse", f"{third.commit}^", cwd=remote).strip()
 
 
+def test_push_branch_template_takes_the_tag(remote):
+    # README's own example: one pull-request branch per release.
+    result = publish(config(remote, push_branch="release/{tag}"), releases=[VOTE], targets=TARGETS, dry_run=False,
+                     token=None)
+    assert result.branch == "release/42" and result.commit == tip(remote, "release/42")
+    assert git("branch", "--list", "release/{tag}", cwd=remote).strip() == ""
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("push_branch", "release/{nope}", "unknown placeholder {nope} in the push branch template; use {tag}"),
+    ("push_branch", "a b..c", "'a b..c' is not a valid git branch name"),
+    ("push_branch", "-f", "'-f' is not a valid git branch name"),
+    ("push_branch", "{tag}.lock", "'42.lock' is not a valid git branch name"),
+    ("message", "release {tag!x}", "invalid commit message template 'release {tag!x}': Unknown conversion specifier x"),
+    ("message", "release {tag:d}", "invalid commit message template 'release {tag:d}'"),
+], ids=["placeholder", "spaces-dots", "option", "lock", "conversion", "format-spec"])
+def test_bad_templates_are_refused_before_anything_is_pushed(remote, field, value, message):
+    before = {b: tip(remote, b) for b in git("for-each-ref", "--format=%(refname:short)", cwd=remote).split()}
+    with pytest.raises(ConfigError) as err:
+        publish(config(remote, **{field: value}), releases=[VOTE], targets=TARGETS, dry_run=False, token=None)
+    assert err.value.message.startswith(f"gitops.{field}: {message}"), err.value.message
+    assert {b: tip(remote, b) for b in git("for-each-ref", "--format=%(refname:short)", cwd=remote).split()} == before
+
+
 def test_rejected_push_is_reapplied_on_the_new_tip(tmp_path, remote):
     checkout = tmp_path / "checkout"
     git("clone", "--quiet", str(remote), str(checkout))
@@ -273,3 +297,24 @@ def test_redact_url_and_token_precedence():
     assert git_token_from_env({"SYSTEM_ACCESSTOKEN": "az", "BUILDCTL_GIT_TOKEN": "bc"}) == "bc"
     assert git_token_from_env({"SYSTEM_ACCESSTOKEN": "az", "BUILDCTL_GIT_TOKEN": ""}) == "az"
     assert git_token_from_env({}) is None
+
+
+def test_a_gitattributes_rule_that_would_rewrite_the_file_stops_the_push(tmp_path):
+    # A CRLF file committed before `*.yaml text` was added: git would store it with LF, every line
+    # changed, while the diff shown changes one. Nothing may land that differs from the diff.
+    seed = tmp_path / "seed"
+    bare = make_remote(tmp_path, FILES)
+    git("clone", "--quiet", str(bare), str(seed / ".." / "second"))
+    second = tmp_path / "second"
+    (second / ".gitattributes").write_text("*.yaml text\n")
+    git("add", ".gitattributes", cwd=second)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "attributes", cwd=second)
+    git("push", "--quiet", "origin", "main", cwd=second)
+    before = tip(bare)
+    with pytest.raises(OperationError) as err:
+        publish(config(bare), releases=[WORKER], targets=TARGETS, dry_run=False, token=None)
+    assert err.value.message == ("git stores apps/worker.yaml differently from the edit (a .gitattributes eol/filter "
+                                 "rule); nothing was pushed")
+    assert tip(bare) == before
+    # The LF file in the same repository is stored as edited: that release goes through.
+    assert publish(config(bare), releases=[VOTE], targets=TARGETS, dry_run=False, token=None).pushed
