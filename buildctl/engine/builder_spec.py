@@ -114,7 +114,7 @@ def differences(cfg: BuilderConfig, state: BuilderState) -> tuple[str, ...]:
                          f"services.yaml says [{', '.join(node.platforms)}]")
         have_opts = dict(have.driver_opts)
         for key, value in node.driver_opts.items():
-            if have_opts and have_opts.get(key) != value:
+            if have_opts.get(key) != value:  # buildx inspect prints every option set, for every driver
                 found.append(f"{label} has driver option {key}={have_opts.get(key, '(unset)')}, "
                              f"services.yaml says {value}")
     return tuple(found)

@@ -28,7 +28,7 @@ from buildctl.registry.bounds import Deadline
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: ELF headers of every ELF file, PT_INTERP, verdicts
+FORMAT_VERSION = 3  # 2: ELF headers of every ELF file, PT_INTERP, verdicts; 3: a hard link holds its file's entry
 DEFAULT_MAX_BYTES = 512 << 20
 WAIT_POLL = 0.1  # how often a waiting thread looks at its deadline and for an interrupt
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")

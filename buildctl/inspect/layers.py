@@ -144,7 +144,12 @@ def scan_layer(stream: BinaryIO, *, limits: ScanLimits = ScanLimits(), deadline:
                 elif base.startswith(WHITEOUT_PREFIX):
                     whiteouts.add(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
                 elif path != "/":
-                    entries[path] = _entry(tar, member)
+                    entry = _entry(tar, member)
+                    if entry.kind == HARDLINK and (target := entries.get(entry.target)) and target.kind == FILE:
+                        # A hard link is the same inode as a file earlier in this tar: keep its bytes
+                        # here, so an upper layer deleting or replacing that path leaves the link be.
+                        entry = target
+                    entries[path] = entry
                 _add_parents(entries, parent)
                 if len(entries) > limits.max_entries:  # implied parent directories count too
                     raise LimitError(f"{what} has more than {limits.max_entries} paths (limit: tar entries)")
