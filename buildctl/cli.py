@@ -213,7 +213,7 @@ def _nightly_tag() -> str:
 
 
 @app.command(epilog=epilog("verify"))
-def verify(images: Annotated[list[str], typer.Argument(help="Image references, e.g. REG/REPO:TAG or REG/REPO@sha256:...")],
+def verify(images: Annotated[list[str], typer.Argument(metavar="IMAGE...", help="Image references, e.g. REG/REPO:TAG or REG/REPO@sha256:...")],
            config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: RegistryOpt = None, json: JsonOpt = False,
            platform: Annotated[Optional[list[str]], typer.Option("--platform", help="Required platform (repeatable; default: the configured ones).")] = None,
            allow_extra: Annotated[bool, typer.Option("--allow-extra-platforms", help="Do not fail on platforms beyond the required ones.")] = False,

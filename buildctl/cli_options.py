@@ -12,7 +12,7 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="services.yaml; 
 TagOpt = Annotated[Optional[str], typer.Option("--tag", help="Release tag (overrides services.yaml).")]
 RegistryOpt = Annotated[Optional[str], typer.Option("--registry", help="Registry host[:port] (overrides services.yaml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
-ServicesArg = Annotated[Optional[list[str]], typer.Argument(help="Services to act on (default: all).", show_default=False)]
+ServicesArg = Annotated[Optional[list[str]], typer.Argument(metavar="[SERVICE]...", help="Services to act on (default: all).", show_default=False)]
 JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Build at most N services at once (default: all).")]
 DEFAULT_CONFIG = Path("services.yaml")
 RecreateOpt = Annotated[bool, typer.Option("--recreate-builder", help="Replace the buildx builder when its nodes differ from services.yaml (default: refuse).")]
