@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -36,9 +37,25 @@ def render_scalar(value: str, style: str | None) -> str:
     return json.dumps(value)  # a JSON string is a valid YAML double-quoted scalar
 
 
+# Plain scalars that go-yaml (kustomize, kubectl, Helm: v2 under sigs.k8s.io/yaml, v3 under kyaml) or the
+# YAML 1.2 core schema resolve to a number, boolean, null or timestamp where PyYAML's YAML 1.1 resolver sees a
+# string: `1e3`, `1234e56`, `08` (floats to Go), `0o17`, `y`/`n` (YAML 1.1 booleans PyYAML lacks), `2024-1-2`.
+# Matched after dropping every `_`, as go-yaml does before it tries a number; quoting one too many is harmless.
+_NOT_A_STRING_ELSEWHERE = re.compile(
+    r"[yYnN]|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|true|True|TRUE|false|False|FALSE|~|null|Null|NULL|<<"
+    r"|[-+]?\.(?:inf|Inf|INF)|[-+]?\.(?:nan|NaN|NAN)"
+    r"|[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
+    r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt \t].*)?",
+    re.DOTALL,
+)
+
+
 @functools.lru_cache(maxsize=1024)  # one release writes the same reference into many files
 def _reads_back(plain: str) -> bool:
-    """True if ``plain`` unquoted loads as this very string (``42``, ``1.10``, ``yes`` do not)."""
+    """True if ``plain`` unquoted loads as this very string under YAML 1.1 (PyYAML) *and* YAML 1.2 / go-yaml
+    (``42``, ``1.10``, ``yes``, ``1e3``, ``08``, ``y`` do not)."""
+    if _NOT_A_STRING_ELSEWHERE.fullmatch(plain.replace("_", "")):
+        return False
     try:
         return yaml.safe_load(plain) == plain
     except yaml.YAMLError:
@@ -52,8 +69,10 @@ def replace_scalar(text: str, node: ScalarNode, value: str, *, path: str) -> Spl
             file=path, line=node.start_mark.line + 1,
         )  # fmt: skip
     start, rendered = value_start(text, node), render_scalar(value, node.style)
-    if start == node.end_mark.index and text[start - 1 : start] == ":":
-        rendered = " " + rendered  # an empty value (`tag:`): `tag:"1"` would be one plain scalar
+    if start == node.end_mark.index and text[start - 1 : start] not in ("", " ", "\t", "\n", "\r"):
+        # An empty value right after `:` or after its `!tag` / `&anchor`: `tag:"1"` would be one plain
+        # scalar, `!!strNEW` another tag.
+        rendered = " " + rendered
     return Splice(start, node.end_mark.index, rendered)
 
 
@@ -87,29 +106,57 @@ def insert_keys(text: str, mapping: MappingNode, pairs: list[tuple[str, str]], n
 
 
 def delete_key(text: str, mapping: MappingNode, key: str, *, path: str) -> Splice:
+    """Remove ``key`` and its value, with the entry's own line when it has one (and that line's
+    comment); a comment anywhere else stays."""
     pairs = mapping.value
     i = next(n for n, (k, _) in enumerate(pairs) if k.value == key)
     k_start, v_end = pairs[i][0].start_mark.index, pairs[i][1].end_mark.index
-    if mapping.flow_style:
-        if i > 0:
-            return Splice(pairs[i - 1][1].end_mark.index, v_end, "")
-        if len(pairs) > 1:
-            return Splice(k_start, pairs[i + 1][0].start_mark.index, "")
-    else:
-        line_start = text.rfind("\n", 0, k_start) + 1
-        eol = text.find("\n", v_end)
-        line_end = len(text) if eol == -1 else eol + 1
+    if text[v_end - 1 : v_end] in _BREAKS:  # a block scalar's end mark is past its line break and blank lines
+        v_end = k_start + len(text[k_start:v_end].rstrip())
+    line_start, eol = text.rfind("\n", 0, k_start) + 1, text.find("\n", v_end)
+    line_end = len(text) if eol == -1 else eol + 1
+    alone = not text[line_start:k_start].strip()  # nothing before the key on its line
+    if mapping.flow_style and len(pairs) > 1:  # the entry goes with one comma; other comments stay
+        if i + 1 < len(pairs):  # with the comma after it
+            nxt = pairs[i + 1][0].start_mark.index
+            if "#" not in text[v_end:nxt]:
+                return Splice(k_start, nxt, "")
+            comma = v_end + _comma_in(text[v_end:nxt])
+            if alone and comma < line_end and _FLOW_REST.fullmatch(text, comma + 1, line_end):
+                return Splice(line_start, line_end, "")  # `   digest: d,  # its comment` is a line of its own
+            return Splice(k_start, comma + 1, text[v_end:comma])
+        prev = pairs[i - 1][1].end_mark.index  # the last entry: with the comma before it
+        comma = prev + _comma_in(text[prev:k_start])
+        if alone and _FLOW_REST.fullmatch(text, v_end, line_end):  # `}` is on a later line
+            return Splice(comma, line_end, text[comma + 1 : line_start])
+        if "#" not in text[prev:k_start]:
+            return Splice(prev, v_end, "")
+        return Splice(comma, v_end, text[comma + 1 : k_start])  # `{name: a,  # c` + `   digest: d}`
+    if not mapping.flow_style:
         rest = text[v_end:line_end].strip()
-        if not text[line_start:k_start].strip() and (not rest or rest.startswith("#")):
+        if alone and (not rest or rest.startswith("#")):
             if eol == -1 and line_start > 0:  # the last line, without newline: keep it that way
                 line_start -= 2 if text[line_start - 2 : line_start] == "\r\n" else 1
             return Splice(line_start, line_end, "")
         if i + 1 < len(pairs):  # `- digest: x` starts a sequence item: the next key moves up
-            return Splice(k_start, pairs[i + 1][0].start_mark.index, "")
+            nxt = pairs[i + 1][0].start_mark.index
+            if "#" in text[line_end:nxt]:  # unless comment lines come first: they stay, `- ` keeps its line
+                return Splice(k_start, eol - (text[eol - 1] == "\r"), "")
+            return Splice(k_start, nxt, "")
     raise ConfigError(
         f"cannot remove `{key}` from this mapping; remove it by hand",
         file=path, line=pairs[i][0].start_mark.line + 1,
     )  # fmt: skip
+
+
+_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")
+# Between two flow entries there is only white space, comments and the one comma.
+_SEPARATOR = re.compile(r"#[^\n\r\x85\u2028\u2029]*|,")
+_FLOW_REST = re.compile(r"[ \t]*(?:#[^\n]*|\r)?\n?")  # the rest of a line that can go with the entry
+
+
+def _comma_in(gap: str) -> int:
+    return next(m.start() for m in _SEPARATOR.finditer(gap) if m.group() == ",")
 
 
 def apply_splices(text: str, splices: list[Splice]) -> str:
