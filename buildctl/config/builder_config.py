@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from buildctl.config.yaml_source import Path_
+from buildctl.config import paths
+from buildctl.config.yaml_source import Path_, shorten
 from buildctl.errors import ConfigError
 from buildctl.model import BuilderConfig, BuilderNode, Driver, csv_options, frozen_map
 from buildctl.platforms import Platform, PlatformError
@@ -98,18 +99,26 @@ def _node(raw: Mapping[str, Any], driver: Driver, at: Path_, root: Path, fail: F
         if not endpoint:
             raise fail("a remote node needs an endpoint, e.g. tcp://buildkit-arm64:1234", at)
         _check_endpoint(endpoint, (*at, "endpoint"), fail)
-    platforms = []
+    platforms: list[str] = []
     for i, text in enumerate(raw.get("platforms", ())):
         try:
-            platforms.append(str(Platform.parse(text)))
+            normal = str(Platform.parse(text))
         except PlatformError as exc:
             raise fail(str(exc), (*at, "platforms", i)) from None
+        if normal in platforms:  # worded as the loader words a service's
+            j = platforms.index(normal)
+            raise fail(f"duplicate {text!r} (the same platform as item {j}, {raw['platforms'][j]!r})", (*at, "platforms", i))
+        platforms.append(normal)
     opts = _driver_opts(raw.get("driver_opts"), driver, (*at, "driver_opts"), root, fail)
     return BuilderNode(endpoint, tuple(platforms), opts)
 
 
 def _check_endpoint(endpoint: str, at: Path_, fail: Fail) -> None:
-    parts = urlsplit(endpoint)
+    try:
+        parts = urlsplit(endpoint)
+    except ValueError as exc:  # "Invalid IPv6 URL" (an unclosed '['), a bracketed host that is no address
+        raise fail(f"invalid endpoint {shorten(endpoint, 80)}: {exc}; an IPv6 address is written "
+                   "tcp://[ADDRESS]:PORT", at) from None
     if parts.scheme not in _REMOTE_SCHEMES:
         raise fail(f"invalid endpoint {endpoint!r}: expected tcp://HOST:PORT or unix:///PATH", at)
     if parts.scheme == "tcp":
@@ -141,10 +150,7 @@ def _driver_opts(raw: Mapping[str, Any] | None, driver: Driver, at: Path_, root:
 
 
 def _existing_file(root: Path, rel: str, at: Path_, fail: Fail, *, what: str) -> Path:
-    path = (root / rel).resolve()
-    if not path.is_file():
-        raise fail(f"{what} {rel!r} does not exist (paths are relative to services.yaml)", at)
-    return path
+    return paths.regular_file(root, rel, at, fail, what=what, missing="does not exist (paths are relative to services.yaml)")
 
 
 def cache_specs(values: list[str] | tuple[str, ...], at: Path_, fail: Fail) -> tuple[str, ...]:

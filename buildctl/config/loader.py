@@ -6,6 +6,7 @@ checks what a schema cannot: references, paths on disk, duplicates.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -13,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from buildctl import references
+from buildctl.config import paths
 from buildctl.config.builder_config import builder_config, cache_specs
 from buildctl.config.release_config import manifest_entry, sign_config
-from buildctl.config.schema import validate
+from buildctl.config.schema import TextFields, validate
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
 from buildctl.errors import ConfigError
 from buildctl.model import (
@@ -48,7 +50,7 @@ def load_config(
 ) -> Config:
     """Load and validate ``path``; ``tag``/``registry`` are the CLI overrides."""
     path = path.absolute()
-    doc = load_yaml(path, shown_as=_shown(path), environ=environ)
+    doc = load_yaml(path, shown_as=_shown(path), environ=environ, wants_text=TextFields())
     validate(doc)
     return _build(doc, path, tag_override=tag, registry_override=registry, environ=environ)
 
@@ -80,9 +82,7 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
             raise ConfigError(f"invalid tag {tag!r}: {why}", key="--tag")
         raise fail(f"invalid tag {tag!r}: {why}", ("tag",))
     platforms = _platforms(data.get("platforms", DEFAULT_PLATFORMS), ("platforms",), fail)
-    project = (root / data.get("project", ".")).resolve()
-    if not project.is_dir():
-        raise fail(f"project folder {data['project']!r} does not exist", ("project",))
+    project = paths.folder(root, data.get("project", "."), ("project",), fail, what="project")
     services = tuple(_service(doc, root, name, raw, platforms, fail, project=project)
                      for name, raw in data["services"].items())
     seen: dict[str, str] = {}
@@ -128,8 +128,9 @@ def _platforms(values: list[str] | tuple[str, ...], at: Path_, fail) -> tuple[st
             normal = str(Platform.parse(text))
         except PlatformError as exc:
             raise fail(str(exc), (*at, i)) from None
-        if normal in seen:
-            raise fail(f"platform {text!r} is {values[seen[normal]]!r} again", (*at, i))
+        if normal in seen:  # the schema words an exact repeat the same way
+            j = seen[normal]
+            raise fail(f"duplicate {text!r} (the same platform as item {j}, {values[j]!r})", (*at, i))
         seen[normal] = i
     return tuple(values)
 
@@ -138,28 +139,26 @@ def _strings(raw: Mapping[str, Any] | None) -> Mapping[str, str]:
     return frozen_map({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (raw or {}).items()})
 
 
-def _inside(root: Path, rel: str, project: Path) -> Path | None:
+def _inside(root: Path, rel: str, project: Path, at: Path_, fail, *, what: str) -> Path | None:
     """The absolute path of ``rel`` (relative to ``root``), or None if it escapes ``project``
     (`../..`, symlinks)."""
-    candidate = (root / rel).resolve()
+    candidate = paths.resolve(root, rel, at, fail, what=what)
     return candidate if candidate.is_relative_to(project) else None
 
 
 def _service(doc, root: Path, name: str, raw: dict, platforms: tuple[str, ...], fail, *,
              project: Path) -> ServiceConfig:
     at: Path_ = ("services", name)
-    context = _inside(root, raw["context"], project)
+    context = _inside(root, raw["context"], project, (*at, "context"), fail, what="context")
     if context is None:
         raise fail(f"context {raw['context']!r} is outside the project folder {project}", (*at, "context"))
-    if not context.is_dir():
-        raise fail(f"context folder {raw['context']!r} does not exist", (*at, "context"))
+    paths.folder(root, raw["context"], (*at, "context"), fail, what="context", resolved=context)
     dockerfile_rel = raw.get("dockerfile", str(Path(raw["context"]) / "Dockerfile"))
-    dockerfile = _inside(root, dockerfile_rel, project)
     dockerfile_at = (*at, "dockerfile") if "dockerfile" in raw else (*at, "context")
+    dockerfile = _inside(root, dockerfile_rel, project, dockerfile_at, fail, what="Dockerfile")
     if dockerfile is None:
         raise fail(f"Dockerfile {dockerfile_rel!r} is outside the project folder {project}", dockerfile_at)
-    if not dockerfile.is_file():
-        raise fail(f"Dockerfile {dockerfile_rel!r} does not exist", dockerfile_at)
+    paths.regular_file(root, dockerfile_rel, dockerfile_at, fail, what="Dockerfile", resolved=dockerfile)
     try:
         dockerfile.read_bytes()
     except OSError as exc:
@@ -176,13 +175,18 @@ def _service(doc, root: Path, name: str, raw: dict, platforms: tuple[str, ...], 
                 (*at, "build_args", arg),
                 hint="pass it as a BuildKit secret: secrets: [{id: ..., env: ...}] (docker/docs#19281)",
             )
-    manifests = []
+    manifests: list[GitOpsFile] = []
     for i, entry in enumerate(raw.get("manifests", ())):
-        target = GitOpsFile(entry, ()) if isinstance(entry, str) else manifest_entry(entry, (*at, "manifests", i), fail)
-        rel = Path(target.path)
-        if rel.is_absolute() or ".." in rel.parts:
-            raise fail(f"manifest path {target.path!r} must be relative to the GitOps repository root, without '..'", (*at, "manifests", i))
+        target = _manifest(entry, (*at, "manifests", i), fail)
+        if (j := next((j for j, m in enumerate(manifests) if m.path == target.path), None)) is not None:
+            raise fail(f"manifest {target.path!r} is also manifests[{j}]: list each file once", (*at, "manifests", i))
         manifests.append(target)
+    secrets: dict[str, str] = {}
+    for i, secret in enumerate(raw.get("secrets", ())):
+        if secret["id"] in secrets:
+            first = next(j for j, s in enumerate(raw["secrets"]) if s["id"] == secret["id"])
+            raise fail(f"secret id {secret['id']!r} is also secrets[{first}]: ids must differ", (*at, "secrets", i, "id"))
+        secrets[secret["id"]] = secret["env"]
     return ServiceConfig(
         name=name,
         context=context,
@@ -190,13 +194,25 @@ def _service(doc, root: Path, name: str, raw: dict, platforms: tuple[str, ...], 
         image=image,
         platforms=_platforms(raw["platforms"], (*at, "platforms"), fail) if "platforms" in raw else platforms,
         build_args=build_args,
-        secrets=frozen_map({s["id"]: s["env"] for s in raw.get("secrets", ())}),
+        secrets=frozen_map(secrets),
         target=raw.get("target"),
         manifests=tuple(manifests),
         smoke=tuple(raw.get("smoke", ())),
         line=doc.line_of(at),
         allow_foreign=tuple(raw.get("verify", {}).get("allow_foreign", ())),
     )
+
+
+def _manifest(entry: str | dict, at: Path_, fail) -> GitOpsFile:
+    """One manifests: entry, its path normalised (``./d.yaml`` and ``d.yaml`` are one file: two
+    services editing it must see each other's edits)."""
+    target = GitOpsFile(entry, ()) if isinstance(entry, str) else manifest_entry(entry, at, fail)
+    if target.path.startswith("/") or ".." in target.path.split("/"):
+        raise fail(f"manifest path {target.path!r} must be relative to the GitOps repository root, without '..'", at)
+    normal = posixpath.normpath(target.path)
+    if normal == ".":
+        raise fail(f"manifest path {target.path!r} names the repository root, not a file", at)
+    return replace(target, path=normal)
 
 
 def _gitops(doc, root: Path, raw: dict | None, fail) -> GitOpsConfig | None:
@@ -206,7 +222,7 @@ def _gitops(doc, root: Path, raw: dict | None, fail) -> GitOpsConfig | None:
     if has_credentials(repo):
         raise fail("the repository URL contains credentials; remove them and set BUILDCTL_GIT_TOKEN instead", ("gitops", "repo"))
     if not is_url(repo):
-        repo = str((root / repo).resolve())
+        repo = str(paths.resolve(root, repo, ("gitops", "repo"), fail, what="GitOps repository"))
     author = raw.get("author", {})
     defaults = GitOpsConfig(repo=repo)
     return replace(

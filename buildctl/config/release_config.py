@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from buildctl.config import paths
 from buildctl.config.yaml_source import Path_
 from buildctl.model import GitOpsFile, HelmKeys, SignConfig
 
@@ -35,10 +36,7 @@ def sign_config(root: Path, raw: dict | None, fail) -> SignConfig | None:
         return None
     key = raw["key"]
     if not _KEY_URI.match(key):
-        path = (root / key).resolve()
-        if not path.is_file():
-            raise fail(f"signing key {key!r} does not exist", ("sign", "key"),
-                       hint="generate one: COSIGN_PASSWORD=... cosign generate-key-pair")
-        key = str(path)
+        key = str(paths.regular_file(root, key, ("sign", "key"), fail, what="signing key",
+                                     hint="generate one: COSIGN_PASSWORD=... cosign generate-key-pair"))
     return SignConfig(key=key, password_env=raw.get("password_env", "COSIGN_PASSWORD"))
 

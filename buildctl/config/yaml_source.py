@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from buildctl.config import source_text
 from buildctl.errors import ConfigError
 
 Path_ = tuple[str | int, ...]
@@ -45,8 +46,30 @@ class SourceDocument:
 def format_path(path: Path_) -> str:
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        # Keys come from the file: a long or odd one (a whole line of a file that is not YAML,
+        # 'A B', '') is shortened and quoted, never echoed as it is.
+        text = part if _PLAIN_KEY.match(part) and len(part) <= SHOWN_CHARS else shorten(part)
+        out += f".{text}" if out else text
     return out
+
+
+SHOWN_CHARS = 40  # at most this much of a key or value the file holds is repeated in a message
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*\Z")
+
+
+def shorten(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)``, cut to about ``limit`` characters of its text."""
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + "…"
+    text = repr(value)
+    return text if len(text) <= limit + 2 else text[:limit] + "…"
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 # libyaml composes ~10x faster (a services.yaml listing 1,000 manifests: 0.4 s -> 0.07 s). Only
@@ -126,50 +149,96 @@ def check_bounds(text: str, shown: str, loader_class: type) -> None:
         loader.dispose()
 
 
-def load_yaml(path: Path, *, shown_as: str | None = None, environ: Mapping[str, str] | None = None) -> SourceDocument:
+def load_yaml(path: Path, *, shown_as: str | None = None, environ: Mapping[str, str] | None = None,
+              wants_text: Callable[[Path_], bool] | None = None) -> SourceDocument:
+    """``path`` as data with lines. ``wants_text(path)``: the field at that path is text, so a plain
+    scalar there is kept as written (``1.10``, ``no``, ``2024-01-01``), not as YAML 1.1 resolves it."""
     shown = shown_as or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", file=shown, hint="pass -c/--config PATH or run from the folder holding services.yaml") from None
-    except IsADirectoryError:
-        raise ConfigError("is a folder, not a file", file=shown, hint=f"pass {shown}/services.yaml") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", file=shown) from None
+    text = source_text.read_text(path, shown)
     try:
         node = _compose(text, shown)
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses; its position is an offset in text
+        line, message = source_text.character_problem(text, exc.position, exc.character, exc.reason)
+        raise ConfigError(message, file=shown, line=line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise ConfigError(f"not valid YAML: {exc.problem or exc.context}", file=shown, line=line) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=shown) from None
+        raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", file=shown) from None
     if node is None:
         raise ConfigError("the file is empty", file=shown, line=1)
     lines: dict[Path_, int] = {}
-    builder = _Builder(shown, lines, os.environ if environ is None else environ)
+    builder = _Builder(shown, lines, os.environ if environ is None else environ, wants_text)
     return SourceDocument(shown, builder.build(node, ()), lines)
 
 
+_YAML_TAG = "tag:yaml.org,2002:"
+_COLLECTION_TAGS = (_YAML_TAG + "map", _YAML_TAG + "seq")
+
+
+def _shown_tag(tag: str) -> str:
+    """``tag:yaml.org,2002:int`` as it is written, ``!!int``."""
+    return "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
+
+
 class _Builder:
-    def __init__(self, file: str, lines: dict[Path_, int], environ: Mapping[str, str]) -> None:
+    def __init__(self, file: str, lines: dict[Path_, int], environ: Mapping[str, str],
+                 wants_text: Callable[[Path_], bool] | None = None) -> None:
         self.file = file
         self.lines = lines
         self.environ = environ
+        self.wants_text = wants_text or (lambda path: False)
         self.constructor = yaml.SafeLoader("")
+
+    def fail(self, message: str, node: yaml.Node, path: Path_) -> ConfigError:
+        return ConfigError(message, file=self.file, line=node.start_mark.line + 1, key=format_path(path) or None)
+
+    def is_plain(self, node: yaml.ScalarNode) -> bool:
+        """Written plain (no quotes, no block style) and without an explicit tag: YAML 1.1 gave it
+        its type from its text alone (``1.10`` a float, ``no`` false, ``2024-01-01`` a date)."""
+        return not node.style and node.tag == self.constructor.resolve(yaml.ScalarNode, node.value, (True, False))
+
+    def construct(self, node: yaml.ScalarNode, path: Path_) -> Any:
+        """The scalar's value; ConfigError for what the constructor cannot make of it: an unknown
+        or unsafe tag (``!env``, ``!!python/object``), ``!!int abc``, a date like 2024-13-45."""
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except Exception as exc:  # noqa: BLE001 - PyYAML's constructors raise ValueError, KeyError, AttributeError...
+            tag = _shown_tag(node.tag)
+            written = node.value if self.is_plain(node) else f"{tag} {node.value}"
+            if isinstance(exc, yaml.MarkedYAMLError):
+                why = exc.problem or exc.context or "not valid here"
+            else:
+                why = f"not a valid {tag.lstrip('!')}"
+                if isinstance(exc, ValueError) and str(exc):
+                    why += f" ({str(exc).splitlines()[0]})"
+            raise self.fail(f"cannot read {shorten(written)}: {why}", node, path) from None
+
+    def key(self, node: yaml.Node, path: Path_) -> str:
+        if not isinstance(node, yaml.ScalarNode):  # not constructed: it may be an alias bomb
+            raise self.fail("keys must be strings, got a " + ("list" if isinstance(node, yaml.SequenceNode) else "mapping"),
+                            node, path)
+        if self.is_plain(node):  # `yes:`, `ON:`, `1.10:` are the names written, not true and 1.1
+            key: Any = node.value
+        else:
+            key = self.construct(node, path)
+        if not isinstance(key, str):
+            raise self.fail(f"keys must be strings, got {_type_name(key)} {shorten(key)} (quote it)", node, path)
+        if "\0" in key:
+            raise self.fail(f"key {shorten(key)} contains a NUL character", node, path)
+        return key
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.CollectionNode) and node.tag not in _COLLECTION_TAGS:  # never constructed
+            written = _shown_tag(node.tag) + (" {...}" if isinstance(node, yaml.MappingNode) else " [...]")
+            raise self.fail(f"cannot read {shorten(written)}: tags on mappings and lists are not supported", node, path)
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node, merged in self.pairs(node, path):
                 line = key_node.start_mark.line + 1
-                if not isinstance(key_node, yaml.ScalarNode):  # not constructed: it may be an alias bomb
-                    raise ConfigError("keys must be strings, got a " + ("list" if isinstance(key_node, yaml.SequenceNode) else "mapping"),
-                                      file=self.file, line=line, key=format_path(path) or None)
-                key = self.constructor.construct_object(key_node, deep=True)
-                if not isinstance(key, str):
-                    raise ConfigError(f"keys must be strings, got {key!r}", file=self.file, line=line, key=format_path(path) or None)
+                key = self.key(key_node, path)
                 if key in out:
                     if merged:  # a key written out overrides the one a `<<:` merge brings
                         continue
@@ -179,12 +248,16 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        value = self.constructor.construct_object(node, deep=True)
+        if self.is_plain(node) and node.tag != _YAML_TAG + "null" and self.wants_text(path):
+            value: Any = node.value  # a string field: `1.10` stays 1.10, `no` stays no
+        else:
+            value = self.construct(node, path)
         if isinstance(value, str):
+            if "\0" in value:  # no file name, argument or tag may hold one; os and subprocess refuse it
+                raise self.fail("contains a NUL character (\\0)", node, path)
             return self.interpolate(value, path, node.start_mark.line + 1)
         if isinstance(value, float) and not math.isfinite(value):  # .nan passes every min/max check
-            raise ConfigError(f"{node.value} is not a finite number", file=self.file, line=node.start_mark.line + 1,
-                              key=format_path(path) or None)
+            raise self.fail(f"{node.value} is not a finite number", node, path)
         return value
 
     def pairs(self, node: yaml.MappingNode, path: Path_) -> list[tuple[yaml.Node, yaml.Node, bool]]:
@@ -212,13 +285,15 @@ class _Builder:
             found = self.environ.get(name)
             if found:
                 return found
-            if default is not None:
+            if default is not None:  # `${VAR:-x}`: unset or empty gives x; `${VAR:-}` allows empty
                 return default
-            raise ConfigError(
-                f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)",
-                file=self.file,
-                line=line,
-                key=format_path(path),
-            )
+            # Unset and set-but-empty are both refused (docker compose would substitute "" and warn):
+            # in a pipeline, an empty BUILD_BUILDID is a mapping gone wrong, not a wish for an empty tag.
+            # Each is named for what it is; ${VAR:-} is how to say empty is fine.
+            state = "is set but empty" if name in self.environ else "is not set"
+            fix = (f"write ${{{name}:-default}} to give a default, or ${{{name}:-}} to allow it empty" if name in self.environ
+                   else f"write ${{{name}:-default}} to give a default")
+            raise ConfigError(f"environment variable {name} {state} ({fix})", file=self.file, line=line,
+                              key=format_path(path))
 
         return _INTERPOLATION.sub(substitute, value)

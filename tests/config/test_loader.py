@@ -74,8 +74,8 @@ BAD = [
     ("platforms: [arm64]\n" + VALID, "services.yaml:1: platforms[0]: invalid platform 'arm64': expected os/arch[/variant], e.g. linux/arm64 or linux/arm/v7"),
     ("platforms: linux/amd64\n" + VALID, "services.yaml:1: platforms: expected a list, got string 'linux/amd64'"),
     ("platforms: []\n" + VALID, "services.yaml:1: platforms: must not be empty"),
-    ("platforms: [linux/amd64, linux/amd64]\n" + VALID, "services.yaml:1: platforms: contains duplicates"),
-    (VALID + "    platforms: [linux/arm64/v8, Linux/ARM64]\n", "services.yaml:5: services.api.platforms[1]: invalid platform 'Linux/ARM64': expected os/arch[/variant], e.g. linux/arm64 or linux/arm/v7"),
+    ("platforms: [linux/amd64, linux/amd64]\n" + VALID, "services.yaml:1: platforms[1]: duplicate 'linux/amd64' (the same as item 0)"),
+    (VALID + "    platforms: [linux/arm64/v8, Linux/ARM64]\n", "services.yaml:5: services.api.platforms[1]: invalid platform 'Linux/ARM64': platforms are lowercase, 'linux/arm64'"),
     ("services:\n  api:\n    context: api\n    image: Team/API\n", "services.yaml:4: services.api.image: invalid image name 'Team/API': must be lowercase"),
     ("services:\n  api:\n    context: api\n    image: team/api:v1\n", "services.yaml:4: services.api.image: invalid image name 'team/api:v1': expected a path like voting-app/vote (lowercase, no registry, no tag)"),
     ("registry: 'https://x.io'\n" + VALID, "services.yaml:1: registry: invalid registry 'https://x.io': expected host[:port], e.g. myacr.azurecr.io"),
@@ -88,7 +88,7 @@ BAD = [
     ("services:\n  api:\n    context: api\n    dockerfile: ../../x/Dockerfile\n    image: team/api\n", "services.yaml:4: services.api.dockerfile: Dockerfile '../../x/Dockerfile' is outside the project folder {root}"),
     ("services:\n  api: {context: api, image: team/x}\n  web: {context: web, image: team/x}\n", "services.yaml:3: services.web.image: image 'team/x' is also used by service 'api'"),
     ("services:\n  api: {context: api, image: team/api}\n  api: {context: web, image: team/web}\n", "services.yaml:3: services.api: duplicate key"),
-    ("services:\n  API: {context: api, image: team/api}\n", "services.yaml:2: services.API: service names must be lowercase letters, digits, '.', '_' or '-'"),
+    ("services:\n  API: {context: api, image: team/api}\n", "services.yaml:2: services.API: service names must be lowercase: 'api'"),
     ("services: {}\n", "services.yaml:1: services: must not be empty"),
     (VALID + "    build_args: {GITHUB_TOKEN: abc}\n", "services.yaml:5: services.api.build_args.GITHUB_TOKEN: build arg 'GITHUB_TOKEN' looks like a secret; build args are stored in provenance attestations"),
     (VALID + "    build_args: {OPTS: [a, b]}\n", "services.yaml:5: services.api.build_args.OPTS: expected a string or a number or true or false, got list ['a', 'b']"),
@@ -126,7 +126,7 @@ def test_unreadable_dockerfile(project_dir: Path, monkeypatch) -> None:
     (project_dir / "api" / "Dockerfile").unlink()
     (project_dir / "api" / "Dockerfile").mkdir()  # unreadable as a file, even for root
     write(project_dir, VALID)
-    with pytest.raises(ConfigError, match=r"^services.yaml:3: services.api.context: Dockerfile 'api/Dockerfile' does not exist$"):
+    with pytest.raises(ConfigError, match=r"^services.yaml:3: services.api.context: Dockerfile 'api/Dockerfile' is a folder, not a file$"):
         load_config(Path("services.yaml"), environ={})
 
 

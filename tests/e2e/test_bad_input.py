@@ -32,7 +32,7 @@ def one_error_line(stderr: str) -> str:
     (["run", "--jobs", "0"], "Invalid value for '--jobs' / '-j'"),
     (["build", "--bogus"], "No such option: --bogus"),
     (["deploy"], "No such command 'deploy'"),
-    (["verify"], "Missing argument 'images'"),
+    (["verify"], "Missing argument 'IMAGE...'"),
 ])
 def test_cli_argument_errors_exit_2(args: list[str], expected: str) -> None:
     result = run_cli(*args)
