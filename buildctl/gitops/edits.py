@@ -10,32 +10,32 @@ stays as it was. Nothing is ever re-dumped.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
+from yaml.nodes import Node
 
 from buildctl.config.yaml_source import check_bounds
 from buildctl.errors import ConfigError, OperationError
 from buildctl.gitops import helm_values
 from buildctl.gitops.image_fields import (
-    _FAST_LOADER,
     ContainerImage,
     KustomizeImage,
     compose_documents,
     container_images,
+    fast_loader,
     is_kustomization,
     kustomize_images,
+    no_documents,
     repository_of,
 )
-from buildctl.gitops.kustomize_edits import kustomize_splices
+from buildctl.gitops.kustomize_edits import FIELDS, kustomize_splices
 from buildctl.gitops.results import Drift, FileChange, GitOpsChange
+from buildctl.gitops.shared_values import Sharing
 from buildctl.gitops.tag_order import is_newer
-from buildctl.gitops.yaml_splice import (
-    Splice,
-    apply_splices,
-    replace_scalar,
-)
+from buildctl.gitops.yaml_splice import Splice, apply_splices, replace_scalar
 from buildctl.model import GitOpsFile, ReleasedImage, TagOrder
 from buildctl.references import ImageReference, parse_reference
 
@@ -53,24 +53,29 @@ def current_reference(site: Site) -> str:
     return site.image.value.strip() if isinstance(site, ContainerImage) else site.reference()
 
 
-def find_images(
-    text: str, *, path: str, repository: str, containers: tuple[str, ...] = ()
-) -> list[Site]:
+def find_images(text: str, *, path: str, repository: str, containers: tuple[str, ...] = ()) -> list[Site]:
     """The images of ``repository`` in ``text`` (only ``containers``, if given).
 
     Raises ConfigError when nothing matches, or when a named container has no such image: a
     typo in services.yaml must fail loudly rather than silently update nothing.
     """
+    return _find(compose_documents(text, path=path), text, path=path, repository=repository, containers=containers)
+
+
+def _find(docs: list[Node], text: str, *, path: str, repository: str, containers: tuple[str, ...]) -> list[Site]:
     want = repository_of(repository)
     if want is None:
         raise ConfigError(f"not an image repository: {repository!r}", file=path)
+    if not docs:
+        raise no_documents(text, path=path, hint=f"list the manifest that holds the image of {repository}")
     sites: list[Site] = []
-    for doc in compose_documents(text, path=path):
+    for doc in docs:
         if is_kustomization(doc, path=path):
             for entry in kustomize_images(doc, path=path):
+                # The image the entry produces (newName, else name): `name: x, newName: y` deploys y.
                 new_name = entry.field("newName")
-                refs = (entry.name, new_name.value if new_name is not None else "")
-                if want in map(repository_of, refs) and (not containers or entry.name in containers):
+                produces = repository_of(new_name.value if new_name is not None else entry.name)
+                if produces == want and (not containers or entry.name in containers):
                     sites.append(entry)
         else:
             for image in container_images(doc, path=path):
@@ -82,23 +87,14 @@ def find_images(
                     sites.append(image)
     found = {s.container if isinstance(s, ContainerImage) else s.name for s in sites}
     if missing := [c for c in containers if c not in found]:
-        raise ConfigError(
-            f"no container named {', '.join(missing)} with an image of {repository}", file=path
-        )
+        raise ConfigError(f"no container named {', '.join(missing)} with an image of {repository}", file=path)
     if not sites:
         raise ConfigError(f"no container image of {repository} found", file=path)
     return sorted(sites, key=_position)
 
 
-def edit_file(
-    text: str,
-    *,
-    path: str,
-    repository: str,
-    new_reference: str,
-    containers: tuple[str, ...] = (),
-    tag_order: TagOrder = TagOrder.NONE,
-) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+def edit_file(text: str, *, path: str, repository: str, new_reference: str, containers: tuple[str, ...] = (),
+              tag_order: TagOrder = TagOrder.NONE) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """Point every image of ``repository`` in ``text`` at ``new_reference``, leaving alone every
     image whose tag is newer than the release's by ``tag_order``: returns the new text, one
     human-readable line per edited image (none when the file already holds ``new_reference``),
@@ -108,44 +104,75 @@ def edit_file(
     except ValueError as exc:
         raise ConfigError(str(exc), file=path) from None
     newline = "\r\n" if "\r\n" in text else "\n"
-    splices: dict[int, Splice] = {}  # keyed by start: a YAML alias shares its anchor's node
+    splices: dict[int, Splice] = {}  # keyed by start: sites an alias shares edit its anchor's node once
     edits: list[str] = []
     kept: list[str] = []
-    for site in find_images(text, path=path, repository=repository, containers=containers):
+    docs = compose_documents(text, path=path)
+    sites = _find(docs, text, path=path, repository=repository, containers=containers)
+    sharing = Sharing(text, docs)  # a node reached from places that are not sites of this edit stays
+    respell = repository_of(new_reference) == repository_of(repository)  # as each site's is
+    for site in sites:
+        fields = [f for f in map(site.field, FIELDS) if f is not None] if isinstance(site, KustomizeImage) else []
+        sharing.edited(*([site.image] if isinstance(site, ContainerImage) else [site.entry, *fields]))
+    for site in sites:
         old = current_reference(site)
         where = site.where if isinstance(site, ContainerImage) else f"kustomization image {site.name}"
         if new.tag and is_newer(_tag_of(site), new.tag, tag_order):
             kept.append(f"{where}: keeps {old} (newer than {new.tag})")
             continue
         if isinstance(site, ContainerImage):
-            todo = [] if old == new_reference else [replace_scalar(text, site.image, new_reference, path=path)]
+            written = _respelled(old, new) if respell and old != new_reference else new_reference
+            if written != old:
+                what = f"the image of {where.split(' ', 1)[1]}"
+                sharing.check(site.image, what=what, path=path, key=site.key, merge=site.merge)
+            todo = [] if written == old else [replace_scalar(text, site.image, written, path=path)]
         else:
-            todo = kustomize_splices(text, site, new_reference, newline, path=path)
+            written = new_reference
+            todo = kustomize_splices(text, site, new_reference, newline, path=path, sharing=sharing)
         for splice in todo:
             splices.setdefault(splice.start, splice)
         if todo:
-            edits.append(f"{where}: {old} -> {new_reference}")
+            edits.append(f"{where}: {old} -> {written}")
     new_text = apply_splices(text, sorted(splices.values(), key=lambda s: (s.start, s.end)))
     _check_result(new_text, path=path, repository=repository, containers=containers, new=new, kept=len(kept))
     return new_text, tuple(edits), tuple(kept)
 
 
 def read_manifest(root: Path, path: str) -> str:
-    """The file's text exactly as stored: newline='' keeps CRLF, utf-8 (not -sig) keeps a BOM."""
-    file = (root / path).resolve()
-    if not file.is_relative_to(root.resolve()):
-        raise ConfigError("manifest path is outside the GitOps repository", file=path)
+    """The file's text exactly as stored: bytes decoded as utf-8 (not -sig: a BOM stays), CRLF kept.
+
+    A symlink (or a path through a symlinked folder) is refused: git commits the link, not the file
+    the edit went to. Errors never show the checkout's (temporary) path."""
     try:
-        with open(file, encoding="utf-8", newline="") as fh:
-            text = fh.read()
+        outside = not (root / path).resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: named below
+        outside = False
+    if outside:
+        raise ConfigError("manifest path is outside the GitOps repository", file=path)
+    here = root
+    for part in PurePosixPath(path).parts:
+        here = here / part
+        if here.is_symlink():
+            link = here.relative_to(root).as_posix()
+            what = "is a symlink" if link == PurePosixPath(path).as_posix() else f"{link} is a symlink"
+            raise ConfigError(f"{what} (to {os.readlink(here)}); list the file itself", file=path)
+    try:
+        data = (root / path).read_bytes()
     except FileNotFoundError:
         raise ConfigError("manifest file does not exist in the GitOps repository", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read manifest: {exc}", file=path) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a file", file=path, hint="list the manifest files in it") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read manifest: {exc.strerror or type(exc).__name__}", file=path) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", file=path,
+                          line=data.count(b"\n", 0, exc.start) + 1, hint="save the file as UTF-8") from None
     # Where GitOps text enters: the alias, depth and cycle bounds of services.yaml apply, so a deep
     # or self-referencing file is one ConfigError, never a RecursionError. Edits of it nest no deeper.
-    fast = (_FAST_LOADER,) if _FAST_LOADER is not None and text.isascii() else ()
-    for loader in (*fast, yaml.SafeLoader):  # libyaml gives up at 1,000 levels: bound again in Python
+    fast = fast_loader(text)  # libyaml gives up at 1,000 levels: bound again in Python
+    for loader in (*([fast] if fast is not None else []), yaml.SafeLoader):
         try:
             check_bounds(text, path, loader)
             break
@@ -177,8 +204,8 @@ def compute_change(
                 before[target.path] = after[target.path] = read_manifest(root, target.path)
                 edits[target.path], kept[target.path] = [], []
             if target.helm is not None:
-                text, done, skip = _edit_helm(after[target.path], target, release, pin_digest=pin_digest,
-                                              tag_order=tag_order)
+                text, done, skip = helm_values.edit_for_release(after[target.path], target, release,
+                                                                pin_digest=pin_digest, tag_order=tag_order)
             else:
                 text, done, skip = edit_file(after[target.path], path=target.path, repository=release.repository,
                                              new_reference=new_reference, containers=target.containers,
@@ -203,7 +230,8 @@ def drift(
         for target in targets.get(release.service, ()):
             text = read_manifest(root, target.path)
             if target.helm is not None:
-                refs = [helm_values.find_site(text, path=target.path, keys=target.helm).reference()]
+                refs = [helm_values.release_site(text, path=target.path, keys=target.helm,
+                                                 repository=release.repository).reference()]
             else:
                 sites = find_images(text, path=target.path, repository=release.repository,
                                     containers=target.containers)
@@ -232,15 +260,12 @@ def unified_diff(change: GitOpsChange) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _edit_helm(text: str, target: GitOpsFile, release: ReleasedImage, *, pin_digest: bool,
-               tag_order: TagOrder) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    assert target.helm is not None
-    site = helm_values.find_site(text, path=target.path, keys=target.helm)
-    if is_newer(site.current_tag, release.tag, tag_order):
-        return text, (), (f"helm values {target.helm.tag}: keeps {site.reference()} (newer than {release.tag})",)
-    new_text, done = helm_values.edit_values(text, path=target.path, keys=target.helm, repository=release.repository,
-                                             tag=release.tag, digest=release.digest or None, pin_digest=pin_digest)
-    return new_text, done, ()
+def _respelled(old: str, new: ImageReference) -> str:
+    """``new`` with the repository as ``old`` (of the same repository) writes it: ``team/app:41`` ->
+    ``team/app:42``, never ``docker.io/team/app:42``."""
+    was = parse_reference(old)
+    name = old.partition("@")[0].removesuffix(f":{was.tag}" if was.tag else "")
+    return name + (f":{new.tag}" if new.tag else "") + (f"@{new.digest}" if new.digest else "")
 
 
 def _tag_of(site: Site) -> str | None:
@@ -267,11 +292,10 @@ def _check_result(
     text: str, *, path: str, repository: str, containers: tuple[str, ...], new: ImageReference, kept: int = 0
 ) -> None:
     """Re-read the edited text: every target must now resolve to exactly ``new`` (but ``kept`` ones)."""
-    want = (new.name, new.tag, new.digest)
     left = []
     for site in find_images(text, path=path, repository=repository, containers=containers):
-        got = parse_reference(current_reference(site))
-        if (got.name, got.tag, got.digest) != want:
+        got = parse_reference(current_reference(site))  # of the repository: find_images matched it
+        if (got.tag, got.digest) != (new.tag, new.digest):
             left.append(current_reference(site))
     if len(left) > kept:
         raise OperationError(f"{path}: edit left {left[0]} (a buildctl bug)")

@@ -1,16 +1,14 @@
-"""Find the image references in Kubernetes manifests and kustomization files.
+"""Find the image references in Kubernetes manifests and kustomization files, and what aliases share.
 
-Works on PyYAML *node* trees (``yaml.compose_all``), not on loaded Python objects: every node
-keeps ``start_mark``/``end_mark`` offsets into the original text, which is what lets
-``buildctl.manifests`` splice a new value in without touching any other byte.
-
-Images compare by repository, parsed per the Docker reference grammar (buildctl.references), so
-``redis:7-alpine``, ``host:5000/a/b:tag@sha256:...`` and ``a/b@sha256:...`` are told apart
-correctly.
+Works on PyYAML *node* trees (``yaml.compose_all``), not on loaded Python objects: every node keeps
+``start_mark``/``end_mark`` offsets into the original text, which is what lets the edits splice a
+new value in without touching any other byte. Images compare by repository, parsed per the Docker
+reference grammar (buildctl.references): ``redis:7-alpine`` is ``docker.io/library/redis``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,30 +20,39 @@ from buildctl.references import parse_reference
 
 # --------------------------------------------------------------------------- references
 
-
 _LEGACY_HUB = "index.docker.io/"
 
 
+@functools.lru_cache(maxsize=4096)  # a release meets the same few references in every file
 def repository_of(ref: str) -> str | None:
-    """The normalised repository (``registry/path``) of ``ref``; None if it is not a reference.
-
-    ``redis:7-alpine`` -> ``docker.io/library/redis``; tag and digest are dropped.
-    """
+    """The normalised repository (``registry/path``) of ``ref``, None if it is not a reference:
+    ``redis:7-alpine`` -> ``docker.io/library/redis``; tag and digest are dropped."""
     try:
         name = parse_reference(ref).name
+        # distribution/reference's normalize.go maps the legacy Docker Hub host to docker.io, where a
+        # one-part name is an official image: index.docker.io/redis is docker.io/library/redis.
+        return parse_reference("docker.io/" + name.removeprefix(_LEGACY_HUB)).name if name.startswith(_LEGACY_HUB) else name
     except ValueError:
         return None
-    # distribution/reference's normalize.go maps the legacy Docker Hub host to docker.io.
-    return "docker.io/" + name.removeprefix(_LEGACY_HUB) if name.startswith(_LEGACY_HUB) else name
 
 
 # --------------------------------------------------------------------------- YAML nodes
 
-
-# libyaml composes ~10x faster (a GitOps repo may hold thousands of manifests). Its mark indexes
-# equal Python's string offsets only for ASCII text (a BOM shifts them), so anything else goes to
-# the pure-Python loader — as do errors, whose messages the tests pin down.
+# libyaml composes ~10x faster (a GitOps repo may hold thousands of manifests) and reads all text,
+# so a file is accepted or refused whatever characters it holds. Its marks count characters like
+# Python's string offsets (CRLF is two) but for a BOM that starts the text, dropped uncounted: marks
+# then move up by one. Probed here, not assumed (if marks were bytes, non-ASCII text would go to the
+# pure-Python loader). Errors are worded from the pure-Python loader, which the tests pin down.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+_FAST_UNICODE, _FAST_BOM_SHIFT = (
+    (yaml.compose("# \u00e9\U0001f5f3\na: b\n", Loader=_FAST_LOADER).value[0][0].start_mark.index == 5,
+     1 - yaml.compose("\ufeffa: b\n", Loader=_FAST_LOADER).value[0][0].start_mark.index)
+    if _FAST_LOADER is not None else (False, 0))
+
+
+def fast_loader(text: str) -> type | None:
+    """libyaml's loader, if it reads ``text`` with marks that are offsets into it."""
+    return _FAST_LOADER if _FAST_LOADER is not None and (text.isascii() or _FAST_UNICODE) else None
 
 
 def compose_documents(text: str, *, path: str) -> list[Node]:
@@ -53,12 +60,16 @@ def compose_documents(text: str, *, path: str) -> list[Node]:
 
     Not cached: keeping 1,000 files' node trees alive makes every garbage collection walk them
     (measured: composing 1,000 manifests 0.18 s -> 0.65 s)."""
-    if _FAST_LOADER is not None and text.isascii():
+    if (loader := fast_loader(text)) is not None:
         try:
-            docs = list(yaml.compose_all(text, Loader=_FAST_LOADER))
-            return [d for d in docs if not (isinstance(d, ScalarNode) and d.tag.endswith(":null"))]
-        except yaml.YAMLError:
+            docs = list(yaml.compose_all(text, Loader=loader))
+        except (yaml.YAMLError, UnicodeEncodeError):  # a lone surrogate cannot reach libyaml as UTF-8
             pass
+        else:
+            if text.startswith("\ufeff") and _FAST_BOM_SHIFT:
+                for node in every_node(docs):
+                    node.start_mark, node.end_mark = _moved(node.start_mark), _moved(node.end_mark)
+            return [d for d in docs if not (isinstance(d, ScalarNode) and d.tag.endswith(":null"))]
     try:
         docs = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
@@ -76,18 +87,61 @@ def compose_documents(text: str, *, path: str) -> list[Node]:
     return [d for d in docs if not (isinstance(d, ScalarNode) and d.tag.endswith(":null"))]
 
 
+def no_documents(text: str, *, path: str, hint: str | None = None) -> ConfigError:
+    """The error for a file that holds no YAML document."""
+    what = "the file is empty" if not text.strip("\ufeff \t\r\n") else "the file holds no YAML document (only comments)"
+    return ConfigError(what, file=path, hint=hint)
+
+
+def _moved(mark: yaml.Mark) -> yaml.Mark:
+    return yaml.Mark(mark.name, mark.index + _FAST_BOM_SHIFT, mark.line, mark.column, None, None)
+
+
 def line_of(node: Node) -> int:
     return node.start_mark.line + 1
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a mapping holds a key: its key and value nodes, and the `<<:` merge key it came through."""
+    key: Node
+    value: Node
+    merge: Node | None = None
+
+
+def lookup(node: Node | None, key: str, _depth: int = 0) -> Slot | None:
+    """``key`` in a mapping node as YAML merge keys read it: its own (the last one if duplicated),
+    else from the first mapping merged in by `<<: *base` or `<<: [*a, *b]` that has it."""
+    if not isinstance(node, MappingNode):
+        return None
+    own, merges = None, []
+    for key_node, value_node in node.value:
+        if isinstance(key_node, ScalarNode) and key_node.tag == MERGE_TAG:
+            merges.append((key_node, value_node))
+        elif isinstance(key_node, ScalarNode) and key_node.value == key:
+            own = Slot(key_node, value_node)
+    if own is not None or _depth >= 64:  # 64: a merge of itself is a cycle
+        return own
+    for merge, value in merges:
+        for source in value.value if isinstance(value, SequenceNode) else [value]:
+            if (slot := lookup(source, key, _depth + 1)) is not None:
+                return Slot(slot.key, slot.value, merge)
+    return None
+
+
 def get(node: Node | None, key: str) -> Node | None:
-    """The value node of ``key`` in a mapping node (the last one if the key is duplicated)."""
-    found = None
-    if isinstance(node, MappingNode):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, ScalarNode) and key_node.value == key:
-                found = value_node
-    return found
+    """The value node of ``key`` in a mapping node (the last one if duplicated; merges followed)."""
+    found, merges = None, False
+    for key_node, value_node in node.value if isinstance(node, MappingNode) else ():
+        merge = isinstance(key_node, ScalarNode) and key_node.tag == MERGE_TAG
+        merges |= merge
+        if not merge and isinstance(key_node, ScalarNode) and key_node.value == key:
+            found = value_node
+    slot = lookup(node, key) if found is None and merges else None  # the slower walk: for merges only
+    return slot.value if slot is not None else found
 
 
 def get_path(node: Node | None, *keys: str) -> Node | None:
@@ -103,22 +157,13 @@ def scalar(node: Node | None) -> str | None:
 # --------------------------------------------------------------------------- walkers
 
 # Where each workload kind keeps its pod spec.
+_TEMPLATED = ("spec", "template", "spec")
 _POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "PodTemplate": ("template", "spec"),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Pod": ("spec",), "PodTemplate": ("template", "spec"), "CronJob": ("spec", "jobTemplate", *_TEMPLATED),
+    **dict.fromkeys(("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"), _TEMPLATED),
 }
-_CONTAINER_FIELDS = {
-    "containers": "container",
-    "initContainers": "initContainer",
-    "ephemeralContainers": "ephemeralContainer",
-}
+_CONTAINER_FIELDS = {"containers": "container", "initContainers": "initContainer",
+                     "ephemeralContainers": "ephemeralContainer"}
 KUSTOMIZATION_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
 
 
@@ -127,6 +172,8 @@ class ContainerImage:
     where: str  # "Deployment/vote container vote", for messages
     container: str
     image: ScalarNode
+    key: Node | None = None  # the `image` key: where an alias of the value is written
+    merge: Node | None = None  # the `<<:` key the image came through, if it did
 
 
 @dataclass(frozen=True)
@@ -174,10 +221,10 @@ def container_images(doc: Node, *, path: str) -> Iterator[ContainerImage]:
     for field, label in _CONTAINER_FIELDS.items():
         seq = get(pod_spec, field)
         for item in seq.value if isinstance(seq, SequenceNode) else ():
-            image = get(item, "image")
-            if isinstance(image, ScalarNode):
+            slot = lookup(item, "image")
+            if slot is not None and isinstance(slot.value, ScalarNode):
                 name = scalar(get(item, "name")) or "?"
-                yield ContainerImage(f"{owner} {label} {name}", name, image)
+                yield ContainerImage(f"{owner} {label} {name}", name, slot.value, slot.key, slot.merge)
 
 
 def kustomize_images(doc: Node, *, path: str) -> Iterator[KustomizeImage]:
@@ -191,3 +238,20 @@ def kustomize_images(doc: Node, *, path: str) -> Iterator[KustomizeImage]:
 
 def is_kustomization(doc: Node, *, path: str) -> bool:
     return path.rsplit("/", 1)[-1] in KUSTOMIZATION_FILES or scalar(get(doc, "kind")) == "Kustomization"
+
+
+def children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    return node.value if isinstance(node, SequenceNode) else []
+
+
+def every_node(docs: list[Node]) -> Iterator[Node]:
+    """Each node of ``docs`` once (an alias is its anchor's node object, met again)."""
+    seen, todo = {id(d) for d in docs}, list(docs)
+    while todo:
+        yield (node := todo.pop())
+        for child in children(node):
+            if id(child) not in seen:
+                seen.add(id(child))
+                todo.append(child)

@@ -143,6 +143,68 @@ def test_kustomize_digest_is_removed_when_not_pinning(before, after):
     assert edit_manifest(before, path=K, repository=V, new_reference=NEW)[0] == after
 
 
+@pytest.mark.parametrize("new", ["redis:7.2", "docker.io/library/redis:7.2"])
+def test_docker_hub_spellings_are_kept(monkeypatch, new):
+    before = read("dockerhub-names.in.yaml")
+    expected = (before.replace("redis:7-alpine", "redis:7.2").replace("docker.io/library/redis:6", "docker.io/library/redis:7.2")
+                .replace("index.docker.io/library/redis\n", "index.docker.io/library/redis:7.2\n"))
+    for parser in ("libyaml", "pure-python"):
+        if parser == "pure-python":
+            monkeypatch.setattr(kube_images, "_FAST_LOADER", None)
+        after, edits = edit_manifest(before, path="k8s/cache.yaml", repository="redis", new_reference=new)
+        assert after == expected and len(edits) == 3
+        assert edits[1] == "DaemonSet/cache container long: docker.io/library/redis:6 -> docker.io/library/redis:7.2"
+        assert edit_manifest(after, path="k8s/cache.yaml", repository="redis", new_reference=new) == (after, ())
+
+
+@pytest.mark.parametrize(("written", "after"), [
+    ("team/app:41", "team/app:42"), ("docker.io/team/app:41", "docker.io/team/app:42"),
+    ("index.docker.io/team/app:41", "index.docker.io/team/app:42"), (f"team/app:41@{DIGEST}", "team/app:42"),
+    ("team/app", "team/app:42"), ("team/app:42", "team/app:42"),
+])
+def test_a_reference_keeps_the_files_spelling_of_the_repository(tmp_path, written, after):
+    # The release names docker.io/team/app; the file's `team/app` is the same repository.
+    text = f"kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: app\n    image: {written}\n"
+    write(tmp_path, "a.yaml", text)
+    hub = ReleasedImage("app", "docker.io/team/app", "42", DIGEST)
+    change, changed = compute_change(tmp_path, [hub], {"app": (GitOpsFile("a.yaml"),)}, pin_digest=False)
+    assert change.files[0].after == text.replace(written, after)
+    assert changed == (() if written == after else ("app",))  # equal references: no change, no commit
+    assert drift(tmp_path, [hub], {"app": (GitOpsFile("a.yaml"),)}) == (
+        [] if written == after else [Drift("app", "a.yaml", written)])
+    pinned, _ = compute_change(tmp_path, [hub], {"app": (GitOpsFile("a.yaml"),)}, pin_digest=True)
+    assert pinned.files[0].after == text.replace(written, f"{after}@{DIGEST}")
+
+
+def test_an_official_image_keeps_its_short_name():
+    text = "kind: Pod\nspec:\n  containers:\n  - {name: cache, image: redis:7}\n"
+    after, edits = edit_manifest(text, path="p.yaml", repository="docker.io/library/redis",
+                                 new_reference="docker.io/library/redis:8")
+    assert after == text.replace("redis:7", "redis:8") and edits == ("Pod/? container cache: redis:7 -> redis:8",)
+
+
+@pytest.mark.parametrize(("entry", "found"), [
+    (f"- name: {V}\n  newName: {V}-other\n  newTag: '41'\n", False),  # deploys vote-other
+    (f"- name: vote\n  newName: {V}\n  newTag: '41'\n", True),        # deploys vote
+    (f"- name: {V}\n  newTag: '41'\n", True),
+    (f"- name: {V}-other\n  newName: index.docker.io/team/x\n", False),
+])
+def test_a_kustomization_entry_matches_on_the_image_it_produces(entry, found):
+    text = "resources: [d.yaml]\nimages:\n" + entry
+    if not found:
+        with pytest.raises(ConfigError, match=rf"^{K}: no container image of {V} found$"):
+            edit_manifest(text, path=K, repository=V, new_reference=NEW)
+        return
+    assert edit_manifest(text, path=K, repository=V, new_reference=NEW)[0] == text.replace("'41'", "'42'")
+
+
+def test_an_entry_renamed_to_another_image_stays_beside_the_one_edited():
+    text = (f"images:\n- name: {V}\n  newName: {V}-other\n  newTag: '41'\n"
+            f"- name: vote\n  newName: {V}\n  newTag: '41'\n")
+    after, edits = edit_manifest(text, path=K, repository=V, new_reference=NEW)
+    assert after == text[: text.rindex("'41'")] + "'42'\n" and edits == (f"kustomization image vote: {V}:41 -> {NEW}",)
+
+
 def test_shared_anchor_is_edited_once():
     text = (f"kind: Pod\nspec:\n  containers:\n  - name: a\n    image: !!str &img {V}:41\n"
             "  - name: b\n    image: *img\n")  # fmt: skip
@@ -264,9 +326,12 @@ def test_find_images_ignores_comments_env_values_and_configmaps():
     assert [s.where for s in sites] == ["Deployment/vote container vote", "Deployment/vote container vote"]
 
 
-@pytest.mark.parametrize("tail", ["\n", "  # é\n"], ids=["libyaml", "pure-python"])
-def test_a_file_nested_past_the_bound_is_one_clear_error(tmp_path, tail):
+@pytest.mark.parametrize("parser", ["libyaml", "pure-python"])
+@pytest.mark.parametrize("tail", ["\n", "  # é\n"], ids=["ascii", "non-ascii"])
+def test_a_file_nested_past_the_bound_is_one_clear_error(monkeypatch, tmp_path, tail, parser):
     # A GitOps file is outside input: deep nesting is refused with file:line, never a RecursionError.
+    if parser == "pure-python":
+        monkeypatch.setattr(kube_images, "_FAST_LOADER", None)
     (tmp_path / "k8s").mkdir()
     (tmp_path / "k8s" / "pod.yaml").write_text(f"kind: Pod\nspec: {'[' * 3000}{']' * 3000}{tail}", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"^k8s/pod.yaml:2: nested deeper than 64 levels$"):

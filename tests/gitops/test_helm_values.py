@@ -53,7 +53,7 @@ def test_pinned_with_a_digest_key_and_unpinned_clears_it() -> None:
 
 
 def test_plain_numeric_tag_is_quoted_and_an_empty_value_filled_validly() -> None:
-    text = "image:\n  repository: x/api\n  tag: 41\nother:\n  tag:\n"
+    text = "image:\n  repository:\n  tag: 41\nother:\n  tag:\n"
     after, _ = edit_values(text, path="v.yaml", keys=HelmKeys(repository="image.repository"), repository=REPO,
                            tag="42", digest=None, pin_digest=False)
     assert after == f'image:\n  repository: {REPO}\n  tag: "42"\nother:\n  tag:\n'
@@ -63,7 +63,7 @@ def test_plain_numeric_tag_is_quoted_and_an_empty_value_filled_validly() -> None
 
 
 def test_custom_key_paths_and_crlf() -> None:
-    text = "api:\r\n  image:\r\n    name: old/api\r\n    version: v1\r\n"
+    text = f"api:\r\n  image:\r\n    name: {REPO}\r\n    version: v1\r\n"
     after, _ = edit_values(text, path="v.yaml", keys=HelmKeys("api.image.name", "api.image.version"),
                            repository=REPO, tag="v2", digest=None, pin_digest=False)
     assert after == f"api:\r\n  image:\r\n    name: {REPO}\r\n    version: v2\r\n"
@@ -137,3 +137,43 @@ def test_newer_references_are_kept_in_every_kind_of_file(tmp_path: Path) -> None
     assert all(f.before != f.after and not f.kept for f in change.files)
     found = drift(tmp_path, [newer], {"api": targets["api"][:1]})
     assert [d.found for d in found] == [f"{REPO}:1.6.0"]
+
+
+# --------------------------------------------------------------------------- the repository key
+
+
+@pytest.mark.parametrize("order", [TagOrder.AUTO, TagOrder.NONE])
+def test_values_of_another_repository_are_refused_not_overwritten(tmp_path: Path, order: TagOrder) -> None:
+    text = 'image:\n  repository: docker.io/library/nginx\n  tag: "1.25"\n'
+    (tmp_path / "values.yaml").write_text(text)
+    targets = {"api": (GitOpsFile("values.yaml", helm=HelmKeys()),)}
+    release = ReleasedImage("api", REPO, "1.5.0", DIGEST)
+    message = (f"values.yaml:2: `image.repository` is docker.io/library/nginx, not the release's repository {REPO}: "
+               "these values are another image's")
+    for attempt in (lambda: compute_change(tmp_path, [release], targets, pin_digest=False, tag_order=order),
+                    lambda: drift(tmp_path, [release], targets)):
+        with pytest.raises(ConfigError) as err:
+            attempt()
+        assert err.value.message == message and "helm:" in (err.value.hint or "")
+    assert (tmp_path / "values.yaml").read_text() == text
+
+
+@pytest.mark.parametrize(("written", "repository"), [
+    ("team/api", "docker.io/team/api"), ("docker.io/nginx", "nginx"), ("index.docker.io/library/nginx", "nginx"),
+    (REPO, REPO),
+])
+def test_the_repository_keeps_the_files_spelling(written: str, repository: str) -> None:
+    text = f"image:\n  repository: {written}\n  tag: '1'\n"
+    after, edits = edit_values(text, path="v.yaml", keys=HelmKeys(), repository=repository, tag="2", digest=None,
+                               pin_digest=False)
+    assert after == text.replace("'1'", "'2'") and edits == (f"helm values image.repository/image.tag: {written}:1 -> {written}:2",)
+    assert edit_values(after, path="v.yaml", keys=HelmKeys(), repository=repository, tag="2", digest=None,
+                       pin_digest=False) == (after, ())
+
+
+@pytest.mark.parametrize(("value", "filled"), [("", f"{REPO}"), (' ""', f'"{REPO}"'), (" null", REPO), (" ~", REPO)])
+def test_an_empty_repository_is_filled(value: str, filled: str) -> None:
+    text = f"image:\n  repository:{value}\n  tag: '1'\n"
+    after, _ = edit_values(text, path="v.yaml", keys=HelmKeys(), repository=REPO, tag="2", digest=None,
+                           pin_digest=False)
+    assert after == f"image:\n  repository: {filled}\n  tag: '2'\n"
