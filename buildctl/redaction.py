@@ -1,5 +1,8 @@
 """Credentials in repository URLs: detected once, removed once, for every URL buildctl shows.
 
+Besides userinfo, a query parameter named like a credential (``?access_token=…``, GitLab's
+``private_token``, an Azure SAS ``sig``, ``X-Amz-Signature``…) is one: its value is masked.
+
 A URL is ``scheme://[userinfo@]host/...`` whatever the scheme's case (``HTTPS://`` is a URL too), or
 git's scp-like ``[user@]host:path``. Userinfo with a password, or a bare user name on anything but
 ssh (GitHub and Azure DevOps accept a token as the user name), is a credential. An ssh login name
@@ -19,6 +22,14 @@ _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/?
 _SCP_PASSWORD = re.compile(r"(?<![\w/.-])(?P<user>[^@/:\s]+):(?P<secret>[^/\s]+)@(?P<host>[^@/:\s]+):")
 
 
+# A query parameter of a URL whose name says it carries a secret; its value ends at & # or space.
+_SECRET_QUERY = re.compile(
+    r"(?P<lead>[?&](?:access_token|private_token|token|password|passwd|pwd|secret|client_secret|sig|"
+    r"signature|x-amz-signature|x-amz-credential|x-amz-security-token|api_key|apikey)=)(?P<value>[^&#\s'\"]+)",
+    re.IGNORECASE,
+)
+
+
 def is_url(text: str) -> bool:
     """A URL or an scp-like remote (not a local path), as git decides: ``./a:b`` and ``/x`` are paths."""
     if _SCHEME.match(text):
@@ -29,6 +40,8 @@ def is_url(text: str) -> bool:
 def has_credentials(url: str) -> bool:
     """Userinfo that is a secret: a password anywhere, or a user name on a non-ssh URL."""
     if match := _SCHEME.match(url):
+        if _SECRET_QUERY.search(url):
+            return True
         userinfo = _URL_USERINFO.match(url)
         if userinfo is None:
             return False
@@ -39,7 +52,8 @@ def has_credentials(url: str) -> bool:
 
 
 def redact_url(text: str) -> str:
-    """``text`` with the userinfo of every URL in it removed (``https://u:tok@h/x`` -> ``https://h/x``)
-    and the password of every scp-like remote masked (``u:tok@h:x`` -> ``u:***@h:x``)."""
+    """``text`` with the userinfo of every URL in it removed (``https://u:tok@h/x`` -> ``https://h/x``),
+    credential query values masked (``?access_token=***``), and the password of every scp-like remote masked (``u:tok@h:x`` -> ``u:***@h:x``)."""
     text = _URL_USERINFO.sub(lambda m: m["scheme"], text)
+    text = _SECRET_QUERY.sub(lambda m: f"{m['lead']}***" if m["value"] != "***" else m[0], text)
     return _SCP_PASSWORD.sub(lambda m: f"{m['user']}:***@{m['host']}:", text)

@@ -33,7 +33,7 @@ def test_redact_removes_the_userinfo(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "https://github.com/org/repo.git",
-    "https://host.io/o/r?token=public&ref=main",  # no userinfo: nothing to remove
+    "https://host.io/o/r?ref=main&tokens=2",  # no userinfo, no credential parameter: nothing to remove
     "https://host.io/users/a@b.example/r.git",  # an '@' in the path is not userinfo
     "https://host.io/r#who@where",  # nor in the fragment after a path
     "/srv/gitops.git", "./relative:odd/path", "file:///srv/gitops.git",
@@ -112,3 +112,17 @@ def test_no_part_of_a_password_with_an_at_sign_is_shown() -> None:
 def test_the_authority_ends_at_a_query_or_fragment() -> None:
     assert redact_url("https://host.io?login=me@corp.example") == "https://host.io?login=me@corp.example"
     assert not has_credentials("https://host.io#me@corp.example")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("https://host/x.git?access_token=abc", "https://host/x.git?access_token=***"),
+    ("https://gitlab.example/o/r.git?private_token=glpat-1&ref=main", "https://gitlab.example/o/r.git?private_token=***&ref=main"),
+    ("fatal: 'https://acct.blob.core.windows.net/c/x?sv=2022&SIG=abc%2Bd#f' failed",
+     "fatal: 'https://acct.blob.core.windows.net/c/x?sv=2022&SIG=***#f' failed"),
+    ("https://u:p@h/x?token=t", "https://h/x?token=***"),
+])
+def test_credential_query_parameters_are_masked_and_count_as_credentials(text: str, expected: str) -> None:
+    assert redact_url(text) == expected
+    assert redact_url(expected) == expected  # idempotent
+    url = text.split("'")[1] if "'" in text else text
+    assert has_credentials(url)

@@ -126,8 +126,11 @@ def _check_endpoint(endpoint: str, at: Path_, fail: Fail) -> None:
             port = parts.port
         except ValueError:
             port = None
-        if not parts.hostname or port is None or parts.path not in ("", "/"):
-            raise fail(f"invalid endpoint {endpoint!r}: expected tcp://HOST:PORT", at)
+        if parts.username is not None or parts.password is not None:  # never echo them back
+            raise fail("the endpoint holds credentials (user@ or user:password@); BuildKit takes TLS "
+                       "client certificates: driver_opts cacert, cert, key", at)
+        if not parts.hostname or port is None or not 0 < port <= 65535 or parts.path not in ("", "/"):
+            raise fail(f"invalid endpoint {endpoint!r}: expected tcp://HOST:PORT (port 1-65535)", at)
     elif parts.scheme == "unix" and not parts.path.startswith("/"):
         raise fail(f"invalid endpoint {endpoint!r}: expected unix:///absolute/path", at)
 

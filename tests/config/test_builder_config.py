@@ -114,7 +114,7 @@ def test_docker_driver_creates_nothing(project_dir: Path) -> None:
     ("builder:\n  driver: remote\n  nodes:\n    - {endpoint: 'http://x:1'}\n",
      "services.yaml:4: builder.nodes[0].endpoint: invalid endpoint 'http://x:1': expected tcp://HOST:PORT or unix:///PATH"),
     ("builder:\n  driver: remote\n  nodes:\n    - {endpoint: 'tcp://x'}\n",
-     "services.yaml:4: builder.nodes[0].endpoint: invalid endpoint 'tcp://x': expected tcp://HOST:PORT"),
+     "services.yaml:4: builder.nodes[0].endpoint: invalid endpoint 'tcp://x': expected tcp://HOST:PORT (port 1-65535)"),
     ("builder:\n  driver: remote\n  nodes:\n    - {platforms: [linux/amd64]}\n",
      "services.yaml:4: builder.nodes[0]: a remote node needs an endpoint, e.g. tcp://buildkit-arm64:1234"),
     ("builder:\n  driver: remote\n  nodes:\n    - {endpoint: 'tcp://a:1'}\n    - {endpoint: 'tcp://b:1'}\n",

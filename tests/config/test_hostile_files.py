@@ -84,6 +84,19 @@ def test_a_malformed_ipv6_endpoint_is_one_line(project_dir: Path, monkeypatch, e
         "written tcp://[ADDRESS]:PORT")
 
 
+@pytest.mark.parametrize(("endpoint", "message"), [
+    ("tcp://u:s3cr3t@a:1", "the endpoint holds credentials (user@ or user:password@); BuildKit takes TLS client "
+                           "certificates: driver_opts cacert, cert, key"),
+    ("tcp://a:0", "invalid endpoint 'tcp://a:0': expected tcp://HOST:PORT (port 1-65535)"),
+    ("tcp://a:70000", "invalid endpoint 'tcp://a:70000': expected tcp://HOST:PORT (port 1-65535)"),
+])
+def test_endpoints_hold_no_credentials_and_a_real_port(project_dir: Path, monkeypatch, endpoint: str, message: str) -> None:
+    text = f"builder:\n  driver: remote\n  nodes:\n    - {{endpoint: '{endpoint}'}}\n" + S
+    got = refused(project_dir, monkeypatch, text)
+    assert got == f"services.yaml:4: builder.nodes[0].endpoint: {message}"
+    assert "s3cr3t" not in got
+
+
 def test_a_well_formed_ipv6_endpoint_is_accepted(project_dir: Path) -> None:
     (project_dir / "services.yaml").write_text("builder:\n  driver: remote\n  nodes: [{endpoint: 'tcp://[::1]:1234'}]\n" + S)
     assert load_config(project_dir / "services.yaml", environ={}).builder.nodes[0].endpoint == "tcp://[::1]:1234"
