@@ -10,14 +10,11 @@ stays as it was. Nothing is ever re-dumped.
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-import yaml
 from yaml.nodes import Node
 
-from buildctl.config.yaml_source import check_bounds
 from buildctl.errors import ConfigError, OperationError
 from buildctl.gitops import helm_values
 from buildctl.gitops.image_fields import (
@@ -25,13 +22,13 @@ from buildctl.gitops.image_fields import (
     KustomizeImage,
     compose_documents,
     container_images,
-    fast_loader,
     is_kustomization,
     kustomize_images,
     no_documents,
     repository_of,
 )
 from buildctl.gitops.kustomize_edits import FIELDS, kustomize_splices
+from buildctl.gitops.manifest_files import read_manifest
 from buildctl.gitops.results import Drift, FileChange, GitOpsChange
 from buildctl.gitops.shared_values import Sharing
 from buildctl.gitops.tag_order import is_newer
@@ -136,49 +133,6 @@ def edit_file(text: str, *, path: str, repository: str, new_reference: str, cont
     new_text = apply_splices(text, sorted(splices.values(), key=lambda s: (s.start, s.end)))
     _check_result(new_text, path=path, repository=repository, containers=containers, new=new, kept=len(kept))
     return new_text, tuple(edits), tuple(kept)
-
-
-def read_manifest(root: Path, path: str) -> str:
-    """The file's text exactly as stored: bytes decoded as utf-8 (not -sig: a BOM stays), CRLF kept.
-
-    A symlink (or a path through a symlinked folder) is refused: git commits the link, not the file
-    the edit went to. Errors never show the checkout's (temporary) path."""
-    try:
-        outside = not (root / path).resolve().is_relative_to(root.resolve())
-    except (OSError, RuntimeError):  # a symlink loop: named below
-        outside = False
-    if outside:
-        raise ConfigError("manifest path is outside the GitOps repository", file=path)
-    here = root
-    for part in PurePosixPath(path).parts:
-        here = here / part
-        if here.is_symlink():
-            link = here.relative_to(root).as_posix()
-            what = "is a symlink" if link == PurePosixPath(path).as_posix() else f"{link} is a symlink"
-            raise ConfigError(f"{what} (to {os.readlink(here)}); list the file itself", file=path)
-    try:
-        data = (root / path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError("manifest file does not exist in the GitOps repository", file=path) from None
-    except IsADirectoryError:
-        raise ConfigError("is a folder, not a file", file=path, hint="list the manifest files in it") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read manifest: {exc.strerror or type(exc).__name__}", file=path) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", file=path,
-                          line=data.count(b"\n", 0, exc.start) + 1, hint="save the file as UTF-8") from None
-    # Where GitOps text enters: the alias, depth and cycle bounds of services.yaml apply, so a deep
-    # or self-referencing file is one ConfigError, never a RecursionError. Edits of it nest no deeper.
-    fast = fast_loader(text)  # libyaml gives up at 1,000 levels: bound again in Python
-    for loader in (*([fast] if fast is not None else []), yaml.SafeLoader):
-        try:
-            check_bounds(text, path, loader)
-            break
-        except yaml.YAMLError:
-            continue  # not YAML at all: compose_documents words that, with its line
-    return text
 
 
 def compute_change(

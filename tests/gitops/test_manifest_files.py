@@ -1,4 +1,4 @@
-"""Reading manifest files from the GitOps checkout (edits.read_manifest, through compute_change and
+"""Reading manifest files from the GitOps checkout (manifest_files.read_manifest, through compute_change and
 drift as a release does): symlinks are refused before anything is edited (git would commit the link,
 not the file the edit went to), and every refusal names the file as services.yaml lists it and its
 line — never the temporary clone's path, never a byte offset. Real files in tmp_path.
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from buildctl.errors import EXIT_BAD_INPUT, ConfigError
-from buildctl.gitops.edits import compute_change, drift, read_manifest
+from buildctl.gitops.edits import compute_change, drift
+from buildctl.gitops.manifest_files import read_manifest
 from buildctl.model import GitOpsFile, HelmKeys, ReleasedImage
 
 R = "127.0.0.1:5000/team/app"
