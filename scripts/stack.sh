@@ -119,12 +119,29 @@ running() { # name: its pid file names a live process, the one start_bg started
   [ -n "$pid" ] && [ -n "$start" ] && [ "$(proc_start "$pid" 2>/dev/null)" = "$start" ]
 }
 
-forget_stale_pids() { # remove the pid files whose process is gone (or was never recorded right)
-  local f name
+expected_comm() { # name: the process name (/proc/PID/comm) of what start_bg runs under that name
+  case $1 in
+    registry) echo docker-registry ;;
+    node-*) echo buildkitd ;;
+    socat-*) echo socat ;;
+    *) echo "$1" ;;
+  esac
+}
+
+forget_stale_pids() { # remove the pid files whose process is gone; upgrade the old format (a pid alone)
+  local f name pid start
   for f in "$PID_DIR"/*.pid; do
     [ -e "$f" ] || continue
     name=$(basename "$f" .pid)
-    running "$name" || { log "forgetting stale pid file $name.pid (process gone)"; rm -f "$f"; }
+    running "$name" && continue
+    pid="" start=""
+    read -r pid start <"$f" || true
+    if [ -n "$pid" ] && [ -z "$start" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$(expected_comm "$name")" ]; then
+      echo "$pid $(proc_start "$pid")" >"$f"   # written by an older stack.sh, and still that process
+      continue
+    fi
+    log "forgetting stale pid file $name.pid (process gone)"
+    rm -f "$f"
   done
 }
 
@@ -161,8 +178,9 @@ start_engine() {
   fi
   # dockerd will not start while /var/run/docker.pid names a live process, even one that is not
   # dockerd (a restart that kept /run, and the pid was reused): such a file is not dockerd's.
-  local pid=""
-  if read -r pid 2>/dev/null </var/run/docker.pid && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != dockerd ]; then
+  local pid
+  pid=$(cat /var/run/docker.pid 2>/dev/null || true)   # dockerd writes it without a final newline
+  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != dockerd ]; then
     rm -f /var/run/docker.pid
   fi
   log "starting dockerd"

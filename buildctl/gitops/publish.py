@@ -192,6 +192,7 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
         if not change.changed:
             return None, change, message
         paths = [f.path for f in change.modified_files]
+        _check_stored_as_checked_out(git, work, paths)
         _write(work, change, edited=True)
         try:
             rendered = render_check.check(work, change)
@@ -203,7 +204,6 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
             return None, change, message
         # Only these paths, whatever else the index holds (`git add .` committed stray files).
         git.run("commit", "--quiet", "--no-verify", "-F", "-", "--", *paths, cwd=work, what="committing", input=message)
-        _check_committed_as_edited(git, work, paths, change)
         if push:
             _push(git, work, branch)
         return git.run("rev-parse", "HEAD", cwd=work, what="reading the commit").stdout.strip(), change, message
@@ -232,19 +232,20 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
     )  # fmt: skip
 
 
-def _check_committed_as_edited(git: Git, work: Path, paths: Sequence[str], change: GitOpsChange) -> None:
-    """The commit holds the edited bytes: a .gitattributes eol or filter rule would rewrite them as
-    git stores them (every CRLF line of a file, say), and the shown diff would not be what lands."""
-    raw = git.run("hash-object", "--no-filters", "--", *paths, cwd=work, what="hashing the edited files")
+def _check_stored_as_checked_out(git: Git, work: Path, paths: Sequence[str]) -> None:
+    """Each file, unedited, is what git has stored: git's filters applied to it (a .gitattributes eol
+    rule) give the committed blob. Otherwise committing would rewrite lines the edit did not touch (a
+    CRLF file committed before `*.yaml text` was added: every line), and what lands is not the diff
+    shown. A checkout that git converts both ways (eol=crlf, autocrlf) passes: that is what it stores."""
+    filtered = git.run("hash-object", "--", *paths, cwd=work, what="hashing the files as git would store them")
     stored = git.run("rev-parse", *(f"HEAD:{p}" for p in paths), cwd=work, what="reading the commit")
-    changed = [p for p, a, b in zip(paths, raw.stdout.split(), stored.stdout.split(), strict=True) if a != b]
-    if changed:
-        git.run("reset", "--quiet", "HEAD~1", cwd=work, what="undoing the commit")
-        _write(work, change, edited=False)
-        raise OperationError(
-            f"git stores {changed[0]} differently from the edit (a .gitattributes eol/filter rule); nothing was pushed",
-            hint="make .gitattributes match the file's line endings, or convert the file in the GitOps repository first",
-        )
+    for path, a, b in zip(paths, filtered.stdout.split(), stored.stdout.split(), strict=True):
+        if a != b:
+            raise OperationError(
+                f"git would store {path} differently from the edit (a .gitattributes eol/filter rule "
+                "rewrites lines the edit does not touch); nothing was committed or pushed",
+                hint="renormalise the file in the GitOps repository first (git add --renormalize), or fix .gitattributes",
+            )
 
 
 def _write(work: Path, change: GitOpsChange, *, edited: bool) -> None:

@@ -313,8 +313,17 @@ def test_a_gitattributes_rule_that_would_rewrite_the_file_stops_the_push(tmp_pat
     before = tip(bare)
     with pytest.raises(OperationError) as err:
         publish(config(bare), releases=[WORKER], targets=TARGETS, dry_run=False, token=None)
-    assert err.value.message == ("git stores apps/worker.yaml differently from the edit (a .gitattributes eol/filter "
-                                 "rule); nothing was pushed")
+    assert err.value.message == ("git would store apps/worker.yaml differently from the edit (a .gitattributes "
+                                 "eol/filter rule rewrites lines the edit does not touch); nothing was committed or pushed")
     assert tip(bare) == before
     # The LF file in the same repository is stored as edited: that release goes through.
     assert publish(config(bare), releases=[VOTE], targets=TARGETS, dry_run=False, token=None).pushed
+
+
+def test_a_checkout_git_converts_both_ways_is_released(tmp_path):
+    # `*.yaml text eol=crlf`: checked out CRLF, stored LF, as the repository always stores it.
+    bare = make_remote(tmp_path, {".gitattributes": "*.yaml text eol=crlf\n", "apps/vote.yaml": deployment("vote")})
+    result = publish(config(bare), releases=[VOTE], targets={"vote": TARGETS["vote"]}, dry_run=False, token=None)
+    assert result.pushed
+    stored = show(bare, "main", "apps/vote.yaml")
+    assert b"\r\n" not in stored and f"{REG}/vote:42".encode() in stored

@@ -24,6 +24,7 @@ from buildctl.inspect.verify import (
     verify_images,
 )
 from buildctl.registry.client import RegistryClient
+from tests.helpers.buildx import build_push, docker_retried
 from tests.helpers.cli import BASE_IMAGE, REGISTRY, run_cli
 from tests.helpers.elf import elf_for
 
@@ -80,11 +81,8 @@ def _build(context: Path, name: str) -> Built:
     (ctx / "Dockerfile").write_text(dockerfile)
     ref = f"{PREFIX}/{name}:1"
     metadata = ctx / "metadata.json"
-    proc = subprocess.run(
-        ["docker", "buildx", "build", "--platform", ",".join(platforms), "--tag", ref, "--push",
-         "--metadata-file", str(metadata), str(ctx)],
-        capture_output=True, text=True, timeout=600,
-    )
+    proc = build_push(["--platform", ",".join(platforms), "--tag", ref, "--push", "--metadata-file", str(metadata),
+                       str(ctx)])
     assert proc.returncode == 0, f"building {name} failed:\n{proc.stderr[-3000:]}"
     return Built(ref, json.loads(metadata.read_text())["containerimage.digest"])
 
@@ -228,8 +226,8 @@ def test_ten_images_two_platforms_warm(built, client, layers) -> None:
     src = built["good"].ref
     refs = [f"{PREFIX}/copy-{i}:1" for i in range(TIMING_COPIES)]
     for ref in refs:
-        subprocess.run(["docker", "buildx", "imagetools", "create", "--tag", ref, src], check=True,
-                       capture_output=True, timeout=120)
+        made = docker_retried(["buildx", "imagetools", "create", "--tag", ref, src], timeout=120)
+        assert made.returncode == 0, made.stderr[-2000:]
     verify_images(refs, platforms=BOTH, client=client, layers=layers)  # warm the layer tables
     loads = layers.loads
     start = time.perf_counter()

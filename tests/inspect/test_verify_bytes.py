@@ -15,6 +15,7 @@ from buildctl.inspect.layers import LayerCache
 from buildctl.inspect.results import Check, CheckStatus, Verification
 from buildctl.inspect.verify import VerifyOptions, verify_image
 from buildctl.registry.client import RegistryClient
+from tests.helpers.buildx import build_push
 from tests.helpers.cli import BASE_IMAGE, REGISTRY, run_cli
 
 pytestmark = pytest.mark.engine
@@ -51,8 +52,8 @@ def _build(context: Path, name: str) -> str:
     (ctx / "lf.sh").write_bytes(b"#!/bin/sh\necho hello\n")
     (ctx / "Dockerfile").write_text(DOCKERFILES[name])
     ref = f"{PREFIX}/{name}:1"
-    proc = subprocess.run(["docker", "buildx", "build", "--platform", ",".join(BOTH), "--tag", ref, "--push",
-                           "--provenance=false", str(ctx)], capture_output=True, text=True, timeout=900)
+    proc = build_push(["--platform", ",".join(BOTH), "--tag", ref, "--push", "--provenance=false", str(ctx)],
+                      timeout=900)
     assert proc.returncode == 0, f"building {name} failed:\n{proc.stderr[-3000:]}"
     return ref
 

@@ -18,6 +18,7 @@ from buildctl.inspect.verify import verify_image
 from buildctl.registry.auth import is_loopback, parse_challenge
 from buildctl.registry.client import RegistryClient, RegistryCredentials, RetryPolicy
 from buildctl.registry.wire import DigestMismatchError, DigestReader, parse_retry_after
+from tests.helpers.buildx import build_push
 from tests.helpers.elf import elf_for
 from tests.helpers.registry import (
     PASSWORD,
@@ -46,8 +47,9 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (ctx / "Dockerfile").write_text('FROM scratch\nARG TARGETARCH\nCOPY --chmod=755 ${TARGETARCH}/app /app\n'
                                     'ENTRYPOINT ["/app"]\n')
     ref = f"{UPSTREAM}/{REPO}:1"
-    subprocess.run(["docker", "buildx", "build", "--platform", "linux/amd64,linux/arm64", "--tag", ref, "--push",
-                    "--metadata-file", str(ctx / "meta.json"), str(ctx)], check=True, capture_output=True, timeout=300)
+    built = build_push(["--platform", "linux/amd64,linux/arm64", "--tag", ref, "--push",
+                        "--metadata-file", str(ctx / "meta.json"), str(ctx)], timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
     yield json.loads((ctx / "meta.json").read_text())["containerimage.digest"]
     subprocess.run(["docker", "image", "rm", "--force", ref], capture_output=True)
 

@@ -131,9 +131,10 @@ def test_nodes_adopts_running_nodes_whose_pid_files_were_lost_or_old(nodes: dict
     (STATE_DIR / "pids" / "node-arm64.pid").unlink()
     again = stack("nodes")
     assert again.returncode == 0, again.stderr
-    assert "starting BuildKit node" not in again.stderr
-    for arch in ("amd64", "arm64"):
-        assert f"adopting BuildKit node {arch} (pid {pids[arch]})" in again.stderr
+    assert "starting BuildKit node" not in again.stderr and "forgetting" not in again.stderr
+    assert "adopting BuildKit node amd64" not in again.stderr  # the old format is upgraded in place
+    assert (STATE_DIR / "pids" / "node-amd64.pid").read_text().split()[1:] != []  # now with its start time
+    assert f"adopting BuildKit node arm64 (pid {pids['arm64']})" in again.stderr  # the lost one is taken back
     assert {arch: node_pid(arch) for arch in ("amd64", "arm64")} == pids
     assert stack("nodes").stderr.count("adopting") == 0  # the rewritten pid files are valid
 

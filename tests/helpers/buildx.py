@@ -1,0 +1,33 @@
+"""docker commands that push (`buildx build --push`, `imagetools create`) for test fixtures, retried
+like buildctl's own pushes.
+
+The stack's Distribution registry answers 500 now and then under concurrent pushes (README
+"Performance"); buildctl retries that (engine/retry.py), and so must the raw builds that make
+test images, or a fixture fails for a reason no test is about. The same classifier decides.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Sequence
+
+from buildctl.engine.retry import classify
+
+ATTEMPTS = 3
+
+
+def build_push(args: Sequence[str], *, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``docker buildx build *args`` (which should --push); the last attempt's result."""
+    return docker_retried(["buildx", "build", *args], timeout=timeout)
+
+
+def docker_retried(args: Sequence[str], *, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``docker *args``, again (up to ATTEMPTS) while it fails on a transient registry fault."""
+    for attempt in range(1, ATTEMPTS + 1):
+        proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+        verdict = classify(proc.stderr) if proc.returncode != 0 else None
+        if verdict is None or verdict[0] != "transient" or attempt == ATTEMPTS:
+            return proc
+        time.sleep(2 * attempt)
+    raise AssertionError("unreachable")
