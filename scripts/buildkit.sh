@@ -228,7 +228,7 @@ ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 VOLUME /var/lib/buildkit
 ENTRYPOINT ["buildkitd"]
 EOF
-  docker buildx build --builder default --platform "linux/$(dpkg --print-architecture)" --provenance=false \
+  retried docker buildx build --builder default --platform "linux/$(dpkg --print-architecture)" --provenance=false \
     --sbom=false --label "org.opencontainers.image.version=$BK_VERSION" -t "$ref" -t "$stable" --push \
     "$ctx" >"$LOG_DIR/buildkit-image.log" 2>&1 ||
     die "building/pushing the BuildKit image failed; see $LOG_DIR/buildkit-image.log"

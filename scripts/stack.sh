@@ -145,6 +145,16 @@ forget_stale_pids() { # remove the pid files whose process is gone; upgrade the 
   done
 }
 
+retried() { # command...: a registry write, again (3 tries) when it fails; the registry answers 500
+  # now and then under concurrent pushes, and pushing the same content twice is harmless
+  local i
+  for i in 1 2 3; do
+    "$@" && return 0
+    [ "$i" = 3 ] || { log "retrying in $((2 * i)) s: $*"; sleep $((2 * i)); }
+  done
+  return 1
+}
+
 wait_for() { # description, seconds, command...
   local what=$1 secs=$2; shift 2
   for _ in $(seq $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
@@ -224,10 +234,10 @@ build_base_image() {
       mv "$work/partial-$arch.tar" "$tar"
     fi
     docker import --platform "linux/$arch" "$tar" "$BASE_REPO:$BASE_TAG-$arch" >/dev/null
-    docker push -q "$BASE_REPO:$BASE_TAG-$arch" >/dev/null
+    retried docker push -q "$BASE_REPO:$BASE_TAG-$arch" >/dev/null
     refs+=("$BASE_REPO:$BASE_TAG-$arch")
   done
-  docker buildx imagetools create -t "$BASE_REPO:$BASE_TAG" "${refs[@]}" >/dev/null 2>&1
+  retried docker buildx imagetools create -t "$BASE_REPO:$BASE_TAG" "${refs[@]}" >/dev/null 2>&1
   log "base image $BASE_REPO:$BASE_TAG ready (linux/amd64, linux/arm64)"
 }
 
