@@ -30,6 +30,7 @@ _REFERENCE_RE = re.compile(
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?\Z"
 )
 DEFAULT_REGISTRY = "docker.io"
+_LEGACY_DEFAULT_REGISTRY = "index.docker.io"
 NAME_TOTAL_LENGTH_MAX = 255
 
 
@@ -62,7 +63,10 @@ class ImageReference:
 def _split_domain(name: str) -> tuple[str, str]:
     first, sep, rest = name.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
-        if first == DEFAULT_REGISTRY and "/" not in rest:  # docker.io/nginx is docker.io/library/nginx
+        # distribution/reference's normalize.go: the legacy Docker Hub host is docker.io, where a
+        # one-part name is an official image (docker.io/nginx, index.docker.io/nginx: docker.io/library/nginx).
+        first = DEFAULT_REGISTRY if first == _LEGACY_DEFAULT_REGISTRY else first
+        if first == DEFAULT_REGISTRY and "/" not in rest:
             rest = f"library/{rest}"
         return first, rest
     repository = name if "/" in name else f"library/{name}"
@@ -119,6 +123,13 @@ def _why_invalid(text: str) -> str:
     if path != path.lower():
         return "repository names must be lowercase"
     return "expected [registry[:port]/]path[:tag][@sha256:digest]"
+
+
+def written_name(text: str) -> str:
+    """The name of the reference ``text`` as written (not normalised), without its tag and digest:
+    ``team/app:41@sha256:…`` -> ``team/app``."""
+    tag = parse_reference(text).tag
+    return text.partition("@")[0].removesuffix(f":{tag}" if tag else "")
 
 
 def is_valid_repository_path(path: str) -> bool:

@@ -15,6 +15,7 @@ from buildctl.references import (
     name_problem,
     parse_reference,
     registry_problem,
+    written_name,
 )
 
 SHA = "sha256:" + "0123456789abcdef" * 4
@@ -200,3 +201,14 @@ def test_digests_are_what_go_digest_accepts(digest: str, message: str) -> None:
 
 def test_docker_io_official_images_normalise_like_bare_names() -> None:
     assert parse_reference("docker.io/nginx:1") == parse_reference("nginx:1")
+    # normalize.go: the legacy Docker Hub host is docker.io too
+    assert parse_reference("index.docker.io/nginx:1") == parse_reference("nginx:1")
+    assert parse_reference("index.docker.io/team/app").name == "docker.io/team/app"
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("team/app:41", "team/app"), ("team/app", "team/app"), ("localhost:5000/a:1", "localhost:5000/a"),
+    ("docker.io/library/redis:7@sha256:" + "a" * 64, "docker.io/library/redis"), ("redis@sha256:" + "b" * 64, "redis"),
+])
+def test_written_name_is_the_name_as_written(text: str, name: str) -> None:
+    assert written_name(text) == name

@@ -34,7 +34,7 @@ from buildctl.gitops.shared_values import Sharing
 from buildctl.gitops.tag_order import is_newer
 from buildctl.gitops.yaml_splice import Splice, apply_splices, replace_scalar
 from buildctl.model import GitOpsFile, ReleasedImage, TagOrder
-from buildctl.references import ImageReference, parse_reference
+from buildctl.references import ImageReference, parse_reference, written_name
 
 Site = ContainerImage | KustomizeImage
 
@@ -217,9 +217,7 @@ def unified_diff(change: GitOpsChange) -> str:
 def _respelled(old: str, new: ImageReference) -> str:
     """``new`` with the repository as ``old`` (of the same repository) writes it: ``team/app:41`` ->
     ``team/app:42``, never ``docker.io/team/app:42``."""
-    was = parse_reference(old)
-    name = old.partition("@")[0].removesuffix(f":{was.tag}" if was.tag else "")
-    return name + (f":{new.tag}" if new.tag else "") + (f"@{new.digest}" if new.digest else "")
+    return written_name(old) + (f":{new.tag}" if new.tag else "") + (f"@{new.digest}" if new.digest else "")
 
 
 def _tag_of(site: Site) -> str | None:

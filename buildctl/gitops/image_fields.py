@@ -20,18 +20,13 @@ from buildctl.references import parse_reference
 
 # --------------------------------------------------------------------------- references
 
-_LEGACY_HUB = "index.docker.io/"
-
-
 @functools.lru_cache(maxsize=4096)  # a release meets the same few references in every file
 def repository_of(ref: str) -> str | None:
     """The normalised repository (``registry/path``) of ``ref``, None if it is not a reference:
-    ``redis:7-alpine`` -> ``docker.io/library/redis``; tag and digest are dropped."""
+    ``redis:7-alpine`` and ``index.docker.io/redis`` -> ``docker.io/library/redis``; tag and digest
+    are dropped."""
     try:
-        name = parse_reference(ref).name
-        # distribution/reference's normalize.go maps the legacy Docker Hub host to docker.io, where a
-        # one-part name is an official image: index.docker.io/redis is docker.io/library/redis.
-        return parse_reference("docker.io/" + name.removeprefix(_LEGACY_HUB)).name if name.startswith(_LEGACY_HUB) else name
+        return parse_reference(ref).name
     except ValueError:
         return None
 

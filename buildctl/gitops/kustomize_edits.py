@@ -19,7 +19,7 @@ from buildctl.gitops.image_fields import (
 )
 from buildctl.gitops.shared_values import Sharing
 from buildctl.gitops.yaml_splice import Splice, delete_key, insert_keys, replace_scalar
-from buildctl.references import parse_reference
+from buildctl.references import parse_reference, written_name
 
 FIELDS = ("newName", "newTag", "digest")
 
@@ -46,8 +46,7 @@ def kustomize_splices(
                               f"{'mapping' if isinstance(raw, MappingNode) else 'list'}, expected a string",
                               file=path, line=line_of(raw))
     new_name = site.field("newName")
-    # The repository as the caller spelled it (new.name is the normalised docker.io/library/x).
-    written = new_reference.partition("@")[0].removesuffix(f":{new.tag}" if new.tag else "")
+    written = written_name(new_reference)  # as the caller spelled it (new.name is the normalised docker.io/library/x)
     if new_name is not None and repository_of(new_name.value) != repository_of(new_reference):
         change("newName")
         out.append(replace_scalar(text, new_name, written, path=path))
