@@ -22,6 +22,8 @@ import httpx
 
 from buildctl import jsonsafe
 from buildctl.errors import OperationError
+from buildctl.registry.bounds import LimitError
+from buildctl.registry.wire import refuse_length
 
 # RFC 6750 b64token: what a Bearer header may carry. Anything else (a newline, non-ASCII) would
 # make httpx raise with the whole header, the token in it, in the message.
@@ -198,9 +200,9 @@ def _read_bounded(response: httpx.Response, host: str) -> bytes:
 
     Read whole with ``read()``: httpx reads each response of an auth flow again once the flow has
     moved on, and a body streamed here would be gone by then (StreamConsumed)."""
-    length = response.headers.get("Content-Length", "")
-    if length.isascii() and length.isdigit() and int(length) > _MAX_TOKEN_RESPONSE:
+    try:
+        refuse_length(response, _MAX_TOKEN_RESPONSE, f"registry {host}: the token endpoint's answer")
+    except LimitError:
         response.close()
-        raise OperationError(f"registry {host}: token endpoint answer is {int(length)} bytes; the limit is "
-                             f"{_MAX_TOKEN_RESPONSE}")
+        raise
     return response.read()

@@ -297,3 +297,16 @@ def test_an_unusable_token_is_refused_without_showing_it(token_registry: str) ->
     with RegistryClient(retry=RetryPolicy(attempts=1)) as client, pytest.raises(OperationError) as err:
         client.get_manifest(f"{token_registry}/team/app:1")
     assert "tok-SECRET-0123456789" not in str(err.value)
+
+
+def test_a_token_answer_past_the_limit_is_refused_by_its_length() -> None:
+    flow, first = start(RegistryAuth({}))
+    token_request = answer(flow, first, 401, headers=bearer())
+    assert token_request is not None
+    huge = httpx.Response(200, headers=[("Content-Length", str(2 << 20))], stream=httpx.ByteStream(b"{}"),
+                          request=token_request)
+    with pytest.raises(OperationError) as err:
+        flow.send(huge)
+    assert str(err.value) == ("registry reg.example: the token endpoint's answer is 2097152 bytes (Content-Length); "
+                              "the limit is 1048576")
+    assert huge.is_closed
