@@ -321,10 +321,10 @@ node_listener() { # amd64|arm64: pid of the process listening on that node's por
 adopt_node() { # amd64|arm64: a buildkitd answering on the endpoint with no valid pid file (its file was
   # lost, or written by an older stack.sh) is taken back, so `down` and the tests can find it
   local pid; pid=$(node_listener "$1")
-  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = buildkitd ] ||
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$(expected_comm "node-$1")" ] ||
     die "$(node_endpoint "$1") answers, but not as a buildkitd this script can manage (listener pid: ${pid:-none})"
   log "adopting BuildKit node $1 (pid $pid), already answering on $(node_endpoint "$1")"
-  echo "$pid $(proc_start "$pid")" >"$PID_DIR/node-$1.pid"
+  record_pid "node-$1" "$pid"
 }
 
 wait_node() { # arch seconds

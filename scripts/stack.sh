@@ -109,7 +109,11 @@ start_bg() { # name, command...
   local name=$1; shift
   mkdir -p "$PID_DIR" "$LOG_DIR"
   setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
-  echo "$! $(proc_start $! || true)" >"$PID_DIR/$name.pid"
+  record_pid "$name" $!
+}
+
+record_pid() { # name pid: the pid file `running` checks (pid and start time)
+  echo "$2 $(proc_start "$2" || true)" >"$PID_DIR/$1.pid"
 }
 
 running() { # name: its pid file names a live process, the one start_bg started
@@ -137,7 +141,7 @@ forget_stale_pids() { # remove the pid files whose process is gone; upgrade the 
     pid="" start=""
     read -r pid start <"$f" || true
     if [ -n "$pid" ] && [ -z "$start" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$(expected_comm "$name")" ]; then
-      echo "$pid $(proc_start "$pid")" >"$f"   # written by an older stack.sh, and still that process
+      record_pid "$name" "$pid"   # written by an older stack.sh, and still that process
       continue
     fi
     log "forgetting stale pid file $name.pid (process gone)"
