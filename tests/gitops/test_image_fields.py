@@ -51,13 +51,6 @@ WORKLOADS = {
 DECOY = "  containers: [{name: decoy, image: decoy:1}]\n"
 
 
-@pytest.fixture(params=["libyaml", "pure-python"])
-def loader(request, monkeypatch):
-    if request.param == "pure-python":
-        monkeypatch.setattr(image_fields, "_FAST_LOADER", None)
-    return request.param
-
-
 def manifest(kind: str, keys: tuple[str, ...], name: str = "web", *, decoy: bool = True) -> str:
     text = f"apiVersion: v1\nkind: {kind}\nmetadata:\n  name: {name}\n  annotations: {{image: meta:1}}\n"
     for depth, key in enumerate(keys):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 
 from buildctl.errors import ConfigError
-from buildctl.gitops import image_fields
 from buildctl.gitops.image_fields import compose_documents, kustomize_images
 from buildctl.gitops.kustomize_edits import kustomize_splices
 from buildctl.gitops.shared_values import Sharing
@@ -20,13 +19,6 @@ K = "overlays/prod/kustomization.yaml"
 V = "127.0.0.1:5000/voting-app/vote"
 D1 = "sha256:" + "11" * 32
 D2 = "sha256:" + "22" * 32
-
-
-@pytest.fixture(params=["libyaml", "pure-python"])
-def loader(request, monkeypatch):
-    if request.param == "pure-python":
-        monkeypatch.setattr(image_fields, "_FAST_LOADER", None)
-    return request.param
 
 
 def splices(text: str, new: str, entry: int = 0):

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from buildctl.errors import CommandError, ConfigError, OperationError, UsageError
-from buildctl.gitops.git import check_repo_url, clone_source, git_token_from_env, redact_url
+from buildctl.gitops.git import (
+    check_repo_url,
+    clone_source,
+    git_token_from_env,
+    redact_url,
+)
 from buildctl.gitops.publish import publish
 from buildctl.model import GitOpsConfig, GitOpsFile, ReleasedImage
 from tests.helpers.gitops import (

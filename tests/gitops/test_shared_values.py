@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from buildctl.errors import ConfigError
-from buildctl.gitops import image_fields
 from buildctl.gitops.edits import compute_change, drift, edit_file
 from buildctl.gitops.helm_values import edit_values, find_site
 from buildctl.model import GitOpsFile, HelmKeys, ReleasedImage
@@ -21,15 +20,9 @@ R = "127.0.0.1:5000/team/app"
 O = "127.0.0.1:5000/team/other"
 DIGEST = "sha256:" + "ab" * 32
 K = "k/kustomization.yaml"
+pytestmark = pytest.mark.usefixtures("loader")  # every test on both YAML loaders
 SHARED = "shared with other values; write the value out"
 MERGED = "comes through the `<<:` merge key, from the mapping it merges; write the key out beside the `<<:`"
-
-
-@pytest.fixture(autouse=True, params=["libyaml", "pure-python"])
-def loader(request, monkeypatch):
-    if request.param == "pure-python":
-        monkeypatch.setattr(image_fields, "_FAST_LOADER", None)
-    return request.param
 
 
 def pod(containers: str, head: str = "") -> str:

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from buildctl.errors import ConfigError, OperationError
-from buildctl.gitops import image_fields
 from buildctl.gitops.image_fields import compose_documents, get, get_path
 from buildctl.gitops.yaml_splice import (
     Splice,
@@ -26,13 +25,6 @@ from buildctl.gitops.yaml_splice import (
 from tests.helpers.tools import need
 
 NEW = "127.0.0.1:5000/voting-app/vote:42"
-
-
-@pytest.fixture(params=["libyaml", "pure-python"])
-def loader(request, monkeypatch):
-    if request.param == "pure-python":
-        monkeypatch.setattr(image_fields, "_FAST_LOADER", None)
-    return request.param
 
 
 def node_at(text: str, *keys: str, doc: int = 0):
