@@ -30,7 +30,8 @@ def test_buildx_argv_carries_every_option(project_dir) -> None:
     )
     plan = make_plan(load_config(project_dir / "services.yaml", environ={}), run_id="r1")
     argv = buildx_argv(named(plan.services, "api").build, metadata_file="m.json")
-    assert argv[:5] == ["docker", "buildx", "build", "--platform", "linux/arm64"]
+    assert argv[:9] == ["docker", "buildx", "build", "--builder", "default", "--progress", "plain",
+                        "--platform", "linux/arm64"]
     for expected in (["--build-arg", "A=1"], ["--secret", "id=npmrc,env=NPM_RC"], ["--target", "prod"],
                      ["--label", "org.opencontainers.image.revision=abc"], ["--cache-from", "type=registry,ref=r/c"],
                      ["--cache-to", "type=registry,ref=r/c,mode=max"], ["--tag", "127.0.0.1:5000/team/api:buildctl-staging-r1"],
