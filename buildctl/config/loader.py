@@ -17,7 +17,7 @@ from buildctl import references
 from buildctl.config import paths
 from buildctl.config.builder_config import builder_config, cache_specs
 from buildctl.config.release_config import manifest_entry, sign_config
-from buildctl.config.schema import TextFields, validate
+from buildctl.config.schema import TextFields, matches, schema, validate
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
 from buildctl.errors import ConfigError
 from buildctl.model import (
@@ -46,13 +46,25 @@ def load_config(
     *,
     tag: str | None = None,
     registry: str | None = None,
+    builder: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
-    """Load and validate ``path``; ``tag``/``registry`` are the CLI overrides."""
+    """Load and validate ``path``; ``tag``/``registry``/``builder`` (its name) are the CLI overrides."""
     path = path.absolute()
     doc = load_yaml(path, shown_as=_shown(path), environ=environ, wants_text=TextFields())
     validate(doc)
-    return _build(doc, path, tag_override=tag, registry_override=registry, environ=environ)
+    config = _build(doc, path, tag_override=tag, registry_override=registry, environ=environ)
+    if builder is None:
+        return config
+    if not matches(builder_name_pattern(), builder):
+        raise ConfigError(f"invalid builder name {builder!r}: letters, digits, '_', '.', '-' "
+                          "(starting with a letter or a digit)", key="--builder")
+    return replace(config, builder=replace(config.builder, name=builder))
+
+
+def builder_name_pattern() -> str:
+    """The one rule for builder names: the schema's (builder.name)."""
+    return schema()["properties"]["builder"]["properties"]["name"]["pattern"]
 
 
 def _shown(path: Path) -> str:
