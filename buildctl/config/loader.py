@@ -18,6 +18,7 @@ from buildctl.config import paths
 from buildctl.config.builder_config import builder_config, cache_specs
 from buildctl.config.release_config import manifest_entry, sign_config
 from buildctl.config.schema import TextFields, matches, schema, validate
+from buildctl.config.yaml_hints import azure_macro_hint
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
 from buildctl.errors import ConfigError
 from buildctl.model import (
@@ -86,13 +87,13 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
     if problem := references.registry_problem(registry):
         if registry_override is not None:
             raise ConfigError(f"invalid registry {registry!r}: {problem}", key="--registry")
-        raise fail(f"invalid registry {registry!r}: {problem}", ("registry",))
+        raise fail(f"invalid registry {registry!r}: {problem}", ("registry",), hint=azure_macro_hint(registry))
     tag = tag_override if tag_override is not None else str(data.get("tag", DEFAULT_TAG))
     if not references.is_valid_tag(tag):
         why = references.TAG_RULE
         if tag_override is not None:
             raise ConfigError(f"invalid tag {tag!r}: {why}", key="--tag")
-        raise fail(f"invalid tag {tag!r}: {why}", ("tag",))
+        raise fail(f"invalid tag {tag!r}: {why}", ("tag",), hint=azure_macro_hint(tag))
     platforms = _platforms(data.get("platforms", DEFAULT_PLATFORMS), ("platforms",), fail)
     project = paths.folder(root, data.get("project", "."), ("project",), fail, what="project")
     services = tuple(_service(doc, root, name, raw, platforms, fail, project=project)

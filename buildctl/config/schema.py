@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from buildctl.config.yaml_hints import azure_macro_hint, split_csv_hint
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, shorten
 from buildctl.errors import ConfigError
 
@@ -85,9 +86,16 @@ def validate(doc: SourceDocument) -> None:
         return
     # An unknown key first, wherever it is: a typo'd key is what makes its mapping "miss" a
     # required one, and "unknown key 'contxt' (did you mean 'context'?)" is the error to fix.
-    located = [(_locate(doc, e), _unknown_key_error(e) is None) for e in errors]
-    (line, key, message), _ = min(located, key=lambda item: (item[1], item[0][0] or 0, item[0][1]))
-    raise ConfigError(message, file=doc.file, line=line, key=key or None)
+    located = [(_locate(doc, e), _unknown_key_error(e) is None, e) for e in errors]
+    (line, key, message), _, error = min(located, key=lambda item: (item[1], item[0][0] or 0, item[0][1]))
+    raise ConfigError(message, file=doc.file, line=line, key=key or None, hint=_hint(error))
+
+
+def _hint(error: jsonschema.ValidationError) -> str | None:
+    """How to fix what PyYAML made of a value that looked right to its author."""
+    path = tuple(error.absolute_path)
+    name = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
+    return split_csv_hint(name, error.instance) or azure_macro_hint(error.instance)
 
 
 def _unknown_key_error(error: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
