@@ -107,12 +107,17 @@ def configured_platforms(config: Path, tag: str | None, registry: str | None):
     return loaded.all_platforms(), loaded.verify
 
 
+def display_args(progress: ProgressMode) -> dict[str, bool | None]:
+    """output.progress.make_display's arguments for --progress (auto: plain unless stderr is a TTY)."""
+    return {"quiet": progress is ProgressMode.QUIET,
+            "plain": {ProgressMode.PLAIN: True, ProgressMode.TTY: False}.get(progress)}
+
+
 def display_for(progress: ProgressMode, config):
-    """The progress display --progress asks for (output/progress.py): auto picks by stderr."""
+    """The progress display --progress asks for (output/progress.py)."""
     from buildctl.output import progress as displays
 
-    return displays.make_display([(s.name, s.platforms) for s in config.services], quiet=progress is ProgressMode.QUIET,
-                                 plain={ProgressMode.PLAIN: True, ProgressMode.TTY: False}.get(progress))
+    return displays.make_display([(s.name, s.platforms) for s in config.services], **display_args(progress))
 
 
 def finite(value: float | None) -> float | None:
