@@ -31,7 +31,7 @@ DEFAULT_CONFIG = Path(cli_completion.DEFAULT_CONFIG)
 RecreateOpt = Annotated[bool, typer.Option("--recreate-builder", help="Replace the buildx builder when its nodes differ from services.yaml (default: refuse).")]
 RecordOut = Annotated[Optional[Path], typer.Option("--record", help="Write the release record here (default: .buildctl/runs/ID/release.json).")]
 MetadataOut = Annotated[Optional[Path], typer.Option(
-    "--metadata-file", metavar="FILE",
+    "--metadata-file", metavar="FILE", dir_okay=False, writable=True,
     help="Also write the released images here as docker buildx bake --metadata-file does: per service "
          "containerimage.digest and image.name.")]
 PullOpt = Annotated[bool, typer.Option("--pull", help="Always pull newer base images.")]

@@ -117,3 +117,9 @@ def test_verify_takes_a_comma_list_and_repeats() -> None:
     assert platforms(comma.stdout) == platforms(repeated.stdout) == ["linux/amd64", "linux/arm64"]
     only = run_cli("verify", BASE_IMAGE, "--platform", "linux/arm64")
     assert only.code == errors.EXIT_FAILED, only.output  # exact by default: amd64 is one too many
+
+
+def test_a_metadata_file_that_is_a_folder_is_bad_input(tmp_path) -> None:
+    result = run_cli("build", "--metadata-file", str(tmp_path), "--registry", "127.0.0.1:9")
+    assert result.code == errors.EXIT_BAD_INPUT and "is a directory" in result.stderr, result.output
+    assert list(tmp_path.iterdir()) == []

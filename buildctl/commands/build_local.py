@@ -23,7 +23,8 @@ LOCAL_PREFIX = "buildctl-local"
 
 def build_local(config: Config, *, platforms: tuple[str, ...] = ()) -> tuple[LocalImage, ...]:
     """Each service for each of ``platforms`` (normal forms, platforms.parse_list; default: a
-    foreign one), loaded into the local engine one platform at a time (an image store holds one)."""
+    foreign one), loaded into the local engine one platform at a time (buildx loads several only
+    into the containerd image store, and one tag per platform says which is which)."""
     info = engine.engine_info()
     if not platforms:
         foreign = platforms_of.foreign(config.all_platforms(), info.native_platform)
