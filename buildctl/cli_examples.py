@@ -6,6 +6,8 @@ so a renamed verb or flag breaks a test instead of a user's copy-paste.
 
 from __future__ import annotations
 
+import textwrap
+
 from buildctl.errors import EXIT_CODES
 
 EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -65,7 +67,9 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
 
 def exit_codes() -> str:
     """The exit codes, from errors.EXIT_CODES (the one place they are defined), one per line."""
-    return "Exit codes:\n\n\b\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)
+    rows = (textwrap.fill(meaning, width=76, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+            for code, meaning in EXIT_CODES)  # as written, within 80 columns (click does not rewrap \b)
+    return "Exit codes:\n\n\b\n" + "\n".join(rows)
 
 
 def epilog(verb: str) -> str:

@@ -26,9 +26,11 @@ def test_dash_h_is_help(verb: str | None) -> None:
 
 @pytest.mark.parametrize("verb", [None, "build", "verify"])
 def test_help_lists_the_exit_codes(verb: str | None) -> None:
-    text = run_cli(*([verb] if verb else []), "--help").stdout
-    listed = re.findall(r"^\s+(\d+)\s+(.+)$", text.split("Exit codes:", 1)[1].split("Examples:")[0], re.MULTILINE)
-    assert [(int(code), meaning) for code, meaning in listed] == list(errors.EXIT_CODES)
+    text = run_cli(*([verb] if verb else []), "--help", env={"COLUMNS": "80"}).stdout
+    section = text.split("Exit codes:", 1)[1].split("Examples:")[0]
+    assert max(len(line) for line in section.splitlines()) <= 80
+    listed = re.findall(r"^\s+(\d+)\s+(.+(?:\n\s{9,}\S.*)*)", section, re.MULTILINE)
+    assert [(int(code), " ".join(meaning.split())) for code, meaning in listed] == list(errors.EXIT_CODES)
 
 
 def test_the_readme_lists_the_same_exit_codes() -> None:
