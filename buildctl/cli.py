@@ -76,12 +76,14 @@ def _main(
 @app.command(epilog=epilog("plan"))
 def plan(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
          registry: RegistryOpt = None, builder: BuilderOpt = None, json: JsonOpt = False,
+         pull: PullOpt = False, no_cache: NoCacheOpt = False,
          diff: Annotated[bool, typer.Option("--diff", help="Also read the GitOps repository and show the manifest diff.")] = False) -> None:
     """Show what a release would build, push and change. Pure (no daemon, registry or repo) unless --diff."""
     from buildctl.commands import plan as plan_cmd
 
     cfg = _load(config, tag, registry, services, builder=builder)
-    render.render(plan_cmd.plan_with_diff(cfg) if diff else plan_cmd.plan(cfg), as_json=json)
+    show = plan_cmd.plan_with_diff if diff else plan_cmd.plan
+    render.render(show(cfg, pull=pull, no_cache=no_cache), as_json=json)
 
 
 @app.command(epilog=epilog("doctor"))
@@ -199,7 +201,7 @@ def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: T
         from buildctl.commands.release import nightly_tag
 
         cfg = _load(config, tag or (nightly_tag() if nightly else None), registry, services, builder=builder)
-        render.render(plan_with_diff(cfg), as_json=json)
+        render.render(plan_with_diff(cfg, pull=pull or nightly, no_cache=no_cache), as_json=json)
         return
     _release(with_gitops=True, services=services, config=config, tag=tag, registry=registry, builder=builder,
              json=json, jobs=jobs, pull=pull, no_cache=no_cache, record=record, metadata_file=metadata_file,

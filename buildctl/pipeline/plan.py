@@ -80,6 +80,11 @@ def make_plan(config: Config, *, run_id: str, options: BuildOptions | None = Non
     return Plan(config=config, run_id=run_id, tag=config.tag, registry=config.registry, services=tuple(services))
 
 
+def build_options(config: Config, *, pull: bool = False, no_cache: bool = False) -> BuildOptions:
+    """services.yaml's build options with the command line's --pull / --no-cache (either turns it on)."""
+    return replace(config.build, pull=config.build.pull or pull, no_cache=config.build.no_cache or no_cache)
+
+
 def metadata_path(run_dir: Path, service: str) -> Path:
     """Where buildx writes ``service``'s metadata (its index digest) in a run's folder."""
     return run_dir / f"{service}.metadata.json"

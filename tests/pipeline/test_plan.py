@@ -78,6 +78,16 @@ def test_plan_json_carries_the_builder(tmp_path) -> None:
     assert not (PROJECT / ".buildctl" / "runs" / run_id).exists()  # plan names the folder, makes nothing
 
 
+def test_plan_shows_the_commands_of_build_flags() -> None:
+    """`plan --pull --no-cache` shows what `build --pull --no-cache` runs (as `run --dry-run` does)."""
+    plain = json.loads(run_cli("plan", "--json", "vote").stdout)["services"][0]["buildx"]
+    flagged = run_cli("plan", "--json", "--pull", "--no-cache", "vote")
+    assert flagged.code == 0, flagged.stderr
+    argv = json.loads(flagged.stdout)["services"][0]["buildx"]
+    assert "--pull" not in plain and "--no-cache" not in plain
+    assert {"--pull", "--no-cache"} <= set(argv)
+
+
 SHIM = """#!{python}
 import json, os, sys
 with open(os.environ["ARGV_LOG"], "a") as log:
@@ -105,10 +115,10 @@ def test_the_printed_buildx_command_is_the_one_that_runs(tmp_path: Path) -> None
     shim.chmod(0o755)
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "ARGV_LOG": str(tmp_path / "argv.jsonl")}
 
-    planned = run_cli("plan", "--json", "--tag", "exact-1", "-f", "services.yaml", cwd=project, env=env)
+    planned = run_cli("plan", "--json", "--tag", "exact-1", "-f", "services.yaml", "--pull", cwd=project, env=env)
     assert planned.code == 0, planned.stderr
     printed = json.loads(planned.stdout)["services"][0]
-    built = run_cli("build", "--tag", "exact-1", "-f", "services.yaml", "--progress", "plain", "--retag",
+    built = run_cli("build", "--tag", "exact-1", "-f", "services.yaml", "--pull", "--progress", "plain", "--retag",
                     "--record", "release.json", "--metadata-file", "metadata.json", cwd=project, env=env)
     assert built.code == 0, built.output
     calls = [json.loads(line) for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
@@ -118,7 +128,7 @@ def test_the_printed_buildx_command_is_the_one_that_runs(tmp_path: Path) -> None
     planned_id = printed["staging_ref"].rsplit(STAGING_PREFIX, 1)[1]
     expected = [word.replace(planned_id, record["run_id"]) for word in printed["buildx"]]
     assert ["docker", *ran[0]] == expected
-    assert ran[0][ran[0].index("--builder") + 1] == "default"
+    assert ran[0][ran[0].index("--builder") + 1] == "default" and "--pull" in ran[0]
     assert "PIP_EXTRAS=[prod]" in ran[0]
 
     metadata = json.loads((project / "metadata.json").read_text())
