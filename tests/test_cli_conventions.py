@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
 
@@ -125,3 +126,20 @@ def test_a_metadata_file_that_is_a_folder_is_bad_input(tmp_path) -> None:
     result = run_cli("build", "--metadata-file", str(tmp_path), "--registry", "127.0.0.1:9")
     assert result.code == errors.EXIT_BAD_INPUT and "is a directory" in result.stderr, result.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.engine
+def test_build_local_takes_a_platform_list(tmp_path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY app.py /app.py\n")
+    (tmp_path / "app" / "app.py").write_text("print('local')\n")
+    (tmp_path / "services.yaml").write_text("services:\n  app: {context: app, image: buildctl-e2e/local-list}\n")
+    result = run_cli("build", "--local", "--platform", "linux/amd64,linux/arm64", "--json", cwd=tmp_path)
+    assert result.code == 0, result.output
+    images = {i["platform"]: i["tag"] for i in json.loads(result.stdout)}
+    assert images == {p: f"buildctl-local/buildctl-e2e/local-list:{p.replace('/', '-')}"
+                      for p in ("linux/amd64", "linux/arm64")}
+    for platform, tag in images.items():
+        arch = subprocess.run(["docker", "image", "inspect", "--format", "{{.Architecture}}", tag],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        assert f"linux/{arch}" == platform
