@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from tests.helpers.cli import PROJECT, REGISTRY, run_cli
+from tests.helpers.manifest_lookup import INDEX_ACCEPT
 from tests.helpers.project import (
     BROKEN_ON_ARM,
     GOOD,
-    INDEX_ACCEPT,
     PINNED,
     index_digest,
     make_project,
