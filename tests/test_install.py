@@ -170,3 +170,12 @@ def test_installed_completion(installed: Path, scratch: Path) -> None:
                                              "COMP_WORDS": "buildctl pl", "COMP_CWORD": "1"})
     assert answer.returncode == 0 and "plan" in answer.stdout.split(), answer.stdout + answer.stderr
     assert "run" not in answer.stdout.split()
+
+
+def test_readme_install_pins_this_release() -> None:
+    text = (PROJECT / "README.md").read_text()
+    section = text.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    pins = re.findall(r"buildctl==([\w.]+)|buildctl-([\w.]+)-py3-none-any\.whl|buildctl\.git@v([\w.]+)|buildctl ([\d.]+)$",
+                      section, re.MULTILINE)
+    assert {v for match in pins for v in match if v} == {buildctl.__version__}, pins
+    assert len(pins) >= 5  # pipx, pip, --version, the wheel, the git tag
