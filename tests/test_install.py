@@ -97,7 +97,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, wheel:
 def _user_env(venv: Path) -> dict[str, str]:
     """A user's shell with the venv first on PATH: nothing that points into this checkout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "BUILDCTL_"))}
-    return {**env, "PATH": f"{venv / 'bin'}:{env['PATH']}", "COLUMNS": "200", "NO_COLOR": "1"}
+    path = [str(venv / "bin"), *(p for p in env["PATH"].split(os.pathsep) if not Path(p).is_relative_to(PROJECT))]
+    return {**env, "PATH": os.pathsep.join(path), "COLUMNS": "200", "NO_COLOR": "1"}
 
 
 @pytest.fixture(scope="module")
