@@ -71,9 +71,15 @@ def _offline(wheelhouse: Path, *more: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
+    # From a copy of what the build reads: setuptools builds in the source tree, and its build/
+    # keeps files of modules since deleted, which a wheel built there would ship.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(PROJECT / name, source / name)
+    shutil.copytree(PROJECT / "buildctl", source / "buildctl", ignore=shutil.ignore_patterns("__pycache__"))
     dist = tmp_path_factory.mktemp("dist")
     # Build isolation on: the build-system requirements of pyproject.toml are all it gets.
-    _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(dist), str(PROJECT), env={**os.environ, **_offline(wheelhouse)})
+    _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(dist), str(source), env={**os.environ, **_offline(wheelhouse)})
     (built,) = dist.glob("buildctl-*.whl")
     return built
 
