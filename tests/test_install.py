@@ -144,6 +144,10 @@ def test_installed_buildctl_runs_from_the_venv(installed: Path, scratch: Path) -
     assert {"plan", "doctor", "build", "run", "verify", "update-manifests", "schema", "completion"} <= verbs, result.stdout
     version = _buildctl(installed, scratch, "--version")
     assert (version.returncode, version.stdout) == (0, f"buildctl {buildctl.__version__}\n")
+    # The unambiguous form README "CLI" gives for CI, where BuildKit's buildctl may come first on PATH.
+    module = subprocess.run([str(installed / "bin" / "python"), "-m", "buildctl", "--version"], cwd=scratch,
+                            env=_user_env(installed), capture_output=True, text=True, timeout=60)
+    assert (module.returncode, module.stdout) == (0, f"buildctl {buildctl.__version__}\n"), module.stderr
 
 
 def test_installed_schema_is_the_packaged_one(installed: Path, scratch: Path) -> None:
