@@ -41,6 +41,8 @@ def rollback(config: Config, tag: str, *, dry_run: bool = False, record_path: Pa
     check_tag(tag)
     if config.gitops is None:
         raise UsageError("`buildctl rollback` needs a gitops: section in services.yaml")
+    if not config.gitops_files():  # before the registry: nothing to roll back in Git anyway
+        raise UsageError(f"no selected service has `manifests:` to roll back ({', '.join(s.name for s in config.services)})")
     run_id = new_run_id()
 
     def write(data: dict) -> str | None:

@@ -62,3 +62,9 @@ def test_an_unreachable_registry_is_one_error_and_git_is_untouched(project: Path
     assert "127.0.0.1:9" in line
     assert tip(project) == before and not (project / "r.json").exists()
     assert f"{REG}/api:42" in git("show", "main:apps/api.yaml", cwd=project / "remote.git")
+
+
+def test_services_without_manifests_have_nothing_to_roll_back(project: Path) -> None:
+    result = run_cli("rollback", "41", "web", "--registry", "127.0.0.1:9", cwd=project)  # never asked
+    assert result.code == 2, result.output
+    assert errors(result.stderr) == ["buildctl: error: no selected service has `manifests:` to roll back (web)"]
