@@ -5,6 +5,7 @@ Commands return result objects; cli.py hands them here. Errors are printed by er
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from functools import singledispatch
@@ -249,10 +250,15 @@ def _(result: RollbackResult, out: Console) -> None:
         out.print(f"{t.service}: {t.reference} -> {t.digest} verified", markup=False)
     for line in result.bypassed:
         out.print(line, markup=False)
-    human(result.gitops, out)
-    if result.dry_run:
-        out.print("dry run: nothing was committed, pushed or recorded")
+    if not result.bypassed and not result.already_deployed:
+        out.print(f"  (no manifest holds a tag newer than {result.tag}: the rule would have written it too)", markup=False)
+    if result.dry_run and not result.already_deployed:  # what publish would commit, not a commit made
+        subject = result.gitops.message.partition("\n")[0]
+        human(dataclasses.replace(result.gitops, message=f"dry run: would commit {subject!r}; nothing was "
+                                                         "committed, pushed or recorded"), out)
     else:
+        human(result.gitops, out)
+    if not result.dry_run:
         out.print(f"release record: {result.record_path}", markup=False)
 
 
