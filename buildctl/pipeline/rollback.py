@@ -18,8 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from buildctl import workdir
-from buildctl.errors import UsageError
+from buildctl.errors import OperationError, UsageError
 from buildctl.inspect import threads, verify
+from buildctl.inspect.results import Check, CheckStatus, Verification
 from buildctl.model import Config, ServiceConfig
 from buildctl.pipeline import gitops_step, record
 from buildctl.pipeline import rollback_plan as plan
@@ -86,7 +87,10 @@ def _resolve(config: Config, svc: ServiceConfig, tag: str, client: RegistryClien
     head = client.head_manifest(f"{repository}:{tag}")
     if head is None:
         return RollbackTarget(svc.name, repository, tag, None)
-    # By digest: what is verified is what the manifests will pin, whatever the tag does meanwhile.
-    verification = verify.verify_image(f"{repository}@{head.digest}", platforms=svc.platforms, client=client,
-                                       options=verify_options(config, svc.name))
+    pinned = f"{repository}@{head.digest}"  # what is verified is what the manifests will pin
+    try:
+        verification = verify.verify_image(pinned, platforms=svc.platforms, client=client,
+                                           options=verify_options(config, svc.name))
+    except OperationError as exc:  # a deadline or a limit hit, a broken index: not verified, one line
+        verification = Verification(pinned, head.digest, (), (Check("", "verify", CheckStatus.FAIL, exc.message),))
     return RollbackTarget(svc.name, repository, tag, head.digest, verification)

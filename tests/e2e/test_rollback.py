@@ -153,3 +153,23 @@ def test_a_tag_that_fails_verification_is_refused_and_nothing_is_committed(relea
     one = run_cli("rollback", bad, "rb-vote", cwd=released.root)  # the service selected alone
     assert one.code == 1 and len(errors(one.stderr)) == 2 and "rb-worker" not in one.stderr, one.output
     assert released.tip() == before
+
+
+def test_a_verification_that_cannot_finish_in_time_is_refused_like_a_failed_one(tmp_path: Path) -> None:
+    # The stack's base image with an empty verification cache and a 0.1 s deadline: the layers
+    # cannot be read in time, so the tag is not verified, and nothing is committed.
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "Dockerfile").write_text("FROM scratch\n")
+    remote = make_remote(tmp_path, {"deploy/base.yaml": f"kind: Pod\nspec:\n  containers:\n    - name: base\n"
+                                                        f"      image: {REGISTRY}/buildctl/base:bookworm-0\n"})
+    (tmp_path / "services.yaml").write_text(
+        f"gitops: {{repo: {remote}}}\nverify: {{deadline_seconds: 0.1}}\nservices:\n"
+        "  base:\n    context: base\n    image: buildctl/base\n    manifests: [deploy/base.yaml]\n")
+    before = git("rev-parse", "main", cwd=remote)
+    tag = BASE_IMAGE.rpartition(":")[2]
+    result = run_cli("rollback", tag, cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert result.code == 1, result.output
+    lines = errors(result.stderr)
+    assert lines[0] == f"buildctl: error: rollback to {tag} refused; nothing was changed in Git:"
+    assert lines[1].startswith(f"  base: {BASE_IMAGE} (sha256:") and "fails verification: * verify: " in lines[1]
+    assert len(lines) == 2 and git("rev-parse", "main", cwd=remote) == before

@@ -149,3 +149,12 @@ def test_already_deployed_is_a_result_without_commit_or_diff() -> None:
     with_diff = plan.RollbackResult("41", (), TagOrder.AUTO, (), GitOpsResult(
         repo="r.git", branch="main", commit=None, pushed=False, attempts=1, diff="-a\n+b\n"), True, None, {})
     assert not with_diff.already_deployed  # a dry run that would change something
+
+
+def test_a_verification_that_could_not_finish_refuses_like_a_failed_one() -> None:
+    stopped = Verification(f"{REPO}/vote@{INDEX}", INDEX, (), (Check(
+        "", "verify", CheckStatus.FAIL, "verification of 127.0.0.1:5000/team/vote took longer than 120 s"),))
+    vote = RollbackTarget("vote", f"{REPO}/vote", "41", INDEX, stopped)
+    assert plan.refusal_lines([vote]) == (f"vote: {REPO}/vote:41 ({INDEX[:19]}…) fails verification: * verify: "
+                                          "verification of 127.0.0.1:5000/team/vote took longer than 120 s",)
+    assert plan.refusal_error("41", [vote], record_path=None).exit_code == EXIT_FAILED
