@@ -41,6 +41,8 @@ _CREDENTIAL_HELPER = (
 # Not ext:: or fd:: (a command / a file descriptor as the remote: `[protocol "ext"] allow = always`
 # made `gitops.repo: ext::sh -c …` run a command), nor unauthenticated git://.
 ALLOWED_PROTOCOLS = ("file", "ssh", "https", "http")
+# The environment that pins it: for git's own children, and for any other program that runs git.
+TRANSPORT_POLICY = {"GIT_ALLOW_PROTOCOL": ":".join(ALLOWED_PROTOCOLS)}
 _URL_SCHEMES = {"file": "file", "ssh": "ssh", "git+ssh": "ssh", "ssh+git": "ssh", "https": "https", "http": "http"}
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 # git's own test for `<transport>::<address>` (transport.c): a remote helper runs whatever that is.
@@ -118,7 +120,7 @@ class Git:
         self._scope = token_scope((cfg.repo,) if remotes is None else remotes) if token else ()
         env = {k: v for k, v in os.environ.items() if k not in _REPOSITORY_VARIABLES}
         env.update(
-            GIT_ALLOW_PROTOCOL=":".join(ALLOWED_PROTOCOLS),
+            TRANSPORT_POLICY,
             GIT_TERMINAL_PROMPT="0", GCM_INTERACTIVE="never", LC_ALL="C",
             GIT_AUTHOR_NAME=cfg.author_name, GIT_AUTHOR_EMAIL=cfg.author_email,
             GIT_COMMITTER_NAME=cfg.author_name, GIT_COMMITTER_EMAIL=cfg.author_email,

@@ -171,3 +171,14 @@ def test_token_scope():
     assert token_scope(["https://H.example/x"]) == ("https://h.example", "https://h.example:443")
     assert token_scope(["http://h:80/x", "https://h:8443/y"]) == ("http://h", "http://h:80", "https://h:8443")
     assert token_scope(["ssh://git@h/x", "git@h:x", "/srv/x.git", "file:///srv/x.git", "https://h:x/"]) == ()
+
+
+def test_no_helper_of_the_users_config_answers_either(user_git_config):
+    """The user's helpers, generic and scoped to a URL, are reset: only ours answers, and only for the remote."""
+    user_git_config.write_text(
+        '[credential "https://evil.example"]\n\thelper = "!f() { echo username=u; echo password=scoped; }; f"\n'
+        '[credential]\n\thelper = "!f() { echo username=u; echo password=generic; }; f"\n'
+    )
+    helper = Git(config("https://git.example.com/org/gitops.git"), token=TOKEN, throwaway=True)
+    assert fill(helper, "https", "evil.example") is None
+    assert fill(helper, "https", "git.example.com") == TOKEN
