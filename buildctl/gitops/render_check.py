@@ -15,12 +15,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from buildctl.errors import ConfigError, OperationError
 from buildctl.gitops import kustomize
-from buildctl.gitops.image_fields import (
-    KUSTOMIZATION_FILES,
-    compose_documents,
-    get,
-    scalar,
-)
+from buildctl.gitops.sites.kustomize_entry import KUSTOMIZATION_FILES
+from buildctl.gitops.yaml_nodes import compose_documents, get, scalar
 from buildctl.gitops.results import GitOpsChange
 
 _HINT = "nothing was pushed; fix the file in the GitOps repository (or services.yaml) and run again"

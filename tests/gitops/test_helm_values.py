@@ -9,7 +9,7 @@ import pytest
 
 from buildctl.errors import ConfigError
 from buildctl.gitops.edits import compute_change, drift, edit_file
-from buildctl.gitops.helm_values import edit_values
+from tests.gitops.values_edit import edit_values
 from buildctl.model import GitOpsFile, HelmKeys, ReleasedImage, TagOrder
 
 REPO = "127.0.0.1:5000/voting-app/api"

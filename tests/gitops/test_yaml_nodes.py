@@ -1,4 +1,4 @@
-"""buildctl.gitops.image_fields: which fields of which kinds hold container images, kustomization
+"""buildctl.gitops.yaml_nodes: which fields of which kinds hold container images, kustomization
 `images:` entries, repository normalisation and the node marks edits rely on.
 
 (tests/gitops/test_edits.py runs the manifest corpus end to end; these pin the walker itself.)
@@ -10,14 +10,13 @@ import pytest
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from buildctl.errors import ConfigError
-from buildctl.gitops import image_fields
-from buildctl.gitops.image_fields import (
+from buildctl.gitops import yaml_nodes
+from buildctl.gitops.sites.container import container_images
+from buildctl.gitops.sites.kustomize_entry import is_kustomization, kustomize_images
+from buildctl.gitops.yaml_nodes import (
     compose_documents,
-    container_images,
     get,
     get_path,
-    is_kustomization,
-    kustomize_images,
     lookup,
     repository_of,
     scalar,
@@ -83,7 +82,8 @@ def test_each_workload_kind_yields_exactly_its_pod_spec_containers(loader, kind)
     ("Service", ("spec",)),
     ("ConfigMap", ("data",)),
     ("Kustomization", ("spec",)),
-    ("deployment", ("spec", "template", "spec")),      # kinds are case-sensitive
+    ("deployment", ("spec",)),                         # not a core kind, and no pod template
+    ("Rollout", ("spec", "template")),                 # a template without a pod spec
 ])
 def test_containers_at_another_kinds_path_are_not_images(kind, keys):
     assert images(manifest(kind, keys, decoy=False)) == []
@@ -195,9 +195,9 @@ def _marks(docs) -> list[tuple]:
 def test_libyaml_reads_non_ascii_text_with_the_offsets_of_the_python_parser(monkeypatch, text):
     # One parser for all text: libyaml's marks count characters (and a leading BOM is added back),
     # so they are the pure-Python parser's string offsets, node for node.
-    assert image_fields._FAST_UNICODE and image_fields.fast_loader(text) is not None
+    assert yaml_nodes._FAST_UNICODE and yaml_nodes.fast_loader(text) is not None
     fast = _marks(compose_documents(text, path="x.yaml"))
-    monkeypatch.setattr(image_fields, "_FAST_LOADER", None)
+    monkeypatch.setattr(yaml_nodes, "_FAST_LOADER", None)
     assert fast == _marks(compose_documents(text, path="x.yaml"))
 
 

@@ -1,4 +1,4 @@
-"""buildctl.gitops.kustomize_edits: the splices that point one kustomization `images:` entry at a new
+"""buildctl.gitops.sites.kustomize_entry: the splices that point one kustomization `images:` entry at a new
 reference — newName only when the repository differs, newTag/digest replaced, inserted or removed,
 non-string fields refused. Expectations are exact texts (kustomize reads the result).
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from buildctl.errors import ConfigError
-from buildctl.gitops.image_fields import compose_documents, kustomize_images
-from buildctl.gitops.kustomize_edits import kustomize_splices
+from buildctl.gitops.sites.kustomize_entry import kustomize_images, kustomize_splices
+from buildctl.gitops.yaml_nodes import compose_documents
 from buildctl.gitops.shared_values import Sharing
 from buildctl.gitops.yaml_splice import apply_splices
 
