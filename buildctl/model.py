@@ -91,6 +91,7 @@ class GitOpsConfig:
     push_branch: str | None = None  # push to this new branch (for a pull request) instead
     push_retries: int = 8
     tag_order: TagOrder = TagOrder.AUTO
+    render_check: bool = True  # kustomize build touched kustomizations before pushing
 
 
 class Driver(StrEnum):
