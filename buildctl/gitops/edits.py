@@ -89,7 +89,7 @@ def edit_file(text: str, *, path: str, repository: str, new_reference: str, cont
     for site in sites:
         old = site.reference() or ""
         if new.tag and is_newer(site.current_tag(), new.tag, tag_order):
-            kept.append(f"{getattr(site, 'kept_where', site.where)}: keeps {old} (newer than {new.tag})")
+            kept.append(f"{site.where}: keeps {old} (newer than {new.tag})")
             expected.append(old)
             continue
         written, todo = site.rewrite(rewrite, new_reference)
@@ -135,8 +135,21 @@ def compute_change(
             kept[target.path].extend(skip)
             if done and release.service not in changed:
                 changed.append(release.service)
+    for release in releases:  # a value shared with another release's site (a helm prefix's tag) moved it too
+        if release.service not in changed and any(
+                _moved(before[t.path], after[t.path], t, release) for t in targets.get(release.service, ())):
+            changed.append(release.service)
     files = tuple(FileChange(p, before[p], after[p], tuple(edits[p]), tuple(kept[p])) for p in before)
     return GitOpsChange(files), tuple(changed)
+
+
+def _moved(before: str, after: str, target: GitOpsFile, release: ReleasedImage) -> bool:
+    if before == after:
+        return False
+    refs = [[s.reference() for s in find_images(text, path=target.path, repository=release.repository,
+                                                containers=target.containers, helm=target.helm)]
+            for text in (before, after)]
+    return refs[0] != refs[1]
 
 
 def drift(

@@ -123,7 +123,7 @@ def test_newer_references_are_kept_in_every_kind_of_file(tmp_path: Path) -> None
     change, changed = compute_change(tmp_path, [older], targets, pin_digest=True, tag_order=TagOrder.AUTO)
     assert not change.changed and changed == ()
     assert [f.kept for f in change.files] == [
-        (f"helm values image.tag: keeps {REPO}:1.6.0 (newer than 1.5.0)",),
+        (f"helm values image.repository/image.tag: keeps {REPO}:1.6.0 (newer than 1.5.0)",),
         (f"Pod/api container api: keeps {REPO}:1.6.0 (newer than 1.5.0)",),
         (f"kustomization image {REPO}: keeps {REPO}:1.6.0 (newer than 1.5.0)",),
     ]

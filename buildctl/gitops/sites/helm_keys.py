@@ -49,10 +49,6 @@ class HelmSite:
         return ""
 
     @property
-    def kept_where(self) -> str:
-        return f"{self.label} {self.keys.image or self.keys.tag}"
-
-    @property
     def position(self) -> int:
         return min(s.value.start_mark.index for s in self.slots.values())
 
@@ -109,7 +105,7 @@ class HelmSite:
                 edit.sharing.check(slot.value, what=f"`{getattr(self.keys, field)}`", path=edit.path, key=slot.key,
                                    merge=slot.merge)
                 splices.append(replace_scalar(edit.text, slot.value, value, path=edit.path))
-        written = HelmSite(self.keys, self.slots, self.label, self.suffix)._with(want)
+        written = self._with(want)
         try:
             parse_reference(written)
         except ValueError as exc:

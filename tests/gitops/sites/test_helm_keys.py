@@ -164,7 +164,7 @@ def test_a_prefix_chart_gets_one_consistent_tag_for_every_service(tmp_path: Path
     ad = ReleasedImage("adservice", "127.0.0.1:5000/shop/adservice", "0.10.2", DIGEST)
     cart = ReleasedImage("cartservice", "127.0.0.1:5000/shop/cartservice", "0.10.2", DIGEST)
     change, services = shop(tmp_path, ad, cart, pin_digest=True)  # one tag key: no digest can be pinned there
-    assert change.files[0].after == SHOP.replace('"0.10.1"', '"0.10.2"') and services == ("adservice",)
+    assert change.files[0].after == SHOP.replace('"0.10.1"', '"0.10.2"') and services == ("adservice", "cartservice")
     assert change.files[0].edits == ("helm values images.repository/images.tag: 127.0.0.1:5000/shop/adservice:0.10.1"
                                      " -> 127.0.0.1:5000/shop/adservice:0.10.2",)
     (tmp_path / "values.yaml").write_text(change.files[0].after)
