@@ -130,6 +130,13 @@ def helm_site(roots: tuple[ValuesRoot, ...], keys: HelmKeys, *, path: str, repos
         beside = f"{keys.repository.rpartition('.')[0]}.registry".lstrip(".")
         if beside != keys.repository and has(roots, beside, path=path):
             keys = HelmKeys(keys.repository, keys.tag, keys.digest, beside)
+    if keys.registry and (overrides := _global_registry(roots, path=path)) is not None:
+        if overrides.value.value != parse_reference(repository).registry:
+            raise ConfigError(f"`{_GLOBAL_REGISTRY}` is {overrides.value.value}: the chart prints it instead of "
+                              f"`{keys.registry}` for every image, and the release is in another registry",
+                              file=path, line=line_of(overrides.value),
+                              hint=f"empty `{_GLOBAL_REGISTRY}`, or release to the registry it names")
+        keys = HelmKeys(keys.repository, keys.tag, keys.digest, _GLOBAL_REGISTRY)  # read, never rewritten: equal
     fields = ("image",) if keys.image else ("prefix", "tag") if keys.prefix else \
         ("registry", "repository", "tag", "digest")
     slots = {f: find_slot(roots, getattr(keys, f), path=path) for f in fields if getattr(keys, f)}
@@ -143,6 +150,18 @@ def helm_site(roots: tuple[ValuesRoot, ...], keys: HelmKeys, *, path: str, repos
                           "these values are another image's", file=path, line=line_of(slots[key_field(keys)].value),
                           hint="point the manifest entry's `helm:` keys at this service's image")
     return site
+
+
+# Bitnami, Grafana and prometheus-community charts print `global.imageRegistry`, when set, instead of
+# each image's `registry` (their common `images.image` helper).
+_GLOBAL_REGISTRY = "global.imageRegistry"
+
+
+def _global_registry(roots: tuple[ValuesRoot, ...], *, path: str) -> Slot | None:
+    if not has(roots, _GLOBAL_REGISTRY, path=path):
+        return None
+    slot = find_slot(roots, _GLOBAL_REGISTRY, path=path)
+    return slot if slot.value.value and not slot.value.tag.endswith(":null") else None
 
 
 def key_field(keys: HelmKeys) -> str:

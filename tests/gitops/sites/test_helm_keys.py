@@ -57,6 +57,22 @@ def test_a_split_registry_of_another_image_is_refused_and_an_empty_one_filled():
         "repository:\n", "repository: voting-app/api\n").replace("tag: 7.2.4-debian-12-r9", 'tag: "42"')
 
 
+def test_a_global_image_registry_is_the_registry_the_chart_prints():
+    text = "global:\n  imageRegistry: 127.0.0.1:5000   # every image\n" + BITNAMI.replace("bitnami/redis", "voting-app/api")
+    after, edits = edit_values(text, path="values.yaml", keys=HelmKeys(), repository=R, tag="42", digest=None,
+                               pin_digest=False)
+    assert after == text.replace("tag: 7.2.4-debian-12-r9", 'tag: "42"')  # image.registry docker.io is not printed
+    assert edits == (f"helm values global.imageRegistry/image.repository/image.tag: {R}:7.2.4-debian-12-r9 -> {R}:42",)
+    with pytest.raises(ConfigError) as err:
+        edit_values(text, path="values.yaml", keys=HelmKeys(), repository="myacr.azurecr.io/voting-app/api", tag="42",
+                    digest=None, pin_digest=False)
+    assert str(err.value) == ("values.yaml:2: `global.imageRegistry` is 127.0.0.1:5000: the chart prints it instead of "
+                              "`image.registry` for every image, and the release is in another registry")
+    empty = text.replace("imageRegistry: 127.0.0.1:5000", 'imageRegistry: ""')
+    with pytest.raises(ConfigError, match="is docker.io/voting-app/api, not the release's repository"):
+        edit_values(empty, path="values.yaml", keys=HelmKeys(), repository=R, tag="42", digest=None, pin_digest=False)
+
+
 GRAFANA = """\
 image:
   # -- The Docker registry
