@@ -143,8 +143,7 @@ def helm_site(roots: tuple[ValuesRoot, ...], keys: HelmKeys, *, path: str, repos
     site = HelmSite(keys, slots, label)
     if keys.prefix:
         return HelmSite(keys, slots, label, _under_prefix(site, repository, path=path))
-    held = site.produces()
-    if held is not None and held != repository_of(repository):
+    if site._name() and site.produces() != repository_of(repository):  # another image, or a template
         key = keys.image or keys.repository
         raise ConfigError(f"`{key}` is {site._name()}, not the release's repository {repository}: "
                           "these values are another image's", file=path, line=line_of(slots[key_field(keys)].value),

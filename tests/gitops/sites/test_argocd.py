@@ -117,3 +117,11 @@ def test_kustomize_images_strings_of_an_application(loader):
     assert edits[0] == f"Application/guestbook spec.source.kustomize.images[1]: {R}:1.4.0 -> {R}:1.5.0"
     source = "kustomize:\n  images:\n  - 127.0.0.1:5000/voting-app/api:1.4.0\n"
     assert edit(source, path=".argocd-source-guestbook.yaml", helm=None)[0] == source.replace("1.4.0", "1.5.0")
+
+
+def test_an_application_set_template_expression_is_not_taken_for_an_empty_value():
+    text = APP.replace("repository: 127.0.0.1:5000/voting-app/api   # set here", "repository: '{{values.repo}}'")
+    with pytest.raises(ConfigError) as err:
+        edit(text)
+    assert str(err.value) == ("apps/api.yaml:19: `image.repository` is {{values.repo}}, not the release's repository "
+                              f"{R}: these values are another image's")
