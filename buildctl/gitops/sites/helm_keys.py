@@ -26,6 +26,9 @@ from buildctl.model import GitOpsFile, HelmKeys, ReleasedImage
 from buildctl.references import parse_reference, written_name
 
 
+_FIELDS = ("registry", "repository", "tag", "digest", "image", "prefix")
+
+
 @dataclass(frozen=True)
 class HelmSite:
     """The value slots of one image in Helm values (a values file, or an Argo CD Application's)."""
@@ -52,23 +55,28 @@ class HelmSite:
     def position(self) -> int:
         return min(s.value.start_mark.index for s in self.slots.values())
 
-    def _name(self) -> str:
+    def _held(self, values: dict[str, str] | None = None) -> dict[str, str]:
+        """What each key holds now, or would hold with ``values`` written."""
+        return {f: (values or {}).get(f, self.value(f)) for f in _FIELDS}
+
+    def _name(self, held: dict[str, str] | None = None) -> str:
+        held = held or self._held()
         if self.keys.image:
             try:
-                return written_name(self.value("image"))
+                return written_name(held["image"])
             except ValueError:  # empty, or not a reference: produces() says so
-                return self.value("image")
+                return held["image"]
         if self.keys.prefix:
-            return f"{self.value('prefix')}/{self.suffix}"
-        registry, repository = self.value("registry"), self.value("repository")
-        return f"{registry}/{repository}" if registry and repository else repository
+            return f"{held['prefix']}/{self.suffix}"
+        return f"{held['registry']}/{held['repository']}" if held["registry"] and held["repository"] \
+            else held["repository"]
 
-    def reference(self) -> str:
+    def reference(self, held: dict[str, str] | None = None) -> str:
+        held = held or self._held()
         if self.keys.image:
-            return self.value("image")
-        ref, tag = self._name(), self.value("tag")
-        ref = f"{ref}:{tag}" if tag else ref
-        return f"{ref}@{self.value('digest')}" if self.value("digest") else ref
+            return held["image"]
+        ref = f"{self._name(held)}:{held['tag']}" if held["tag"] else self._name(held)
+        return f"{ref}@{held['digest']}" if held["digest"] else ref
 
     def produces(self) -> str | None:
         return repository_of(self._name()) if self._name() else None
@@ -101,26 +109,16 @@ class HelmSite:
         splices = []
         for field, value in want.items():
             slot = self.slots[field]
-            if self.value(field) != value or slot.value.tag.endswith(":null"):
+            if self.value(field) != value:
                 edit.sharing.check(slot.value, what=f"`{getattr(self.keys, field)}`", path=edit.path, key=slot.key,
                                    merge=slot.merge)
                 splices.append(replace_scalar(edit.text, slot.value, value, path=edit.path))
-        written = self._with(want)
+        written = self.reference(self._held(want))
         try:
             parse_reference(written)
         except ValueError as exc:
             raise ConfigError(f"the values would hold an invalid image reference: {exc}", file=edit.path) from None
         return written, splices
-
-    def _with(self, values: dict[str, str]) -> str:
-        """The reference these keys would hold with ``values`` written."""
-        held = {f: values.get(f, self.value(f)) for f in ("registry", "repository", "tag", "digest", "image", "prefix")}
-        if self.keys.image:
-            return held["image"]
-        name = f"{held['prefix']}/{self.suffix}" if self.keys.prefix else \
-            f"{held['registry']}/{held['repository']}" if held["registry"] else held["repository"]
-        ref = f"{name}:{held['tag']}" if held["tag"] else name
-        return f"{ref}@{held['digest']}" if held["digest"] else ref
 
 
 def helm_site(roots: tuple[ValuesRoot, ...], keys: HelmKeys, *, path: str, repository: str,
