@@ -125,3 +125,11 @@ def test_an_application_set_template_expression_is_not_taken_for_an_empty_value(
         edit(text)
     assert str(err.value) == ("apps/api.yaml:19: `image.repository` is {{values.repo}}, not the release's repository "
                               f"{R}: these values are another image's")
+
+
+def test_parameters_without_helm_keys_say_where_the_image_is():
+    with pytest.raises(ConfigError) as err:
+        edit(APP.replace('value: "1.4.0"', f"value: {R}:1.4.0"), helm=None)
+    assert str(err.value) == (f"apps/api.yaml:15: no container image of {R} that buildctl edits: Application/api has "
+                              "it at spec.source.helm.parameters[0].value, not in a source's `kustomize.images` "
+                              "(give the entry `helm:` keys for Helm values)")
