@@ -1,18 +1,16 @@
-"""buildctl.gitops.yaml_nodes: which fields of which kinds hold container images, kustomization
-`images:` entries, repository normalisation and the node marks edits rely on.
+"""buildctl.gitops.yaml_nodes: composing documents (both loaders, their marks and errors), merge-key
+lookups, alias sharing, repository normalisation.
 
-(tests/gitops/test_edits.py runs the manifest corpus end to end; these pin the walker itself.)
+(The walkers of pod specs and kustomization entries: tests/gitops/sites/.)
 """
 
 from __future__ import annotations
 
 import pytest
-from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, SequenceNode
 
 from buildctl.errors import ConfigError
 from buildctl.gitops import yaml_nodes
-from buildctl.gitops.sites.container import container_images
-from buildctl.gitops.sites.kustomize_entry import is_kustomization, kustomize_images
 from buildctl.gitops.yaml_nodes import (
     compose_documents,
     get,
@@ -24,140 +22,12 @@ from buildctl.gitops.yaml_nodes import (
 from buildctl.gitops.shared_values import Sharing
 
 DIGEST = "sha256:" + "ab" * 32
-POD_SPEC = """\
-{indent}containers:
-{indent}- name: app
-{indent}  image: app:1
-{indent}  env: [{{name: image, value: "env:1"}}]
-{indent}- name: sidecar
-{indent}  image: "side:1"
-{indent}initContainers: [{{name: migrate, image: 'init:1'}}]
-{indent}ephemeralContainers:
-{indent}- {{name: debug, image: debug:1}}
-"""
-# kind -> the keys down to its pod spec
-WORKLOADS = {
-    "Pod": ("spec",),
-    "PodTemplate": ("template", "spec"),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
-DECOY = "  containers: [{name: decoy, image: decoy:1}]\n"
-
-
-def manifest(kind: str, keys: tuple[str, ...], name: str = "web", *, decoy: bool = True) -> str:
-    text = f"apiVersion: v1\nkind: {kind}\nmetadata:\n  name: {name}\n  annotations: {{image: meta:1}}\n"
-    for depth, key in enumerate(keys):
-        text += "  " * depth + f"{key}:\n"
-        if decoy and depth == 0 and key == "spec" and len(keys) > 1:
-            text += DECOY.replace("  ", "  " * (depth + 1), 1)  # a `containers` at the wrong level
-    return text + POD_SPEC.format(indent="  " * len(keys))
-
-
-def images(text: str, path: str = "k8s/x.yaml") -> list[tuple[str, str, str]]:
-    return [(c.where, c.container, c.image.value)
-            for doc in compose_documents(text, path=path) for c in container_images(doc, path=path)]
-
-
-@pytest.mark.parametrize("kind", sorted(WORKLOADS))
-def test_each_workload_kind_yields_exactly_its_pod_spec_containers(loader, kind):
-    assert images(manifest(kind, WORKLOADS[kind])) == [
-        (f"{kind}/web container app", "app", "app:1"),
-        (f"{kind}/web container sidecar", "sidecar", "side:1"),
-        (f"{kind}/web initContainer migrate", "migrate", "init:1"),
-        (f"{kind}/web ephemeralContainer debug", "debug", "debug:1"),
-    ]
-
-
-@pytest.mark.parametrize(("kind", "keys"), [
-    ("Pod", ("spec", "template", "spec")),            # a Deployment's path in a Pod
-    ("Deployment", ("spec",)),                         # a Pod's path in a Deployment
-    ("CronJob", ("spec", "template", "spec")),         # a Job's path in a CronJob
-    ("Job", ("spec", "jobTemplate", "spec", "template", "spec")),
-    ("Service", ("spec",)),
-    ("ConfigMap", ("data",)),
-    ("Kustomization", ("spec",)),
-    ("deployment", ("spec",)),                         # not a core kind, and no pod template
-    ("Rollout", ("spec", "template")),                 # a template without a pod spec
-])
-def test_containers_at_another_kinds_path_are_not_images(kind, keys):
-    assert images(manifest(kind, keys, decoy=False)) == []
-
-
-def test_image_nodes_are_the_scalars_with_their_exact_offsets(loader):
-    text = manifest("Deployment", WORKLOADS["Deployment"])
-    for doc in compose_documents(text, path="x.yaml"):
-        for site in container_images(doc, path="x.yaml"):
-            raw = text[site.image.start_mark.index:site.image.end_mark.index]
-            assert raw.strip("'\"") == site.image.value
-
-
-def test_offsets_stay_exact_after_non_ascii_and_a_bom():
-    text = "\ufeff# Übersicht 🗳\nkind: Pod\nmetadata: {name: é}\nspec:\n  containers:\n  - name: ü\n    image: 'a/b:1'\n"
-    (site,) = [c for d in compose_documents(text, path="x.yaml") for c in container_images(d, path="x.yaml")]
-    assert (site.where, text[site.image.start_mark.index:site.image.end_mark.index]) == ("Pod/é container ü", "'a/b:1'")
-
-
-def test_lists_recurse_and_skip_what_is_not_a_workload():
-    text = ("kind: List\nitems:\n- kind: Service\n  spec: {containers: [{name: no, image: no:1}]}\n"
-            "- kind: DeploymentList\n  items:\n  - " + manifest("Deployment", WORKLOADS["Deployment"], "inner")
-            .replace("\n", "\n    ").rstrip() + "\n")
-    assert [w for w, _, _ in images(text)] == [
-        "Deployment/inner container app", "Deployment/inner container sidecar",
-        "Deployment/inner initContainer migrate", "Deployment/inner ephemeralContainer debug",
-    ]
-    assert images("kind: List\nitems: {a: b}\n") == images("kind: List\nitems: []\n") == []
-    with pytest.raises(ConfigError, match=r"^k8s/x.yaml:3: not a Kubernetes manifest \(a document without `kind`\)"):
-        images("kind: List\nitems:\n- just a string\n")
-
-
-def test_odd_containers_are_named_or_skipped_never_guessed():
-    text = ("kind: Pod\nspec:\n  containers:\n  - image: noname:1\n  - {name: 42, image: num:1}\n"
-            "  - {name: int, image: 42}\n  - {name: null-image, image: null}\n  - {name: list, image: [a:1]}\n"
-            "  - {name: map, image: {ref: a:1}}\n  - not-a-mapping\n  initContainers: {name: x, image: x:1}\n")
-    docs = compose_documents(text, path="p.yaml")
-    sites = list(container_images(docs[0], path="p.yaml"))
-    assert [(s.where, s.image.value) for s in sites] == [
-        ("Pod/? container ?", "noname:1"), ("Pod/? container 42", "num:1"),
-        ("Pod/? container int", "42"), ("Pod/? container null-image", "null"),
-    ]
-    # the tag says what the value is: edits skip the int and the null
-    assert [s.image.tag.rsplit(":", 1)[1] for s in sites] == ["str", "str", "int", "null"]
-
-
-def test_a_duplicated_key_reads_as_its_last_value():
-    text = "kind: Pod\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - {name: c, image: first:1, image: last:1}\n"
-    assert images(text) == [("Pod/a container c", "c", "last:1")]
-
-
-def test_an_aliased_container_list_yields_the_same_image_node_twice():
-    text = ("kind: Pod\nmetadata: {name: a}\nspec:\n  containers: &all\n  - {name: c, image: x:1}\n"
-            "  initContainers: *all\n")
-    first, second = container_images(compose_documents(text, path="p.yaml")[0], path="p.yaml")
-    assert (first.where, second.where) == ("Pod/a container c", "Pod/a initContainer c")
-    assert first.image is second.image  # one node: edits dedupe it by offset
-
-
 @pytest.mark.parametrize(("text", "kinds"), [
     ("", []), ("# only a comment\n", []), ("---\n---\n", []), ("kind: Pod\n---\n~\n--- null\n...\n", ["Pod"]),
     ("--- !!map {kind: Pod}\n--- {kind: Service}\n", ["Pod", "Service"]),
 ])
 def test_empty_and_null_documents_are_dropped(loader, text, kinds):
     assert [scalar(get(d, "kind")) for d in compose_documents(text, path="x.yaml")] == kinds
-
-
-@pytest.mark.parametrize("text", ["--- 42\n", "- a\n- b\n", "just a string\n", "apiVersion: v1\n"])
-def test_a_document_that_is_not_a_manifest_is_refused(text):
-    (doc,) = compose_documents(text, path="k8s/x.yaml")
-    with pytest.raises(ConfigError) as err:
-        list(container_images(doc, path="k8s/x.yaml"))
-    assert str(err.value) == "k8s/x.yaml:1: not a Kubernetes manifest (a document without `kind`)"
-    assert "helm: {}" in err.value.hint
 
 
 def test_a_control_character_after_non_ascii_names_its_line():
@@ -225,15 +95,6 @@ def test_lookup_follows_merge_keys_as_yaml_reads_them():
 def test_a_self_merging_mapping_is_not_a_recursion_error():
     doc = compose_documents("a: &a {<<: *a}\n", path="x.yaml")[0]
     assert get(get(doc, "a"), "image") is None
-
-
-def test_a_container_image_from_a_merge_key_is_found_with_that_key():
-    text = ("x-base: &c {image: app:1}\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
-            "  - <<: *c\n    name: app\n  - name: own\n    <<: *c\n    image: own:1\n")
-    app, own = container_images(compose_documents(text, path="p.yaml")[0], path="p.yaml")
-    assert (app.where, app.image.value, app.merge.start_mark.line + 1, app.key.start_mark.line + 1) == \
-        ("Pod/p container app", "app:1", 6, 1)
-    assert (own.image.value, own.merge, own.key.start_mark.line + 1) == ("own:1", None, 10)
 
 
 def _sharing(text: str) -> tuple[Sharing, object]:
@@ -312,42 +173,3 @@ def test_docker_io_with_a_one_part_name_is_the_official_image(ref):
 @pytest.mark.parametrize("ref", ["index.docker.io/redis", "index.docker.io/redis:7"])
 def test_the_legacy_hub_host_with_a_one_part_name_is_the_official_image(ref):
     assert repository_of(ref) == repository_of("redis") == "docker.io/library/redis"
-
-
-# --------------------------------------------------------------------------- kustomizations
-
-
-def test_kustomize_entries_and_the_reference_kustomize_makes():
-    text = (f"images:\n- name: a\n- name: b\n  newName: r.io/b\n  newTag: '2'\n  digest: {DIGEST}\n"
-            f"- {{name: c, digest: {DIGEST}}}\n- plain-string\n- name: d\n  newTag: [1]\n  newName: {{x: y}}\n")
-    entries = list(kustomize_images(compose_documents(text, path="kustomization.yaml")[0], path="kustomization.yaml"))
-    assert [(e.name, e.reference()) for e in entries] == [
-        ("a", "a"), ("b", f"r.io/b:2@{DIGEST}"), ("c", f"c@{DIGEST}"), ("d", "d"),
-    ]
-    assert entries[3].field("newTag") is None and get(entries[3].entry, "newTag") is not None  # a list: no field
-    assert isinstance(entries[1].field("digest"), ScalarNode)
-
-
-@pytest.mark.parametrize("text", ["images: {name: a}\n", "images:\n", "resources: [a.yaml]\n"])
-def test_kustomizations_without_an_images_list_have_no_entries(text):
-    assert list(kustomize_images(compose_documents(text, path="k")[0], path="k")) == []
-
-
-def test_a_kustomization_that_is_not_a_mapping_is_refused():
-    (doc,) = compose_documents("- images\n", path="base/kustomization.yaml")
-    with pytest.raises(ConfigError, match=r"^base/kustomization.yaml:1: not a kustomization \(not a mapping\)$"):
-        list(kustomize_images(doc, path="base/kustomization.yaml"))
-
-
-@pytest.mark.parametrize(("path", "text", "expected"), [
-    ("kustomization.yaml", "resources: []\n", True),
-    ("overlays/prod/kustomization.yml", "resources: []\n", True),
-    ("overlays/prod/Kustomization", "resources: []\n", True),
-    ("k8s/app.yaml", "kind: Kustomization\n", True),
-    ("k8s/app.yaml", "kind: Deployment\n", False),
-    ("k8s/my-kustomization.yaml", "resources: []\n", False),
-    ("k8s/kustomization.yaml.bak", "resources: []\n", False),
-    ("k8s/KUSTOMIZATION.YAML", "resources: []\n", False),
-])
-def test_is_kustomization_by_file_name_or_kind(path, text, expected):
-    assert is_kustomization(compose_documents(text, path=path)[0], path=path) is expected
