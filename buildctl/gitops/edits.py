@@ -55,11 +55,13 @@ def _find(docs: list[Node], text: str, *, path: str, repository: str, containers
         raise no_documents(text, path=path, hint=hint)
     if helm is not None:
         return [finder.helm_site_of(docs, path=path, keys=helm, repository=repository)]
-    sites = [s for s in finder.sites_of(docs, path=path)
-             if s.produces() == want and (not containers or s.name in containers)]
+    of_repository = [s for s in finder.sites_of(docs, path=path) if s.produces() == want]
+    sites = [s for s in of_repository if not containers or s.name in containers]
     found = {s.name for s in sites}
     if missing := [c for c in containers if c not in found]:
-        raise ConfigError(f"no container named {', '.join(missing)} with an image of {repository}", file=path)
+        seen = "; ".join(f"{s.where} (line {text.count(chr(10), 0, s.position) + 1})" for s in of_repository[:3])
+        raise ConfigError(f"no container named {', '.join(missing)} with an image of {repository}", file=path,
+                          hint=f"the image is at {seen}" if seen else None)
     if not sites:
         raise finder.not_found(docs, path=path, repository=repository)
     return sorted(sites, key=lambda s: s.position)

@@ -252,6 +252,7 @@ def test_a_named_container_that_does_not_match_is_an_error(containers):
         edit_manifest(text, path="k8s/vote.yaml", repository=V, new_reference=NEW, containers=containers)
     missing = ", ".join(c for c in containers if c != "vote")
     assert str(err.value) == f"k8s/vote.yaml: no container named {missing} with an image of {V}"
+    assert err.value.hint == "the image is at Deployment/vote container vote (line 12)"
 
 
 def test_missing_and_escaping_manifest_paths(tmp_path):
