@@ -199,3 +199,18 @@ def test_a_prefix_chart_refuses_different_tags_and_a_repository_not_under_it(tmp
                               "repository 127.0.0.1:5000/other/adservice is not under it: the chart would deploy "
                               "another image")
     assert (tmp_path / "values.yaml").read_text() == SHOP
+
+
+@pytest.mark.parametrize("layout", ["split", "image", "prefix"])
+def test_crlf_files_keep_every_line_ending(loader, layout):
+    text, keys, repo = {
+        "split": (BITNAMI.replace("docker.io", "127.0.0.1:5000").replace("bitnami/redis", "voting-app/api"),
+                  HelmKeys(digest="image.digest"), R),
+        "image": (IN_HOUSE, HelmKeys(None, None, image="api.image"), R),
+        "prefix": (SHOP, PREFIX, "127.0.0.1:5000/shop/adservice"),
+    }[layout]
+    lf, _ = edit_values(text, path="v.yaml", keys=keys, repository=repo, tag="8.10", digest=None, pin_digest=False)
+    after, edits = edit_values(text.replace("\n", "\r\n"), path="v.yaml", keys=keys, repository=repo, tag="8.10",
+                               digest=None, pin_digest=False)
+    assert edits and after == lf.replace("\n", "\r\n") and lf != text
+    assert '"8.10"' in lf or ":8.10" in lf  # a new tag like 8.10 stays a string
