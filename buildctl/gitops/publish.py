@@ -209,7 +209,7 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
         _check_stored_as_checked_out(git, work, paths)
         _write(work, change, edited=True)
         try:
-            rendered = render_check.check(work, change)
+            rendered = render_check.check(work, change, render=cfg.render_check)
         except BaseException:
             _write(work, change, edited=False)  # an --in-place checkout is left as it was
             raise
