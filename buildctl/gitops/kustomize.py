@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildctl.gitops.git import TOKEN_VARIABLES
+from buildctl.gitops.git import TOKEN_VARIABLES, TRANSPORT_POLICY
 
 KUSTOMIZE_TIMEOUT_SECONDS = 120
 
@@ -44,8 +44,9 @@ def build(directory: Path, *, root: Path, enable_helm: bool = False) -> Kustomiz
     exe = available()
     if exe is None:
         raise FileNotFoundError("kustomize")
-    # The Git token has no business in kustomize's environment (it may run git for remote bases).
-    env = {k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES}
+    # The Git token has no business in kustomize's environment (it may run git for remote bases),
+    # and the git it runs for them gets buildctl's transport policy (no ext::, fd::, ...).
+    env = {**{k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES}, **TRANSPORT_POLICY}
     try:
         proc = subprocess.run(build_command(exe, directory, enable_helm=enable_helm), cwd=root, env=env, capture_output=True, text=True,
                               encoding="utf-8", errors="replace", stdin=subprocess.DEVNULL,
