@@ -43,9 +43,10 @@ def escape_github_property(text: str) -> str:
 def defuse(text: Any) -> str:
     """Untrusted text without URL userinfo or command markers (line breaks kept; markers escaped
     as ``ci_stream.neutralise`` does for every line buildctl writes)."""
-    return neutralise(redact_url(str(text)))
+    return neutralise(redact_url(str(text)), line_start=False)
 
 
 def plain(text: Any) -> str:
-    """Untrusted text as one log line of no meaning to either CI."""
-    return neutralise_line(" ".join(redact_url(str(text)).splitlines()))
+    """Untrusted text as one log line of no meaning to either CI, to put after text of ours (the
+    writer breaks a ``::`` at the start of a whole line)."""
+    return neutralise_line(" ".join(redact_url(str(text)).splitlines()), line_start=False)

@@ -69,24 +69,25 @@ def _suspect(line: str) -> bool:
     return "#" in line or ":" in line or not line.isascii()
 
 
-def neutralise_line(line: str) -> str:
-    """``line`` (no line break in it) with every CI command marker broken; anything else unchanged."""
+def neutralise_line(line: str, *, line_start: bool = True) -> str:
+    """``line`` (no line break in it) with every CI command marker broken; anything else unchanged.
+    ``line_start=False``: text that goes after text of ours on a line (a leading ``::`` is inert there)."""
     if not _suspect(line):
         return line
     skeleton, origin = _skeleton(line)
     positions = {origin[m.start()] for m in _MARKER.finditer(skeleton)}
     stripped = skeleton.lstrip()
-    if stripped.startswith("::"):
+    if line_start and stripped.startswith("::"):
         positions.add(origin[len(skeleton) - len(stripped)])
     if not positions:
         return line
     return "".join(f"\\u{ord(ch):04x}" if i in positions else ch for i, ch in enumerate(line))
 
 
-def neutralise(text: str) -> str:
+def neutralise(text: str, *, line_start: bool = True) -> str:
     """Every line of ``text`` neutralised; its line breaks kept."""
     parts = _LINE_END.split(text)
-    parts[::2] = [neutralise_line(p) for p in parts[::2]]
+    parts[::2] = [neutralise_line(p, line_start=line_start) for p in parts[::2]]
     return "".join(parts)
 
 
@@ -112,9 +113,12 @@ class NeutralisingWriter(io.TextIOBase):
         return len(text)
 
     def command(self, line: Command) -> None:
-        """One of buildctl's own logging commands, verbatim, on a line of its own."""
+        """One of buildctl's own logging commands, verbatim, on a line of its own (a held partial
+        line is ended first: the agents read a command only at a line's start)."""
         with self._lock:
-            self.drain()
+            if self._pending:
+                self.drain()
+                self.stream.write("\n")
             self.stream.write(line + "\n")
 
     def drain(self) -> None:
