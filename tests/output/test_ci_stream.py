@@ -10,7 +10,12 @@ import sys
 import pytest
 
 from buildctl.output import ci_stream
-from buildctl.output.ci_stream import Command, NeutralisingWriter, neutralise, neutralise_line
+from buildctl.output.ci_stream import (
+    Command,
+    NeutralisingWriter,
+    neutralise,
+    neutralise_line,
+)
 from tests.output import agents
 
 

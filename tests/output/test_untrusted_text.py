@@ -117,7 +117,7 @@ class _Denying(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         status, body = (200, b"{}") if self.path.rstrip("/") == "/v2" else \
             (400, json.dumps({"errors": [{"code": "DENIED", "message": "\n".join(agents.ALL)}]}).encode())
         self.send_response(status)
