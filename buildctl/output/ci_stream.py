@@ -35,6 +35,12 @@ from typing import TextIO
 _MARKER = re.compile(r"##(?:vso)?\[")  # on the skeleton: lower-cased, NFKC, ignorables dropped
 _LINE_END = re.compile(r"(\r\n|\r|\n)")  # .NET ReadLine's line ends
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINE_ENDS = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+# Whole-text fast path (ASCII, no control but line ends: nothing to skip or fold).
+_TEXT_MARKER = re.compile(r"##(?:vso)?\[", re.IGNORECASE)
+_TEXT_LEADING = re.compile(r"[\r\n] *(:):")  # and the same at the very start: _TEXT_FIRST
+_TEXT_FIRST = re.compile(r" *(:):")
+_LOOSE_MARKER = re.compile(r"#\W*#\W*(?:v\W*s\W*o\W*)?\[")  # a superset of what the skeleton finds
 # Characters a culture-aware .NET comparison may skip: controls, formats, unassigned, marks.
 _IGNORABLE = ("C", "M")
 
@@ -49,43 +55,73 @@ def in_ci(environ: Mapping[str, str]) -> bool:
     return bool(environ.get("TF_BUILD") or environ.get("GITHUB_ACTIONS"))
 
 
-def _skeleton(line: str) -> tuple[str, list[int]]:
-    """The line as the agents' comparisons see it, and for each of its characters the index in ``line``."""
+def _significant(ch: str) -> str:
+    """``ch`` as the agents' comparisons see it: "" when skipped, else width-folded and lower-cased."""
+    return "" if unicodedata.category(ch)[0] in _IGNORABLE else unicodedata.normalize("NFKC", ch).casefold()
+
+
+def _marker_starts(line: str) -> set[int]:
+    """Indices in ``line`` of the first ``#`` of each ``##vso[`` / ``##[``."""
     if line.isascii() and not _ASCII_CONTROL.search(line):
-        return line.lower(), list(range(len(line)))
+        return {m.start() for m in _MARKER.finditer(line.lower())}  # the common case: no folding to undo
+    if not _LOOSE_MARKER.search(unicodedata.normalize("NFKD", line).casefold()):
+        return set()  # cheap: no marker even with anything but letters and digits skipped
     chars: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(line):
-        if unicodedata.category(ch)[0] in _IGNORABLE:
+        seen = _significant(ch)
+        chars.append(seen)
+        origin.extend([i] * len(seen))
+    return {origin[m.start()] for m in _MARKER.finditer("".join(chars))}
+
+
+def _leading_colon(line: str) -> int | None:
+    """Index in ``line`` of the first ``:`` when the line starts with ``::`` after white space (and
+    skipped characters), as the GitHub runner's ``TrimStart``/``StartsWith`` read it."""
+    stripped = line.lstrip()
+    head = stripped[:1]
+    if not head or (head != ":" and head.isascii() and head.isprintable() and line[:len(line) - len(stripped)].isascii()):
+        return None  # the common case: ASCII white space, then an ordinary character
+    found: list[tuple[str, int]] = []
+    for i, ch in enumerate(line):
+        seen = _significant(ch)
+        if not seen or (not found and seen.isspace()):
             continue
-        folded = unicodedata.normalize("NFKC", ch).casefold()
-        chars.append(folded)
-        origin.extend([i] * len(folded))
-    return "".join(chars), origin
-
-
-def _suspect(line: str) -> bool:
-    """Cheap test: could the line hold a marker at all? (``#`` or ``:``, plain or as a look-alike.)"""
-    return "#" in line or ":" in line or not line.isascii()
+        found.extend((c, i) for c in seen)
+        if len(found) >= 2:
+            break
+    return found[0][1] if "".join(c for c, _ in found[:2]) == "::" else None
 
 
 def neutralise_line(line: str, *, line_start: bool = True) -> str:
     """``line`` (no line break in it) with every CI command marker broken; anything else unchanged.
     ``line_start=False``: text that goes after text of ours on a line (a leading ``::`` is inert there)."""
-    if not _suspect(line):
-        return line
-    skeleton, origin = _skeleton(line)
-    positions = {origin[m.start()] for m in _MARKER.finditer(skeleton)}
-    stripped = skeleton.lstrip()
-    if line_start and stripped.startswith("::"):
-        positions.add(origin[len(skeleton) - len(stripped)])
+    positions = _marker_starts(line) if "#" in line or not line.isascii() else set()
+    if line_start and (colon := _leading_colon(line)) is not None:
+        positions.add(colon)
+    return _escape_at(line, positions)
+
+
+def _escape_at(text: str, positions: set[int]) -> str:
+    """``text`` with the characters at ``positions`` written as ``\\uXXXX``."""
     if not positions:
-        return line
-    return "".join(f"\\u{ord(ch):04x}" if i in positions else ch for i, ch in enumerate(line))
+        return text
+    out, last = [], 0
+    for i in sorted(positions):
+        out += [text[last:i], f"\\u{ord(text[i]):04x}"]
+        last = i + 1
+    return "".join([*out, text[last:]])
 
 
 def neutralise(text: str, *, line_start: bool = True) -> str:
     """Every line of ``text`` neutralised; its line breaks kept."""
+    if text.isascii() and not _CONTROL_BUT_LINE_ENDS.search(text):  # one pass over a 100,000-line diff
+        positions = {m.start() for m in _TEXT_MARKER.finditer(text)}
+        if line_start:
+            positions.update(m.start(1) for m in _TEXT_LEADING.finditer(text))
+            if first := _TEXT_FIRST.match(text):
+                positions.add(first.start(1))
+        return _escape_at(text, positions)
     parts = _LINE_END.split(text)
     parts[::2] = [neutralise_line(p, line_start=line_start) for p in parts[::2]]
     return "".join(parts)
@@ -105,11 +141,13 @@ class NeutralisingWriter(io.TextIOBase):
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         with self._lock:
-            parts = _LINE_END.split(self._pending + text)
-            self._pending = parts.pop()
-            if parts:
-                parts[::2] = [neutralise_line(p) for p in parts[::2]]
-                self.stream.write("".join(parts))
+            data = self._pending + text
+            end = max(data.rfind("\n"), data.rfind("\r"))  # a line is held until it ends
+            if end < 0:
+                self._pending = data
+            else:
+                self._pending = data[end + 1:]
+                self.stream.write(neutralise(data[:end + 1]))
         return len(text)
 
     def command(self, line: Command) -> None:
