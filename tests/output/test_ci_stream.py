@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import sys
 
 import pytest
@@ -113,3 +114,15 @@ def test_installed_only_under_ci_and_restored_afterwards(capsys: pytest.CaptureF
     captured = capsys.readouterr()
     assert agents.injected(captured.out) == [] and agents.injected(captured.err) == []
     assert captured.out.count("pwned") == 2 and captured.err.count("pwned") == 2
+
+
+def test_the_whole_text_path_agrees_with_line_by_line() -> None:
+    """neutralise() takes one regex pass over plain ASCII text: the same result as each line alone."""
+    rng = random.Random(11)
+    alphabet = ["#", "#", "##vso[", "##[", ":", "::", " ", "  ", "\n", "\r", "\r\n", "x", "[", "VsO", "\t", "é"]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        parts = re.split(r"(\r\n|\r|\n)", text)
+        expected = "".join(neutralise_line(p) if i % 2 == 0 else p for i, p in enumerate(parts))
+        assert neutralise(text) == expected, repr(text)
+        assert agents.live_commands(neutralise(text)) == [], repr(text)
