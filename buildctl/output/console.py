@@ -22,6 +22,7 @@ NOT_A_TERMINAL_WIDTH = 160  # CI logs and pipes without COLUMNS: tables get room
 # Control characters other than tab and newline would move the cursor, recolour or erase a terminal
 # line (ESC), or hide what precedes them (CR): data shows them as escapes.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -41,6 +42,12 @@ def _columns() -> int | None:
 def visible(value: object) -> str:
     """``value`` as text with control characters (but tab and newline) written as ``\\xNN``."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+def visible_text(text: str) -> str:
+    """Many lines of data (a diff) for writing straight to the stream: like ``visible``, but a CRLF
+    line end stays one (a manifest's own line ends), and one regex pass for 100,000 lines."""
+    return _TEXT_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def data(value: object) -> Text:

@@ -26,7 +26,7 @@ from buildctl.gitops.results import DriftReport, GitOpsResult
 from buildctl.inspect.dockerfile import Severity
 from buildctl.inspect.results import CheckStatus, DockerfileReport, Verification
 from buildctl.output import console as output_console
-from buildctl.output.console import data, line, styled
+from buildctl.output.console import data, line, styled, visible_text
 from buildctl.output.plan_view import print_plan
 from buildctl.pipeline.plan import Plan, builder_commands, buildx_argv
 from buildctl.pipeline.record import to_data
@@ -159,9 +159,7 @@ def _(result: Verification, out: Console) -> None:
 @human.register
 def _(result: GitOpsResult, out: Console) -> None:
     if result.diff:
-        # Straight to the stream: rich would inspect every line of a 1,000-file diff for control
-        # codes (0.4 s), and the diff is the repository's text, never markup.
-        out.file.write(result.diff if result.diff.endswith("\n") else result.diff + "\n")
+        print_diff(result.diff, out)
     for kept in result.kept:
         out.print(line(styled("kept", "warn"), "  ", kept))  # a newer reference, left alone (gitops.tag_order)
     if result.rendered:
@@ -172,6 +170,12 @@ def _(result: GitOpsResult, out: Console) -> None:
         state = "pushed" if result.pushed else "not pushed"
         out.print(line(f"{result.repo} ({result.branch}): commit {result.commit[:12]} {state} "
                        f"after {result.attempts} attempt(s)"))
+
+
+def print_diff(diff: str, out: Console) -> None:
+    """Straight to the stream: rich would inspect every line of a 1,000-file diff for control codes
+    (0.4 s), and the diff is the repository's text, never markup (controls made visible)."""
+    out.file.write(visible_text(diff if diff.endswith("\n") else diff + "\n"))
 
 
 @human.register
@@ -198,7 +202,10 @@ def _(result: PlanWithDiff, out: Console) -> None:
         return
     pinned = result.plan.config.gitops and result.plan.config.gitops.pin_digest
     out.print(line("manifest diff" + (" (the release appends @sha256:<index digest> to each tag)" if pinned else "") + ":"))
-    out.print(line(result.gitops.diff or "(no change)"))
+    if result.gitops.diff:
+        print_diff(result.gitops.diff, out)
+    else:
+        out.print(line("(no change)"))
 
 
 @human.register

@@ -66,6 +66,12 @@ def test_control_characters_are_shown_not_obeyed() -> None:
     assert "\x1b" not in text and "\r" not in text
 
 
+def test_a_diff_keeps_its_crlf_line_ends_and_shows_other_controls() -> None:
+    diff = "--- a/x.yaml\n+++ b/x.yaml\n-image: a:1\r\n+image: a:2\x1b]0;title\x07\rhidden\r\n"
+    text = printed(GitOpsResult(repo="r", branch="main", commit=None, pushed=False, attempts=1, diff=diff))
+    assert text.startswith("--- a/x.yaml\n+++ b/x.yaml\n-image: a:1\r\n+image: a:2\\x1b]0;title\\x07\\x0dhidden\r\n")
+
+
 def test_styles_are_ours_only() -> None:
     out = io.StringIO()
     colour = Console(file=out, width=80, force_terminal=True, color_system="standard", markup=False, emoji=False,
