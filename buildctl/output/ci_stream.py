@@ -160,7 +160,8 @@ class NeutralisingWriter(io.TextIOBase):
             self.stream.write(line + "\n")
 
     def drain(self) -> None:
-        """Write a held partial line (at exit, or before a command)."""
+        """Write a held partial line: at exit, or before a command (which ends the line first).
+        Nothing written later may continue that line, or a marker could be completed across it."""
         with self._lock:
             if self._pending:
                 self.stream.write(neutralise_line(self._pending))
