@@ -7,6 +7,7 @@ line goes through ``ci_stream`` (error_handler.run installs it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from functools import singledispatch
@@ -31,6 +32,7 @@ from buildctl.output.plan_view import print_plan
 from buildctl.pipeline.plan import Plan, builder_commands, buildx_argv
 from buildctl.pipeline.record import to_data
 from buildctl.pipeline.results import DoctorResult, PlanWithDiff
+from buildctl.pipeline.rollback_plan import RollbackResult
 
 
 def mark(status: CheckStatus | bool) -> Text:
@@ -212,6 +214,31 @@ def _(result: PlanWithDiff, out: Console) -> None:
 def _(result: LocalImage, out: Console) -> None:
     out.print(line(f"{result.service}: {result.tag} ({result.platform}, {result.image_id[:19]}); "
                    f"run it: {result.run_hint}"))
+
+
+@json_of.register
+def _(result: RollbackResult) -> Any:
+    return result.record  # the rollback's record, as `run --json` prints the release's
+
+
+@human.register
+def _(result: RollbackResult, out: Console) -> None:
+    out.print(f"rollback to {result.tag}: gitops.tag_order ({result.tag_order}) is bypassed on purpose", markup=False)
+    for t in result.targets:
+        out.print(f"{MARK[True]}  ", end="")
+        out.print(f"{t.service}: {t.reference} -> {t.digest} verified", markup=False)
+    for line in result.bypassed:
+        out.print(line, markup=False)
+    if not result.bypassed and not result.already_deployed:
+        out.print(f"  (no manifest holds a tag newer than {result.tag}: the rule would have written it too)", markup=False)
+    if result.dry_run and not result.already_deployed:  # what publish would commit, not a commit made
+        subject = result.gitops.message.partition("\n")[0]
+        human(dataclasses.replace(result.gitops, message=f"dry run: would commit {subject!r}; nothing was "
+                                                         "committed, pushed or recorded"), out)
+    else:
+        human(result.gitops, out)
+    if not result.dry_run:
+        out.print(f"release record: {result.record_path}", markup=False)
 
 
 def release_table(outcome, out: Console, signatures=()) -> None:
