@@ -223,14 +223,13 @@ def _(result: RollbackResult) -> Any:
 
 @human.register
 def _(result: RollbackResult, out: Console) -> None:
-    out.print(f"rollback to {result.tag}: gitops.tag_order ({result.tag_order}) is bypassed on purpose", markup=False)
+    out.print(line(f"rollback to {result.tag}: gitops.tag_order ({result.tag_order}) is bypassed on purpose"))
     for t in result.targets:
-        out.print(f"{MARK[True]}  ", end="")
-        out.print(f"{t.service}: {t.reference} -> {t.digest} verified", markup=False)
-    for line in result.bypassed:
-        out.print(line, markup=False)
+        out.print(line(mark(True), f"  {t.service}: {t.reference} -> {t.digest} verified"))
+    for bypassed in result.bypassed:
+        out.print(line(bypassed))
     if not result.bypassed and not result.already_deployed:
-        out.print(f"  (no manifest holds a tag newer than {result.tag}: the rule would have written it too)", markup=False)
+        out.print(line(f"  (no manifest holds a tag newer than {result.tag}: the rule would have written it too)"))
     if result.dry_run and not result.already_deployed:  # what publish would commit, not a commit made
         subject = result.gitops.message.partition("\n")[0]
         human(dataclasses.replace(result.gitops, message=f"dry run: would commit {subject!r}; nothing was "
@@ -238,7 +237,7 @@ def _(result: RollbackResult, out: Console) -> None:
     else:
         human(result.gitops, out)
     if not result.dry_run:
-        out.print(f"release record: {result.record_path}", markup=False)
+        out.print(line(f"release record: {result.record_path}"))
 
 
 def release_table(outcome, out: Console, signatures=()) -> None:
