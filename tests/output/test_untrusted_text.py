@@ -171,3 +171,15 @@ def test_an_entrypoint_is_data(tmp_path: Path, crafted: str, ci: str, json_flag:
     if json_flag:
         details = [c["detail"] for v in json.loads(result.stdout) for c in v["checks"] if c["name"] == "elf"]
         assert details and all(f'"/opt/{agents.AZURE}"' in d for d in details)
+
+
+@pytest.mark.engine
+def test_an_entrypoint_that_looks_like_markup_is_reported_whole(tmp_path: Path) -> None:
+    """Issue #24: ``/opt/x[/bold]y`` made verify exit 3 (MarkupError) half-way through its report."""
+    ref = push_image(REGISTRY, "buildctl-test-output/markup", "1", entrypoint=["/opt/x[/bold]y", "[red]:warning:"])
+    result = run_cli("verify", ref, cwd=tmp_path, timeout=120)
+    assert result.code == 1, result.output  # a failed check, not a bug
+    failed = [line for line in result.stdout.splitlines() if " elf " in line]
+    assert len(failed) == 2 and all(line.endswith('cannot start "/opt/x[/bold]y": /opt does not exist '
+                                                  "(resolving /opt/x[/bold]y)") for line in failed), result.stdout
+    assert result.stdout.splitlines()[-1].lstrip().startswith("pass linux/arm64")  # the report ran to its end
