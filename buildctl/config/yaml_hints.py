@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from buildctl.errors import ConfigError
+
 
 def tab_in_indentation(text: str, mark: yaml.Mark | None) -> int | None:
     """The 1-based column of a tab in the indentation of the line ``mark`` is on, if any."""
@@ -19,6 +21,15 @@ def tab_in_indentation(text: str, mark: yaml.Mark | None) -> int | None:
     line = lines[mark.line]
     indent = line[:len(line) - len(line.lstrip(" \t"))]
     return indent.index("\t") + 1 if "\t" in indent else None
+
+
+def tab_error(text: str, mark: yaml.Mark | None, *, file: str) -> ConfigError | None:
+    """The error for a YAML error at ``mark`` when its line is indented with a tab."""
+    column = tab_in_indentation(text, mark)
+    if column is None:
+        return None
+    return ConfigError(f"a tab in the indentation (column {column}): YAML indents with spaces only",
+                       file=file, line=mark.line + 1, hint="replace the tab with spaces")
 
 
 # Azure Pipelines' macro syntax, $(Build.BuildId): Azure expands it in pipeline YAML, never in a
@@ -37,6 +48,12 @@ def azure_macro_hint(value: object) -> str | None:
     return (f"$({found.group('name')}) is Azure Pipelines macro syntax, never expanded in services.yaml: "
             f"write ${{{variable}}} (Azure exports it as the environment variable {variable}) "
             f"or ${{{variable}:-default}}")
+
+
+def macro_error(macro: str, *, file: str, line: int, key: str) -> ConfigError:
+    """A dotted ``$(Build.BuildId)`` in a value: refused, with the ``${...}`` to write."""
+    return ConfigError(f"{macro} is not expanded (Azure Pipelines macro syntax)", file=file, line=line, key=key,
+                       hint=azure_macro_hint(macro))
 
 
 # key=value pieces, as a `type=registry,ref=x,mode=max` written unquoted in [...] becomes
