@@ -63,7 +63,7 @@ def platform_list(values: list[str] | None) -> tuple[str, ...]:
     try:
         return parse_list(values or ())
     except PlatformError as exc:
-        raise errors.UsageError(f"--platform: {exc}") from None
+        raise errors.UsageError(str(exc)) from None  # names the platform, as services.yaml errors do
 
 
 def progress_mode(progress: ProgressMode, *, quiet: bool) -> ProgressMode:

@@ -87,7 +87,7 @@ def test_platform_lists_as_buildx_takes_them() -> None:
 def test_a_bad_platform_is_bad_input_before_anything_runs(words: list[str], says: str) -> None:
     result = run_cli(*words)
     assert result.code == errors.EXIT_BAD_INPUT and says in result.stderr, result.output
-    assert result.stderr.startswith("buildctl: error: --platform: ")
+    assert result.stderr.startswith("buildctl: error: ") and "platform" in result.stderr.splitlines()[0]
 
 
 def test_progress_modes() -> None:
