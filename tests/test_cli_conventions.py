@@ -94,7 +94,8 @@ def test_progress_modes() -> None:
     cfg = load_config(PROJECT / "services.yaml", environ={})
     assert isinstance(display_for(ProgressMode.PLAIN, cfg), progress.PlainDisplay)
     assert isinstance(display_for(ProgressMode.QUIET, cfg), progress.QuietDisplay)
-    # tty: the live table, also when stderr is no terminal; auto: make_display decides by stderr.
+    assert isinstance(display_for(ProgressMode.TTY, cfg), progress.LiveDisplay)  # also when stderr is no TTY
+    # auto: make_display decides by stderr.
     assert display_args(ProgressMode.TTY) == {"quiet": False, "plain": False}
     assert display_args(ProgressMode.AUTO) == {"quiet": False, "plain": None}
     assert progress_mode(ProgressMode.AUTO, quiet=True) is ProgressMode.QUIET
