@@ -116,7 +116,8 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
         services=services,
         sign=sign_config(root, data.get("sign"), fail),
         verify=VerifyConfig(tuple(data.get("verify", {}).get("allow_foreign", ())),
-                            float(data.get("verify", {}).get("deadline_seconds", 120.0))),
+                            float(data.get("verify", {}).get("deadline_seconds", 120.0)),
+                            str(data.get("verify", {}).get("page_size", "4k"))),
     )
 
 

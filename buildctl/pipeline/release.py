@@ -116,7 +116,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
 def _verify_options(config: Config, service: str) -> verify.VerifyOptions:
     """services.yaml ``verify:``, with the service's own allow_foreign globs added."""
     own = next((s.allow_foreign for s in config.services if s.name == service), ())
-    return verify.VerifyOptions(config.verify.allow_foreign + own, config.verify.deadline_seconds)
+    return verify.VerifyOptions(config.verify.allow_foreign + own, config.verify.deadline_seconds,
+                                page_size=verify.page_size_bytes(config.verify.page_size))
 
 
 def _check(svc: planning.ServicePlan, reference: str, client: RegistryClient,

@@ -102,12 +102,19 @@ class DigestReader(io.RawIOBase):
         return n
 
     def verify(self) -> None:
-        """Read what the consumer left (e.g. a gzip trailer) and compare digests."""
+        """Read what the consumer left (e.g. a gzip trailer), then compare the size (a pull checks
+        it too: containerd refuses a blob of another size) and the digest."""
         while self._next() is not None:
             pass
+        if self._size is not None and self.received < self._size:
+            raise OperationError(size_mismatch(f"blob {self._digest}", self.received, self._size))
         actual = "sha256:" + self._hash.hexdigest()
         if actual != self._digest:
             raise DigestMismatchError(f"blob {self._digest} arrived as {actual}")
+
+
+def size_mismatch(what: str, received: int, size: int) -> str:
+    return f"{what} is {received} bytes but its descriptor says {size}: a pull of it would fail"
 
 
 def read_capped(chunks: Iterator[bytes], *, cap: int, what: str, deadline: Deadline | None) -> bytes:
