@@ -174,7 +174,10 @@ class RegistryClient:
 
         def read(response: httpx.Response) -> T:
             if size is not None:
-                refuse_length(response, size, what)
+                try:
+                    refuse_length(response, size, what)
+                except LimitError:  # not a limit of ours: the descriptor's size, which a pull checks too
+                    raise LimitError(f"{what} is larger than the {size} bytes its descriptor says") from None
             # raw: the digest covers the stored bytes
             raw = DigestReader(response.iter_raw(), digest, size=size, deadline=deadline)
             result = consume(io.BufferedReader(raw, buffer_size=1 << 16))

@@ -62,7 +62,8 @@ class DigestReader(io.RawIOBase):
     """A file-like view of a response body that hashes what passes through it.
 
     With ``size`` (the descriptor's), a body that grows past it fails at once, not after the
-    download; ``deadline`` is checked between chunks, so a body drip-fed forever ends on time.
+    download, and one that ends short of it fails where it ends (a pull would fail on either);
+    ``deadline`` is checked between chunks, so a body drip-fed forever ends on time.
     """
 
     def __init__(self, chunks: Iterator[bytes], digest: str, *, size: int | None = None,
@@ -83,6 +84,8 @@ class DigestReader(io.RawIOBase):
             self._deadline.check()
         chunk = next(self._chunks, None)
         if chunk is None:
+            if self._size is not None and self.received < self._size:  # before the consumer sees the end
+                raise OperationError(size_mismatch(f"blob {self._digest}", self.received, self._size))
             return None
         self.received += len(chunk)
         if self._size is not None and self.received > self._size:
@@ -102,12 +105,9 @@ class DigestReader(io.RawIOBase):
         return n
 
     def verify(self) -> None:
-        """Read what the consumer left (e.g. a gzip trailer), then compare the size (a pull checks
-        it too: containerd refuses a blob of another size) and the digest."""
+        """Read what the consumer left (e.g. a gzip trailer) and compare digests."""
         while self._next() is not None:
             pass
-        if self._size is not None and self.received < self._size:
-            raise OperationError(size_mismatch(f"blob {self._digest}", self.received, self._size))
         actual = "sha256:" + self._hash.hexdigest()
         if actual != self._digest:
             raise DigestMismatchError(f"blob {self._digest} arrived as {actual}")
