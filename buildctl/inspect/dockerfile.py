@@ -16,7 +16,7 @@ Only stages the build really runs count: those reachable from the target stage t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,7 +24,8 @@ from buildctl import platforms as platforms_of
 from buildctl.errors import ConfigError
 from buildctl.inspect.dockerfile_parse import BUILD, TARGET, Stage, by_name, parse, platform_arg_defaults
 
-__all__ = ["BUILD", "TARGET", "Finding", "Severity", "Stage", "lint", "parse", "preflight_findings"]
+__all__ = ["BUILD", "TARGET", "BaseImage", "Finding", "Severity", "Stage", "base_images", "lint", "parse",
+           "preflight_findings"]
 
 PLATFORM_ARG_DEFAULT = "platform-arg-default"
 
@@ -79,8 +80,8 @@ class _Build:
     copied_at: dict[int, int]  # stage index -> a line that copies from it
 
 
-def _build(text: str, path: str, target: str | None) -> _Build:
-    stages = parse(text, path=path)
+def _build(text: str, path: str, target: str | None, build_args: Mapping[str, str] | None = None) -> _Build:
+    stages = parse(text, path=path, build_args=build_args)
     final = _target_stage(stages, target, path)
     image_chain, stage = [final], final
     while (parent := by_name(stages[: stage.index], stage.base)) is not None:
@@ -121,6 +122,30 @@ def lint(text: str, *, path: str, platforms: Sequence[str], native: str,
 def preflight_findings(text: str, *, path: str, target: str | None = None) -> tuple[Finding, ...]:
     """The findings a build is refused for before anything is built (whatever the platforms)."""
     return _platform_arg_defaults(text, path, _build(text, path, target))
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """An image (not a stage) a stage the build runs is built FROM or copies/mounts from."""
+
+    line: int
+    reference: str  # as written, build args and global ARG defaults substituted
+    platform: str | None  # the stage's: TARGET, BUILD, a literal os/arch[/variant], or None (unknown)
+
+
+def base_images(text: str, *, path: str, target: str | None = None,
+                build_args: Mapping[str, str] | None = None) -> tuple[BaseImage, ...]:  # fmt: skip
+    """The images the build pulls, in line order; a reference still holding ``$`` (an ARG without a
+    value) and ``scratch`` are left out."""
+    build = _build(text, path, target, build_args)
+    found = []
+    for stage in build.reachable.values():
+        if by_name(build.stages[: stage.index], stage.base) is None:
+            found.append(BaseImage(stage.line, stage.base, stage.platform))
+        found += [BaseImage(line, ref, stage.platform) for ref, line in stage.copies
+                  if _resolve(build.stages, ref) is None]
+    return tuple(sorted((b for b in found if "$" not in b.reference and b.reference.lower() != "scratch"),
+                        key=lambda b: b.line))
 
 
 def _platform_arg_defaults(text: str, path: str, build: _Build) -> tuple[Finding, ...]:

@@ -6,7 +6,7 @@ what they copy from.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from buildctl.errors import ConfigError
@@ -112,13 +112,14 @@ def _arg_defaults(rest: str) -> dict[str, str | None]:
     return out
 
 
-def parse(text: str, *, path: str) -> tuple[Stage, ...]:
-    """The build stages of a Dockerfile; ConfigError (with file:line) when it has no FROM."""
+def parse(text: str, *, path: str, build_args: Mapping[str, str] | None = None) -> tuple[Stage, ...]:
+    """The build stages of a Dockerfile; ConfigError (with file:line) when it has no FROM.
+    ``build_args`` (``--build-arg``) replace the defaults of the global ARGs they name."""
     args: dict[str, str | None] = {}
     stages: list[Stage] = []
     for line, keyword, rest in _logical_lines(text):
         if keyword == "ARG" and not stages:
-            args.update(_arg_defaults(rest))
+            args.update({name: (build_args or {}).get(name, default) for name, default in _arg_defaults(rest).items()})
         elif keyword == "FROM":
             stages.append(_stage(len(stages), line, rest, args, stages, path))
         elif not stages:

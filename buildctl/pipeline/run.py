@@ -14,7 +14,7 @@ from buildctl import workdir
 from buildctl.engine import docker
 from buildctl.errors import OperationError, UsageError
 from buildctl.gitops.results import GitOpsResult
-from buildctl.inspect import dockerfile_files
+from buildctl.inspect import base_platforms, dockerfile_files
 from buildctl.inspect.verify import platform_digests
 from buildctl.model import BuildOptions, Config, ProgressFn, ReleasedImage
 from buildctl.pipeline import gitops_step, record, sign_step, tagging
@@ -52,6 +52,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
     signatures: tuple[Signature, ...] = ()
     with login, RegistryClient(credentials={config.registry: creds} if creds else None) as client:
         _preflight(config, client=client, with_gitops=with_gitops)
+        base_platforms.refuse_missing_platforms(config, credentials={config.registry: creds} if creds else None)
         outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                 options=_options(config, pull=pull, no_cache=no_cache), client=client,
                                 progress=progress, retag=retag)
