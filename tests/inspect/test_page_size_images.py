@@ -131,3 +131,25 @@ def test_services_yaml_page_size(images, tmp_path) -> None:
     refused = run_cli("verify", images["wide"], "--config", str(wrong), env=env)
     assert refused.code == 2, refused.output
     assert "services.yaml:3" in refused.output and "page_size" in refused.output, refused.output
+
+
+@pytest.mark.parametrize(("setting", "code", "status"), [("", 0, "warn"), ("verify: {page_size: 16k}\n", 1, "fail")])
+def test_a_release_gates_on_it_and_records_it(tmp_path, setting: str, code: int, status: str) -> None:
+    """buildctl build: the warning (default) or failure (16k) in the output and the release record;
+    only a failure stops the gate."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "probe").write_bytes(cross_compile_arm64(tmp_path, max_page_size=4096))
+    (tmp_path / "app" / "Dockerfile").write_text(DOCKERFILE)
+    repository = "buildctl-test-pages/release-" + "".join(c for c in tmp_path.name.lower() if c.isalnum())[-12:]
+    (tmp_path / "services.yaml").write_text(f"platforms: [{ARM}]\n{setting}services:\n"
+                                            f"  app: {{context: app, image: {repository}}}\n")
+    record = tmp_path / "release.json"
+    result = run_cli("build", "--tag", "1", "--record", str(record), cwd=tmp_path,
+                     env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert result.code == code, result.output
+    service = json.loads(record.read_text())["services"][0]
+    pages = [c for c in service["checks"] if c["name"] == "page-size"]
+    assert [c["status"] for c in pages] == [status], service["checks"]
+    assert f"aligned to 4 KiB, e.g. {PROBE}" in pages[0]["detail"]
+    assert service["tagged"] is (status == "warn")
+    assert "page-size" in result.output and PROBE in result.output
