@@ -5,7 +5,7 @@ for every target, or fail late (https://github.com/docker/buildx/issues/1389).
 
 Only a definite answer refuses: an image that cannot be resolved here (another registry's
 credentials, no network, a reference buildx will reject itself) is left to the build, and the
-whole look-up is bounded (PREFLIGHT_SECONDS, one retry), so a build never waits long on it.
+whole look-up is bounded (PREFLIGHT_SECONDS, no retries), so a build never waits long on it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from buildctl.registry.results import RetryPolicy
 log = logging.getLogger(__name__)
 
 PREFLIGHT_SECONDS = 30.0
-_RETRY = RetryPolicy(attempts=2, total_seconds=10.0)
+_RETRY = RetryPolicy(attempts=1, total_seconds=10.0)  # no retry: an unanswered look-up is left to the build
 
 
 def refuse_missing_platforms(config: Config, *,
