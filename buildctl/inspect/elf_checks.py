@@ -18,7 +18,7 @@ import fnmatch
 import json
 import posixpath
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from buildctl.inspect import elf
@@ -195,7 +195,7 @@ LARGEST_PAGE = max(elf.PAGE_SIZES.values())
 SMALLEST_PAGE = min(elf.PAGE_SIZES.values())
 
 
-def _page_groups(groups: Mapping[int, list[str]], total: int, consequence) -> list[str]:  # type: ignore[no-untyped-def]
+def _page_groups(groups: Mapping[int, list[str]], total: int, consequence: Callable[[int], str]) -> list[str]:
     return [f"{len(paths)} of {total} ELF files have PT_LOAD segments aligned to {elf.describe_size(align)}, "
             f"e.g. {_examples(paths)}: {consequence(align)}" for align, paths in sorted(groups.items())]
 
@@ -207,7 +207,7 @@ def check_page_size(platform: str, files: Sequence[tuple[str, Entry]], allow_for
     expected = expected_machine(platform)
     if expected is None or platform.split("/")[1] not in PAGE_SIZE_ARCHES:
         return None
-    aligns = {}
+    aligns: dict[str, int] = {}
     for path, entry in files:
         if entry.page_align and _allowed(path, allow_foreign) is None:
             try:
