@@ -185,11 +185,13 @@ class ServiceConfig:
 
 @dataclass(frozen=True)
 class VerifyConfig:
-    """``verify:``: globs of files meant to be foreign (firmware, cross toolchains), and the
-    deadline covering every registry request of one image's verification."""
+    """``verify:``: globs of files meant to be foreign (firmware, cross toolchains), the
+    deadline covering every registry request of one image's verification, and the page size of
+    the arm64 nodes' kernels (``4k``, ``16k`` or ``64k``)."""
 
     allow_foreign: tuple[str, ...] = ()
     deadline_seconds: float = 120.0
+    page_size: str = "4k"
 
 
 @dataclass(frozen=True)

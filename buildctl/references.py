@@ -29,9 +29,12 @@ _REFERENCE_RE = re.compile(
     rf"^(?P<name>(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?\Z"
 )
+_IDENTIFIER_RE = re.compile(r"^[a-f0-9]{64}\Z")  # an image ID (reference.go's identifier)
 DEFAULT_REGISTRY = "docker.io"
 _LEGACY_DEFAULT_REGISTRY = "index.docker.io"
-NAME_TOTAL_LENGTH_MAX = 255
+# reference.go's RepositoryNameTotalLengthMax: the repository path, the registry not counted
+# (Parse checks len(repo.path)); after normalisation, so docker.io's library/ counts.
+REPOSITORY_LENGTH_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -77,17 +80,18 @@ def parse_reference(text: str) -> ImageReference:
     """Parse ``text``; raise ValueError with a message saying what is wrong."""
     if not text:
         raise ValueError("empty image reference")
+    if _IDENTIFIER_RE.match(text):  # normalize.go: "cannot specify 64-byte hexadecimal strings"
+        raise ValueError(f"invalid image reference {text!r}: 64 hexadecimal digits are an image ID, not a "
+                         "repository name (write it as registry/path, or @sha256:<digest> for a digest)")
     match = _REFERENCE_RE.match(text)
     if match is None:
         raise ValueError(f"invalid image reference {text!r}: {_why_invalid(text)}")
-    name = match.group("name")
-    if len(name) > NAME_TOTAL_LENGTH_MAX:
-        raise ValueError(f"invalid image reference {text[:60]!r}…: the name is {len(name)} characters, "
-                         f"registries allow at most {NAME_TOTAL_LENGTH_MAX}")
     digest = match.group("digest")
     if digest is not None and (problem := _digest_problem(digest)):
         raise ValueError(f"invalid image reference {text!r}: {problem}")
-    registry, repository = _split_domain(name)
+    registry, repository = _split_domain(match.group("name"))
+    if problem := name_problem(repository):
+        raise ValueError(f"invalid image reference {text[:60]!r}…: {problem}")
     return ImageReference(registry, repository, match.group("tag"), digest)
 
 
@@ -148,11 +152,12 @@ def registry_problem(host: str) -> str | None:
     return None
 
 
-def name_problem(registry: str, repository: str) -> str | None:
-    """Why ``registry/repository`` is too long for a registry (distribution's NameTotalLengthMax)."""
-    name = f"{registry}/{repository}"
-    if len(name) > NAME_TOTAL_LENGTH_MAX:
-        return f"{name[:40]}… is {len(name)} characters; registries allow at most {NAME_TOTAL_LENGTH_MAX} (registry/path)"
+def name_problem(repository: str) -> str | None:
+    """Why the repository path is too long for a registry (distribution's
+    RepositoryNameTotalLengthMax: the path within the registry, the registry itself not counted)."""
+    if len(repository) > REPOSITORY_LENGTH_MAX:
+        return (f"the repository path {repository[:40]}… is {len(repository)} characters; registries allow at most "
+                f"{REPOSITORY_LENGTH_MAX} (the registry not counted)")
     return None
 
 

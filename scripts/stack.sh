@@ -22,9 +22,10 @@ BASE_TAG=bookworm-1
 BASE_PACKAGES=python3-minimal,python3-flask,python3-redis,python3-psycopg2,python3-gunicorn,ca-certificates
 BOOKWORM_PACKAGES=(runc iptables tini qemu-user-static binfmt-support docker-registry mmdebstrap arch-test curl bash-completion)
 TRIXIE_PACKAGES=(containerd docker.io docker-cli docker-buildx)
-# What only the test suite needs (the sample apps' tests run a real Redis and PostgreSQL):
-# `stack.sh test-packages`, which scripts/test.sh runs.
-TEST_PACKAGES=(redis-server postgresql)
+# What only the test suite needs: the sample apps' tests run a real Redis and PostgreSQL, the
+# page-size tests cross-compile arm64 binaries (tests/helpers/elf.py). `stack.sh test-packages`,
+# which scripts/test.sh runs.
+TEST_PACKAGES=(redis-server postgresql gcc-aarch64-linux-gnu)
 # Release tools (signing, the kustomize render check): Go static binaries whose only Depends is
 # libc6 (>= 2.34), which bookworm's 2.36 satisfies; installed the same libc-safe way.
 TRIXIE_TOOLS=(cosign kustomize)

@@ -123,21 +123,41 @@ def test_is_valid_tag(tag: str, ok: bool) -> None:
     assert is_valid_tag(tag) is ok
 
 
-def test_the_name_may_be_255_characters_with_its_registry() -> None:
+def test_the_repository_path_may_be_255_characters_the_registry_not_counted() -> None:
     host = "registry.example.com:5000/"
-    fits = host + "a" * (255 - len(host))
-    assert parse_reference(fits + ":tag").repository == "a" * (255 - len(host))
+    fits = host + "a" * 255
+    assert parse_reference(fits + ":tag").repository == "a" * 255
     with pytest.raises(ValueError) as raised:
-        parse_reference(fits + "b:tag")  # 256: the tag does not count, the registry does
-    assert "the name is 256 characters, registries allow at most 255" in str(raised.value)
-    assert len(str(raised.value)) < 200  # the message shows the start of the name, not all of it
+        parse_reference(fits + "b:tag")  # 256: neither the tag nor the registry counts
+    assert "the repository path aaaa" in str(raised.value)
+    assert "is 256 characters; registries allow at most 255 (the registry not counted)" in str(raised.value)
+    assert len(str(raised.value)) < 250  # the message shows the start of the name, not all of it
 
 
-def test_name_problem_counts_registry_slash_and_path() -> None:
-    assert name_problem("r.io", "a" * 250) is None  # 4 + 1 + 250 = 255
-    problem = name_problem("r.io", "a" * 251)
-    assert problem is not None and "is 256 characters; registries allow at most 255" in problem
-    assert problem.startswith("r.io/aaa")
+def test_docker_hub_paths_count_library() -> None:
+    assert parse_reference("a" * 247).repository == "library/" + "a" * 247  # 255 once normalised
+    with pytest.raises(ValueError, match="is 256 characters"):
+        parse_reference("a" * 248)
+
+
+def test_name_problem_counts_the_path_only() -> None:
+    assert name_problem("a" * 255) is None
+    problem = name_problem("team/" + "a" * 251)
+    assert problem is not None and problem.startswith("the repository path team/aaa")
+    assert "is 256 characters; registries allow at most 255" in problem
+
+
+HEX64 = "0123456789abcdef" * 4
+
+
+def test_a_bare_64_hex_digit_name_is_an_image_id() -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_reference(HEX64)
+    assert str(raised.value).startswith(f"invalid image reference {HEX64!r}: 64 hexadecimal digits are an image ID")
+    # as distribution's normalize.go: only the whole reference; with a host, a tag or another length it is a name
+    assert parse_reference(f"r.io/{HEX64}").repository == HEX64
+    assert parse_reference(f"{HEX64}:1").repository == f"library/{HEX64}"
+    assert parse_reference(HEX64[:63]).repository == f"library/{HEX64[:63]}"
 
 
 @pytest.mark.parametrize(("host", "problem"), [

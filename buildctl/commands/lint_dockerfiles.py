@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import platform as host
 
-from buildctl.errors import ConfigError
 from buildctl.inspect import dockerfile as dockerfile_lint
+from buildctl.inspect.dockerfile_files import read_dockerfile
 from buildctl.inspect.results import DockerfileLint, DockerfileReport
 from buildctl.model import Config
 from buildctl.platforms import Platform
@@ -20,12 +20,7 @@ def lint_dockerfiles(config: Config, *, native: str | None = None) -> Dockerfile
     native = native or native_platform()
     results = []
     for svc in config.services:
-        inside = svc.dockerfile.is_relative_to(config.root)
-        shown = svc.dockerfile.relative_to(config.root).as_posix() if inside else str(svc.dockerfile)
-        try:
-            text = svc.dockerfile.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read the Dockerfile: {exc}", file=shown) from None
+        text, shown = read_dockerfile(config, svc)
         findings = dockerfile_lint.lint(text, path=shown, platforms=svc.platforms, native=native, target=svc.target)
         results.append(DockerfileLint(svc.name, shown, svc.platforms, findings))
     return DockerfileReport(native, tuple(results))

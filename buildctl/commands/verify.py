@@ -8,7 +8,7 @@ from pathlib import Path
 
 from buildctl.errors import UsageError
 from buildctl.inspect.results import Check, CheckStatus, Verification
-from buildctl.inspect.verify import VerifyOptions, verify_images
+from buildctl.inspect.verify import VerifyOptions, page_size_bytes, verify_images
 from buildctl.references import parse_reference
 from buildctl.registry.auth import is_loopback
 from buildctl.registry.bounds import DEFAULT_DEADLINE_SECONDS
@@ -25,10 +25,12 @@ def verify_references(
     allow_foreign: Sequence[str] = (),
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
     public_key: Path | None = None,
+    page_size: str = "4k",
 ) -> tuple[Verification, ...]:
     """Verify each reference against ``platforms``; ``credentials`` go to the references' registries only.
 
     With ``public_key``, each verified digest must also carry a cosign signature by that key."""
+    pages = page_size_bytes(page_size)
     if public_key is not None and not public_key.is_file():
         raise UsageError(f"--key {public_key}: no such file (the public key, e.g. cosign.pub)")
     registries = set()
@@ -40,7 +42,7 @@ def verify_references(
     creds = dict.fromkeys(registries, credentials) if credentials is not None else None
     with RegistryClient(credentials=creds) as client:
         results = verify_images(references, platforms=platforms, exact=exact, client=client,
-                                options=VerifyOptions(tuple(allow_foreign), deadline_seconds))
+                                options=VerifyOptions(tuple(allow_foreign), deadline_seconds, page_size=pages))
     return results if public_key is None else tuple(signature_checked(r, public_key) for r in results)
 
 

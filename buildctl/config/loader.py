@@ -100,7 +100,7 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
                      for name, raw in data["services"].items())
     seen: dict[str, str] = {}
     for svc in services:
-        if problem := references.name_problem(registry, svc.image):
+        if problem := references.name_problem(svc.image):
             raise fail(f"image name too long: {problem}", ("services", svc.name, "image"))
         if svc.image in seen:
             raise fail(f"image {svc.image!r} is also used by service {seen[svc.image]!r}", ("services", svc.name, "image"))
@@ -129,7 +129,8 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
         services=services,
         sign=sign_config(root, data.get("sign"), fail),
         verify=VerifyConfig(tuple(data.get("verify", {}).get("allow_foreign", ())),
-                            float(data.get("verify", {}).get("deadline_seconds", 120.0))),
+                            float(data.get("verify", {}).get("deadline_seconds", 120.0)),
+                            str(data.get("verify", {}).get("page_size", "4k"))),
     )
 
 

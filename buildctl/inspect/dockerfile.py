@@ -6,7 +6,9 @@ builds. A stage whose files are only copied out (``COPY --from``) can usually ru
 machine's own platform instead and cross-compile (``FROM --platform=$BUILDPLATFORM``, then
 ``TARGETOS``/``TARGETARCH``); see https://docs.docker.com/build/building/multi-platform/#cross-compilation.
 The opposite mistake is flagged too: a final stage pinned to one platform ships that platform's
-bytes in every image (the ``exec format error`` this project exists to prevent).
+bytes in every image (the ``exec format error`` this project exists to prevent), and so is a
+default on ``ARG TARGETARCH`` (``TARGETPLATFORM``, ``TARGETOS``, ``TARGETVARIANT``), which
+replaces BuildKit's per-platform value — that one is refused before a build, too.
 
 Only stages the build really runs count: those reachable from the target stage through ``FROM
 <stage>``, ``COPY/ADD --from`` and ``RUN --mount=from=``.
@@ -14,36 +16,18 @@ Only stages the build really runs count: those reachable from the target stage t
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from buildctl import platforms as platforms_of
 from buildctl.errors import ConfigError
+from buildctl.inspect.dockerfile_parse import BUILD, TARGET, Stage, by_name, parse, platform_arg_defaults
 
-BUILD = "$BUILDPLATFORM"  # stage mode: the build machine's platform (native, no emulation)
-TARGET = "$TARGETPLATFORM"  # stage mode: the platform being built (emulated when foreign)
+__all__ = ["BUILD", "TARGET", "BaseImage", "Finding", "Severity", "Stage", "base_images", "lint", "parse",
+           "preflight_findings"]
 
-_DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(\S+)\s*$")
-_HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
-_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
-
-
-@dataclass(frozen=True)
-class Stage:
-    index: int
-    name: str | None  # lower-cased, as BuildKit matches stage names
-    line: int  # of the FROM instruction
-    base: str  # the FROM image or stage, global ARGs substituted where they have defaults
-    platform: str | None  # BUILD, TARGET, a literal os/arch[/variant], or None when unresolvable
-    runs: tuple[int, ...] = ()  # lines of the RUN instructions
-    copies: tuple[tuple[str, int], ...] = ()  # (COPY/ADD --from or RUN --mount from= value, line)
-
-    @property
-    def label(self) -> str:
-        return self.name or f"#{self.index}"
+PLATFORM_ARG_DEFAULT = "platform-arg-default"
 
 
 class Severity(StrEnum):
@@ -56,7 +40,7 @@ class Severity(StrEnum):
 class Finding:
     file: str
     line: int
-    code: str  # emulated-build-stage | emulated-image-stage | pinned-platform
+    code: str  # emulated-build-stage | emulated-image-stage | pinned-platform | platform-arg-default
     severity: Severity
     stage: str
     message: str
@@ -66,194 +50,115 @@ class Finding:
         return f"{self.file}:{self.line}"
 
 
-# --------------------------------------------------------------------------- parsing
-
-
-def _logical_lines(text: str) -> Iterator[tuple[int, str, str]]:
-    """(line, KEYWORD, arguments) per instruction: continuations joined, comments and heredoc
-    bodies skipped (BuildKit's rules: parser directives only at the top, ``# escape=``)."""
-    lines = text.splitlines()
-    escape, i = "\\", 0
-    while i < len(lines) and (m := _DIRECTIVE.match(lines[i].strip())):
-        if m.group(1).lower() == "escape":
-            escape = m.group(2)
-        i += 1
-    while i < len(lines):
-        stripped = lines[i].strip()
-        if not stripped or stripped.startswith("#"):
-            i += 1
-            continue
-        start, parts = i + 1, []
-        while i < len(lines):
-            current = lines[i].rstrip()
-            i += 1
-            if not current.endswith(escape):
-                parts.append(current)
-                break
-            parts.append(current[: -len(escape)])
-            while i < len(lines) and (not lines[i].strip() or lines[i].strip().startswith("#")):
-                i += 1  # comment and empty lines inside a continuation are dropped
-        keyword, _, rest = "".join(parts).strip().partition(" ")
-        keyword, rest = keyword.upper(), rest.strip()
-        if keyword in ("RUN", "COPY", "ADD"):
-            for dash, _, delimiter in _HEREDOC.findall(rest):
-                body = (j for j in range(i, len(lines))
-                        if (lines[j].lstrip("\t") if dash else lines[j]).rstrip("\r") == delimiter)
-                end = next(body, None)
-                if end is not None:  # no closing line: `<<x` was not a heredoc (e.g. inside quotes)
-                    i = end + 1
-        yield start, keyword, rest
-
-
-def _flags(rest: str) -> tuple[dict[str, list[str]], list[str]]:
-    """``--name=value`` flags (repeatable) and the remaining words of an instruction."""
-    words, flags = rest.split(), {}
-    while words and words[0].startswith("--"):
-        name, sep, value = words.pop(0)[2:].partition("=")
-        if not sep and name.lower() == "platform" and words:
-            value = words.pop(0)  # `FROM --platform linux/amd64 ...`
-        flags.setdefault(name.lower(), []).append(value)
-    return flags, words
-
-
-def _substitute(value: str, args: dict[str, str | None]) -> str | None:
-    """``value`` with global ARG defaults substituted; None when a variable has no known value.
-    BUILDPLATFORM and TARGETPLATFORM stay as written (normalised to ``$NAME``)."""
-    unresolved = False
-
-    def one(m: re.Match[str]) -> str:
-        nonlocal unresolved
-        var = m.group(1) or m.group(2)
-        if var in ("BUILDPLATFORM", "TARGETPLATFORM"):
-            return f"${var}"
-        if args.get(var) is None:
-            unresolved = True
-            return ""
-        return str(args[var])
-
-    result = _VARIABLE.sub(one, value)
-    return None if unresolved else result
-
-
-def _arg_defaults(rest: str) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for word in rest.split():
-        name, sep, default = word.partition("=")
-        out[name] = default.strip("\"'") if sep else None
-    return out
-
-
-def parse(text: str, *, path: str) -> tuple[Stage, ...]:
-    """The build stages of a Dockerfile; ConfigError (with file:line) when it has no FROM."""
-    args: dict[str, str | None] = {}
-    stages: list[Stage] = []
-    for line, keyword, rest in _logical_lines(text):
-        if keyword == "ARG" and not stages:
-            args.update(_arg_defaults(rest))
-        elif keyword == "FROM":
-            stages.append(_stage(len(stages), line, rest, args, stages, path))
-        elif not stages:
-            raise ConfigError(f"{keyword} before the first FROM", file=path, line=line)
-        elif keyword == "RUN":
-            flags, _ = _flags(rest)
-            mounts = [(v.split("=", 1)[1], line) for m in flags.get("mount", ()) for v in m.split(",")
-                      if v.lower().startswith("from=")]
-            last = stages[-1]
-            stages[-1] = _with(last, runs=(*last.runs, line), copies=(*last.copies, *mounts))
-        elif keyword in ("COPY", "ADD"):
-            flags, _ = _flags(rest)
-            last = stages[-1]
-            stages[-1] = _with(last, copies=(*last.copies, *((v, line) for v in flags.get("from", ()))))
-    if not stages:
-        raise ConfigError("no FROM instruction: not a Dockerfile", file=path)
-    return tuple(stages)
-
-
-def _with(stage: Stage, **changes) -> Stage:
-    return Stage(**{**stage.__dict__, **changes})
-
-
-def _stage(index: int, line: int, rest: str, args: dict[str, str | None], earlier: Sequence[Stage],
-           path: str) -> Stage:  # fmt: skip
-    flags, words = _flags(rest)
-    if not words:
-        raise ConfigError("FROM without an image", file=path, line=line)
-    base = _substitute(words[0], args) or words[0]
-    name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
-    raw = flags.get("platform", [None])[-1]
-    if raw is not None:
-        platform = _platform_mode(raw, args)
-    else:
-        parent = _by_name(earlier, base)
-        platform = parent.platform if parent else TARGET  # a stage built FROM a stage inherits it
-    return Stage(index, name, line, base, platform)
-
-
-def _platform_mode(raw: str, args: dict[str, str | None]) -> str | None:
-    value = _substitute(raw, args)
-    if value in (BUILD, TARGET):
-        return value
-    if value and _PLATFORM.match(value.lower()):
-        return value.lower()
-    return None  # e.g. an ARG without default: decided by the caller, not knowable here
-
-
 # --------------------------------------------------------------------------- analysis
-
-
-def _by_name(stages: Sequence[Stage], name: str) -> Stage | None:
-    return next((s for s in stages if s.name == name.lower()), None)
 
 
 def _resolve(stages: Sequence[Stage], ref: str) -> Stage | None:
     """A ``--from`` value: a stage name or index (anything else is an image)."""
     if ref.isascii() and ref.isdigit():  # "²".isdigit() is True, and int("²") fails
         return stages[int(ref)] if int(ref) < len(stages) else None
-    return _by_name(stages, ref)
+    return by_name(stages, ref)
 
 
 def _target_stage(stages: Sequence[Stage], target: str | None, path: str) -> Stage:
     if target is None:
         return stages[-1]
-    found = _by_name(stages, target)
+    found = by_name(stages, target)
     if found is None:
         raise ConfigError(f"target stage {target!r} not found", file=path)
     return found
 
 
-def lint(text: str, *, path: str, platforms: Sequence[str], native: str,
-         target: str | None = None) -> tuple[Finding, ...]:  # fmt: skip
-    """Findings for building ``text`` for ``platforms`` on a ``native`` machine, sorted by line."""
-    stages = parse(text, path=path)
+@dataclass(frozen=True)
+class _Build:
+    """The stages a build of the target runs."""
+
+    stages: tuple[Stage, ...]
+    final: Stage
+    in_image: frozenset[int]  # the target stage and the stages it is built FROM
+    reachable: dict[int, Stage]
+    copied_at: dict[int, int]  # stage index -> a line that copies from it
+
+
+def _build(text: str, path: str, target: str | None, build_args: Mapping[str, str] | None = None) -> _Build:
+    stages = parse(text, path=path, build_args=build_args)
     final = _target_stage(stages, target, path)
-    # The image's own filesystem: the target stage and the stages it is built FROM.
     image_chain, stage = [final], final
-    while (parent := _by_name(stages[: stage.index], stage.base)) is not None:
+    while (parent := by_name(stages[: stage.index], stage.base)) is not None:
         image_chain.append(parent)
         stage = parent
-    in_image = {s.index for s in image_chain}
     reachable: dict[int, Stage] = {}
     todo = list(image_chain)
-    copied_at: dict[int, int] = {}  # stage index -> a line that copies from it
+    copied_at: dict[int, int] = {}
     while todo:
         stage = todo.pop()
         if stage.index in reachable:
             continue
         reachable[stage.index] = stage
-        parent = _by_name(stages[: stage.index], stage.base)
+        parent = by_name(stages[: stage.index], stage.base)
         deps = [parent] if parent else []
         for ref, line in stage.copies:
             if (source := _resolve(stages, ref)) is not None:
                 copied_at.setdefault(source.index, line)
                 deps.append(source)
         todo.extend(deps)
+    return _Build(stages, final, frozenset(s.index for s in image_chain), reachable, copied_at)
+
+
+def lint(text: str, *, path: str, platforms: Sequence[str], native: str,
+         target: str | None = None) -> tuple[Finding, ...]:  # fmt: skip
+    """Findings for building ``text`` for ``platforms`` on a ``native`` machine, sorted by line."""
+    build = _build(text, path, target)
     foreign = list(platforms_of.foreign(tuple(platforms), native))  # aarch64 = arm64: one Platform type
-    findings = [f for s in sorted(reachable.values(), key=lambda s: s.index)
-                if (f := _emulation(s, path, foreign, native, in_image=s.index in in_image,
-                                    copied_at=copied_at.get(s.index)))]  # fmt: skip
-    if (pinned := _pinned(final, path, platforms, native)) is not None:
+    findings = [f for s in sorted(build.reachable.values(), key=lambda s: s.index)
+                if (f := _emulation(s, path, foreign, native, in_image=s.index in build.in_image,
+                                    copied_at=build.copied_at.get(s.index)))]  # fmt: skip
+    if (pinned := _pinned(build.final, path, platforms, native)) is not None:
         findings.append(pinned)
+    findings += _platform_arg_defaults(text, path, build)
     return tuple(sorted(findings, key=lambda f: f.line))
+
+
+def preflight_findings(text: str, *, path: str, target: str | None = None) -> tuple[Finding, ...]:
+    """The findings a build is refused for before anything is built (whatever the platforms)."""
+    return _platform_arg_defaults(text, path, _build(text, path, target))
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """An image (not a stage) a stage the build runs is built FROM or copies/mounts from."""
+
+    line: int
+    reference: str  # as written, build args and global ARG defaults substituted
+    platform: str | None  # the stage's: TARGET, BUILD, a literal os/arch[/variant], or None (unknown)
+
+
+def base_images(text: str, *, path: str, target: str | None = None,
+                build_args: Mapping[str, str] | None = None) -> tuple[BaseImage, ...]:  # fmt: skip
+    """The images the build pulls, in line order; a reference still holding ``$`` (an ARG without a
+    value) and ``scratch`` are left out."""
+    build = _build(text, path, target, build_args)
+    found = []
+    for stage in build.reachable.values():
+        if by_name(build.stages[: stage.index], stage.base) is None:
+            found.append(BaseImage(stage.line, stage.base, stage.platform))
+        found += [BaseImage(line, ref, stage.platform) for ref, line in stage.copies
+                  if _resolve(build.stages, ref) is None]
+    return tuple(sorted((b for b in found if "$" not in b.reference and b.reference.lower() != "scratch"),
+                        key=lambda b: b.line))
+
+
+def _platform_arg_defaults(text: str, path: str, build: _Build) -> tuple[Finding, ...]:
+    out = []
+    for arg in platform_arg_defaults(text):
+        if arg.stage is not None and arg.stage not in build.reachable:
+            continue  # a stage the build does not run
+        label = "global scope" if arg.stage is None else build.stages[arg.stage].label
+        out.append(Finding(path, arg.line, PLATFORM_ARG_DEFAULT, Severity.ERROR, label,
+                           f"`ARG {arg.name}={arg.default}` gives BuildKit's per-platform argument a default: every "
+                           f"platform's build then uses {arg.name}={arg.default!r} (each image fetches or builds "
+                           f"that one platform's binaries); declare it without a value: `ARG {arg.name}`"))
+    return tuple(out)
 
 
 def _emulated(stage: Stage, foreign: Sequence[str], native: str) -> list[str]:

@@ -157,3 +157,58 @@ def interp_location(layout: ElfLayout, phdrs: bytes) -> tuple[int, int] | None:
 def interp_string(raw: bytes) -> str:
     """PT_INTERP's bytes -> the path the kernel opens (up to the NUL it requires)."""
     return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+# ---------------------------------------------------------------------------- page size
+
+PT_LOAD = 1
+KIB = 1024
+PAGE_SIZES = {"4k": 4 * KIB, "16k": 16 * KIB, "64k": 64 * KIB}  # what arm64 kernels are built with
+_UNBOUNDED = 1 << 63  # a segment whose offset and address are congruent on every page size
+
+
+def _lowest_bit(value: int) -> int:
+    """The largest power of two dividing ``value`` (``value`` > 0)."""
+    return value & -value
+
+
+def load_alignment(layout: ElfLayout, phdrs: bytes) -> int:
+    """The largest page size on which every PT_LOAD segment of the file can be mapped; 0 when the
+    table holds no PT_LOAD (or is cut short).
+
+    A segment maps on pages of P bytes when P divides its p_align (glibc's ld.so: "ELF load command
+    alignment not page-aligned") and p_offset ≡ p_vaddr (mod P) (the kernel's mmap of the segment,
+    fs/binfmt_elf.c elf_map, and ld.so: "ELF load command address/offset not page-aligned").
+    p_align 0 and 1 both mean "no alignment".
+    """
+    order = "<" if layout.ident.data == DATA_LE else ">"
+    wide = layout.ident.elf_class == CLASS_64
+    need = 56 if wide else 32
+    if layout.phentsize < need:
+        return 0
+    word_mask = (1 << (64 if wide else 32)) - 1
+    best = 0
+    for i in range(layout.phnum):
+        at = i * layout.phentsize
+        if at + need > len(phdrs):
+            return 0
+        (p_type,) = struct.unpack_from(order + "I", phdrs, at)
+        if p_type != PT_LOAD:
+            continue
+        if wide:
+            offset, vaddr = struct.unpack_from(order + "QQ", phdrs, at + 8)
+            (align,) = struct.unpack_from(order + "Q", phdrs, at + 48)
+        else:
+            offset, vaddr = struct.unpack_from(order + "II", phdrs, at + 4)
+            (align,) = struct.unpack_from(order + "I", phdrs, at + 28)
+        skew = (vaddr - offset) & word_mask
+        segment = min(_lowest_bit(align) if align > 1 else 1, _lowest_bit(skew) if skew else _UNBOUNDED)
+        best = segment if not best else min(best, segment)
+    return best
+
+
+def describe_size(size: int) -> str:
+    """4096 -> ``4 KiB``; sizes below 1 KiB in bytes."""
+    if size >= KIB and size % KIB == 0:
+        return f"{size // KIB} KiB"
+    return f"{size} bytes" if size != 1 else "1 byte"

@@ -4,7 +4,9 @@
               exactly as binfmt_script reads them) down to ELF files of the platform's machine;
 ``elf-files`` every ELF file in the image: machine, class (32/64-bit) and byte order;
 ``interp``    every dynamically linked ELF file: its PT_INTERP resolves inside the image, following
-              symlinks, to an executable regular ELF file of the same machine.
+              symlinks, to an executable regular ELF file of the same machine;
+``page-size`` (arm64) every ELF file's PT_LOAD segments map on the nodes' page size
+              (``verify.page_size``); at 4 KiB, files that would not map on 16 or 64 KiB are a warning.
 Files matching ``allow_foreign`` (fnmatch globs on absolute paths; ``*`` also matches ``/``) are
 exempt from ``elf-files`` and ``interp``, and the detail says which were. eBPF objects
 (EM_BPF) run in the kernel's VM, not on the CPU: counted, never foreign.
@@ -16,7 +18,7 @@ import fnmatch
 import json
 import posixpath
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from buildctl.inspect import elf
@@ -183,3 +185,58 @@ def check_interp(platform: str, view: LayeredView, files: Sequence[tuple[str, En
     if unread:
         return Check(platform, "interp", CheckStatus.WARN, detail + "; " + "; ".join(unread))
     return Check(platform, "interp", CheckStatus.PASS, detail)
+
+
+# arm64 kernels come with 4, 16 or 64 KiB pages (Raspberry Pi 5 and Apple-silicon Linux: 16 KiB; RHEL
+# and other distributions on Ampere: 64 KiB); a binary linked for 4 KiB pages cannot be mapped on the
+# larger ones (e.g. https://github.com/vgteam/vg/issues/3705). amd64 kernels always use 4 KiB pages.
+PAGE_SIZE_ARCHES = frozenset({"arm64"})
+LARGEST_PAGE = max(elf.PAGE_SIZES.values())
+SMALLEST_PAGE = min(elf.PAGE_SIZES.values())
+
+
+def _page_groups(groups: Mapping[int, list[str]], total: int, consequence: Callable[[int], str]) -> list[str]:
+    return [f"{len(paths)} of {total} ELF files have PT_LOAD segments aligned to {elf.describe_size(align)}, "
+            f"e.g. {_examples(paths)}: {consequence(align)}" for align, paths in sorted(groups.items())]
+
+
+def check_page_size(platform: str, files: Sequence[tuple[str, Entry]], allow_foreign: Sequence[str],
+                    page_size: int) -> Check | None:
+    """Whether every loadable ELF file of the platform's machine maps on ``page_size`` pages; None
+    for platforms whose kernels have one page size."""
+    expected = expected_machine(platform)
+    if expected is None or platform.split("/")[1] not in PAGE_SIZE_ARCHES:
+        return None
+    aligns: dict[str, int] = {}
+    for path, entry in files:
+        if entry.page_align and _allowed(path, allow_foreign) is None:
+            try:
+                if expected.matches(elf.parse_ident(entry.head)):
+                    aligns[path] = entry.page_align
+            except ValueError:
+                continue  # elf-files reports it
+    pages = elf.describe_size(page_size)
+    if not aligns:
+        return Check(platform, "page-size", CheckStatus.PASS, "no loadable ELF files")
+    small: dict[int, list[str]] = defaultdict(list)
+    for path, align in aligns.items():
+        if align < LARGEST_PAGE:
+            small[align].append(path)
+    failing = {align: paths for align, paths in small.items() if align < page_size}
+    total = len(aligns)
+    if failing:
+        parts = _page_groups(failing, total, lambda _: f"they cannot be mapped on {pages} pages")
+        setting = next(name for name, size in elf.PAGE_SIZES.items() if size == page_size)
+        return Check(platform, "page-size", CheckStatus.FAIL, "; ".join(parts) + f" (verify.page_size: {setting})")
+    if page_size == SMALLEST_PAGE and small:
+        larger = [size for size in elf.PAGE_SIZES.values() if size > SMALLEST_PAGE]
+        parts = _page_groups(small, total, lambda align: "they fail on arm64 kernels with " + " or ".join(
+            elf.describe_size(size) for size in larger if size > align) + " pages")
+        return Check(platform, "page-size", CheckStatus.WARN, "; ".join(parts) + " (Raspberry Pi 5, Apple silicon: "
+                     "16 KiB; some Ampere servers: 64 KiB); verify.page_size 16k or 64k makes this an error")
+    files_word = "ELF file maps" if total == 1 else "ELF files map"
+    detail = f"{total} {files_word} on {pages} pages"
+    if small:
+        narrow = [path for paths in small.values() for path in paths]
+        detail += f" ({len(narrow)} not on {elf.describe_size(LARGEST_PAGE)}, e.g. {_examples(sorted(narrow))})"
+    return Check(platform, "page-size", CheckStatus.PASS, detail)

@@ -29,6 +29,7 @@ class Entry:
     target: str = ""  # symlink target as written, or hardlink target path (absolute)
     head: bytes = b""  # first bytes of executable regular files, and the ELF header of every ELF file
     interp: str = ""  # an ELF file's PT_INTERP (its program interpreter); "" when statically linked
+    page_align: int = 0  # an ELF file's largest page size its PT_LOAD segments map on (elf.load_alignment); 0: none
 
     @property
     def is_elf(self) -> bool:

@@ -1,8 +1,9 @@
 """Layer tables: one streaming pass over a layer tar, keeping only what the checks need.
 
 A table holds every member's path, type, mode and link target, the first bytes of executable
-regular files (enough for ``#!`` lines), and for every ELF file its header and PT_INTERP (found
-through the program header table; the bytes in between are skipped, not kept). Whiteouts follow the
+regular files (enough for ``#!`` lines), and for every ELF file its header, PT_INTERP and the
+largest page size its PT_LOAD segments map on (found through the program header table; the bytes
+in between are skipped, not kept). Whiteouts follow the
 OCI image spec, "Representing Changes" (``.wh.NAME``, ``.wh..wh..opq``).
 
 Whatever the layer holds, the scan is bounded (ScanLimits): decompressed bytes, tar entries, the
@@ -178,7 +179,8 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Entry:
         head = extracted.read(HEAD_BYTES if executable else ELF_HEAD_BYTES)
         if not elf.is_elf(head):
             return compact_entry(FILE, mode, "", head if executable else b"")
-        return Entry(FILE, mode, "", head[:ELF_HEAD_BYTES], _interp(extracted, head))
+        interp, page_align = _program_facts(extracted, head)
+        return Entry(FILE, mode, "", head[:ELF_HEAD_BYTES], interp, page_align)
     if member.isdir():
         return compact_entry(DIR, mode)
     if member.issym():
@@ -188,8 +190,9 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Entry:
     return Entry(OTHER, mode)
 
 
-def _interp(extracted: BinaryIO, prefix: bytes) -> str:
-    """PT_INTERP of an ELF file being read front to back (``prefix``: what was read so far).
+def _program_facts(extracted: BinaryIO, prefix: bytes) -> tuple[str, int]:
+    """(PT_INTERP, load alignment) of an ELF file being read front to back (``prefix``: what was
+    read so far); ("", 0) when the file has no program headers to read.
 
     The stream only moves forward: what lies between the program headers and the interpreter
     string is skipped, never kept (the kernel allows PT_INTERP anywhere; glibc's libc.so.6 has it
@@ -197,11 +200,11 @@ def _interp(extracted: BinaryIO, prefix: bytes) -> str:
     try:
         layout = elf.parse_layout(prefix)
     except ValueError:
-        return ""  # not a valid header: the machine check reports it
+        return "", 0  # not a valid header: the machine check reports it
     if layout.e_type not in (elf.ET_EXEC, elf.ET_DYN) or layout.phnum == 0:
-        return ""
+        return "", 0
     if layout.phentsize * layout.phnum > elf.MAX_PREFIX:
-        return ""  # the kernel refuses program headers over 64 KiB (fs/binfmt_elf.c, load_elf_phdrs)
+        return "", 0  # the kernel refuses program headers over 64 KiB (fs/binfmt_elf.c, load_elf_phdrs)
     position = len(prefix)
     if layout.phdrs_end <= elf.MAX_PREFIX:
         prefix += extracted.read(max(layout.phdrs_end - len(prefix), 0))
@@ -212,21 +215,22 @@ def _interp(extracted: BinaryIO, prefix: bytes) -> str:
         phdrs = extracted.read(layout.phdrs_end - layout.phoff)
         position = layout.phoff + len(phdrs)
     else:
-        return INTERP_UNREADABLE
+        return INTERP_UNREADABLE, 0
+    align = elf.load_alignment(layout, phdrs)
     where = elf.interp_location(layout, phdrs)
     if where is None:
-        return ""
+        return "", align
     offset, size = where
     if size == 0 or size > elf.MAX_INTERP:
-        return INTERP_UNREADABLE  # the kernel refuses it too (ENOEXEC)
+        return INTERP_UNREADABLE, align  # the kernel refuses it too (ENOEXEC)
     if offset + size <= len(prefix):
         raw = prefix[offset : offset + size]
     elif offset >= position:
         _skip(extracted, offset - position)
         raw = extracted.read(size)
     else:
-        return INTERP_UNREADABLE
-    return (elf.interp_string(raw) if len(raw) == size else "") or INTERP_UNREADABLE
+        return INTERP_UNREADABLE, align
+    return (elf.interp_string(raw) if len(raw) == size else "") or INTERP_UNREADABLE, align
 
 
 def _skip(extracted: BinaryIO, count: int) -> None:

@@ -2,11 +2,11 @@
 platform's final filesystem — from the registry, without pulling anything into the engine.
 
 Checks (``Check.name``): ``platforms`` (image-wide), then per platform ``config``, ``elf`` (the
-entrypoint), ``elf-files`` (every ELF file) and ``interp`` (every PT_INTERP): see elf_checks.
-Attestation manifests in an index are recognised by the annotation buildx puts on them
-(``vnd.docker.reference.type: attestation-manifest``, see
-https://github.com/moby/buildkit/blob/master/docs/attestations/attestation-storage.md), never by
-their ``unknown/unknown`` platform.
+entrypoint), ``elf-files`` (every ELF file), ``interp`` (every PT_INTERP) and, on arm64,
+``page-size`` (every PT_LOAD against ``verify.page_size``): see elf_checks. A blob that is shorter
+or longer than its descriptor's ``size`` fails (a pull would: containerd checks it), and so does
+a platform manifest of another size than its index entry says. Attestation manifests are skipped
+(descriptors.is_attestation).
 
 Bounded: one Deadline per image covers every request; all reads run in daemon threads
 (inspect.threads), so SIGINT/SIGTERM end a verification however the registry behaves. A platform
@@ -19,18 +19,26 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from buildctl.errors import OperationError, UsageError
-from buildctl.inspect import threads
+from buildctl.inspect import elf, threads
+from buildctl.inspect.descriptors import (
+    Descriptor,
+    check_size,
+    config_json,
+    descriptor,
+    is_attestation,
+    parsing,
+    platform_of,
+)
 from buildctl.inspect.elf_checks import (
     NO_COMMAND,
     check_elf_files,
     check_entrypoint,
     check_interp,
+    check_page_size,
     visible_elf_files,
 )
 from buildctl.inspect.image_fs import LayeredView, LayerTable
@@ -45,26 +53,37 @@ from buildctl.platforms import Platform, PlatformError
 from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.bounds import DEFAULT_DEADLINE_SECONDS, Deadline, LimitError
 from buildctl.registry.client import Manifest, RegistryClient
-from buildctl.registry.wire import parse_json
 
-__all__ = ["NO_COMMAND", "VerifyOptions", "check_platform_set", "verify_image", "verify_images"]
+__all__ = ["NO_COMMAND", "VerifyOptions", "check_platform_set", "page_size_bytes", "verify_image", "verify_images"]
 
-ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
-ATTESTATION_VALUE = "attestation-manifest"
 MAX_IMAGE_WORKERS = 8
 MAX_INDEX_ENTRIES = 256  # manifests in one index (platforms and attestations)
 MAX_LAYERS = 256  # layers of one platform image (overlayfs stacks at most 128 below Docker)
 MAX_IMAGE_ENTRIES = 500_000  # tar entries of one platform image, all layers
-VERDICT_VERSION = 1
+VERDICT_VERSION = 2  # 2: the page-size check
 
 
 @dataclass(frozen=True)
 class VerifyOptions:
-    """services.yaml ``verify:``: files meant to be foreign, and the per-image deadline."""
+    """services.yaml ``verify:``: files meant to be foreign, the per-image deadline, and the page
+    size (bytes) of the arm64 nodes' kernels."""
 
     allow_foreign: tuple[str, ...] = ()
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     limits: ScanLimits = field(default_factory=ScanLimits)
+    page_size: int = elf.PAGE_SIZES["4k"]
+
+    def __post_init__(self) -> None:
+        if self.page_size not in elf.PAGE_SIZES.values():
+            raise ValueError(f"page size {self.page_size}: expected one of {sorted(elf.PAGE_SIZES.values())}")
+
+
+def page_size_bytes(name: str) -> int:
+    """``verify.page_size`` / ``--page-size`` (``4k``, ``16k``, ``64k``) in bytes; UsageError otherwise."""
+    size = elf.PAGE_SIZES.get(name)
+    if size is None:
+        raise UsageError(f"page size {name!r}: expected {', '.join(elf.PAGE_SIZES)} (the arm64 nodes' kernel page size)")
+    return size
 
 
 def parse_platform(text: str) -> str:
@@ -73,16 +92,6 @@ def parse_platform(text: str) -> str:
         return str(Platform.parse(text))
     except PlatformError as exc:
         raise UsageError(str(exc)) from None
-
-
-def _platform_of(spec: Mapping[str, Any] | None) -> str:
-    spec = spec or {}
-    return str(Platform.of(str(spec.get("os", "unknown")), str(spec.get("architecture", "unknown")),
-                           spec.get("variant")))
-
-
-def is_attestation(descriptor: Mapping[str, Any]) -> bool:
-    return (descriptor.get("annotations") or {}).get(ATTESTATION_ANNOTATION) == ATTESTATION_VALUE
 
 
 def check_platform_set(required: Sequence[str], present: Sequence[str], *, exact: bool, ignored: int = 0) -> Check:
@@ -96,25 +105,6 @@ def check_platform_set(required: Sequence[str], present: Sequence[str], *, exact
         return Check("", "platforms", CheckStatus.FAIL, f"{'; '.join(problems)} (image has {has})")
     note = f" ({ignored} attestation manifest{'s' if ignored != 1 else ''} ignored)" if ignored else ""
     return Check("", "platforms", CheckStatus.PASS, has + note)
-
-
-def _argv_present(config: Mapping[str, Any]) -> bool:
-    settings = config.get("config") or {}
-    return bool(settings.get("Entrypoint") or settings.get("Cmd"))
-
-
-@contextmanager
-def _parsing(what: str) -> Iterator[None]:
-    """Registry JSON that lacks what the specs require is a broken image, not a buildctl bug."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise OperationError(f"{what} is malformed ({type(exc).__name__}: {exc})") from None
-
-
-def _descriptor(d: Any) -> tuple[str, int | None]:
-    size = d.get("size")
-    return d["digest"], size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
 
 
 class _Verifier:
@@ -137,20 +127,20 @@ class _Verifier:
         return platform, checks
 
     def _verdict_key(self, digest: str, index_platform: str | None) -> str:
-        what = json.dumps([VERDICT_VERSION, index_platform, list(self.options.allow_foreign)])
+        what = json.dumps([VERDICT_VERSION, index_platform, list(self.options.allow_foreign), self.options.page_size])
         return f"{digest}/{hashlib.sha256(what.encode()).hexdigest()[:16]}"
 
     def _platform(self, index_platform: str | None, manifest: Manifest) -> tuple[str, list[Check]]:
-        with _parsing(f"manifest {self.ref.name}@{manifest.digest}"):
+        with parsing(f"manifest {self.ref.name}@{manifest.digest}"):
             body = manifest.json()
-            config_digest, config_size = _descriptor(body["config"])
-            layer_descriptors = [_descriptor(la) for la in body.get("layers") or []]
+            config = descriptor(body["config"])
+            layer_descriptors = [descriptor(la) for la in body.get("layers") or []]
         if len(layer_descriptors) > MAX_LAYERS:
             raise LimitError(f"{len(layer_descriptors)} layers (limit: {MAX_LAYERS} per image)")
-        with _parsing(f"image config {config_digest} of {self.ref.name}"):
-            raw = self.client.get_blob(self.ref, config_digest, size=config_size, deadline=self.deadline)
-            config = _config_json(raw, f"image config {config_digest}")
-            actual = _platform_of(config)
+        with parsing(f"image config {config.digest} of {self.ref.name}"):
+            raw = self.client.get_blob(self.ref, config.digest, size=config.size, deadline=self.deadline)
+            settings = config_json(raw, f"image config {config.digest}")
+            actual = platform_of(settings)
         platform = index_platform or actual
         if index_platform is None:
             checks = [Check(platform, "config", CheckStatus.SKIP, f"single-platform manifest: no index entry to compare; "
@@ -166,32 +156,31 @@ class _Verifier:
         view = LayeredView(tables)
         files = visible_elf_files(view)
         allow = self.options.allow_foreign
-        with _parsing(f"image config {config_digest} of {self.ref.name}"):
-            entrypoint = check_entrypoint(platform, view, config)
+        with parsing(f"image config {config.digest} of {self.ref.name}"):
+            entrypoint = check_entrypoint(platform, view, settings)
+        pages = check_page_size(platform, files, allow, self.options.page_size)
         return platform, [*checks, entrypoint, check_elf_files(platform, files, allow),
-                          check_interp(platform, view, files, allow)]
+                          check_interp(platform, view, files, allow), *([pages] if pages else [])]
 
-    def _layer(self, descriptor: tuple[str, int | None]) -> LayerTable:
-        digest, size = descriptor
+    def _layer(self, layer: Descriptor) -> LayerTable:
+        digest, size = layer.digest, layer.size
         what = f"layer {digest}"
         limits, deadline = self.options.limits, self.deadline
-        return self.layers.get(digest, lambda: self.client.stream_blob(
+        # Keyed by size too: a table read for a descriptor of the true size must not vouch for one
+        # that claims another (the read checks the size as the blob arrives).
+        key = digest if size is None else f"{digest}/{size}"
+        return self.layers.get(key, lambda: self.client.stream_blob(
             self.ref, digest, lambda body: scan_layer(body, limits=limits, deadline=deadline, what=what),
             size=size, deadline=deadline), deadline=deadline)
 
-    def entry(self, platform: str, digest: str) -> list[Check]:
+    def entry(self, platform: str, entry: Descriptor) -> list[Check]:
+        digest = entry.digest
         try:
             manifest = self.client.get_manifest(self.ref.with_digest(digest).with_tag(None), deadline=self.deadline)
+            check_size(f"manifest {digest}", manifest.content, entry.size)
             return self.platform(platform, manifest)[1]
         except OperationError as exc:
             raise _located(exc, f"{self.ref.name}@{digest} {platform}") from None
-
-
-def _config_json(raw: bytes, what: str) -> dict[str, Any]:
-    doc = parse_json(raw, what=what)
-    if not isinstance(doc, dict):
-        raise TypeError("not a JSON object")
-    return doc
 
 
 def _located(exc: OperationError, where: str) -> OperationError:
@@ -234,12 +223,12 @@ def _verify(verifier: _Verifier, ref: ImageReference, required: list[str], *, ex
             raise _located(exc, pinned) from None
         return Verification(pinned, None, (PlatformImage(platform, top.digest),),
                             (check_platform_set(required, [platform], exact=exact), *checks))
-    with _parsing(f"index {pinned}"):
+    with parsing(f"index {pinned}"):
         descriptors = top.json().get("manifests") or []
         if len(descriptors) > MAX_INDEX_ENTRIES:
             raise LimitError(f"index {pinned} lists {len(descriptors)} manifests (limit: {MAX_INDEX_ENTRIES})")
         images = [d for d in descriptors if not is_attestation(d)]
-        entries = [(_platform_of(d.get("platform")), d["digest"]) for d in images]
+        entries = [(platform_of(d.get("platform")), descriptor(d)) for d in images]
     platform_check = check_platform_set(required, [p for p, _ in entries], exact=exact,
                                         ignored=len(descriptors) - len(images))
     per_platform = threads.map_in_threads(lambda e: verifier.entry(*e), entries, name="verify-platform",
@@ -247,7 +236,7 @@ def _verify(verifier: _Verifier, ref: ImageReference, required: list[str], *, ex
     return Verification(
         pinned,
         top.digest,
-        tuple(PlatformImage(p, d) for p, d in entries),
+        tuple(PlatformImage(p, d.digest) for p, d in entries),
         (platform_check, *(check for checks in per_platform for check in checks)),
     )
 
@@ -288,5 +277,5 @@ def platform_digests(client: RegistryClient, reference: str) -> set[str]:
     manifest = client.get_manifest(reference, deadline=Deadline(what=f"reading {reference}"))
     if not manifest.is_index:
         return {manifest.digest}
-    with _parsing(f"index {reference}"):
+    with parsing(f"index {reference}"):
         return {d["digest"] for d in manifest.json()["manifests"] if not is_attestation(d)}

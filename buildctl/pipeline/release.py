@@ -136,7 +136,8 @@ def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome
 def _verify_options(config: Config, service: str) -> verify.VerifyOptions:
     """services.yaml ``verify:``, with the service's own allow_foreign globs added."""
     own = next((s.allow_foreign for s in config.services if s.name == service), ())
-    return verify.VerifyOptions(config.verify.allow_foreign + own, config.verify.deadline_seconds)
+    return verify.VerifyOptions(config.verify.allow_foreign + own, config.verify.deadline_seconds,
+                                page_size=verify.page_size_bytes(config.verify.page_size))
 
 
 def _check(svc: planning.ServicePlan, reference: str, client: RegistryClient,

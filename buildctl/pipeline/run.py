@@ -13,6 +13,7 @@ from buildctl import workdir
 from buildctl.engine import docker
 from buildctl.errors import OperationError, UsageError
 from buildctl.gitops.results import GitOpsResult
+from buildctl.inspect import base_platforms, dockerfile_files
 from buildctl.inspect.verify import platform_digests
 from buildctl.model import Config, ProgressFn, ReleasedImage
 from buildctl.pipeline import gitops_step, record, sign_step, tagging
@@ -38,6 +39,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
     written) unless ``retag``."""
     if with_gitops and config.gitops is None:
         raise UsageError("`buildctl run` needs a gitops: section in services.yaml (or use `buildctl build`)")
+    dockerfile_files.refuse_before_build(config)  # Dockerfile:LINE, before any login, build or push
     run_id = new_run_id()
     run_dir = workdir.state_dir(config.root) / "runs" / run_id  # made by the build, once it starts
     target = record_path or run_dir / "release.json"
@@ -49,6 +51,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
     signatures: tuple[Signature, ...] = ()
     with login, RegistryClient(credentials={config.registry: creds} if creds else None) as client:
         _preflight(config, client=client, with_gitops=with_gitops)
+        base_platforms.refuse_missing_platforms(config, credentials={config.registry: creds} if creds else None)
         outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                 options=build_options(config, pull=pull, no_cache=no_cache), client=client,
                                 progress=progress, retag=retag, record_path=str(target))

@@ -33,6 +33,7 @@ from buildctl.registry.wire import (
     reason,
     refuse_length,
     sha256_digest,
+    size_mismatch,
     status_error,
 )
 
@@ -154,6 +155,8 @@ class RegistryClient:
             if size is None:
                 raise
             raise LimitError(f"{what} is larger than the {size} bytes its descriptor says") from exc
+        if size is not None and len(content) != size:
+            raise OperationError(size_mismatch(what, len(content), size))
         if sha256_digest(content) != digest:
             raise OperationError(f"blob {digest} of {ref.name}: registry sent bytes with another digest")
         return content
@@ -171,7 +174,10 @@ class RegistryClient:
 
         def read(response: httpx.Response) -> T:
             if size is not None:
-                refuse_length(response, size, what)
+                try:
+                    refuse_length(response, size, what)
+                except LimitError:  # not a limit of ours: the descriptor's size, which a pull checks too
+                    raise LimitError(f"{what} is larger than the {size} bytes its descriptor says") from None
             # raw: the digest covers the stored bytes
             raw = DigestReader(response.iter_raw(), digest, size=size, deadline=deadline)
             result = consume(io.BufferedReader(raw, buffer_size=1 << 16))

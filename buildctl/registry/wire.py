@@ -62,7 +62,8 @@ class DigestReader(io.RawIOBase):
     """A file-like view of a response body that hashes what passes through it.
 
     With ``size`` (the descriptor's), a body that grows past it fails at once, not after the
-    download; ``deadline`` is checked between chunks, so a body drip-fed forever ends on time.
+    download, and one that ends short of it fails where it ends (a pull would fail on either);
+    ``deadline`` is checked between chunks, so a body drip-fed forever ends on time.
     """
 
     def __init__(self, chunks: Iterator[bytes], digest: str, *, size: int | None = None,
@@ -83,6 +84,8 @@ class DigestReader(io.RawIOBase):
             self._deadline.check()
         chunk = next(self._chunks, None)
         if chunk is None:
+            if self._size is not None and self.received < self._size:  # before the consumer sees the end
+                raise OperationError(size_mismatch(f"blob {self._digest}", self.received, self._size))
             return None
         self.received += len(chunk)
         if self._size is not None and self.received > self._size:
@@ -108,6 +111,10 @@ class DigestReader(io.RawIOBase):
         actual = "sha256:" + self._hash.hexdigest()
         if actual != self._digest:
             raise DigestMismatchError(f"blob {self._digest} arrived as {actual}")
+
+
+def size_mismatch(what: str, received: int, size: int) -> str:
+    return f"{what} is {received} bytes but its descriptor says {size}: a pull of it would fail"
 
 
 def read_capped(chunks: Iterator[bytes], *, cap: int, what: str, deadline: Deadline | None) -> bytes:

@@ -1,7 +1,8 @@
-"""Synthetic ELF headers and layer tars for tests/test_elf.py, test_imagefs.py, test_layers.py, test_verify.py.
+"""Synthetic ELF headers and layer tars for tests/test_elf.py, test_imagefs.py, test_layers.py, test_verify.py,
+and real arm64 executables cross-compiled with the stack's aarch64-linux-gnu-gcc (scripts/stack.sh).
 
 Real ELF identification headers built with struct (the layout of the System V ABI's Elf32_Ehdr /
-Elf64_Ehdr); they are never executed, only read.
+Elf64_Ehdr, Elf32_Phdr / Elf64_Phdr); they are never executed, only read.
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from __future__ import annotations
 import gzip
 import io
 import struct
+import subprocess
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tests.helpers.tools import need
 
 # Go/OCI architecture -> (e_machine, ELF class, byte order) a real binary for it has.
 MACHINES = {
@@ -32,6 +37,51 @@ def make_elf(machine: int, *, elf_class: int = 2, order: str = "<") -> bytes:
     else:
         rest = struct.pack(order + "HHIIIIIHHHHHH", 2, machine, 1, 0x8054, 52, 0, 0, 52, 32, 1, 40, 0, 0)
     return ident + rest
+
+
+def elf_with_loads(segments: Sequence[tuple[int, int, int]], *, machine: int = 183, elf_class: int = 2,
+                   order: str = "<", e_type: int = 2) -> bytes:
+    """An executable whose program header table holds one PT_LOAD per (p_offset, p_vaddr, p_align)."""
+    wide = elf_class == 2
+    header_len, entry_len = (64, 56) if wide else (52, 32)
+    ident = b"\x7fELF" + bytes([elf_class, 1 if order == "<" else 2, 1, 0]) + bytes(8)
+    count = len(segments)
+    if wide:
+        header = ident + struct.pack(order + "HHIQQQIHHHHHH", e_type, machine, 1, 0x400000, header_len, 0, 0,
+                                     header_len, entry_len, count, 64, 0, 0)
+        table = b"".join(struct.pack(order + "IIQQQQQQ", 1, 5, off, vaddr, vaddr, 0x10, 0x10, align)
+                         for off, vaddr, align in segments)
+    else:
+        header = ident + struct.pack(order + "HHIIIIIHHHHHH", e_type, machine, 1, 0x8000, header_len, 0, 0,
+                                     header_len, entry_len, count, 40, 0, 0)
+        table = b"".join(struct.pack(order + "IIIIIIII", 1, off, vaddr, vaddr, 0x10, 0x10, 5, align)
+                         for off, vaddr, align in segments)
+    return header + table
+
+
+# exit(0) by syscall, without libc: all the cross compiler needs is itself (no libc6-dev-arm64-cross).
+EXIT_SOURCE = """
+void _start(void) {
+    register long nr __asm__("x8") = 93;  /* __NR_exit */
+    register long status __asm__("x0") = 0;
+    __asm__ volatile("svc #0" : : "r"(nr), "r"(status));
+    for (;;) {}
+}
+static const char data[] = "buildctl page-size probe";
+const char *keep = data;
+"""
+
+
+def cross_compile_arm64(directory: Path, *, max_page_size: int) -> bytes:
+    """A static arm64 executable linked with ``-z max-page-size=max_page_size`` (deterministic bytes)."""
+    gcc = need("aarch64-linux-gnu-gcc")
+    source = directory / "exit.c"
+    source.write_text(EXIT_SOURCE)
+    out = directory / f"exit-{max_page_size}"
+    subprocess.run([gcc, "-static", "-nostdlib", "-ffreestanding", "-O2", "-s", "-Wl,--build-id=none",
+                    "-Wl,-z,noseparate-code", f"-Wl,-z,max-page-size={max_page_size}", "-o", str(out), str(source)],
+                   check=True, capture_output=True, timeout=120)
+    return out.read_bytes()
 
 
 def elf_for(arch: str) -> bytes:

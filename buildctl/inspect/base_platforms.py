@@ -1,0 +1,81 @@
+"""Before a build: every image the build pulls (``FROM``, ``COPY --from``, ``RUN --mount=from=`` of
+the stages it runs; build args applied) must have each platform it is pulled for. An image that
+lacks one is refused with ``Dockerfile:LINE``: BuildKit would otherwise use a single-platform image
+for every target, or fail late (https://github.com/docker/buildx/issues/1389).
+
+Only a definite answer refuses: an image that cannot be resolved here (another registry's
+credentials, no network, a reference buildx will reject itself) is left to the build, and the
+whole look-up is bounded (PREFLIGHT_SECONDS, no retries), so a build never waits long on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import httpx
+
+from buildctl.errors import ConfigError, OperationError
+from buildctl.inspect.descriptors import config_json, descriptor, is_attestation, platform_of
+from buildctl.inspect.dockerfile import BUILD, TARGET, BaseImage, base_images
+from buildctl.inspect.dockerfile_files import read_dockerfile
+from buildctl.model import Config, ServiceConfig
+from buildctl.platforms import Platform
+from buildctl.references import parse_reference
+from buildctl.registry.bounds import Deadline
+from buildctl.registry.client import RegistryClient, RegistryCredentials
+from buildctl.registry.results import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+PREFLIGHT_SECONDS = 30.0
+_RETRY = RetryPolicy(attempts=1, total_seconds=10.0)  # no retry: an unanswered look-up is left to the build
+
+
+def refuse_missing_platforms(config: Config, *,
+                             credentials: Mapping[str, RegistryCredentials] | None = None) -> None:  # fmt: skip
+    """ConfigError at the first base image (in services.yaml order) lacking a platform it is pulled for."""
+    known: dict[str, frozenset[str] | None] = {}
+    deadline = Deadline(PREFLIGHT_SECONDS, what="resolving the base images")
+    with RegistryClient(credentials=credentials, timeout=10.0, retry=_RETRY) as client:
+        for service in config.services:
+            text, shown = read_dockerfile(config, service)
+            for base in base_images(text, path=shown, target=service.target, build_args=service.build_args):
+                need = _needed(base, service)
+                if not need:
+                    continue
+                if base.reference not in known:
+                    known[base.reference] = _platforms(client, base.reference, deadline)
+                have = known[base.reference]
+                missing = [p for p in need if have is not None and p not in have]
+                if missing:
+                    raise ConfigError(
+                        f"service {service.name}: {base.reference} has no {', '.join(missing)} image (it has "
+                        f"{', '.join(sorted(have or ())) or 'no platform'}): the {', '.join(missing)} build would "
+                        "use another platform's image or fail late", file=shown, line=base.line,
+                        hint="use a multi-platform image, or leave the platforms it lacks out of services.yaml")
+
+
+def _needed(base: BaseImage, service: ServiceConfig) -> list[str]:
+    if base.platform == TARGET:
+        return [str(Platform.of(*p.split("/"))) for p in service.platforms]
+    if base.platform in (None, BUILD):
+        return []  # unknown here, or the build machine's own: the build resolves it
+    return [str(Platform.of(*base.platform.split("/")))]
+
+
+def _platforms(client: RegistryClient, reference: str, deadline: Deadline) -> frozenset[str] | None:
+    """The platforms ``reference`` has, or None when it cannot be told here."""
+    try:
+        ref = parse_reference(reference)
+        manifest = client.get_manifest(ref, deadline=deadline)
+        body = manifest.json()
+        if manifest.is_index:
+            return frozenset(platform_of(d.get("platform")) for d in body.get("manifests") or []
+                             if not is_attestation(d))
+        config = descriptor(body["config"])
+        raw = client.get_blob(ref, config.digest, size=config.size, deadline=deadline)
+        return frozenset({platform_of(config_json(raw, f"image config of {reference}"))})
+    except (ValueError, KeyError, TypeError, AttributeError, OperationError, httpx.HTTPError) as exc:
+        log.info("base image %s not resolved before the build: %s", reference, exc)
+        return None

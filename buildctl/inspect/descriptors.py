@@ -1,0 +1,67 @@
+"""What the registry's JSON says about an image: descriptors, platforms, attestation entries.
+
+Registry JSON that lacks what the OCI image spec requires is a broken image, not a buildctl bug:
+``parsing`` turns the lookup errors into one OperationError naming what was malformed.
+Attestation manifests in an index are recognised by the annotation buildx puts on them
+(``vnd.docker.reference.type: attestation-manifest``, see
+https://github.com/moby/buildkit/blob/master/docs/attestations/attestation-storage.md), never by
+their ``unknown/unknown`` platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from buildctl.errors import OperationError
+from buildctl.platforms import Platform
+from buildctl.registry.wire import parse_json, size_mismatch
+
+ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
+ATTESTATION_VALUE = "attestation-manifest"
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """An OCI content descriptor's digest and size (None when absent or not a size)."""
+
+    digest: str
+    size: int | None
+
+
+def descriptor(d: Any) -> Descriptor:
+    size = d.get("size")
+    return Descriptor(d["digest"], size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None)
+
+
+def check_size(what: str, content: bytes, size: int | None) -> None:
+    """A manifest of another size than its index descriptor says fails a pull (containerd checks it)."""
+    if size is not None and len(content) != size:
+        raise OperationError(size_mismatch(what, len(content), size))
+
+
+def platform_of(spec: Mapping[str, Any] | None) -> str:
+    spec = spec or {}
+    return str(Platform.of(str(spec.get("os", "unknown")), str(spec.get("architecture", "unknown")),
+                           spec.get("variant")))
+
+
+def is_attestation(d: Mapping[str, Any]) -> bool:
+    return (d.get("annotations") or {}).get(ATTESTATION_ANNOTATION) == ATTESTATION_VALUE
+
+
+@contextmanager
+def parsing(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise OperationError(f"{what} is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def config_json(raw: bytes, what: str) -> dict[str, Any]:
+    doc = parse_json(raw, what=what)
+    if not isinstance(doc, dict):
+        raise TypeError("not a JSON object")
+    return doc
