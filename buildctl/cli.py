@@ -220,9 +220,8 @@ def verify(images: Annotated[list[str], typer.Argument(metavar="IMAGE...", help=
            deadline: Annotated[Optional[float], typer.Option("--deadline", min=0.1, callback=finite, help="Seconds one image's verification may take, every request included (default: verify.deadline_seconds, 120).")] = None,
            key: Annotated[Optional[Path], typer.Option("--key", help="Also check the cosign signature with this public key (README: Signed releases).")] = None) -> None:
     """Verify images in a registry: platforms present, configs agree, the bytes are that architecture."""
-    from buildctl.commands.verify import verify_references
+    from buildctl.commands.verify import credential_lookup, verify_references
     from buildctl.model import VerifyConfig
-    from buildctl.registry.credentials import registry_credentials_from_env
 
     checks = VerifyConfig()
     if platform:
@@ -230,7 +229,7 @@ def verify(images: Annotated[list[str], typer.Argument(metavar="IMAGE...", help=
     else:
         platforms, checks = _configured_platforms(config, tag, registry)
     results = verify_references(images, platforms=platforms, exact=not allow_extra,
-                                credentials=registry_credentials_from_env(), allow_foreign=checks.allow_foreign,
+                                credentials=credential_lookup(config, registry), allow_foreign=checks.allow_foreign,
                                 deadline_seconds=deadline if deadline is not None else checks.deadline_seconds,
                                 public_key=key)
     render.render(results, as_json=json)
