@@ -12,7 +12,7 @@ from buildctl import platforms as platforms_of
 from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
-from buildctl.errors import BuildctlError
+from buildctl.errors import BuildctlError, CommandError
 from buildctl.gitops import git as gitops
 from buildctl.inspect.cache import shared_layer_cache
 from buildctl.model import Config
@@ -88,10 +88,14 @@ def _gitops_remote_check(config: Config) -> DoctorCheck:
         git = gitops.Git(cfg, token=gitops.git_token_from_env(), throwaway=True)
         proc = git.run("ls-remote", "--heads", "--", gitops.clone_source(cfg.repo), cfg.branch, cwd=None,
                        what=f"reaching the GitOps repository {shown}")
-    except BuildctlError as exc:
+    except CommandError as exc:
+        if gitops.no_repository(exc.failure.output):
+            exc = gitops.missing_repository_error(cfg.repo, key="gitops.repo")
         fix = exc.hint or ("set BUILDCTL_GIT_TOKEN (SYSTEM_ACCESSTOKEN in Azure Pipelines) to a token that may "
                            "push, or fix gitops.repo")
         return DoctorCheck("gitops remote", False, exc.message.splitlines()[0], fix)
+    except BuildctlError as exc:
+        return DoctorCheck("gitops remote", False, exc.message.splitlines()[0], exc.hint or "fix gitops.repo")
     if not proc.stdout.strip():  # the release clones that branch: without it, the GitOps step fails
         return DoctorCheck("gitops remote", False, f"{shown} reachable, but it has no branch {cfg.branch}",
                            "push that branch first, or fix gitops.branch")
