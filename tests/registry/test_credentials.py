@@ -101,14 +101,6 @@ def test_credentials_are_immutable() -> None:
 RELEASE = "myacr.azurecr.io"
 
 
-@pytest.fixture
-def bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
-    return folder
-
-
 def lookup(folder: Path, settings: dict | None = None, **env: str) -> CredentialLookup:
     if settings is not None:
         write_config(folder, settings)

@@ -5,7 +5,6 @@ addresses, key normalisation, helper precedence), and real credential helper pro
 from __future__ import annotations
 
 import base64
-import os
 import time
 from pathlib import Path
 
@@ -89,14 +88,6 @@ def test_an_absent_or_empty_config_is_empty(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ real helper programs
-
-
-@pytest.fixture
-def bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
-    return folder
 
 
 def test_a_helper_answers_with_the_address_on_stdin(bin_dir: Path) -> None:

@@ -25,23 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.buildx import build_push
 from tests.helpers.cli import CliResult, run_cli
-from tests.helpers.elf import elf_for
-from tests.helpers.registry import (
-    PASSWORD,
-    REFRESH_TOKEN,
-    UPSTREAM,
-    USER,
-    TokenServer,
-    htpasswd_registry,
-    token_registry,
-)
+from tests.helpers.registry import PASSWORD, REFRESH_TOKEN, USER
+from tests.registry.conftest import REPO
 from tests.registry.helpers import answering_helper, auth_entry, helper_calls, install_helper, write_config
 
 pytestmark = pytest.mark.engine
 
-REPO = "buildctl-test/creds-probe"
 PLATFORMS = ("--platform", "linux/amd64,linux/arm64")
 ENV_PASSWORD = "env-Pa55-" + "q" * 16
 
@@ -64,42 +54,12 @@ def cli(*args: str, docker_config: Path, path_prefix: Path | None = None, **env:
     return result
 
 
-@pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A two-platform scratch image in the stack's registry (the auth registries pull it through)."""
-    ctx = tmp_path_factory.mktemp("creds-probe")
-    for arch in ("amd64", "arm64"):
-        (ctx / arch).mkdir()
-        (ctx / arch / "app").write_bytes(elf_for(arch))
-    (ctx / "Dockerfile").write_text('FROM scratch\nARG TARGETARCH\nCOPY --chmod=755 ${TARGETARCH}/app /app\n'
-                                    'ENTRYPOINT ["/app"]\n')
-    built = build_push([*PLATFORMS, "--tag", f"{UPSTREAM}/{REPO}:1", "--push", str(ctx)], timeout=300)
-    assert built.returncode == 0, built.stderr[-3000:]
-    return f"{REPO}:1"
-
-
-@pytest.fixture(scope="module")
-def basic_registry(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[str]:
-    registry = htpasswd_registry(tmp_path_factory.mktemp("htpasswd"))
-    yield registry.address
-    registry.close()
-
-
-@pytest.fixture(scope="module")
-def bearer_registry(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[tuple[str, TokenServer]]:
-    tokens = TokenServer(tmp_path_factory.mktemp("tokens"))
-    registry = token_registry(tmp_path_factory.mktemp("token-registry"), tokens)
-    yield registry.address, tokens
-    registry.close()
-    tokens.close()
-
-
 # ------------------------------------------------------------------ verify: Docker config only, helpers only
 
 
 def test_verify_with_credentials_only_in_the_docker_config(basic_registry: str, image: str, tmp_path: Path) -> None:
     config = write_config(tmp_path / "docker", {"auths": {basic_registry: auth_entry(USER, PASSWORD)}})
-    result = cli("verify", *PLATFORMS, f"{basic_registry}/{image}", docker_config=config)
+    result = cli("verify", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config)
     assert result.code == 0, result.output
 
 
@@ -110,14 +70,14 @@ def test_verify_with_credentials_only_in_a_helper(basic_registry: str, image: st
     answering_helper(bin_dir, "fake", basic_registry, USER, PASSWORD)
     settings = {"credsStore": "fake"} if setting == "credsStore" else {"credHelpers": {basic_registry: "fake"}}
     config = write_config(tmp_path / "docker", settings)
-    result = cli("verify", *PLATFORMS, f"{basic_registry}/{image}", docker_config=config, path_prefix=bin_dir)
+    result = cli("verify", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config, path_prefix=bin_dir)
     assert result.code == 0, result.output
     assert helper_calls(bin_dir, "fake") == [f"get {basic_registry}"]  # asked once for the whole verification
 
 
 def test_verify_without_credentials_says_where_it_looked(basic_registry: str, image: str, tmp_path: Path) -> None:
     config = write_config(tmp_path / "docker", {"auths": {"elsewhere.example": auth_entry(USER, PASSWORD)}})
-    result = cli("verify", "--json", *PLATFORMS, f"{basic_registry}/{image}", docker_config=config)
+    result = cli("verify", "--json", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config)
     assert result.code == 1, result.output
     text = json.dumps(json.loads(result.stdout))
     assert f"registry {basic_registry} requires authentication (HTTP 401)" in text
@@ -131,7 +91,7 @@ def test_a_failing_helper_is_one_clear_error(basic_registry: str, image: str, tm
     bin_dir = tmp_path / "bin"
     install_helper(bin_dir, "broken", body=f"echo 'token {PASSWORD}'; exit 1")
     config = write_config(tmp_path / "docker", {"credHelpers": {basic_registry: "broken"}})
-    result = cli("verify", *PLATFORMS, f"{basic_registry}/{image}", docker_config=config, path_prefix=bin_dir)
+    result = cli("verify", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config, path_prefix=bin_dir)
     assert result.code == 1, result.output
     assert f"credential helper docker-credential-broken (for {basic_registry}) failed (exit 1)" in result.output
 
@@ -141,7 +101,7 @@ def test_an_identity_token_goes_through_the_refresh_flow(bearer_registry, image:
     config = write_config(tmp_path / "docker", {"auths": {address: {
         **auth_entry("00000000-0000-0000-0000-000000000000", ""), "identitytoken": REFRESH_TOKEN}}})
     tokens.requests.clear()
-    result = cli("--debug", "verify", *PLATFORMS, f"{address}/{image}", docker_config=config)
+    result = cli("--debug", "verify", *PLATFORMS, f"{address}/{REPO}:1", docker_config=config)
     assert result.code == 0, result.output
     assert tokens.requests == [{"method": "POST", "grant_type": "refresh_token", "service": "buildctl-test-registry",
                                 "scope": f"repository:{REPO}:pull", "client_id": "buildctl"}]
