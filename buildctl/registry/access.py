@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from buildctl.errors import OperationError
+from buildctl.errors import BuildctlError
 from buildctl.redaction import redact
 from buildctl.registry.auth import is_loopback, parse_challenge
 from buildctl.registry.client import RegistryClient
@@ -63,7 +63,7 @@ def check(registry: str, repository: str, lookup: CredentialLookup) -> tuple[Ans
         try:
             return reachable, _credentials(client, lookup, host=host, url=url, repository=repository,
                                            header=first.headers.get("WWW-Authenticate", ""))
-        except OperationError as exc:
+        except BuildctlError as exc:  # a helper that failed, a malformed auth entry, a refusal
             return reachable, Answer(False, redact(exc.message), redact(exc.hint or login_command(host)))
 
 

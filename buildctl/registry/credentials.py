@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Mapping
 
-from buildctl.errors import UsageError
+from buildctl.errors import BuildctlError, UsageError
 from buildctl.redaction import remember_secret
 from buildctl.registry import docker_credentials as dc
 from buildctl.registry.auth import CredentialSource, RegistryCredentials
@@ -70,13 +70,20 @@ class CredentialLookup(CredentialSource):
         self._helper_timeout = helper_timeout
         self._config: dc.DockerConfig | None = None
         self._found: dict[str, RegistryCredentials | None] = {}
+        self._failed: dict[str, BuildctlError] = {}
         self._lock = threading.Lock()
 
     def find(self, host: str) -> RegistryCredentials | None:
         key = host.lower()
         with self._lock:
+            if key in self._failed:  # a helper that failed or hung is not asked again for every request
+                raise self._failed[key]
             if key not in self._found:
-                self._found[key] = self._resolve(host)
+                try:
+                    self._found[key] = self._resolve(host)
+                except BuildctlError as exc:
+                    self._failed[key] = exc
+                    raise
             return self._found[key]
 
     def docker_config(self) -> dc.DockerConfig:

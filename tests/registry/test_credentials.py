@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from buildctl.errors import EXIT_BAD_INPUT, UsageError
+from buildctl.errors import EXIT_BAD_INPUT, OperationError, UsageError
 from buildctl.redaction import redact
 from buildctl.registry.auth import RegistryCredentials
 from buildctl.registry.credentials import (
@@ -22,7 +22,7 @@ from buildctl.registry.credentials import (
     registry_credentials_from_env,
     same_registry,
 )
-from tests.registry.helpers import answering_helper, auth_entry, helper_calls, write_config
+from tests.registry.helpers import answering_helper, auth_entry, helper_calls, install_helper, write_config
 
 SECRET = "pa55-Wörd:with:colons"
 
@@ -203,3 +203,12 @@ def test_login_commands() -> None:
     assert login_command("myacr.azurecr.cn") == "az acr login -n myacr"
     assert login_command("docker.io") == "docker login"
     assert login_command("ghcr.io") == "docker login ghcr.io"
+
+
+def test_a_failing_helper_is_asked_once_and_its_error_kept(tmp_path: Path, bin_dir: Path) -> None:
+    install_helper(bin_dir, "broken", body="exit 2")
+    found = lookup(tmp_path / "cfg", {"credsStore": "broken"})
+    for _ in range(3):
+        with pytest.raises(OperationError, match=r"^credential helper docker-credential-broken \(for h\) failed"):
+            found.find("h")
+    assert helper_calls(bin_dir, "broken") == ["get h"]
