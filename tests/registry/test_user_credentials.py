@@ -57,14 +57,14 @@ def cli(*args: str, docker_config: Path, path_prefix: Path | None = None, **env:
 # ------------------------------------------------------------------ verify: Docker config only, helpers only
 
 
-def test_verify_with_credentials_only_in_the_docker_config(basic_registry: str, image: str, tmp_path: Path) -> None:
+def test_verify_with_credentials_only_in_the_docker_config(basic_registry: str, tmp_path: Path) -> None:
     config = write_config(tmp_path / "docker", {"auths": {basic_registry: auth_entry(USER, PASSWORD)}})
     result = cli("verify", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config)
     assert result.code == 0, result.output
 
 
 @pytest.mark.parametrize("setting", ["credsStore", "credHelpers"])
-def test_verify_with_credentials_only_in_a_helper(basic_registry: str, image: str, tmp_path: Path,
+def test_verify_with_credentials_only_in_a_helper(basic_registry: str, tmp_path: Path,
                                                   setting: str) -> None:
     bin_dir = tmp_path / "bin"
     answering_helper(bin_dir, "fake", basic_registry, USER, PASSWORD)
@@ -75,19 +75,19 @@ def test_verify_with_credentials_only_in_a_helper(basic_registry: str, image: st
     assert helper_calls(bin_dir, "fake") == [f"get {basic_registry}"]  # asked once for the whole verification
 
 
-def test_verify_without_credentials_says_where_it_looked(basic_registry: str, image: str, tmp_path: Path) -> None:
+def test_verify_without_credentials_says_where_it_looked(basic_registry: str, tmp_path: Path) -> None:
     config = write_config(tmp_path / "docker", {"auths": {"elsewhere.example": auth_entry(USER, PASSWORD)}})
-    result = cli("verify", "--json", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config)
+    result = cli("verify", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config)
     assert result.code == 1, result.output
-    text = json.dumps(json.loads(result.stdout))
-    assert f"registry {basic_registry} requires authentication (HTTP 401)" in text
-    assert ("looked in BUILDCTL_REGISTRY_USERNAME/BUILDCTL_REGISTRY_PASSWORD (set, but sent only to the release "
-            "registry 127.0.0.1:5000)" not in text)  # they are not set here
-    assert (f"looked in BUILDCTL_REGISTRY_USERNAME/BUILDCTL_REGISTRY_PASSWORD (not set); Docker config "
-            f"{config}/config.json (no credHelpers, credsStore or auths entry for {basic_registry})") in text
+    assert result.stderr.splitlines() == [
+        f"buildctl: error: registry {basic_registry} requires authentication (HTTP 401) for manifest of "
+        f"{basic_registry}/{REPO}:1; looked in BUILDCTL_REGISTRY_USERNAME/BUILDCTL_REGISTRY_PASSWORD (not set); "
+        f"Docker config {config}/config.json (no credHelpers, credsStore or auths entry for {basic_registry})",
+        f"  hint: run `docker login {basic_registry}`",
+    ]
 
 
-def test_a_failing_helper_is_one_clear_error(basic_registry: str, image: str, tmp_path: Path) -> None:
+def test_a_failing_helper_is_one_clear_error(basic_registry: str, tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     install_helper(bin_dir, "broken", body=f"echo 'token {PASSWORD}'; exit 1")
     config = write_config(tmp_path / "docker", {"credHelpers": {basic_registry: "broken"}})
@@ -96,7 +96,7 @@ def test_a_failing_helper_is_one_clear_error(basic_registry: str, image: str, tm
     assert f"credential helper docker-credential-broken (for {basic_registry}) failed (exit 1)" in result.output
 
 
-def test_an_identity_token_goes_through_the_refresh_flow(bearer_registry, image: str, tmp_path: Path) -> None:
+def test_an_identity_token_goes_through_the_refresh_flow(bearer_registry, tmp_path: Path) -> None:
     address, tokens = bearer_registry
     config = write_config(tmp_path / "docker", {"auths": {address: {
         **auth_entry("00000000-0000-0000-0000-000000000000", ""), "identitytoken": REFRESH_TOKEN}}})
