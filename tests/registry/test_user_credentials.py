@@ -32,7 +32,7 @@ from tests.registry.helpers import answering_helper, auth_entry, helper_calls, i
 
 pytestmark = pytest.mark.engine
 
-PLATFORMS = ("--platform", "linux/amd64,linux/arm64")
+PLATFORMS = ("--platform", "linux/amd64", "--platform", "linux/arm64")  # repeated: works with and without comma lists
 ENV_PASSWORD = "env-Pa55-" + "q" * 16
 
 
@@ -80,7 +80,7 @@ def test_verify_without_credentials_says_where_it_looked(basic_registry: str, tm
     result = cli("verify", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config)
     assert result.code == 1, result.output
     assert result.stderr.splitlines() == [
-        f"buildctl: error: registry {basic_registry} requires authentication (HTTP 401) for manifest of "
+        f"buildctl: error: registry {basic_registry} requires authentication (HTTP 401) for manifest "
         f"{basic_registry}/{REPO}:1; looked in BUILDCTL_REGISTRY_USERNAME/BUILDCTL_REGISTRY_PASSWORD (not set); "
         f"Docker config {config}/config.json (no credHelpers, credsStore or auths entry for {basic_registry})",
         f"  hint: run `docker login {basic_registry}`",
