@@ -17,7 +17,7 @@ from pathlib import Path
 
 from buildctl.errors import CommandError, OperationError, UsageError
 from buildctl.model import GitOpsConfig
-from buildctl.redaction import has_credentials, is_url, redact_url
+from buildctl.redaction import has_credentials, is_url, redact, redact_url, remember_secret
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ class Git:
 
     def __init__(self, cfg: GitOpsConfig, *, token: str | None, throwaway: bool) -> None:
         self._secrets = _secret_forms(token)
+        if token:  # one redaction for every secret: error_handler masks it too, wherever it shows up
+            remember_secret(token, username="buildctl")
         env = {k: v for k, v in os.environ.items() if k not in _REPOSITORY_VARIABLES}
         env.update(
             GIT_TERMINAL_PROMPT="0", GCM_INTERACTIVE="never", LC_ALL="C",
@@ -104,7 +106,7 @@ class Git:
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return redact_url(text)
+        return redact(text)  # also the registry's secrets (redaction.remember_secret)
 
     def run(self, *args: str, cwd: Path | None, what: str, input: str | None = None,
             check: bool = True, detach: bool = False) -> subprocess.CompletedProcess[str]:  # fmt: skip
