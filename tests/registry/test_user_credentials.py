@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +60,18 @@ def cli(*args: str, docker_config: Path, path_prefix: Path | None = None, **env:
 
 def test_verify_with_credentials_only_in_the_docker_config(basic_registry: str, tmp_path: Path) -> None:
     config = write_config(tmp_path / "docker", {"auths": {basic_registry: auth_entry(USER, PASSWORD)}})
+    result = cli("verify", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config)
+    assert result.code == 0, result.output
+
+
+def test_verify_after_a_real_docker_login(basic_registry: str, tmp_path: Path) -> None:
+    """What `docker login` itself writes (not a hand-made config) is what buildctl reads."""
+    config = tmp_path / "docker"
+    login = subprocess.run(["docker", "login", "--username", USER, "--password-stdin", basic_registry],
+                           input=PASSWORD, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "DOCKER_CONFIG": str(config)})
+    assert login.returncode == 0, login.stderr
+    assert basic_registry in json.loads((config / "config.json").read_text())["auths"]
     result = cli("verify", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config)
     assert result.code == 0, result.output
 
