@@ -20,12 +20,14 @@ import json
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from buildctl.registry.docker_credentials import HELPER_TIMEOUT_SECONDS
 from tests.helpers.cli import CliResult, run_cli
 from tests.helpers.registry import PASSWORD, REFRESH_TOKEN, USER
 from tests.registry.conftest import REPO
@@ -107,6 +109,18 @@ def test_a_failing_helper_is_one_clear_error(basic_registry: str, tmp_path: Path
     result = cli("verify", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config, path_prefix=bin_dir)
     assert result.code == 1, result.output
     assert f"credential helper docker-credential-broken (for {basic_registry}) failed (exit 1)" in result.output
+
+
+def test_a_hanging_helper_is_a_bounded_clear_error(basic_registry: str, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    install_helper(bin_dir, "stuck", body="sleep 600 & sleep 600")  # a grandchild holds the pipes too
+    config = write_config(tmp_path / "docker", {"credsStore": "stuck"})
+    started = time.monotonic()
+    result = cli("verify", *PLATFORMS, f"{basic_registry}/{REPO}:1", docker_config=config, path_prefix=bin_dir)
+    assert time.monotonic() - started < HELPER_TIMEOUT_SECONDS + 15
+    assert result.code == 1, result.output
+    assert (f"credential helper docker-credential-stuck (for {basic_registry}): docker-credential-stuck did not "
+            f"answer within {HELPER_TIMEOUT_SECONDS:g} s (stopped)") in result.stderr
 
 
 def test_an_identity_token_goes_through_the_refresh_flow(bearer_registry, tmp_path: Path) -> None:
