@@ -61,8 +61,9 @@ def check(registry: str, repository: str, lookup: CredentialLookup) -> tuple[Ans
                 Answer(False, "not checked: /v2/ did not answer", unreachable_fix(registry))
         reachable = Answer(True, f"{registry} answers /v2/ (requires authentication)")
         try:
-            return reachable, _credentials(client, lookup, host=host, url=url, repository=repository,
-                                           header=first.headers.get("WWW-Authenticate", ""))
+            answer = _credentials(client, lookup, host=host, url=url, repository=repository,
+                                  header=first.headers.get("WWW-Authenticate", ""))
+            return reachable, Answer(answer.ok, redact(answer.detail), answer.fix)  # a header may echo a secret
         except BuildctlError as exc:  # a helper that failed, a malformed auth entry, a refusal
             return reachable, Answer(False, redact(exc.message), redact(exc.hint or login_command(host)))
 
