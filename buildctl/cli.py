@@ -292,3 +292,16 @@ def completion(shell: Annotated[cli_completion.Shell, typer.Argument(help="The s
 
 def main(argv: list[str] | None = None) -> None:
     error_handler.run(app, argv)
+
+
+@app.command(epilog=epilog("rollback"))
+def rollback(tag: Annotated[str, typer.Argument(metavar="TAG", help="The release to deploy again (it must exist and pass verification).", show_default=False)],
+             services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, registry: RegistryOpt = None,
+             json: JsonOpt = False, record: RecordOut = None,
+             dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the manifest diff; change nothing.")] = False) -> None:
+    """Deploy an older release again, on purpose: one GitOps commit "rollback to TAG", bypassing gitops.tag_order."""
+    from buildctl.commands import rollback as rollback_cmd
+
+    rollback_cmd.check_tag(tag)  # before services.yaml: the TAG argument's own message, not --tag's
+    render.render(rollback_cmd.rollback(_load(config, tag, registry, services), tag, dry_run=dry_run, record_path=record),
+                  as_json=json)

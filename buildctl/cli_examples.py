@@ -46,6 +46,11 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("buildctl update-manifests --record release.json --gitops-repo ../gitops --in-place",
          "edit a local checkout"),
     ),
+    "rollback": (
+        ("buildctl rollback 41 --dry-run", "the diff that deploys 41 again; changes nothing"),
+        ("buildctl rollback 41 --record rollback.json", "every service back to 41: one commit"),
+        ("buildctl rollback 41 vote worker --json", "two services only, as JSON"),
+    ),
     "completion": (
         ("buildctl completion bash > ~/.local/share/bash-completion/completions/buildctl", "bash"),
         ("buildctl completion zsh > \"${fpath[1]}/_buildctl\"", "zsh"),

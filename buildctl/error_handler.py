@@ -2,6 +2,10 @@
 
 0 ok, 1 an operation failed, 2 bad input, 3 a bug, 130 interrupted. One error line (plus a hint)
 on stderr; --debug adds the traceback. Every verb's errors reach the user through ``run``.
+
+Under CI, everything printed while ``run`` runs (results, errors, log records, click's usage
+errors, tracebacks) goes through one neutraliser (``output.ci_stream``): no text from outside
+becomes an Azure Pipelines or GitHub Actions logging command.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import traceback
 import typer
 
 from buildctl import cli_completion, errors, interrupts
+from buildctl.output import ci_stream
 from buildctl.redaction import redact
 
 
@@ -26,13 +31,25 @@ class _State:
     debug = False
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Log records to the ``sys.stderr`` of the moment: the CI neutraliser while ``run`` runs."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns one; the property decides
+        pass
+
+
 def configure(*, debug: bool) -> None:
     """--debug: tracebacks, and every buildctl log record. Otherwise WARNING and up (retries, renewed
     logins) on stderr, so a CI log shows them. Only the ``buildctl`` loggers: libraries stay quiet."""
     _State.debug = debug
     logger = logging.getLogger("buildctl")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(_RedactingFormatter("buildctl: %(levelname)s: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
@@ -40,6 +57,11 @@ def configure(*, debug: bool) -> None:
 
 def run(app: typer.Typer, argv: list[str] | None) -> None:
     """Run the CLI ``app`` and exit with the code its outcome maps to."""
+    with ci_stream.neutralised(os.environ):
+        _run(app, argv)
+
+
+def _run(app: typer.Typer, argv: list[str] | None) -> None:
     interrupts.install()
     if os.environ.get(cli_completion.COMPLETE_VAR):  # a completion request from the shell script
         cli_completion.enable()

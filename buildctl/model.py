@@ -36,14 +36,29 @@ class GitOpsFile:
 
 @dataclass(frozen=True)
 class HelmKeys:
-    """Where a Helm values file keeps a service's image: dotted key paths (``image.tag``).
+    """Where Helm values keep a service's image: dotted key paths (``image.tag``; a number indexes a
+    list: ``sidecars.0.image.tag``), in one of three layouts:
 
+    - split: ``repository`` + ``tag`` (+ ``digest``; + ``registry``, which None finds by itself when
+      a ``registry`` key stands beside the repository key, as Bitnami and Grafana charts have it);
+    - ``image``: one value holding ``repo:tag[@digest]``;
+    - ``prefix``: the chart prints ``PREFIX/<name>:TAG`` for many services from one prefix and one
+      ``tag`` key (microservices-demo).
     ``digest`` None: with digest pinning the tag is written as ``TAG@sha256:...``.
     """
 
-    repository: str = "image.repository"
-    tag: str = "image.tag"
+    repository: str | None = "image.repository"
+    tag: str | None = "image.tag"
     digest: str | None = None
+    registry: str | None = None
+    image: str | None = None
+    prefix: str | None = None
+
+    @property
+    def named(self) -> tuple[str, ...]:
+        """Every key path this names, in the order the layout reads them."""
+        keys = (self.image,) if self.image else (self.registry, self.prefix, self.repository, self.tag, self.digest)
+        return tuple(k for k in keys if k)
 
 
 class TagOrder(StrEnum):
@@ -76,6 +91,7 @@ class GitOpsConfig:
     push_branch: str | None = None  # push to this new branch (for a pull request) instead
     push_retries: int = 8
     tag_order: TagOrder = TagOrder.AUTO
+    render_check: bool = True  # kustomize build touched kustomizations before pushing
 
 
 class Driver(StrEnum):

@@ -88,3 +88,20 @@ def redact(text: str) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return redact_url(text)
+
+
+# Environment variables known to hold a secret: the registry password, the Git tokens (Azure's
+# SYSTEM_ACCESSTOKEN, GitHub's GITHUB_TOKEN), cosign's key password. tests/test_redaction.py keeps
+# this in step with the names buildctl reads them from.
+SECRET_VARIABLES = frozenset({"BUILDCTL_REGISTRY_PASSWORD", "BUILDCTL_GIT_TOKEN", "SYSTEM_ACCESSTOKEN",
+                              "GITHUB_TOKEN", "COSIGN_PASSWORD", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"})  # fmt: skip
+# ...and names that say they hold one. Azure maps `$(registryPassword)` to REGISTRYPASSWORD, so
+# the words end a name with or without a "_"; KEY, PAT and PWD only as a word of their own
+# (MONKEY, SPAT and the shell's PWD are not secrets).
+_SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|APIKEY|CREDENTIALS?|.+_(KEY|PAT|PWD))\Z",
+                          re.IGNORECASE)
+
+
+def is_secret_variable(name: str) -> bool:
+    """True for an environment variable that holds a secret, by name (its value is never looked at)."""
+    return name.upper() in SECRET_VARIABLES or _SECRET_NAME.search(name) is not None

@@ -22,6 +22,9 @@ BASE_TAG=bookworm-1
 BASE_PACKAGES=python3-minimal,python3-flask,python3-redis,python3-psycopg2,python3-gunicorn,ca-certificates
 BOOKWORM_PACKAGES=(runc iptables tini qemu-user-static binfmt-support docker-registry mmdebstrap arch-test curl)
 TRIXIE_PACKAGES=(containerd docker.io docker-cli docker-buildx)
+# What only the test suite needs (the sample apps' tests run a real Redis and PostgreSQL):
+# `stack.sh test-packages`, which scripts/test.sh runs.
+TEST_PACKAGES=(redis-server postgresql)
 # Release tools (signing, the kustomize render check): Go static binaries whose only Depends is
 # libc6 (>= 2.34), which bookworm's 2.36 satisfies; installed the same libc-safe way.
 TRIXIE_TOOLS=(cosign kustomize)
@@ -299,7 +302,8 @@ status() {
 case "${1:-}" in
   up) shift; up "$@" ;;
   nodes) nodes ;;
+  test-packages) install_bookworm_packages "${TEST_PACKAGES[@]}" ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up [--buildkit]|nodes|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--buildkit]|nodes|test-packages|down|status" >&2; exit 2 ;;
 esac

@@ -24,6 +24,7 @@ from buildctl.errors import (
     UsageError,
 )
 from tests.helpers.cli import PROJECT
+from tests.output.agents import AZURE, ENVIRONMENTS, GITHUB, injected
 
 TOKEN = "ghp_S3cr3tT0kenValue0123456789abcdef"
 INTERRUPTED = ("buildctl: interrupted; stopped {n} child process(es); nothing half-tagged, "
@@ -71,6 +72,13 @@ def main(what: str, debug: bool = typer.Option(False, "--debug")) -> None:
         raise KeyboardInterrupt
     if what == "exit-7":
         raise typer.Exit(7)
+    if what == "inject":  # text from outside in a log record, a partial line, a message and its hint
+        import logging
+        logging.getLogger("buildctl.registry").warning("registry said %s", {AZURE!r})
+        print("partial " + {AZURE!r}, end="")
+        raise errors.OperationError("tag refused\\n" + {GITHUB!r}, hint={AZURE!r})
+    if what == "inject-bug":
+        raise RuntimeError({AZURE!r} + "\\r" + {GITHUB!r})
 
 error_handler.run(app, sys.argv[1:])
 """
@@ -85,11 +93,11 @@ def app_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def run_app(app_file: Path):
-    def run(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    def run(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
         started = time.monotonic()
         proc = subprocess.run([sys.executable, str(app_file), *args], check=False, capture_output=True, text=True, timeout=60,
                               env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "COLUMNS": "200",
-                                   "PYTHONPATH": str(PROJECT)})
+                                   "PYTHONPATH": str(PROJECT), **(env or {})})
         return proc, time.monotonic() - started
 
     return run
@@ -229,3 +237,25 @@ def test_an_unexpected_error_does_not_print_credentials(run_app) -> None:
     proc, _ = run_app("secret-bug")
     assert proc.returncode == 3
     assert TOKEN not in proc.stderr
+
+
+# --------------------------------------------------------------------------- CI logs (issue #24)
+
+
+@pytest.mark.parametrize("ci", sorted(ENVIRONMENTS))
+@pytest.mark.parametrize("what", ["inject", "inject-bug"])
+def test_under_ci_no_printed_text_is_a_log_command(run_app, ci: str, what: str) -> None:
+    proc, _ = run_app(what, env=ENVIRONMENTS[ci])
+    assert proc.returncode == (errors.EXIT_FAILED if what == "inject" else errors.EXIT_BUG)
+    assert injected(proc.stdout) == [] and injected(proc.stderr) == [], proc.stdout + proc.stderr
+    shown = proc.stdout + proc.stderr
+    assert shown.count("pwned") == (4 if what == "inject" else 2)  # escaped, never dropped
+    if what == "inject":
+        assert proc.stdout == "partial \\u0023#vso[task.setvariable variable=pwned]1"  # held, then written at exit
+        assert "buildctl: WARNING: registry said \\u0023#vso[" in proc.stderr
+
+
+def test_outside_ci_text_is_printed_as_it_is(run_app) -> None:
+    proc, _ = run_app("inject")
+    assert proc.stdout == "partial " + AZURE
+    assert proc.stderr.splitlines()[1:] == ["buildctl: error: tag refused", GITHUB, f"  hint: {AZURE}"]

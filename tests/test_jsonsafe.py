@@ -1,8 +1,13 @@
-"""buildctl.jsonsafe: JSON from outside, nesting bounded, refused as a JSONDecodeError with a line."""
+"""buildctl.jsonsafe: JSON from outside, nesting and numbers bounded, refused as a JSONDecodeError with a line;
+files read only when regular and small enough."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
+import time
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +47,55 @@ def test_invalid_json_stays_invalid_json() -> None:
     with pytest.raises(json.JSONDecodeError) as info:
         jsonsafe.loads('{"a": }')
     assert not isinstance(info.value, jsonsafe.JSONTooDeep)
+
+
+@pytest.mark.parametrize("doc", [
+    '{"n": ' + "1" * 100_000 + "}",  # ValueError in json.loads (int_max_str_digits), quadratic below it
+    '[1, 2,\n -' + "9" * 101 + "]",
+    "[0." + "5" * 101 + "]",
+    "[1e" + "0" * 101 + "]",
+    b'{"size": ' + b"7" * 101 + b"}",
+])
+def test_a_number_too_long_is_a_decode_error(doc: str | bytes) -> None:
+    with pytest.raises(json.JSONDecodeError) as info:
+        jsonsafe.loads(doc)
+    assert isinstance(info.value, jsonsafe.JSONNumberTooLong) and isinstance(info.value, jsonsafe.JSONOutOfBounds)
+    assert info.value.msg == f"a number of more than {jsonsafe.MAX_DIGITS} digits"
+
+
+def test_the_line_of_a_long_number() -> None:
+    with pytest.raises(jsonsafe.JSONNumberTooLong) as info:
+        jsonsafe.loads('{\n"a": 1,\n"b": ' + "2" * 500 + "}")
+    assert (info.value.lineno, info.value.colno) == (3, 6)
+
+
+@pytest.mark.parametrize("doc", [
+    '{"digest": "sha256:' + "1" * 64 + '", "blob": "' + "7" * 10_000 + '"}',  # digits inside strings are text
+    '{"size": ' + "9" * 100 + "}",  # exactly the bound
+    "[" + ", ".join(["12345678901234567890"] * 1000) + "]",
+])
+def test_numbers_within_the_bound_and_digits_in_strings(doc: str) -> None:
+    assert jsonsafe.loads(doc) == json.loads(doc)
+
+
+def test_the_scan_stays_linear() -> None:
+    doc = "[" + ",".join(["9" * 100] * 20_000) + "]"  # 2 MB of numbers just under the bound
+    start = time.monotonic()
+    assert len(jsonsafe.loads(doc)) == 20_000
+    assert time.monotonic() - start < 2
+
+
+def test_read_file_refuses_what_is_not_a_regular_file_and_what_is_too_large(tmp_path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero"), tmp_path):
+        with pytest.raises(jsonsafe.NotARegularFile) as info:
+            jsonsafe.read_file(path, max_bytes=10)
+        assert not stat.S_ISREG(info.value.mode)
+    regular = tmp_path / "r.json"
+    regular.write_bytes(b"x" * 11)
+    with pytest.raises(jsonsafe.FileTooLarge):
+        jsonsafe.read_file(regular, max_bytes=10)
+    assert jsonsafe.read_file(regular, max_bytes=11) == b"x" * 11
+    with pytest.raises(FileNotFoundError):
+        jsonsafe.read_file(tmp_path / "missing", max_bytes=10)

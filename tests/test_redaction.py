@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from buildctl.redaction import has_credentials, is_url, redact_url
+from buildctl.gitops.git import TOKEN_VARIABLES
+from buildctl.redaction import has_credentials, is_secret_variable, is_url, redact_url
+from buildctl.registry.credentials import PASSWORD_ENV
 
 TOKEN = "ghp_S3cr3tT0kenValue0123456789abcdef"
 SHA = "sha256:" + "0123456789abcdef" * 4
@@ -126,3 +128,25 @@ def test_credential_query_parameters_are_masked_and_count_as_credentials(text: s
     assert redact_url(expected) == expected  # idempotent
     url = text.split("'")[1] if "'" in text else text
     assert has_credentials(url)
+
+
+# --------------------------------------------------------------------------- secret variables (issue #24)
+
+@pytest.mark.parametrize("name", ["BUILDCTL_REGISTRY_PASSWORD", "BUILDCTL_GIT_TOKEN", "SYSTEM_ACCESSTOKEN",
+                                  "GITHUB_TOKEN", "COSIGN_PASSWORD", "REGISTRYPASSWORD", "registry_password",
+                                  "NPM_TOKEN", "AWS_SECRET_ACCESS_KEY", "ARM_CLIENT_SECRET", "SIGNING_KEY", "ADO_PAT",
+                                  "DB_PWD", "GPG_PASSPHRASE", "DOCKER_CREDENTIALS", "OPENAI_APIKEY", "MY_PASSWD"])
+def test_names_that_hold_secrets(name):
+    assert is_secret_variable(name)
+
+
+@pytest.mark.parametrize("name", ["BUILD_BUILDID", "BUILDCTL_TAG", "BUILDCTL_REGISTRY", "BUILDCTL_REGISTRY_USERNAME",
+                                  "MONKEY", "KEY_VAULT_NAME", "PWD", "OLDPWD", "PATH", "HOME", "TOKEN_URL",
+                                  "BUILDCTL_GITOPS_REPO", "TARGETARCH", "SPAT"])
+def test_names_that_do_not(name):
+    assert not is_secret_variable(name)
+
+
+def test_every_variable_buildctl_reads_a_secret_from_is_one():
+    for name in (*TOKEN_VARIABLES, PASSWORD_ENV, "COSIGN_PASSWORD"):
+        assert is_secret_variable(name), name

@@ -235,6 +235,7 @@ def _gitops(doc, root: Path, raw: dict | None, fail) -> GitOpsConfig | None:
         push_branch=raw.get("push_branch"),
         push_retries=raw.get("push_retries", defaults.push_retries),
         tag_order=TagOrder(raw.get("tag_order", defaults.tag_order)),
+        render_check=raw.get("render_check", defaults.render_check),
     )
 
 

@@ -20,11 +20,27 @@ def manifest_entry(entry: dict, at: Path_, fail) -> GitOpsFile:
     if helm is not None:
         if entry.get("containers"):
             raise fail("a Helm values file has no containers: use `helm:` keys or `containers:`, not both", at)
-        keys = HelmKeys(**{k: v for k, v in helm.items() if k in ("repository", "tag", "digest")})
-        named = [k for k in (keys.repository, keys.tag, keys.digest) if k]
-        if len(set(named)) != len(named):
-            raise fail("the helm repository, tag and digest keys must differ", (*at, "helm"))
+        keys = helm_keys(helm, (*at, "helm"), fail)
     return GitOpsFile(entry["path"], tuple(entry.get("containers", ())), keys)
+
+
+def helm_keys(helm: dict, at: Path_, fail) -> HelmKeys:
+    """The layout ``helm:`` names (model.HelmKeys): split keys, one ``image`` value, or a ``prefix``."""
+    if "image" in helm:
+        if others := [k for k in ("repository", "tag", "digest", "registry", "prefix") if k in helm]:
+            raise fail(f"`helm.image` holds the whole reference: leave out `{others[0]}`", at)
+        return HelmKeys(repository=None, tag=None, image=helm["image"])
+    if "prefix" in helm:
+        if others := [k for k in ("repository", "digest", "registry") if k in helm]:
+            raise fail(f"`helm.prefix` is the repository of every image under it: leave out `{others[0]}`", at,
+                       hint="one tag key serves every service under the prefix, so no digest can be pinned there")
+        parent = helm["prefix"].rpartition(".")[0]
+        keys = HelmKeys(repository=None, tag=helm.get("tag", f"{parent}.tag".lstrip(".")), prefix=helm["prefix"])
+    else:
+        keys = HelmKeys(**{k: v for k, v in helm.items() if k in ("repository", "tag", "digest", "registry")})
+    if len(set(keys.named)) != len(keys.named):
+        raise fail("the helm repository, tag and digest keys must differ", at)
+    return keys
 
 
 # cosign key references that are not files (cosign's --key: KMS providers and env://).

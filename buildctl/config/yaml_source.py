@@ -18,7 +18,9 @@ from typing import Any
 import yaml
 
 from buildctl.config import source_text
+from buildctl.config.secret_fields import secret_interpolation_error
 from buildctl.errors import ConfigError
+from buildctl.redaction import is_secret_variable
 
 Path_ = tuple[str | int, ...]
 
@@ -282,6 +284,8 @@ class _Builder:
             if match.group(0) == "$$":
                 return "$"
             name, default = match.group("name"), match.group("default")
+            if is_secret_variable(name):
+                raise secret_interpolation_error(name, file=self.file, line=line, key=format_path(path))
             found = self.environ.get(name)
             if found:
                 return found

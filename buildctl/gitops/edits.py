@@ -16,27 +16,17 @@ from pathlib import Path
 from yaml.nodes import Node
 
 from buildctl.errors import ConfigError, OperationError
-from buildctl.gitops import helm_values
-from buildctl.gitops.image_fields import (
-    ContainerImage,
-    KustomizeImage,
-    compose_documents,
-    container_images,
-    is_kustomization,
-    kustomize_images,
-    no_documents,
-    repository_of,
-)
-from buildctl.gitops.kustomize_edits import FIELDS, kustomize_splices
+from buildctl.gitops import finder
 from buildctl.gitops.manifest_files import read_manifest
 from buildctl.gitops.results import Drift, FileChange, GitOpsChange
 from buildctl.gitops.shared_values import Sharing
+from buildctl.gitops.sites import ImageSite, Rewrite
+from buildctl.gitops.sites.helm_keys import shared_tag_conflicts
 from buildctl.gitops.tag_order import is_newer
-from buildctl.gitops.yaml_splice import Splice, apply_splices, replace_scalar
-from buildctl.model import GitOpsFile, ReleasedImage, TagOrder
-from buildctl.references import ImageReference, parse_reference, written_name
-
-Site = ContainerImage | KustomizeImage
+from buildctl.gitops.yaml_nodes import compose_documents, no_documents, repository_of
+from buildctl.gitops.yaml_splice import Splice, apply_splices
+from buildctl.model import GitOpsFile, HelmKeys, ReleasedImage, TagOrder
+from buildctl.references import parse_reference
 
 
 def reference_for(release: ReleasedImage, *, pin_digest: bool) -> str:
@@ -44,94 +34,75 @@ def reference_for(release: ReleasedImage, *, pin_digest: bool) -> str:
     return f"{ref}@{release.digest}" if pin_digest else ref
 
 
-def current_reference(site: Site) -> str:
-    # strip(): a block scalar (`image: |`) holds its final newline; the reference is still the one
-    # written, and replacing it then says why it cannot (yaml_splice), not "no image found".
-    return site.image.value.strip() if isinstance(site, ContainerImage) else site.reference()
-
-
-def find_images(text: str, *, path: str, repository: str, containers: tuple[str, ...] = ()) -> list[Site]:
-    """The images of ``repository`` in ``text`` (only ``containers``, if given).
+def find_images(text: str, *, path: str, repository: str, containers: tuple[str, ...] = (),
+                helm: HelmKeys | None = None) -> list[ImageSite]:
+    """The image sites of ``repository`` in ``text`` (only ``containers``, if given; at ``helm`` keys).
 
     Raises ConfigError when nothing matches, or when a named container has no such image: a
     typo in services.yaml must fail loudly rather than silently update nothing.
     """
-    return _find(compose_documents(text, path=path), text, path=path, repository=repository, containers=containers)
+    return _find(compose_documents(text, path=path), text, path=path, repository=repository, containers=containers,
+                 helm=helm)
 
 
-def _find(docs: list[Node], text: str, *, path: str, repository: str, containers: tuple[str, ...]) -> list[Site]:
+def _find(docs: list[Node], text: str, *, path: str, repository: str, containers: tuple[str, ...],
+          helm: HelmKeys | None) -> list[ImageSite]:
     want = repository_of(repository)
     if want is None:
         raise ConfigError(f"not an image repository: {repository!r}", file=path)
     if not docs:
-        raise no_documents(text, path=path, hint=f"list the manifest that holds the image of {repository}")
-    sites: list[Site] = []
-    for doc in docs:
-        if is_kustomization(doc, path=path):
-            for entry in kustomize_images(doc, path=path):
-                # The image the entry produces (newName, else name): `name: x, newName: y` deploys y.
-                new_name = entry.field("newName")
-                produces = repository_of(new_name.value if new_name is not None else entry.name)
-                if produces == want and (not containers or entry.name in containers):
-                    sites.append(entry)
-        else:
-            for image in container_images(doc, path=path):
-                if image.image.tag != "tag:yaml.org,2002:str":
-                    continue  # `image: 42`, `image: null`: not a reference
-                if repository_of(current_reference(image)) == want and (
-                    not containers or image.container in containers
-                ):
-                    sites.append(image)
-    found = {s.container if isinstance(s, ContainerImage) else s.name for s in sites}
+        hint = "a Helm values file is one YAML mapping" if helm else f"list the manifest that holds the image of {repository}"
+        raise no_documents(text, path=path, hint=hint)
+    if helm is not None:
+        return [finder.helm_site_of(docs, path=path, keys=helm, repository=repository)]
+    of_repository = [s for s in finder.sites_of(docs, path=path) if s.produces() == want]
+    sites = [s for s in of_repository if not containers or s.name in containers]
+    found = {s.name for s in sites}
     if missing := [c for c in containers if c not in found]:
-        raise ConfigError(f"no container named {', '.join(missing)} with an image of {repository}", file=path)
+        seen = "; ".join(f"{s.where} (line {text.count(chr(10), 0, s.position) + 1})" for s in of_repository[:3])
+        raise ConfigError(f"no container named {', '.join(missing)} with an image of {repository}", file=path,
+                          hint=f"the image is at {seen}" if seen else None)
     if not sites:
-        raise ConfigError(f"no container image of {repository} found", file=path)
-    return sorted(sites, key=_position)
+        raise finder.not_found(docs, path=path, repository=repository)
+    return sorted(sites, key=lambda s: s.position)
 
 
 def edit_file(text: str, *, path: str, repository: str, new_reference: str, containers: tuple[str, ...] = (),
-              tag_order: TagOrder = TagOrder.NONE) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """Point every image of ``repository`` in ``text`` at ``new_reference``, leaving alone every
-    image whose tag is newer than the release's by ``tag_order``: returns the new text, one
-    human-readable line per edited image (none when the file already holds ``new_reference``),
-    and one line per image kept."""
+              tag_order: TagOrder = TagOrder.NONE, helm: HelmKeys | None = None,
+              ) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Point every image of ``repository`` in ``text`` (at ``helm`` keys, if given) at ``new_reference``,
+    leaving alone every image whose tag is newer than the release's by ``tag_order``: returns the new
+    text, one human-readable line per edited image (none when the file already holds
+    ``new_reference``), and one line per image kept."""
     try:
         new = parse_reference(new_reference)
     except ValueError as exc:
         raise ConfigError(str(exc), file=path) from None
-    newline = "\r\n" if "\r\n" in text else "\n"
     splices: dict[int, Splice] = {}  # keyed by start: sites an alias shares edit its anchor's node once
     edits: list[str] = []
     kept: list[str] = []
     docs = compose_documents(text, path=path)
-    sites = _find(docs, text, path=path, repository=repository, containers=containers)
+    sites = _find(docs, text, path=path, repository=repository, containers=containers, helm=helm)
     sharing = Sharing(text, docs)  # a node reached from places that are not sites of this edit stays
-    respell = repository_of(new_reference) == repository_of(repository)  # as each site's is
     for site in sites:
-        fields = [f for f in map(site.field, FIELDS) if f is not None] if isinstance(site, KustomizeImage) else []
-        sharing.edited(*([site.image] if isinstance(site, ContainerImage) else [site.entry, *fields]))
+        sharing.edited(*site.nodes())
+    rewrite = Rewrite(text, path, "\r\n" if "\r\n" in text else "\n", sharing)
+    expected: list[str] = []
     for site in sites:
-        old = current_reference(site)
-        where = site.where if isinstance(site, ContainerImage) else f"kustomization image {site.name}"
-        if new.tag and is_newer(_tag_of(site), new.tag, tag_order):
-            kept.append(f"{where}: keeps {old} (newer than {new.tag})")
+        old = site.reference() or ""
+        if new.tag and is_newer(site.current_tag(), new.tag, tag_order):
+            kept.append(f"{site.where}: keeps {old} (newer than {new.tag})")
+            expected.append(old)
             continue
-        if isinstance(site, ContainerImage):
-            written = _respelled(old, new) if respell and old != new_reference else new_reference
-            if written != old:
-                what = f"the image of {where.split(' ', 1)[1]}"
-                sharing.check(site.image, what=what, path=path, key=site.key, merge=site.merge)
-            todo = [] if written == old else [replace_scalar(text, site.image, written, path=path)]
-        else:
-            written = new_reference
-            todo = kustomize_splices(text, site, new_reference, newline, path=path, sharing=sharing)
+        written, todo = site.rewrite(rewrite, new_reference)
+        expected.append(written)
         for splice in todo:
             splices.setdefault(splice.start, splice)
         if todo:
-            edits.append(f"{where}: {old} -> {written}")
+            edits.append(f"{site.where}: {old} -> {written}")
     new_text = apply_splices(text, sorted(splices.values(), key=lambda s: (s.start, s.end)))
-    _check_result(new_text, path=path, repository=repository, containers=containers, new=new, kept=len(kept))
+    if splices:
+        _check_result(new_text, expected, path=path, repository=repository, containers=containers, helm=helm)
     return new_text, tuple(edits), tuple(kept)
 
 
@@ -151,26 +122,36 @@ def compute_change(
     edits: dict[str, list[str]] = {}
     kept: dict[str, list[str]] = {}
     changed: list[str] = []
+    shared_tag_conflicts(releases, targets)
     for release in releases:
         new_reference = reference_for(release, pin_digest=pin_digest)
         for target in targets.get(release.service, ()):
             if target.path not in before:
                 before[target.path] = after[target.path] = read_manifest(root, target.path)
                 edits[target.path], kept[target.path] = [], []
-            if target.helm is not None:
-                text, done, skip = helm_values.edit_for_release(after[target.path], target, release,
-                                                                pin_digest=pin_digest, tag_order=tag_order)
-            else:
-                text, done, skip = edit_file(after[target.path], path=target.path, repository=release.repository,
-                                             new_reference=new_reference, containers=target.containers,
-                                             tag_order=tag_order)
+            text, done, skip = edit_file(after[target.path], path=target.path, repository=release.repository,
+                                         new_reference=new_reference, containers=target.containers,
+                                         tag_order=tag_order, helm=target.helm)
             after[target.path] = text
             edits[target.path].extend(done)
             kept[target.path].extend(skip)
             if done and release.service not in changed:
                 changed.append(release.service)
+    for release in releases:  # a value shared with another release's site (a helm prefix's tag) moved it too
+        if release.service not in changed and any(
+                _moved(before[t.path], after[t.path], t, release) for t in targets.get(release.service, ())):
+            changed.append(release.service)
     files = tuple(FileChange(p, before[p], after[p], tuple(edits[p]), tuple(kept[p])) for p in before)
     return GitOpsChange(files), tuple(changed)
+
+
+def _moved(before: str, after: str, target: GitOpsFile, release: ReleasedImage) -> bool:
+    if before == after:
+        return False
+    refs = [[s.reference() for s in find_images(text, path=target.path, repository=release.repository,
+                                                containers=target.containers, helm=target.helm)]
+            for text in (before, after)]
+    return refs[0] != refs[1]
 
 
 def drift(
@@ -183,13 +164,9 @@ def drift(
     for release in releases:
         for target in targets.get(release.service, ()):
             text = read_manifest(root, target.path)
-            if target.helm is not None:
-                refs = [helm_values.release_site(text, path=target.path, keys=target.helm,
-                                                 repository=release.repository).reference()]
-            else:
-                sites = find_images(text, path=target.path, repository=release.repository,
-                                    containers=target.containers)
-                refs = [current_reference(site) for site in sites]
+            sites = find_images(text, path=target.path, repository=release.repository,
+                                containers=target.containers, helm=target.helm)
+            refs = [site.reference() or "" for site in sites]
             for ref in refs:
                 if not _in_sync(ref, release):
                     out.append(Drift(release.service, target.path, ref))
@@ -214,25 +191,6 @@ def unified_diff(change: GitOpsChange) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _respelled(old: str, new: ImageReference) -> str:
-    """``new`` with the repository as ``old`` (of the same repository) writes it: ``team/app:41`` ->
-    ``team/app:42``, never ``docker.io/team/app:42``."""
-    return written_name(old) + (f":{new.tag}" if new.tag else "") + (f"@{new.digest}" if new.digest else "")
-
-
-def _tag_of(site: Site) -> str | None:
-    if isinstance(site, KustomizeImage):
-        return site.field("newTag").value if site.field("newTag") is not None else None
-    try:
-        return parse_reference(current_reference(site)).tag
-    except ValueError:
-        return None
-
-
-def _position(site: Site) -> int:
-    return (site.image if isinstance(site, ContainerImage) else site.entry).start_mark.index
-
-
 def _in_sync(ref: str, release: ReleasedImage) -> bool:
     parsed = parse_reference(ref)
     if parsed.digest is not None and parsed.digest != release.digest:
@@ -240,14 +198,19 @@ def _in_sync(ref: str, release: ReleasedImage) -> bool:
     return parsed.tag == release.tag or (parsed.tag is None and parsed.digest == release.digest)
 
 
-def _check_result(
-    text: str, *, path: str, repository: str, containers: tuple[str, ...], new: ImageReference, kept: int = 0
-) -> None:
-    """Re-read the edited text: every target must now resolve to exactly ``new`` (but ``kept`` ones)."""
-    left = []
-    for site in find_images(text, path=path, repository=repository, containers=containers):
-        got = parse_reference(current_reference(site))  # of the repository: find_images matched it
-        if (got.tag, got.digest) != (new.tag, new.digest):
-            left.append(current_reference(site))
-    if len(left) > kept:
-        raise OperationError(f"{path}: edit left {left[0]} (a buildctl bug)")
+def _check_result(text: str, expected: list[str], *, path: str, repository: str, containers: tuple[str, ...],
+                  helm: HelmKeys | None) -> None:
+    """Re-read the edited text: its sites must now hold exactly what the edit wrote (and kept)."""
+    got = [s.reference() or "" for s in find_images(text, path=path, repository=repository, containers=containers,
+                                                     helm=helm)]
+    if sorted(map(_normal, got)) != sorted(map(_normal, expected)):
+        left = next(iter(set(got) - set(expected)), got[0] if got else "nothing")
+        raise OperationError(f"{path}: edit left {left} (a buildctl bug)")
+
+
+def _normal(ref: str) -> str:
+    """``ref`` as the registry reads it: `vote:42` and `docker.io/library/vote:42` are one image."""
+    try:
+        return str(parse_reference(ref))
+    except ValueError:
+        return ref

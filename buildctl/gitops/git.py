@@ -12,8 +12,9 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from buildctl.errors import CommandError, OperationError, UsageError
 from buildctl.model import GitOpsConfig
@@ -23,15 +24,34 @@ log = logging.getLogger(__name__)
 
 TOKEN_VARIABLES = ("BUILDCTL_GIT_TOKEN", "SYSTEM_ACCESSTOKEN")  # SYSTEM_ACCESSTOKEN: Azure Pipelines
 _TOKEN_CHILD_VARIABLE = "BUILDCTL_GIT_TOKEN_VALUE"
-# git runs a "!" helper with sh and the operation (get/store/erase) as $1; only `get` answers.
-# The helper text holds the variable's *name*: sh expands it from the git child's environment.
+_SCOPE_CHILD_VARIABLE = "BUILDCTL_GIT_TOKEN_SCOPE"  # "https://host https://host:443": where the token may go
+# git runs a "!" helper with sh and the operation (get/store/erase) as $1; only `get` answers, and
+# only when the protocol and host git asks for (its stdin: protocol=…, host=…[:port], maybe path=…)
+# are the configured remote's: a remote that redirects elsewhere (HTTP 302 to another host or port)
+# gets no token there. The text holds the variables' *names*: sh expands them from the child's env.
 _CREDENTIAL_HELPER = (
-    '!f() { test "$1" = get || return 0; echo username=buildctl; '
-    'echo "password=$' + _TOKEN_CHILD_VARIABLE + '"; }; f'
+    '!f() { test "$1" = get || return 0; p=; h=; '
+    'while IFS= read -r l; do case $l in protocol=*) p=${l#protocol=};; host=*) h=${l#host=};; esac; done; '
+    'w=$(printf %s "$p://$h" | tr A-Z a-z); '
+    'case " $' + _SCOPE_CHILD_VARIABLE + ' " in *" $w "*) echo username=buildctl; '
+    'echo "password=$' + _TOKEN_CHILD_VARIABLE + '";; esac; }; f'
 )
+# Exactly the transports buildctl supports, on every git call (GIT_ALLOW_PROTOCOL overrides any
+# protocol.*.allow of the user's config): local paths and file://, ssh (and user@host:path), http(s).
+# Not ext:: or fd:: (a command / a file descriptor as the remote: `[protocol "ext"] allow = always`
+# made `gitops.repo: ext::sh -c …` run a command), nor unauthenticated git://.
+ALLOWED_PROTOCOLS = ("file", "ssh", "https", "http")
+# The environment that pins it: for git's own children, and for any other program that runs git.
+TRANSPORT_POLICY = {"GIT_ALLOW_PROTOCOL": ":".join(ALLOWED_PROTOCOLS)}
+_URL_SCHEMES = {"file": "file", "ssh": "ssh", "git+ssh": "ssh", "ssh+git": "ssh", "https": "https", "http": "http"}
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+# git's own test for `<transport>::<address>` (transport.c): a remote helper runs whatever that is.
+_REMOTE_HELPER = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*::")
+_SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 # Variables that would point our git commands at another repository (e.g. when run from a hook).
 _REPOSITORY_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
                          "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_PREFIX")  # fmt: skip
+_ASKED_FOR = re.compile(r"could not read (?:Username|Password) for '(?P<url>[^'\s]+)'")
 _AUTH_FAILURE = re.compile(r"Authentication failed|could not read (Username|Password)|\b40[13]\b")
 GIT_TIMEOUT_SECONDS = 300
 # What git (and GitHub, Azure DevOps, GitLab behind it) says when there is no repository at all:
@@ -63,26 +83,46 @@ def git_token_from_env(environ: Mapping[str, str] | None = None) -> str | None:
     return next((env[v] for v in TOKEN_VARIABLES if env.get(v)), None)
 
 
-def check_repo_url(url: str) -> None:
-    """Refuse credentials in the URL; an ssh login name (``ssh://git@host``) is not one."""
+def check_repo_url(url: str, *, what: str = "the GitOps repository") -> None:
+    """Refuse a transport buildctl does not support, and credentials in the URL (an ssh login name,
+    ``ssh://git@host``, is not one)."""
+    check_transport(url, what=what)
     if not has_credentials(url):
         return
     raise UsageError(
-        f"the GitOps repository URL {redact_url(url)} contains credentials",
+        f"{what} URL {redact_url(url)} contains credentials",
         hint="remove them from the URL and put the token in BUILDCTL_GIT_TOKEN "
         "(SYSTEM_ACCESSTOKEN is used in Azure Pipelines)",
     )
 
 
+def check_transport(url: str, *, what: str = "the GitOps repository") -> None:
+    """Up front, one line, for a remote git would hand to a remote helper (``ext::`` runs a command,
+    ``fd::`` waits on a file descriptor until the git timeout) or a scheme outside ALLOWED_PROTOCOLS.
+    GIT_ALLOW_PROTOCOL (``Git``) refuses them too: this says so before anything runs."""
+    supported = "use https://, http://, ssh:// (or user@host:path), file:// or a local path"
+    if helper := _REMOTE_HELPER.match(url):
+        raise UsageError(f"{what} {helper.group()}… is a git remote-helper address (ext:: runs a command, "
+                         "fd:: reads a file descriptor); buildctl refuses them", hint=supported)
+    scheme = _SCHEME.match(url)
+    if scheme and scheme["scheme"].lower() not in _URL_SCHEMES:
+        raise UsageError(f"{what} {redact_url(url)}: the {scheme['scheme']}:// transport is not supported",
+                         hint=supported + " (git:// has no authentication and no integrity)")
+
+
 class Git:
     """Runs git with a hermetic environment: identity, no prompts, no signing, token via helper."""
 
-    def __init__(self, cfg: GitOpsConfig, *, token: str | None, throwaway: bool) -> None:
+    def __init__(self, cfg: GitOpsConfig, *, token: str | None, throwaway: bool,
+                 remotes: Sequence[str] | None = None) -> None:  # fmt: skip
+        """``remotes``: the URLs the token is for (default: ``cfg.repo``); only their http(s) hosts get it."""
         self._secrets = _secret_forms(token)
         if token:  # one redaction for every secret: error_handler masks it too, wherever it shows up
             remember_secret(token, username="buildctl")
+        self._scope = token_scope((cfg.repo,) if remotes is None else remotes) if token else ()
         env = {k: v for k, v in os.environ.items() if k not in _REPOSITORY_VARIABLES}
         env.update(
+            TRANSPORT_POLICY,
             GIT_TERMINAL_PROMPT="0", GCM_INTERACTIVE="never", LC_ALL="C",
             GIT_AUTHOR_NAME=cfg.author_name, GIT_AUTHOR_EMAIL=cfg.author_email,
             GIT_COMMITTER_NAME=cfg.author_name, GIT_COMMITTER_EMAIL=cfg.author_email,
@@ -93,9 +133,12 @@ class Git:
             # autocrlf must not rewrite line endings behind the byte-exact manifest edits.
             settings += [("core.hooksPath", os.devnull), ("core.autocrlf", "false")]
         if token:
-            # An empty helper first resets the list, so a helper from the user's config can't answer.
-            settings += [("credential.helper", ""), ("credential.helper", _CREDENTIAL_HELPER)]
-            env[_TOKEN_CHILD_VARIABLE] = token
+            # An empty helper first resets the list (URL-scoped helpers of the user's config
+            # included), so no helper but ours can answer, and ours only for self._scope.
+            settings += [("credential.helper", "")]
+        if token and self._scope:
+            settings += [("credential.helper", _CREDENTIAL_HELPER)]
+            env[_TOKEN_CHILD_VARIABLE], env[_SCOPE_CHILD_VARIABLE] = token, " ".join(self._scope)
         count = env.get("GIT_CONFIG_COUNT", "0")
         first = int(count) if count.isdigit() else 0
         for i, (key, value) in enumerate(settings, start=first):
@@ -130,10 +173,36 @@ class Git:
     def error(self, what: str, shown: list[str], proc: subprocess.CompletedProcess[str]) -> CommandError:
         output = self.redact(proc.stdout + proc.stderr)
         hint = None
-        if _AUTH_FAILURE.search(output):
+        asked = _ASKED_FOR.search(output)  # git wanted credentials for a URL our token is not for
+        if asked and self._secrets and not set(token_scope([asked["url"]])) & set(self._scope):
+            hint = (f"the remote redirected to {asked['url']}; buildctl sends the token only to the host of "
+                    "gitops.repo (or of the checkout's origin): set it to the URL the remote redirects to")
+        elif _AUTH_FAILURE.search(output):
             hint = ("the token was refused: check BUILDCTL_GIT_TOKEN has write access" if self._secrets
                     else "the remote needs credentials: set BUILDCTL_GIT_TOKEN (or SYSTEM_ACCESSTOKEN)")  # fmt: skip
         return CommandError(what, command=shown, returncode=proc.returncode, output=output, hint=hint)
+
+
+def token_scope(urls: Sequence[str]) -> tuple[str, ...]:
+    """``protocol://host[:port]`` as git names them to a credential helper, lower case, for each
+    http(s) URL in ``urls`` (with and without its default port); none for ssh, files and paths."""
+    forms: list[str] = []
+    for url in urls:
+        scheme = _SCHEME.match(url)
+        name = scheme["scheme"].lower() if scheme else ""
+        if name not in _DEFAULT_PORTS:
+            continue
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2].lower()
+        try:
+            port = parts.port
+        except ValueError:  # not a port: git refuses the URL itself
+            continue
+        bare = host[: host.rindex(":")] if port is not None else host
+        default = _DEFAULT_PORTS[name]
+        ports = ("", f":{default}") if port in (None, default) else (f":{port}",)
+        forms += [f"{name}://{bare}{p}" for p in ports]
+    return tuple(dict.fromkeys(forms))
 
 
 def clone_source(repo: str) -> str:

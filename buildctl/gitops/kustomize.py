@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildctl.gitops.git import TOKEN_VARIABLES
+from buildctl.gitops.git import TOKEN_VARIABLES, TRANSPORT_POLICY
 
 KUSTOMIZE_TIMEOUT_SECONDS = 120
 
@@ -29,15 +29,26 @@ def available() -> str | None:
     return shutil.which("kustomize")
 
 
-def build(directory: Path, *, root: Path) -> KustomizeBuild:
+def helm() -> str | None:
+    """The helm executable that ``kustomize build --enable-helm`` runs for ``helmCharts:``, or None."""
+    return shutil.which("helm")
+
+
+def build_command(exe: str, directory: Path, *, enable_helm: bool) -> list[str]:
+    # --enable-helm: kustomize inflates `helmCharts:` with `helm template` (kustomize's helmCharts docs).
+    return [exe, "build", *(["--enable-helm"] if enable_helm else []), str(directory)]
+
+
+def build(directory: Path, *, root: Path, enable_helm: bool = False) -> KustomizeBuild:
     """``kustomize build DIRECTORY``; the rendered YAML is not kept, only whether it rendered."""
     exe = available()
     if exe is None:
         raise FileNotFoundError("kustomize")
-    # The Git token has no business in kustomize's environment (it may run git for remote bases).
-    env = {k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES}
+    # The Git token has no business in kustomize's environment (it may run git for remote bases),
+    # and the git it runs for them gets buildctl's transport policy (no ext::, fd::, ...).
+    env = {**{k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES}, **TRANSPORT_POLICY}
     try:
-        proc = subprocess.run([exe, "build", str(directory)], cwd=root, env=env, capture_output=True, text=True,
+        proc = subprocess.run(build_command(exe, directory, enable_helm=enable_helm), cwd=root, env=env, capture_output=True, text=True,
                               encoding="utf-8", errors="replace", stdin=subprocess.DEVNULL,
                               timeout=KUSTOMIZE_TIMEOUT_SECONDS, check=False)  # fmt: skip
     except subprocess.TimeoutExpired:

@@ -15,7 +15,7 @@ import yaml
 
 from buildctl.config.yaml_source import check_bounds
 from buildctl.errors import ConfigError
-from buildctl.gitops.image_fields import fast_loader
+from buildctl.gitops.yaml_nodes import fast_loader
 
 
 @functools.lru_cache(maxsize=64)

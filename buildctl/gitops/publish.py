@@ -30,6 +30,7 @@ from buildctl.gitops import edits, render_check
 from buildctl.gitops.git import (
     Git,
     check_repo_url,
+    check_transport,
     clone_source,
     missing_repository_error,
     no_repository,
@@ -108,17 +109,19 @@ def publish(
     """
     check_repo_url(cfg.repo)
     check_message_template(cfg.message)
-    git = Git(cfg, token=token, throwaway=not in_place)
-    cfg = dataclasses.replace(cfg, push_branch=push_branch(cfg, releases, git))
     if in_place:
-        work = _checkout(git, cfg.repo)
+        local = Git(cfg, token=None, throwaway=False)  # no token until we know where origin is
+        cfg = dataclasses.replace(cfg, push_branch=push_branch(cfg, releases, local))
+        work = _checkout(local, cfg.repo)
         # A rejected push resets the checkout to the remote tip: it must hold nothing of the user's.
-        status = git.run("status", "--porcelain", "--untracked-files=no", cwd=work, what="checking the checkout")
+        status = local.run("status", "--porcelain", "--untracked-files=no", cwd=work, what="checking the checkout")
         if not dry_run and status.stdout.strip():
             raise UsageError(f"{cfg.repo} has uncommitted changes; commit or discard them first")
-        origin = git.run("remote", "get-url", "origin", cwd=work, what="looking for origin", check=False)
-        has_origin = origin.returncode == 0  # no remote: commit locally, push nothing
-        return _publish_in(git, work, cfg, releases, targets, dry_run=dry_run, push=has_origin)
+        origin = _origin_urls(local, work)  # none: commit locally, push nothing
+        git = Git(cfg, token=token, throwaway=False, remotes=origin)  # the token goes to origin's host only
+        return _publish_in(git, work, cfg, releases, targets, dry_run=dry_run, push=bool(origin))
+    git = Git(cfg, token=token, throwaway=True)
+    cfg = dataclasses.replace(cfg, push_branch=push_branch(cfg, releases, git))
     with tempfile.TemporaryDirectory(prefix="buildctl-gitops-") as tmp:
         work = _clone(git, cfg, Path(tmp))
         return _publish_in(git, work, cfg, releases, targets, dry_run=dry_run, push=True)
@@ -134,9 +137,9 @@ def find_drift(
 ) -> list[Drift]:
     """Manifests on ``cfg.branch`` that do not reference the released images (read-only)."""
     check_repo_url(cfg.repo)
-    git = Git(cfg, token=token, throwaway=not in_place)
-    if in_place:
-        return edits.drift(_checkout(git, cfg.repo), releases, targets)
+    if in_place:  # reads the checkout only: no remote, no token
+        return edits.drift(_checkout(Git(cfg, token=None, throwaway=False), cfg.repo), releases, targets)
+    git = Git(cfg, token=token, throwaway=True)
     with tempfile.TemporaryDirectory(prefix="buildctl-gitops-") as tmp:
         return edits.drift(_clone(git, cfg, Path(tmp)), releases, targets)
 
@@ -155,6 +158,17 @@ def _clone(git: Git, cfg: GitOpsConfig, into: Path) -> Path:
     if proc.returncode != 0:
         raise git.error(what, ["git", "clone", "--branch", cfg.branch, redact_url(clone_source(cfg.repo))], proc)
     return work
+
+
+def _origin_urls(git: Git, work: Path) -> tuple[str, ...]:
+    """Where the checkout fetches from and pushes to (insteadOf applied), each checked as gitops.repo is."""
+    urls: list[str] = []
+    for extra in ((), ("--push",)):
+        proc = git.run("remote", "get-url", "--all", *extra, "origin", cwd=work, what="looking for origin", check=False)
+        urls += proc.stdout.splitlines() if proc.returncode == 0 else []
+    for url in urls:
+        check_transport(url, what="the checkout's origin")
+    return tuple(dict.fromkeys(urls))
 
 
 def _checkout(git: Git, repo: str) -> Path:
@@ -195,7 +209,7 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
         _check_stored_as_checked_out(git, work, paths)
         _write(work, change, edited=True)
         try:
-            rendered = render_check.check(work, change)
+            rendered = render_check.check(work, change, render=cfg.render_check)
         except BaseException:
             _write(work, change, edited=False)  # an --in-place checkout is left as it was
             raise

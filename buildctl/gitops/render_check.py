@@ -15,19 +15,17 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from buildctl.errors import ConfigError, OperationError
 from buildctl.gitops import kustomize
-from buildctl.gitops.image_fields import (
-    KUSTOMIZATION_FILES,
-    compose_documents,
-    get,
-    scalar,
-)
+from buildctl.gitops.sites.kustomize_entry import KUSTOMIZATION_FILES
+from buildctl.gitops.yaml_nodes import compose_documents, get, scalar
 from buildctl.gitops.results import GitOpsChange
 
 _HINT = "nothing was pushed; fix the file in the GitOps repository (or services.yaml) and run again"
 
 
-def check(work: Path, change: GitOpsChange) -> tuple[str, ...]:
-    """What was checked, one line each; OperationError at the first file that would break."""
+def check(work: Path, change: GitOpsChange, *, render: bool = True) -> tuple[str, ...]:
+    """What was checked, one line each; OperationError at the first file that would break.
+
+    ``render`` False (gitops.render_check: false) skips ``kustomize build``, and says so."""
     touched = change.modified_files
     documents = 0
     for f in touched:
@@ -45,18 +43,35 @@ def check(work: Path, change: GitOpsChange) -> tuple[str, ...]:
     # One line for every file (a release may touch 1,000): the record lists the files in its diff.
     done = [f"{len(touched)} edited file(s) parse into the same {documents} document(s) and kinds, "
             "no key twice"]
+    if not render:
+        return (*done, "kustomize build not run (gitops.render_check: false)")
     if kustomize.available() is None:
         return tuple(done)
     for directory in sorted({str(PurePosixPath(f.path).parent) for f in touched}):
-        if not any((work / directory / name).is_file() for name in KUSTOMIZATION_FILES):
+        found = [work / directory / n for n in sorted(KUSTOMIZATION_FILES) if (work / directory / n).is_file()]
+        if not found:
             continue
-        result = kustomize.build(work / directory, root=work)
+        charts = _has_helm_charts(found[0])
+        if charts and kustomize.helm() is None:
+            # Never a silent pass: this directory was not rendered, and the output and record say so.
+            done.append(f"warning: {directory}: kustomize build skipped: its helmCharts need helm, which is not "
+                        "on PATH")
+            continue
+        result = kustomize.build(work / directory, root=work, enable_helm=charts)
         if not result.ok:
             lines = result.output.splitlines()
             raise OperationError(f"`kustomize build {directory}` fails after the edit: {lines[0] if lines else ''}"
                                  + "".join(f"\n    {line}" for line in lines[1:20]), hint=_HINT)
-        done.append(f"{directory}: kustomize build ok")
+        done.append(f"{directory}: kustomize build{' --enable-helm' if charts else ''} ok")
     return tuple(done)
+
+
+def _has_helm_charts(kustomization: Path) -> bool:
+    try:
+        docs = compose_documents(kustomization.read_text(encoding="utf-8"), path=str(kustomization))
+    except (ConfigError, OSError, UnicodeDecodeError):
+        return False  # kustomize build words the problem
+    return any(get(d, "helmCharts") is not None for d in docs)
 
 
 def _documents(text: str, path: str, *, edited: bool) -> list[Node]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from yaml.nodes import Node
 
 from buildctl.errors import ConfigError
-from buildctl.gitops.image_fields import children, every_node, line_of
+from buildctl.gitops.yaml_nodes import children, every_node, line_of
 
 _MANY = 1 << 30  # paths counted, at most
 

@@ -11,6 +11,9 @@
 
 A tag a rule cannot read (``latest`` under ``semver``) is not comparable either: the release goes
 ahead rather than guessing.
+
+``buildctl rollback`` writes an older tag on purpose: it edits with ``BYPASS`` and names every
+reference the rule would have kept (``downgrade``), so the bypass is said, never silent.
 """
 
 from __future__ import annotations
@@ -72,3 +75,13 @@ def compare(old: str, new: str, rule: TagOrder) -> int | None:
 def is_newer(current: str | None, release: str, rule: TagOrder) -> bool:
     """True when the tag a manifest holds now (``current``) is newer than ``release``: keep it."""
     return current is not None and compare(current, release, rule) == 1
+
+
+# The rule a deliberate downgrade (buildctl rollback) edits with: every reference is written.
+BYPASS = TagOrder.NONE
+
+
+def downgrade(current: str | None, release: str, rule: TagOrder) -> str | None:
+    """``"42 -> 41"`` when writing ``release`` over ``current`` is a downgrade ``rule`` forbids (the
+    edit under ``rule`` would keep ``current``); None when the rule would write it anyway."""
+    return f"{current} -> {release}" if is_newer(current, release, rule) else None

@@ -8,10 +8,12 @@ build logs or configuration, so it is treated as untrusted:
 - URLs lose their userinfo (``redaction.redact_url``), although records hold no secret;
 - inside a command it is escaped the way the platforms' own libraries do, so it cannot end the
   command or start a new line;
-- printed as a plain log line it is flattened to one line and its command markers are defused:
-  the Azure agent acts on ``##vso[`` *anywhere* in a line (agent ``Command.TryParse`` uses
-  ``IndexOf``), GitHub's runner on ``::`` at the start of a line and on the legacy ``##[`` form.
-  Plain lines therefore always start with text of ours.
+- printed as a plain log line it is flattened to one line and its command markers are escaped
+  (``ci_stream``: the Azure agent acts on ``##vso[`` *anywhere* in a line, GitHub's runner on
+  ``::`` at the start of a line and on ``##[``).
+
+Our own commands are ``ci_stream.Command`` lines: ``ci_stream.write_lines`` writes them past the
+neutraliser that every other line buildctl prints goes through.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from buildctl.output.ci_escape import (
     escape_github_property,
     plain,
 )
+from buildctl.output.ci_stream import Command, write_lines
 
 CiKind = Literal["azure", "github"]
 RECORD_ARTIFACT = "release-record"
@@ -47,12 +50,12 @@ def detect(environ: Mapping[str, str]) -> CiKind | None:
     return None
 
 
-def group_start(kind: CiKind, title: str) -> str:
-    return f"##[group]{plain(title)}" if kind == "azure" else f"::group::{plain(title)}"
+def group_start(kind: CiKind, title: str) -> Command:
+    return Command(f"##[group]{plain(title)}" if kind == "azure" else f"::group::{plain(title)}")
 
 
-def group_end(kind: CiKind) -> str:
-    return "##[endgroup]" if kind == "azure" else "::endgroup::"
+def group_end(kind: CiKind) -> Command:
+    return Command("##[endgroup]" if kind == "azure" else "::endgroup::")
 
 
 # --------------------------------------------------------------------------- what the record says
@@ -141,9 +144,9 @@ def service_groups(kind: CiKind, record: Mapping[str, Any], *,
 # --------------------------------------------------------------------------- Azure Pipelines
 
 
-def azure_command(command: str, properties: Mapping[str, str], data: str = "") -> str:
+def azure_command(command: str, properties: Mapping[str, str], data: str = "") -> Command:
     props = ";".join(f"{k}={escape_azure_property(v)}" for k, v in properties.items())
-    return f"##vso[{command}{' ' + props if props else ''}]{escape_azure_data(defuse(data))}"
+    return Command(f"##vso[{command}{' ' + props if props else ''}]{escape_azure_data(defuse(data))}")
 
 
 def azure_set_output(name: str, value: str) -> str:
@@ -171,9 +174,9 @@ def azure_lines(record: Mapping[str, Any], *, record_path: str | None = None,
 # --------------------------------------------------------------------------- GitHub Actions
 
 
-def github_command(command: str, properties: Mapping[str, str], data: str = "") -> str:
+def github_command(command: str, properties: Mapping[str, str], data: str = "") -> Command:
     props = ",".join(f"{k}={escape_github_property(v)}" for k, v in properties.items())
-    return f"::{command}{' ' + props if props else ''}::{escape_github_data(defuse(data))}"
+    return Command(f"::{command}{' ' + props if props else ''}::{escape_github_data(defuse(data))}")
 
 
 def github_lines(record: Mapping[str, Any], *, log_tails: Mapping[str, str] | None = None) -> list[str]:
@@ -278,8 +281,7 @@ def emit(record: Mapping[str, Any], *, environ: Mapping[str, str], stdout: TextI
         lines = github_lines(record, log_tails=tails)
         _append(environ.get("GITHUB_OUTPUT"), github_outputs(record))
         _append(environ.get("GITHUB_STEP_SUMMARY"), github_summary(record))
-    stdout.write("".join(line + "\n" for line in lines))
-    stdout.flush()
+    write_lines(stdout, lines)
 
 
 def _append(path: str | None, text: str) -> None:

@@ -3,19 +3,16 @@
 Every piece of free text (check details, build errors, paths, URLs) comes from images, build logs or
 configuration, so it is untrusted: inside a command it is escaped the way the platforms' own
 libraries do, so it cannot end the command or start a new line; printed as a plain log line it is
-flattened to one line and its command markers are defused: the Azure agent acts on ``##vso[``
-*anywhere* in a line (agent ``Command.TryParse`` uses ``IndexOf``), GitHub's runner on ``::`` at
-the start of a line and on the legacy ``##[`` form.
+flattened to one line and its command markers are escaped (``ci_stream``: the Azure agent acts on
+``##vso[`` *anywhere* in a line, GitHub's runner on ``::`` at the start of a line and on ``##[``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from buildctl.output.ci_stream import neutralise, neutralise_line
 from buildctl.redaction import redact_url
-
-_COMMAND_MARKER = re.compile(r"##(?=vso\[|\[)")  # "##vso[" (Azure) and "##[" (both): defused to "**"
 
 
 def escape_azure_data(text: str) -> str:
@@ -44,11 +41,12 @@ def escape_github_property(text: str) -> str:
 
 
 def defuse(text: Any) -> str:
-    """Untrusted text without URL userinfo or command markers (line breaks kept)."""
-    return _COMMAND_MARKER.sub("**", redact_url(str(text)))
+    """Untrusted text without URL userinfo or command markers (line breaks kept; markers escaped
+    as ``ci_stream.neutralise`` does for every line buildctl writes)."""
+    return neutralise(redact_url(str(text)), line_start=False)
 
 
 def plain(text: Any) -> str:
-    """Untrusted text as one log line of no meaning to either CI. Callers put their own text
-    first: GitHub reads ``::`` commands at the start of a line."""
-    return " ".join(defuse(text).splitlines())
+    """Untrusted text as one log line of no meaning to either CI, to put after text of ours (the
+    writer breaks a ``::`` at the start of a whole line)."""
+    return neutralise_line(" ".join(redact_url(str(text)).splitlines()), line_start=False)

@@ -17,6 +17,8 @@ from rich.live import Live
 from rich.table import Table
 
 from buildctl.model import Phase, Progress
+from buildctl.output.console import console as make_console
+from buildctl.output.console import data, styled, visible
 
 
 class Display(Protocol):
@@ -84,7 +86,7 @@ class PlainDisplay(_Rows):
             if self.printed.get(key) == phase:
                 continue
             self.printed[key] = phase
-            self.stream.write(f"[{time.monotonic() - self.started:6.1f}s] {key[0]} {key[1]}: {state}\n")
+            self.stream.write(visible(f"[{time.monotonic() - self.started:6.1f}s] {key[0]} {key[1]}: {state}") + "\n")
             self.stream.flush()
 
     def __enter__(self) -> PlainDisplay:
@@ -97,16 +99,18 @@ class PlainDisplay(_Rows):
 class LiveDisplay(_Rows):
     def __init__(self, services, *, console: Console | None = None) -> None:
         super().__init__(services)
-        self.live = Live(console=console or Console(stderr=True), refresh_per_second=4, transient=False,
+        self.live = Live(console=console or make_console(stderr=True), refresh_per_second=4, transient=False,
                          get_renderable=self.table)
 
     def table(self) -> Table:
         table = Table("service", "platform", "state", "elapsed", box=None)
+        table.columns[0].no_wrap = True
         with self.lock:
             for key, (state, _) in self.rows.items():
-                style = ("red" if state.phase in (Phase.FAILED, Phase.VERIFICATION_FAILED)
-                         else "green" if state.phase in (Phase.VERIFIED, Phase.TAGGED) else "")
-                table.add_row(key[0], key[1], f"[{style}]{state}[/]" if style else state, f"{self.elapsed(key):5.1f}s")
+                role = ("fail" if state.phase in (Phase.FAILED, Phase.VERIFICATION_FAILED)
+                        else "ok" if state.phase in (Phase.VERIFIED, Phase.TAGGED) else "")
+                table.add_row(data(key[0]), data(key[1]), styled(state, role) if role else data(state),
+                              f"{self.elapsed(key):5.1f}s")
         return table
 
     def __call__(self, service: str, platform: str, state: Progress) -> None:

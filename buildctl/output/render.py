@@ -1,10 +1,13 @@
 """The one place that prints results: a rich table for people, JSON for machines.
 
 Commands return result objects; cli.py hands them here. Errors are printed by error_handler.run.
+Every piece of data is plain text (``console.line``/``data``), never Rich markup; under CI every
+line goes through ``ci_stream`` (error_handler.run installs it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from functools import singledispatch
@@ -12,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from buildctl.engine.results import (
     BinfmtAction,
@@ -22,18 +26,27 @@ from buildctl.engine.results import (
 from buildctl.gitops.results import DriftReport, GitOpsResult
 from buildctl.inspect.dockerfile import Severity
 from buildctl.inspect.results import CheckStatus, DockerfileReport, Verification
-from buildctl.pipeline.plan import Plan, builder_commands, buildx_argv, render_argv
+from buildctl.output import console as output_console
+from buildctl.output.console import data, line, styled, visible_text
+from buildctl.output.plan_view import print_plan
+from buildctl.pipeline.plan import Plan, builder_commands, buildx_argv
 from buildctl.pipeline.record import to_data
 from buildctl.pipeline.results import DoctorResult, PlanWithDiff
+from buildctl.pipeline.rollback_plan import RollbackResult
 
-MARK = {CheckStatus.PASS: "[green]pass[/]", CheckStatus.FAIL: "[red]FAIL[/]", CheckStatus.WARN: "[yellow]warn[/]",
-        CheckStatus.SKIP: "[yellow]skip[/]", True: "[green]ok[/]", False: "[red]FAIL[/]"}
+
+def mark(status: CheckStatus | bool) -> Text:
+    """pass / FAIL / warn / skip (ok for True), styled."""
+    word, role = _MARKS[status]
+    return styled(word, role)
+
+
+_MARKS = {CheckStatus.PASS: ("pass", "ok"), CheckStatus.FAIL: ("FAIL", "fail"), CheckStatus.WARN: ("warn", "warn"),
+          CheckStatus.SKIP: ("skip", "warn"), True: ("ok", "ok"), False: ("FAIL", "fail")}
 
 
 def console() -> Console:
-    # Not a terminal (CI logs, pipes): tables get room instead of 80 squeezed columns.
-    wide = None if sys.stdout.isatty() else 160
-    return Console(soft_wrap=True, highlight=False, width=wide)
+    return output_console.console()
 
 
 def emit_json(data: Any) -> None:
@@ -88,67 +101,28 @@ def human(result: Any, out: Console) -> None:
 
 @human.register
 def _(result: Plan, out: Console) -> None:
-    out.print(f"registry [bold]{result.registry}[/]  tag [bold]{result.tag}[/]  config {result.config.path}")
-    table = Table("service", "platforms", "image", "context / Dockerfile", "build args", "manifests")
-    for column in table.columns:
-        column.overflow = "fold"  # never truncate a reference with an ellipsis
-    table.columns[2].no_wrap = True  # the image reference is what people copy
-    root = result.config.root
-    for s in result.services:
-        table.add_row(
-            s.name,
-            "\n".join(s.build.platforms),
-            s.release_ref,
-            f"{_relative(s.build.context, root)}\n{_relative(s.build.dockerfile, root)}",
-            "\n".join(f"{k}={v}" for k, v in s.build.build_args.items()) or "-",
-            "\n".join(f"{m.path} [{_target(m)}]" for m in s.manifests) or "-",
-        )
-    out.print(table)
-    gitops = result.config.gitops
-    out.print(f"gitops: {gitops.repo} branch {gitops.branch}" if gitops else "gitops: not configured")
-    builder = result.config.builder
-    out.print(f"builder {builder.name} ({builder.driver}): "
-              + ("the engine's own" if builder.driver == "docker" else "created when missing with"))
-    for argv in builder_commands(result.config):
-        out.print(f"  {render_argv(list(argv))}", markup=False)
-    for s in result.services:
-        out.print(f"[dim]{s.name}:[/] {render_argv(buildx_argv(s.build))}")
-
-
-def _target(m) -> str:
-    if m.helm is not None:
-        return f"helm {m.helm.repository}, {m.helm.tag}" + (f", {m.helm.digest}" if m.helm.digest else "")
-    return ", ".join(m.containers) or "matching image"
-
-
-def _relative(path, root) -> str:
-    try:
-        return str(path.relative_to(root)) or "."
-    except ValueError:
-        return str(path)
+    print_plan(result, out)
 
 
 @human.register
 def _(result: DoctorResult, out: Console) -> None:
     for check in result.checks:
-        line = f"{MARK[check.ok]}  {check.name}: {check.detail}"
+        out.print(line(mark(check.ok), f"  {check.name}: ", check.detail))
         if not check.ok and check.fix:
-            line += f"\n      fix: {check.fix}"
-        out.print(line)
+            out.print(line("      fix: ", check.fix))
 
 
-SEVERITY = {Severity.ERROR: "[red]error[/]", Severity.WARNING: "[yellow]warning[/]", Severity.INFO: "[cyan]info[/]"}
+SEVERITY = {Severity.ERROR: ("error", "fail"), Severity.WARNING: ("warning", "warn"), Severity.INFO: ("info", "info")}
 
 
 @human.register
 def _(result: DockerfileReport, out: Console) -> None:
     for lint in result.services:
         if not lint.findings:
-            out.print(f"{MARK[True]}  {lint.dockerfile}: no RUN step under emulation ({lint.service}, "
-                      f"{', '.join(lint.platforms)} on {result.native})")
+            out.print(line(mark(True), f"  {lint.dockerfile}: no RUN step under emulation ({lint.service}, "
+                                       f"{', '.join(lint.platforms)} on {result.native})"))
         for f in lint.findings:
-            out.print(f"{SEVERITY[f.severity]}  {f.location} [dim]{f.code}[/]: ", end="")
-            out.print(f.message, markup=False)  # messages quote Dockerfile text: no markup
+            out.print(line(styled(*SEVERITY[f.severity]), f"  {f.location} ", styled(f.code, "dim"), ": ", f.message))
 
 
 @human.register(tuple)
@@ -160,56 +134,59 @@ def _(result: tuple, out: Console) -> None:
 @human.register
 def _(result: BinfmtResult, out: Console) -> None:
     if result.action is BinfmtAction.NATIVE:
-        out.print(f"{result.platform}: native, no emulation needed")
+        out.print(line(f"{result.platform}: native, no emulation needed"))
         return
     state = result.state
-    out.print(f"{result.platform}: {result.handler} {result.action} (flags {state.flags if state else '-'}), "
-              f"{result.qemu_version}; {result.probe}")
+    out.print(line(f"{result.platform}: {result.handler} {result.action} (flags {state.flags if state else '-'}), "
+                   f"{result.qemu_version}; {result.probe}"))
 
 
 @human.register
 def _(result: BuilderReport, out: Console) -> None:
-    out.print(f"builder {result.name} ({result.driver}) {result.action}")
+    out.print(line(f"builder {result.name} ({result.driver}) {result.action}"))
     for node in result.nodes:
         builds = [p for p, n in result.platform_nodes if n == node.name]
-        out.print(f"  node {node.name} {node.endpoint or '(local engine)'} {node.status}, "
-                  f"BuildKit {node.version or '?'}; platforms: {', '.join(node.pinned or node.platforms[:6])}"
-                  + (f"; builds {', '.join(builds)}" if builds else ""))
+        out.print(line(f"  node {node.name} {node.endpoint or '(local engine)'} {node.status}, "
+                       f"BuildKit {node.version or '?'}; platforms: {', '.join(node.pinned or node.platforms[:6])}"
+                       + (f"; builds {', '.join(builds)}" if builds else "")))
 
 
 @human.register
 def _(result: Verification, out: Console) -> None:
-    status = MARK[result.ok]
-    out.print(f"{status}  {result.reference}")
+    out.print(line(mark(result.ok), "  ", result.reference))
     for check in result.checks:
-        out.print(f"   {MARK[check.status]} {check.platform or '*':<14} {check.name:<10} {check.detail}")
+        out.print(line("   ", mark(check.status), f" {check.platform or '*':<14} {check.name:<10} ", check.detail))
 
 
 @human.register
 def _(result: GitOpsResult, out: Console) -> None:
     if result.diff:
-        # Straight to the stream: rich would inspect every line of a 1,000-file diff for control
-        # codes (0.4 s), and the diff is the repository's text, never markup.
-        out.file.write(result.diff if result.diff.endswith("\n") else result.diff + "\n")
-    for line in result.kept:
-        out.print("[yellow]kept[/]  ", end="")
-        out.print(line, markup=False)  # a newer reference, left alone (gitops.tag_order)
+        print_diff(result.diff, out)
+    for kept in result.kept:
+        out.print(line(styled("kept", "warn"), "  ", kept))  # a newer reference, left alone (gitops.tag_order)
     if result.rendered:
-        out.print(f"checked before pushing: {'; '.join(result.rendered)}", markup=False)
+        out.print(line("checked before pushing: ", "; ".join(result.rendered)))
     if result.commit is None:
-        out.print(result.message or f"{result.repo} ({result.branch}): manifests already up to date, no commit")
+        out.print(line(result.message or f"{result.repo} ({result.branch}): manifests already up to date, no commit"))
     else:
         state = "pushed" if result.pushed else "not pushed"
-        out.print(f"{result.repo} ({result.branch}): commit {result.commit[:12]} {state} after {result.attempts} attempt(s)")
+        out.print(line(f"{result.repo} ({result.branch}): commit {result.commit[:12]} {state} "
+                       f"after {result.attempts} attempt(s)"))
+
+
+def print_diff(diff: str, out: Console) -> None:
+    """Straight to the stream: rich would inspect every line of a 1,000-file diff for control codes
+    (0.4 s), and the diff is the repository's text, never markup (controls made visible)."""
+    out.file.write(visible_text(diff if diff.endswith("\n") else diff + "\n"))
 
 
 @human.register
 def _(result: DriftReport, out: Console) -> None:
     if result.ok:
-        out.print(f"{MARK[True]}  {result.repo} ({result.branch}): every manifest references the release")
+        out.print(line(mark(True), f"  {result.repo} ({result.branch}): every manifest references the release"))
         return
     for item in result.drift:
-        out.print(f"{MARK[False]}  {item.service}: {item.path} has {item.found}")
+        out.print(line(mark(False), f"  {item.service}: {item.path} has {item.found}"))
 
 
 @json_of.register
@@ -221,42 +198,72 @@ def _(result: PlanWithDiff) -> Any:
 def _(result: PlanWithDiff, out: Console) -> None:
     human(result.plan, out)
     for s in result.plan.services:
-        out.print(f"would tag {s.release_ref} (after verification)")
+        out.print(line(f"would tag {s.release_ref} (after verification)"))
     if result.gitops is None:
-        out.print("no GitOps manifests to change")
+        out.print(line("no GitOps manifests to change"))
         return
     pinned = result.plan.config.gitops and result.plan.config.gitops.pin_digest
-    out.print("manifest diff" + (" (the release appends @sha256:<index digest> to each tag)" if pinned else "") + ":")
-    out.print(result.gitops.diff or "(no change)", markup=False)
+    out.print(line("manifest diff" + (" (the release appends @sha256:<index digest> to each tag)" if pinned else "") + ":"))
+    if result.gitops.diff:
+        print_diff(result.gitops.diff, out)
+    else:
+        out.print(line("(no change)"))
 
 
 @human.register
 def _(result: LocalImage, out: Console) -> None:
-    out.print(f"{result.service}: {result.tag} ({result.platform}, {result.image_id[:19]}); run it: {result.run_hint}")
+    out.print(line(f"{result.service}: {result.tag} ({result.platform}, {result.image_id[:19]}); "
+                   f"run it: {result.run_hint}"))
+
+
+@json_of.register
+def _(result: RollbackResult) -> Any:
+    return result.record  # the rollback's record, as `run --json` prints the release's
+
+
+@human.register
+def _(result: RollbackResult, out: Console) -> None:
+    out.print(line(f"rollback to {result.tag}: gitops.tag_order ({result.tag_order}) is bypassed on purpose"))
+    for t in result.targets:
+        out.print(line(mark(True), f"  {t.service}: {t.reference} -> {t.digest} verified"))
+    for bypassed in result.bypassed:
+        out.print(line(bypassed))
+    if not result.bypassed and not result.already_deployed:
+        out.print(line(f"  (no manifest holds a tag newer than {result.tag}: the rule would have written it too)"))
+    if result.dry_run and not result.already_deployed:  # what publish would commit, not a commit made
+        subject = result.gitops.message.partition("\n")[0]
+        human(dataclasses.replace(result.gitops, message=f"dry run: would commit {subject!r}; nothing was "
+                                                         "committed, pushed or recorded"), out)
+    else:
+        human(result.gitops, out)
+    if not result.dry_run:
+        out.print(line(f"release record: {result.record_path}"))
 
 
 def release_table(outcome, out: Console, signatures=()) -> None:
     from buildctl.pipeline.build import log_tail
 
     table = Table("service", "platform", "check", "result", "detail")
+    table.columns[0].no_wrap = True  # a name is never cut into pieces; the detail column takes the squeeze
     for s in outcome.services:
         if not s.build.ok:
-            table.add_row(s.service, "*", "build", MARK[CheckStatus.FAIL], s.build.error or "build failed")
+            table.add_row(data(s.service), "*", "build", mark(CheckStatus.FAIL), data(s.build.error or "build failed"))
             continue
         for check in s.verification.checks if s.verification else ():
-            table.add_row(s.service, check.platform or "*", check.name, MARK[check.status], check.detail)
+            table.add_row(data(s.service), data(check.platform or "*"), data(check.name), mark(check.status),
+                          data(check.detail))
     out.print(table)
     for s in outcome.services:
         if not s.build.ok:
-            out.print(f"[red]{s.service}[/] build log ({s.build.log_file}), last lines:")
-            out.print(log_tail(s.build.log_file), markup=False)
-    verdict = "[green]release gate passed[/]" if outcome.passed else "[red]release gate FAILED: no tag created, nothing changed in Git[/]"
-    out.print(verdict)
+            out.print(line(styled(s.service, "fail"), f" build log ({s.build.log_file}), last lines:"))
+            out.print(line(log_tail(s.build.log_file)))
+    out.print(styled("release gate passed", "ok") if outcome.passed
+              else styled("release gate FAILED: no tag created, nothing changed in Git", "fail"))
     if outcome.refusal:
-        out.print(f"[red]not tagged:[/] {outcome.refusal}")
+        out.print(line(styled("not tagged:", "fail"), " ", outcome.refusal))
     for s in outcome.services:
         if s.tagged:
             note = f" ({s.tag_status})" if s.tag_status and s.tag_status != "tagged" else ""
-            out.print(f"  {s.release_ref} -> {s.released_digest}{note}")
+            out.print(line(f"  {s.release_ref} -> {s.released_digest}{note}"))
     for sig in signatures:
-        out.print(f"  signed {sig.signed} (signature {sig.signature})")
+        out.print(line(f"  signed {sig.signed} (signature {sig.signature})"))

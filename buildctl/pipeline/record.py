@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -18,11 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from buildctl import __version__, jsonsafe
+from buildctl.config import source_text
 from buildctl.errors import ConfigError
 from buildctl.gitops.results import GitOpsResult
 from buildctl.model import ReleasedImage
 from buildctl.references import DIGEST_RE, is_valid_tag, parse_reference
 from buildctl.pipeline.results import ReleaseOutcome, Signature
+
+
+# A record is about 2 KiB per service; 16 MiB is thousands of services, and bounds what is read.
+MAX_RECORD_BYTES = 16 * 2**20
 
 
 def to_data(obj: Any) -> Any:
@@ -60,6 +66,8 @@ def release_record(outcome: ReleaseOutcome, *, gitops: GitOpsResult | None = Non
             "tagged": s.tagged,
             "release": s.tag_status and str(s.tag_status),
             "previous_index_digest": s.previous_digest,
+            "tag_error": s.tag_error,
+            "tag_left": s.tag_left and str(s.tag_left),
             "staging_tag_cleanup": s.staging and str(s.staging),
             "build_seconds": round(s.build.seconds, 3),
             "build_log": s.build.log_file,
@@ -74,6 +82,7 @@ def release_record(outcome: ReleaseOutcome, *, gitops: GitOpsResult | None = Non
         "tag": outcome.tag,
         "gate": "passed" if outcome.passed else "failed",
         "refused": outcome.refusal,
+        "tag_failure": outcome.tag_failure and f"{outcome.tag_failure.message} ({outcome.tag_failure.hint})",
         "timings": outcome.timings,
         "binfmt": to_data(outcome.binfmt),
         "builder": to_data(outcome.builder),
@@ -98,15 +107,22 @@ def load_releases(path: Path) -> tuple[ReleasedImage, ...]:
     """The verified images of a release record (``buildctl build --record PATH``)."""
     shown = str(path)
     try:
-        data = jsonsafe.loads(path.read_text(encoding="utf-8"))
+        data = jsonsafe.loads(jsonsafe.read_file(path, max_bytes=MAX_RECORD_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError("release record not found", file=shown) from None
-    except jsonsafe.JSONTooDeep as exc:
+    except jsonsafe.NotARegularFile as exc:  # a FIFO would block, /dev/zero fill the memory
+        what = "a folder" if stat.S_ISDIR(exc.mode) else source_text.kind_of(exc.mode)
+        raise ConfigError(f"the release record must be a regular file, not {what}", file=shown) from None
+    except jsonsafe.FileTooLarge:
+        raise ConfigError(f"larger than {MAX_RECORD_BYTES // 2**20} MiB: not a release record (those are a few KiB)",
+                          file=shown) from None
+    except jsonsafe.JSONOutOfBounds as exc:
         raise ConfigError(exc.msg, file=shown, line=exc.lineno) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc.msg}", file=shown, line=exc.lineno) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the release record: {exc}", file=shown) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path; UnicodeDecodeError
+        why = source_text.strerror(exc) if isinstance(exc, OSError) else exc
+        raise ConfigError(f"cannot read the release record: {why}", file=shown) from None
     services = data.get("services") if isinstance(data, dict) else None
     if not isinstance(services, list) or not services:
         raise ConfigError("not a release record: expected an object with a non-empty `services` list", file=shown)

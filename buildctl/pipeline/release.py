@@ -17,7 +17,7 @@ from buildctl import interrupts
 from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
-from buildctl.errors import CommandError
+from buildctl.errors import CommandError, OperationError
 from buildctl.inspect import verify
 from buildctl.inspect.results import Check, CheckStatus, Verification
 from buildctl.model import BuildOptions, Config, Phase, Progress, ProgressFn
@@ -31,7 +31,8 @@ from buildctl.registry.client import RegistryClient
 
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
-                  progress: ProgressFn | None = None, retag: bool = False) -> ReleaseOutcome:
+                  progress: ProgressFn | None = None, retag: bool = False,
+                  record_path: str = "") -> ReleaseOutcome:
     notify = progress or (lambda service, platform, state: None)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -90,7 +91,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         ServiceOutcome(svc.name, svc.repository, res, by_service.get(svc.name), svc.release_ref)
         for svc, res in zip(the_plan.services, results)
     )
-    refused = None
+    refused = tag_failure = None
     if all(o.ok for o in outcomes):
         # The gate passed: only now does the release tag appear, for every service — unless a
         # tag already holds other images (immutable tags, pipeline/tagging.py): then for none.
@@ -99,18 +100,37 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
 
         def tag(outcome: ServiceOutcome) -> ServiceOutcome:
             if outcome.tag_status is not TagStatus.IDENTICAL:  # identical: the tag stays where it is
-                engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}",
-                                 tag_ref=outcome.release_ref)
+                try:
+                    engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}",
+                                     tag_ref=outcome.release_ref)
+                except OperationError as exc:  # after its retries: for good (a quota, a lock, a policy)
+                    return replace(outcome, tag_error=exc.message)
             notify(outcome.service, "", Progress(Phase.TAGGED))
             return replace(outcome, tagged=True)
 
         if refused is None:
             with interrupts.critical():  # all services tagged, or (on an error) none reported as released
                 outcomes = _each(tag, outcomes)
+                if any(o.tag_error is not None for o in outcomes):
+                    outcomes = _each(lambda o: _undo_tag(o, client), outcomes)
+                    tag_failure = tagging.failure(outcomes, record_path=record_path)
     outcomes = _each(lambda o: _clean_staging(o, client), outcomes)
     lap("tag")
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes,
-                          timings, refusal=refused)
+                          timings, refusal=refused, tag_failure=tag_failure)
+
+
+def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome:
+    """Another service's tag write failed: take back what this run did to ``outcome``'s tag, so no
+    tag says "released" for a release that did not happen. A tag this run created is deleted where
+    the registry deletes tags alone (never its manifest: on Distribution 2.x that would delete by
+    digest, and with it every other tag of the index); one --retag moved goes back."""
+    deletion = None
+    if outcome.tagged and outcome.tag_status is TagStatus.TAGGED:
+        deletion = client.delete_tag(outcome.release_ref)
+    elif outcome.tagged and outcome.tag_status is TagStatus.RETAGGED and outcome.previous_digest:
+        engine.tag_index(source=f"{outcome.repository}@{outcome.previous_digest}", tag_ref=outcome.release_ref)
+    return replace(outcome, tagged=False, tag_left=tagging.aftermath(outcome, deletion))
 
 
 def _verify_options(config: Config, service: str) -> verify.VerifyOptions:

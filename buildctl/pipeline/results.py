@@ -31,6 +31,15 @@ class BuildResult:
     error: str | None = None
 
 
+class TagAftermath(StrEnum):
+    """What a release whose tag step failed for one service left at another's REPO:TAG."""
+
+    REMOVED = "removed again"  # this run created it; the registry deletes tags alone (ACR, OCI 1.1)
+    KEPT = "still exists: the registry cannot delete a tag alone"  # Distribution 2.x
+    RESTORED = "restored to the index it held before"  # --retag had moved it
+    UNTOUCHED = "untouched"  # identical release, or the write that failed never changed it
+
+
 class TagStatus(StrEnum):
     """What the release step did with REPO:TAG (tags are immutable unless --retag)."""
 
@@ -51,6 +60,8 @@ class ServiceOutcome:
     staging: TagDeletion | None = None  # what happened to the staging tag after the gate
     tag_status: TagStatus | None = None  # None: the gate failed, no tag was considered
     previous_digest: str | None = None  # the index REPO:TAG held before this release, if any
+    tag_error: str | None = None  # writing REPO:TAG failed for good (the message)
+    tag_left: TagAftermath | None = None  # after a failed tag step: what this run left at REPO:TAG
 
     @property
     def ok(self) -> bool:
@@ -78,6 +89,14 @@ class Signature:
 
 
 @dataclass(frozen=True)
+class TagFailure:
+    """The first tag write that failed for good, and which release tags exist now."""
+
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
 class ReleaseOutcome:
     run_id: str
     tag: str
@@ -89,6 +108,7 @@ class ReleaseOutcome:
     services: tuple[ServiceOutcome, ...]
     timings: Mapping[str, float] = field(default_factory=frozen_map)
     refusal: str | None = None  # the gate passed but a tag exists with other images: nothing tagged
+    tag_failure: TagFailure | None = None  # the gate passed but a tag write failed for good
 
     @property
     def passed(self) -> bool:

@@ -55,11 +55,11 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
         _preflight(config, client=client, with_gitops=with_gitops)
         outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                 options=_options(config, pull=pull, no_cache=no_cache), client=client,
-                                progress=progress, retag=retag)
+                                progress=progress, retag=retag, record_path=str(target))
         try:
             # After the gate and the tags, before Git: only verified, released images get signed.
             signatures = sign_step.sign_release(config, outcome, client)
-            if outcome.passed and outcome.refusal is None and with_gitops:
+            if outcome.passed and outcome.refusal is None and outcome.tag_failure is None and with_gitops:
                 same = nightly and _unchanged_images(config, outcome, client)
                 if same:
                     gitops = GitOpsResult(repo=redact_url(config.gitops.repo), branch=config.gitops.branch,
@@ -71,6 +71,8 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
             record.write_record(target, data)
     if outcome.refusal is not None:
         raise OperationError(outcome.refusal, hint=f"{tagging.REFUSAL_HINT}; release record: {target}")
+    if outcome.tag_failure is not None:
+        raise OperationError(outcome.tag_failure.message, hint=outcome.tag_failure.hint)
     return RunResult(outcome, gitops, str(target), data, signatures)
 
 

@@ -31,7 +31,7 @@ def preflight(config: Config) -> None:
 
 
 def sign_release(config: Config, outcome: ReleaseOutcome, client: RegistryClient) -> tuple[Signature, ...]:
-    if config.sign is None or not outcome.passed or outcome.refusal is not None:
+    if config.sign is None or not outcome.passed or outcome.refusal is not None or outcome.tag_failure is not None:
         return ()
     password = os.environ.get(config.sign.password_env, "")
     signatures = []

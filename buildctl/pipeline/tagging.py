@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from buildctl.inspect.verify import platform_digests
-from buildctl.pipeline.results import ServiceOutcome, TagStatus
+from buildctl.pipeline.results import ServiceOutcome, TagAftermath, TagFailure, TagStatus
+from buildctl.registry.results import TagDeletion
 from buildctl.registry.client import RegistryClient
 
 
@@ -41,3 +42,38 @@ def refusal(outcomes: tuple[ServiceOutcome, ...]) -> str | None:
 
 
 REFUSAL_HINT = "release under a new tag, or pass --retag to move the tag deliberately (the record says so)"
+
+
+def aftermath(outcome: ServiceOutcome, deletion: TagDeletion | None) -> TagAftermath:
+    """What is at REPO:TAG after another service's tag write failed, given what undoing did."""
+    if outcome.tag_error is not None or outcome.tag_status is TagStatus.IDENTICAL:
+        return TagAftermath.UNTOUCHED
+    if outcome.tag_status is TagStatus.RETAGGED:
+        return TagAftermath.RESTORED
+    return TagAftermath.KEPT if deletion is TagDeletion.KEPT else TagAftermath.REMOVED
+
+
+def failure(outcomes: tuple[ServiceOutcome, ...], *, record_path: str) -> TagFailure | None:
+    """The failed tag step as one error and a hint listing which release tags exist now."""
+    failed = [o for o in outcomes if o.tag_error is not None]
+    if not failed:
+        return None
+    exist = [o.release_ref for o in outcomes if _exists_after(o)]
+    kept = [o.release_ref for o in outcomes if o.tag_left is TagAftermath.KEPT]
+    hint = (f"nothing was released and nothing committed to Git; release tags that exist now: "
+            f"{', '.join(exist) if exist else 'none'}")
+    if kept:
+        hint += (f" ({', '.join(kept)}: this run's verified index, left because the registry cannot delete "
+                 "a tag alone; a rerun keeps it, as the images are the same)")
+    others = [o.service for o in failed[1:]]
+    if others:
+        hint += f"; tagging also failed for {', '.join(others)}"
+    return TagFailure(failed[0].tag_error or "", f"{hint}; fix the cause and run again; release record: {record_path}")
+
+
+def _exists_after(outcome: ServiceOutcome) -> bool:
+    if outcome.tag_status is None:
+        return False
+    if outcome.tag_error is not None:  # the write failed: the tag is what it was before
+        return outcome.previous_digest is not None
+    return outcome.tag_left is not TagAftermath.REMOVED

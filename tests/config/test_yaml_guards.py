@@ -58,7 +58,9 @@ def refused(tmp_path: Path, text: str) -> tuple[str, float]:
 def test_hostile_yaml_is_refused_quickly_with_a_line(tmp_path: Path, text: str, message: str) -> None:
     got, seconds = refused(tmp_path, text)
     assert got == message
-    assert seconds < 1.0, f"took {seconds:.2f} s"
+    # Refused before anything is expanded: an unbounded expansion takes minutes or runs out of
+    # memory. The bound is that, not a speed goal (a loaded CI machine takes ~1.5 s for deep-flow).
+    assert seconds < 5.0, f"took {seconds:.2f} s"
 
 
 def test_the_limits_leave_room_for_real_files(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -10,10 +11,10 @@ import httpx
 import pytest
 
 from tests.helpers.cli import PROJECT, REGISTRY, run_cli
+from tests.helpers.manifest_lookup import INDEX_ACCEPT
 from tests.helpers.project import (
     BROKEN_ON_ARM,
     GOOD,
-    INDEX_ACCEPT,
     PINNED,
     index_digest,
     make_project,
@@ -64,6 +65,35 @@ def test_amd64_pinned_base_fails_the_gate_and_no_service_is_tagged(tmp_path: Pat
         assert index_digest(f"buildctl-e2e/{name}", tag) is None, f"{name} must not be tagged"
     good = next(s for s in record["services"] if s["name"] == "good")
     assert good["verified"] and not good["tagged"]
+
+
+# A native library built on the build machine (FROM --platform=$BUILDPLATFORM) and copied into every
+# image, far from the entrypoint (python3 runs fine until something imports it).
+OFF_PATH_SO = "/usr/local/lib/python3.11/site-packages/fast/_speedups.so"
+OFF_PATH = GOOD.replace("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n", (
+    "ARG BASE_IMAGE\nFROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS native\n"
+    "RUN mkdir /out && cp \"$(ls /usr/lib/python3.11/lib-dynload/*.so | head -1)\" /out/_speedups.so\n"
+    f"FROM ${{BASE_IMAGE}}\nCOPY --from=native /out/_speedups.so {OFF_PATH_SO}\n"))
+
+
+def test_a_wrong_architecture_file_off_the_entrypoint_path_fails_the_build_gate(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"good": GOOD, "offpath": OFF_PATH})
+    tag = f"e2e-{uuid.uuid4().hex[:8]}"
+    result = run_cli("build", "--tag", tag, "--record", "rec.json", cwd=project)
+    assert result.code == 1, result.output
+    record = record_of(project / "rec.json")
+    assert record["gate"] == "failed"
+    offpath = next(s for s in record["services"] if s["name"] == "offpath")
+    checks = {(c["platform"], c["name"]): c for c in offpath["checks"]}
+    assert checks["linux/arm64", "elf"]["status"] == "pass"  # the entrypoint itself is right
+    assert checks["linux/amd64", "elf-files"]["status"] == "pass"  # so is the build machine's platform
+    assert checks["linux/arm64", "elf-files"]["status"] == "fail"
+    # exactly one offender, named (how many ELF files the base holds depends on Debian's packages)
+    assert re.fullmatch(rf"1 of \d+ ELF files are x86-64 \(EM_X86_64\), e\.g\. {re.escape(OFF_PATH_SO)} \(expected aarch64\)",
+                        checks["linux/arm64", "elf-files"]["detail"])
+    assert OFF_PATH_SO in result.output
+    for name in ("good", "offpath"):
+        assert index_digest(f"buildctl-e2e/{name}", tag) is None, f"{name} must not be tagged"
 
 
 def test_broken_arm64_step_fails_that_service_and_shows_its_log(tmp_path: Path) -> None:

@@ -1,32 +1,30 @@
-"""Tests of the sample voting app services (vote/, result/, worker/).
-
-Fakes and the throwaway PostgreSQL cluster live in tests/sample_apps_fixtures.py.
-"""
+"""Tests of the sample voting app services (vote/, result/, worker/) against a real Redis and a
+real PostgreSQL (tests/helpers/sample_apps.py); failures are real outages, not scripted fakes."""
 
 from __future__ import annotations
 
 import json
 
-import psycopg2
 import pytest
+import redis
 
 from tests.helpers.sample_apps import (
-    FakeDatabase,
-    FakeRedis,
+    drop_the_first_write,
     pg_env,  # noqa: F401 -- fixture, used by name
     postgres_socket_dir,  # noqa: F401 -- fixture, requested by pg_env
-    queued,
+    queue,  # noqa: F401 -- fixture, used by name
+    redis_server,  # noqa: F401 -- fixture, requested by queue
     result_app,
+    sql,
+    unreachable_db,
+    unreachable_redis,
     vote_app,
+    votes_table,
     worker,
+    written_in_order,
 )
 
 # --------------------------------------------------------------------------- vote
-
-
-@pytest.fixture
-def queue():
-    return FakeRedis()
 
 
 @pytest.fixture
@@ -35,11 +33,15 @@ def vote_client(queue):
     return app.test_client()
 
 
+def queued_votes(queue) -> list[dict]:
+    return [json.loads(raw) for raw in queue.lrange("votes", 0, -1)]
+
+
 def test_vote_pushes_json_with_the_voters_cookie_id(vote_client, queue):
     vote_client.set_cookie("voter_id", "voter-42")
     response = vote_client.post("/", data={"vote": "b"})
     assert response.status_code == 200
-    assert [json.loads(m) for m in queue.lists["votes"]] == [{"voter_id": "voter-42", "vote": "b"}]
+    assert queued_votes(queue) == [{"voter_id": "voter-42", "vote": "b"}]
     assert "your vote for Spaces" in response.get_data(as_text=True)
 
 
@@ -47,19 +49,19 @@ def test_first_vote_gets_a_new_voter_id_cookie_matching_the_queued_vote(vote_cli
     response = vote_client.post("/", data={"vote": "a"})
     cookie = vote_client.get_cookie("voter_id")
     assert cookie is not None and len(cookie.value) == 32
-    assert json.loads(queue.lists["votes"][0]) == {"voter_id": cookie.value, "vote": "a"}
+    assert queued_votes(queue) == [{"voter_id": cookie.value, "vote": "a"}]
     assert "HttpOnly" in response.headers["Set-Cookie"]
 
 
 @pytest.mark.parametrize("form", [{"vote": "c"}, {"vote": ""}, {}])
 def test_invalid_vote_is_rejected_and_not_queued(vote_client, queue, form):
     assert vote_client.post("/", data=form).status_code == 400
-    assert queue.lists == {}
+    assert queue.keys("*") == []
 
 
-def test_unreachable_redis_is_a_503_page_not_a_crash(vote_client, queue):
-    queue.fail_pushes = True
-    response = vote_client.post("/", data={"vote": "a"})
+def test_unreachable_redis_is_a_503_page_not_a_crash(tmp_path):
+    client = vote_app.create_app(redis_client=unreachable_redis(tmp_path)).test_client()
+    response = client.post("/", data={"vote": "a"})
     assert response.status_code == 503
     assert "not recorded" in response.get_data(as_text=True)
 
@@ -76,9 +78,10 @@ def test_vote_options_default_from_environment(monkeypatch, queue):
     assert "Tea vs Dogs" in page
 
 
-def test_vote_healthz_does_not_touch_redis():
-    # Any Redis call on a plain object() fails, so a 200 proves healthz never uses Redis.
-    client = vote_app.create_app(redis_client=object()).test_client()
+def test_vote_healthz_does_not_touch_redis(tmp_path):
+    # Every Redis command of this client fails (nothing serves its socket): a 200 proves healthz
+    # never uses Redis.
+    client = vote_app.create_app(redis_client=unreachable_redis(tmp_path)).test_client()
     response = client.get("/healthz")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
 
@@ -103,114 +106,37 @@ def test_tally(rows, expected):
     assert result_app.tally(rows) == expected
 
 
+def _open_connections() -> int:
+    """Client backends connected to the cluster, this query's own excluded."""
+    return sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+               "AND pid <> pg_backend_pid()")[0][0]
+
+
+@pytest.mark.usefixtures("pg_env")
 def test_api_results_reads_the_tally_and_closes_the_connection():
-    db = FakeDatabase(rows=[("a", 5), ("b", 7)])
-    app = result_app.create_app(connect=db.connect, option_a="Tabs", option_b="Spaces")
+    votes_table(tuple((f"v{i}", "a") for i in range(5)) + tuple((f"w{i}", "b") for i in range(7)))
+    app = result_app.create_app(option_a="Tabs", option_b="Spaces")
     response = app.test_client().get("/api/results")
     assert response.status_code == 200
     assert response.get_json() == {
         "option_a": "Tabs", "option_b": "Spaces",
         "a": 5, "b": 7, "total": 12, "percent_a": 42, "percent_b": 58,
     }
-    assert db.statements == [("SELECT vote, COUNT(id) FROM votes GROUP BY vote", None)]
-    assert [c.closed for c in db.connections] == [True]
+    assert _open_connections() == 0  # the request's connection was closed, not left to the GC
 
 
+@pytest.mark.usefixtures("pg_env")
 def test_result_page_shows_counts():
-    db = FakeDatabase(rows=[("a", 1)])
-    page = result_app.create_app(connect=db.connect).test_client().get("/").get_data(as_text=True)
+    votes_table((("v1", "a"),))
+    page = result_app.create_app().test_client().get("/").get_data(as_text=True)
     assert "Cats: 1 (100%)" in page and "Dogs: 0 (0%)" in page and "1 vote<" in page
 
 
 def test_unreachable_database_is_a_503_not_a_crash():
-    db = FakeDatabase(outcomes=[psycopg2.OperationalError("could not connect to server")] * 2)
-    client = result_app.create_app(connect=db.connect).test_client()
+    client = result_app.create_app(connect=unreachable_db).test_client()
     assert client.get("/api/results").status_code == 503
     assert client.get("/").status_code == 503
     assert client.get("/healthz").status_code == 200
-
-
-# --------------------------------------------------------------------------- worker
-
-UPSERT = (
-    "INSERT INTO votes (id, vote) VALUES (%s, %s) "
-    "ON CONFLICT (id) DO UPDATE SET vote = EXCLUDED.vote"
-)
-CREATE = "CREATE TABLE IF NOT EXISTS votes (id TEXT PRIMARY KEY, vote TEXT NOT NULL)"
-
-
-def test_process_vote_upserts_by_voter_id():
-    db = FakeDatabase()
-    with db.connect().cursor() as cursor:
-        assert worker.process_vote(b'{"voter_id": "v1", "vote": "b"}', cursor) is True
-    assert db.statements == [(UPSERT, ("v1", "b"))]
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [b"not json", b"[1, 2]", b'{"vote": "a"}', b'{"voter_id": "", "vote": "a"}',
-     b'{"voter_id": 7, "vote": "a"}', b'{"voter_id": "v1", "vote": "c"}', b"\xff\xfe"],
-)
-def test_process_vote_drops_malformed_messages(raw):
-    db = FakeDatabase()
-    with db.connect().cursor() as cursor:
-        assert worker.process_vote(raw, cursor) is False
-    assert db.statements == []
-
-
-def test_backoff_doubles_up_to_the_cap():
-    delays = worker.backoff_delays(initial=0.5, maximum=3)
-    assert [next(delays) for _ in range(6)] == [0.5, 1, 2, 3, 3, 3]
-
-
-def run_until_drained(queue: FakeRedis, db: FakeDatabase) -> tuple[int, list[float]]:
-    sleeps: list[float] = []
-    written = worker.run(
-        redis_client=queue, connect_db=db.connect,
-        stop=lambda: not queue.lists.get("votes") and not queue.fail_pops, sleep=sleeps.append,
-    )
-    return written, sleeps
-
-
-def test_run_waits_for_the_database_then_creates_the_table_and_upserts():
-    queue = queued(("v1", "a"), ("v2", "b"), ("v1", "b"))
-    refused = psycopg2.OperationalError("could not connect to server")
-    db = FakeDatabase(outcomes=[refused, refused])
-    written, sleeps = run_until_drained(queue, db)
-    assert written == 3
-    assert sleeps == [0.5, 1]
-    assert db.statements == [
-        (CREATE, None), (UPSERT, ("v1", "a")), (UPSERT, ("v2", "b")), (UPSERT, ("v1", "b")),
-    ]
-    assert db.connections[-1].closed
-
-
-def test_run_requeues_a_vote_whose_write_fails_and_reconnects():
-    queue = queued(("v1", "a"), ("v2", "b"))
-    # First connection: CREATE TABLE works, then the connection drops on the first upsert.
-    db = FakeDatabase(outcomes=[{"drop_at_execute": 2}])
-    written, sleeps = run_until_drained(queue, db)
-    assert written == 2
-    assert sleeps == [0.5]
-    # v1 was put back at the head, so it is still written before v2.
-    assert db.statements == [
-        (CREATE, None), (CREATE, None), (UPSERT, ("v1", "a")), (UPSERT, ("v2", "b")),
-    ]
-    assert [c.closed for c in db.connections] == [True, True]
-
-
-def test_run_backs_off_while_redis_is_unreachable():
-    queue = queued(("v1", "a"))
-    queue.fail_pops = 3
-    db = FakeDatabase()
-    written, sleeps = run_until_drained(queue, db)
-    assert written == 1
-    assert sleeps == [0.5, 1, 2]
-    assert db.statements[-1] == (UPSERT, ("v1", "a"))
-    assert len(db.connections) == 1  # a Redis outage does not churn database connections
-
-
-# --------------------------------------------------------------------------- real PostgreSQL
 
 
 @pytest.mark.usefixtures("pg_env")
@@ -219,21 +145,130 @@ def test_result_reads_no_votes_before_the_worker_created_the_table():
     assert response.status_code == 200 and response.get_json()["total"] == 0
 
 
+# --------------------------------------------------------------------------- worker
+
+
 @pytest.mark.usefixtures("pg_env")
-def test_votes_flow_from_the_queue_through_postgres_to_the_result_api():
-    queue = queued(("v1", "a"), ("v2", "b"), ("v3", "a"))
-    queue.rpush("votes", b"garbage")
-    queue.rpush("votes", vote_app.vote_message("v1", "b"))  # v1 changes their mind
-    written = worker.run(
-        redis_client=queue, connect_db=worker.connect_db_from_env,
-        stop=lambda: not queue.lists.get("votes"),
-    )
-    assert written == 4
+def test_process_vote_upserts_by_voter_id():
+    votes_table((("v1", "a"),))
     conn = worker.connect_db_from_env()
     with conn.cursor() as cursor:
-        cursor.execute("SELECT id, vote FROM votes ORDER BY id")
-        assert cursor.fetchall() == [("v1", "b"), ("v2", "b"), ("v3", "a")]
+        assert worker.process_vote(b'{"voter_id": "v1", "vote": "b"}', cursor) is True
     conn.close()
+    assert sql("SELECT id, vote FROM votes") == [("v1", "b")]
+
+
+@pytest.mark.usefixtures("pg_env")
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b"[1, 2]", b'{"vote": "a"}', b'{"voter_id": "", "vote": "a"}',
+     b'{"voter_id": 7, "vote": "a"}', b'{"voter_id": "v1", "vote": "c"}', b"\xff\xfe"],
+)
+def test_process_vote_drops_malformed_messages(raw):
+    votes_table()
+    conn = worker.connect_db_from_env()
+    with conn.cursor() as cursor:
+        assert worker.process_vote(raw, cursor) is False
+    conn.close()
+    assert written_in_order() == []
+
+
+def test_backoff_doubles_up_to_the_cap():
+    delays = worker.backoff_delays(initial=0.5, maximum=3)
+    assert [next(delays) for _ in range(6)] == [0.5, 1, 2, 3, 3, 3]
+
+
+def push(queue, *votes: tuple[str, str]) -> None:
+    for voter_id, vote in votes:
+        queue.rpush("votes", vote_app.vote_message(voter_id, vote))
+
+
+def drain(queue, *, connect_db=worker.connect_db_from_env, on_sleep=None) -> tuple[int, list[float]]:
+    """Run the worker until the real queue is empty; its backoff pauses are recorded, not slept."""
+    sleeps: list[float] = []
+
+    def sleep(delay: float) -> None:
+        sleeps.append(delay)
+        if on_sleep is not None:
+            on_sleep(len(sleeps))
+
+    written = worker.run(redis_client=queue, connect_db=connect_db, sleep=sleep,
+                         stop=lambda: _empty(queue))
+    return written, sleeps
+
+
+def _empty(queue) -> bool:
+    """The queue is drained; while Redis is down the worker goes on (and backs off)."""
+    try:
+        return queue.llen("votes") == 0
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.mark.usefixtures("pg_env")
+def test_run_waits_for_the_database_then_creates_the_table_and_upserts(queue):
+    push(queue, ("v1", "a"), ("v2", "b"), ("v1", "b"))
+    attempts = []
+
+    def connect_db():  # the database comes up on the third attempt
+        attempts.append(1)
+        return unreachable_db() if len(attempts) <= 2 else worker.connect_db_from_env()
+
+    written, sleeps = drain(queue, connect_db=connect_db)
+    assert written == 3
+    assert sleeps == [0.5, 1]
+    # The worker made the table (pg_env dropped it); v1's second vote replaced the first.
+    assert sql("SELECT id, vote FROM votes ORDER BY id") == [("v1", "b"), ("v2", "b")]
+    assert _open_connections() == 0  # the worker closed its connection on the way out
+
+
+@pytest.mark.usefixtures("pg_env")
+def test_run_requeues_a_vote_whose_write_fails_and_reconnects(queue):
+    votes_table()
+    drop_the_first_write()  # PostgreSQL kills the connection on the first upsert
+    push(queue, ("v1", "a"), ("v2", "b"))
+    written, sleeps = drain(queue)
+    assert written == 2
+    assert sleeps == [0.5]
+    # v1 was put back at the head, so it is still written before v2.
+    assert written_in_order() == [("v1", "a"), ("v2", "b")]
+    assert _open_connections() == 0
+
+
+@pytest.mark.usefixtures("pg_env")
+def test_run_backs_off_while_redis_is_unreachable(redis_server, queue):
+    push(queue, ("v1", "a"))
+    votes_table()
+    redis_server.stop()  # a real outage: the worker's pops are refused until the third pause
+
+    def restart(pauses: int) -> None:
+        if pauses == 3:
+            redis_server.start()
+            push(redis_server.client(), ("v1", "a"))  # the new server is empty: queue the vote again
+
+    backends = []
+    original = worker.connect_db_from_env
+
+    def connect_db():
+        backends.append(1)
+        return original()
+
+    written, sleeps = drain(queue, connect_db=connect_db, on_sleep=restart)
+    assert written == 1
+    assert sleeps == [0.5, 1, 2]
+    assert written_in_order() == [("v1", "a")]
+    assert len(backends) == 1  # a Redis outage does not churn database connections
+
+
+@pytest.mark.usefixtures("pg_env")
+def test_votes_flow_from_the_queue_through_postgres_to_the_result_api(queue):
+    push(queue, ("v1", "a"), ("v2", "b"), ("v3", "a"))
+    queue.rpush("votes", b"garbage")
+    queue.rpush("votes", vote_app.vote_message("v1", "b"))  # v1 changes their mind
+    written = worker.run(redis_client=queue, connect_db=worker.connect_db_from_env,
+                         stop=lambda: queue.llen("votes") == 0)
+    assert written == 4
+    assert sql("SELECT id, vote FROM votes ORDER BY id") == [("v1", "b"), ("v2", "b"), ("v3", "a")]
     response = result_app.create_app().test_client().get("/api/results")
     assert response.get_json() == {
         "option_a": "Cats", "option_b": "Dogs",

@@ -27,9 +27,10 @@ def test_missing_platforms_normalises_arm64_v8() -> None:
     assert platforms.missing(("linux/arm/v7",), supported) == ("linux/arm/v7",)
 
 
-def test_docker_driver_without_containerd_store_is_refused() -> None:
-    info = engine.EngineInfo("28", "26", "overlay2", "linux/amd64")
-    assert not info.multi_platform_store
+@pytest.mark.parametrize(("store", "multi"), [("overlay2", False), ("", False), ("io.containerd.snapshotter.v1", True)])
+def test_only_the_containerd_image_store_holds_multi_platform_images(store: str, multi: bool) -> None:
+    # The refusal itself (ensure_builder on such an engine) is the engine test below.
+    assert engine.EngineInfo("28", "26", store, "linux/amd64").multi_platform_store is multi
 
 
 @pytest.mark.engine

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from buildctl.gitops import image_fields
+from buildctl.gitops import yaml_nodes
 
 
 @pytest.fixture(params=["libyaml", "pure-python"])
 def loader(request, monkeypatch):
-    """Run the test with each of image_fields' YAML loaders (they must agree on marks and errors)."""
+    """Run the test with each of yaml_nodes' YAML loaders (they must agree on marks and errors)."""
     if request.param == "pure-python":
-        monkeypatch.setattr(image_fields, "_FAST_LOADER", None)
+        monkeypatch.setattr(yaml_nodes, "_FAST_LOADER", None)
     return request.param

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from buildctl.errors import ConfigError
-from buildctl.gitops import image_fields as kube_images
+from buildctl.gitops import yaml_nodes as kube_images
 from buildctl.gitops.edits import (
     compute_change,
     drift,
@@ -192,7 +192,9 @@ def test_an_official_image_keeps_its_short_name():
 def test_a_kustomization_entry_matches_on_the_image_it_produces(entry, found):
     text = "resources: [d.yaml]\nimages:\n" + entry
     if not found:
-        with pytest.raises(ConfigError, match=rf"^{K}: no container image of {V} found$"):
+        with pytest.raises(ConfigError, match=rf"^{K}(:3: no container image of {V} that buildctl edits: the "
+                           rf"kustomization has it at images\[0\]\.name, but the entry's newName makes it deploy "
+                           rf"{V}-other instead|: no container image of {V} found)$"):
             edit_manifest(text, path=K, repository=V, new_reference=NEW)
         return
     assert edit_manifest(text, path=K, repository=V, new_reference=NEW)[0] == text.replace("'41'", "'42'")
@@ -250,6 +252,7 @@ def test_a_named_container_that_does_not_match_is_an_error(containers):
         edit_manifest(text, path="k8s/vote.yaml", repository=V, new_reference=NEW, containers=containers)
     missing = ", ".join(c for c in containers if c != "vote")
     assert str(err.value) == f"k8s/vote.yaml: no container named {missing} with an image of {V}"
+    assert err.value.hint == "the image is at Deployment/vote container vote (line 12)"
 
 
 def test_missing_and_escaping_manifest_paths(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from buildctl.errors import ConfigError
 from buildctl.gitops.edits import compute_change, drift, edit_file
-from buildctl.gitops.helm_values import edit_values
+from tests.gitops.values_edit import edit_values
 from buildctl.model import GitOpsFile, HelmKeys, ReleasedImage, TagOrder
 
 REPO = "127.0.0.1:5000/voting-app/api"
@@ -123,7 +123,7 @@ def test_newer_references_are_kept_in_every_kind_of_file(tmp_path: Path) -> None
     change, changed = compute_change(tmp_path, [older], targets, pin_digest=True, tag_order=TagOrder.AUTO)
     assert not change.changed and changed == ()
     assert [f.kept for f in change.files] == [
-        (f"helm values image.tag: keeps {REPO}:1.6.0 (newer than 1.5.0)",),
+        (f"helm values image.repository/image.tag: keeps {REPO}:1.6.0 (newer than 1.5.0)",),
         (f"Pod/api container api: keeps {REPO}:1.6.0 (newer than 1.5.0)",),
         (f"kustomization image {REPO}: keeps {REPO}:1.6.0 (newer than 1.5.0)",),
     ]

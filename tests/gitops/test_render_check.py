@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from buildctl.errors import OperationError
+from buildctl.gitops.kustomize import build, build_command
 from buildctl.gitops.publish import publish
 from buildctl.gitops.render_check import check
 from buildctl.gitops.results import FileChange, GitOpsChange
@@ -142,3 +143,56 @@ def test_concurrent_releases_end_on_the_newest_whatever_the_order(tmp_path: Path
     versions = [tuple(map(int, m.split()[1].rstrip(":").split("."))) for m in landed]
     assert versions == sorted(versions) and versions[-1] == (1, 6, 0)
     assert sum(r.pushed for r in results) == len(landed)
+
+
+HELM_KUSTOMIZATION = (f"resources: [api.yaml]\nimages:\n  - name: {API}\n    newTag: 1.4.0\n"
+                      "helmCharts:\n- name: redis\n  repo: oci://registry-1.docker.io/bitnamicharts\n"
+                      "  version: 18.19.4\n  releaseName: cache\n")
+
+
+def only_kustomize_on_path(tmp_path: Path, monkeypatch) -> None:
+    """PATH with kustomize and nothing else: helm is surely missing."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kustomize").symlink_to(need("kustomize"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+def test_helm_charts_without_helm_skip_that_directory_with_a_warning(tmp_path: Path, monkeypatch) -> None:
+    only_kustomize_on_path(tmp_path, monkeypatch)
+    after = HELM_KUSTOMIZATION.replace("1.4.0", "1.5.0")
+    write(tmp_path, {"k8s/api.yaml": pod("1.4.0"), "k8s/kustomization.yaml": after,
+                     "plain/api.yaml": pod("1.5.0"), "plain/kustomization.yaml": "resources: [api.yaml]\n"})
+    change = GitOpsChange((FileChange("k8s/kustomization.yaml", HELM_KUSTOMIZATION, after, ()),
+                           FileChange("plain/api.yaml", pod("1.4.0"), pod("1.5.0"), ())))
+    assert check(tmp_path, change) == (
+        "2 edited file(s) parse into the same 2 document(s) and kinds, no key twice",
+        "warning: k8s: kustomize build skipped: its helmCharts need helm, which is not on PATH",
+        "plain: kustomize build ok",
+    )
+
+
+def test_render_check_false_runs_no_kustomize_and_says_so(tmp_path: Path) -> None:
+    broken = KUSTOMIZATION.replace("api.yaml", "missing.yaml")  # would fail to render
+    write(tmp_path, {"k8s/kustomization.yaml": broken})
+    change = GitOpsChange((FileChange("k8s/kustomization.yaml", broken, broken.replace("1.4.0", "1.5.0"), ()),))
+    assert check(tmp_path, change, render=False)[1] == "kustomize build not run (gitops.render_check: false)"
+
+
+def test_helm_charts_are_built_with_enable_helm(tmp_path: Path) -> None:
+    assert build_command("kustomize", Path("k8s"), enable_helm=True) == ["kustomize", "build", "--enable-helm", "k8s"]
+    assert build_command("kustomize", Path("k8s"), enable_helm=False) == ["kustomize", "build", "k8s"]
+    need("kustomize")  # the real kustomize takes the flag
+    write(tmp_path, {"k8s/api.yaml": pod("1"), "k8s/kustomization.yaml": "resources: [api.yaml]\n"})
+    assert build(tmp_path / "k8s", root=tmp_path, enable_helm=True).ok
+
+
+def test_the_skip_warning_reaches_the_record(tmp_path: Path, monkeypatch) -> None:
+    git_bin = need("git")
+    remote = make_remote(tmp_path, {"k8s/api.yaml": pod("1.4.0"), "k8s/kustomization.yaml": HELM_KUSTOMIZATION})
+    only_kustomize_on_path(tmp_path, monkeypatch)
+    (tmp_path / "bin" / "git").symlink_to(git_bin)
+    targets = {"api": (GitOpsFile("k8s/kustomization.yaml"),)}
+    result = publish(GitOpsConfig(repo=str(remote)), releases=[release("1.5.0")], targets=targets, dry_run=False,
+                     token=None)
+    assert result.pushed and result.rendered[1].startswith("warning: k8s: kustomize build skipped")

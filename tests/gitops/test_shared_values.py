@@ -2,7 +2,7 @@
 not one of its sites. A composed tree keeps an alias as its anchor's node object, so a splice there
 reaches every place that aliases it — other containers, other repositories' kustomization entries,
 annotations. Such an edit is refused with file:line; so is one of a value a merge key brings in.
-(Exact texts, both parsers; the Sharing unit itself: test_image_fields.py.)
+(Exact texts, both parsers; the Sharing unit itself: test_yaml_nodes.py.)
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from buildctl.errors import ConfigError
 from buildctl.gitops.edits import compute_change, drift, edit_file
-from buildctl.gitops.helm_values import edit_values, find_site
+from tests.gitops.values_edit import edit_values, find_site
 from buildctl.model import GitOpsFile, HelmKeys, ReleasedImage
 
 R = "127.0.0.1:5000/team/app"
@@ -130,7 +130,7 @@ def test_a_container_with_its_own_image_beside_a_merge_key_is_edited():
 def test_helm_keys_from_a_merge_key_are_read_and_never_edited_at_their_source():
     text = f"defaults: &d\n  repository: {R}\n  tag: \"41\"\nimage:\n  <<: *d\n  pullPolicy: Always\n"
     keys = HelmKeys()
-    assert find_site(text, path="values.yaml", keys=keys).reference() == f"{R}:41"  # not "no key repository"
+    assert find_site(text, path="values.yaml", keys=keys, repository=R).reference() == f"{R}:41"  # not "no key repository"
     with pytest.raises(ConfigError) as err:
         edit_values(text, path="values.yaml", keys=keys, repository=R, tag="42", digest=None, pin_digest=False)
     assert str(err.value) == f"values.yaml:5: `image.tag` {MERGED}"

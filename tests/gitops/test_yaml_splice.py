@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from buildctl.errors import ConfigError, OperationError
-from buildctl.gitops.image_fields import compose_documents, get, get_path
+from buildctl.gitops.yaml_nodes import compose_documents, get, get_path
 from buildctl.gitops.yaml_splice import (
     Splice,
     apply_splices,

@@ -7,12 +7,9 @@ import json
 import subprocess
 from pathlib import Path
 
-import httpx
-
 from tests.helpers.cli import BASE_IMAGE, REGISTRY
 from tests.helpers.gitops import git
-
-INDEX_ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
+from tests.helpers.manifest_lookup import manifest_digest
 
 GOOD = """\
 ARG BASE_IMAGE
@@ -31,8 +28,8 @@ BROKEN_ON_ARM = GOOD.replace(
 
 
 def index_digest(repository: str, tag: str) -> str | None:
-    response = httpx.head(f"http://{REGISTRY}/v2/{repository}/manifests/{tag}", headers={"Accept": INDEX_ACCEPT})
-    return response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
+    """The digest of ``repository:tag`` in the local registry; None only on 404 manifest unknown."""
+    return manifest_digest(f"http://{REGISTRY}/v2/{repository}/manifests/{tag}")
 
 
 def make_project(root: Path, dockerfiles: dict[str, str]) -> Path:

@@ -17,14 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psutil
 
 from tests.helpers.cli import BASE_IMAGE, PROJECT
 from tests.helpers.elf import elf_for
 from tests.helpers.gitops import git, make_remote
+from tests.helpers.manifest_lookup import manifest_digest
 
-INDEX_ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
 SCRATCH = 'FROM scratch\nARG TARGETARCH\nCOPY --chmod=755 ${TARGETARCH}/app /app\nCOPY nonce /nonce\nENTRYPOINT ["/app"]\n'
 
 
@@ -89,9 +88,8 @@ def tip(bare: Path) -> str:
 
 
 def resolve(registry: str, repository: str, reference: str) -> str | None:
-    """The digest a tag has in a plain-HTTP registry, or None."""
-    response = httpx.head(f"http://{registry}/v2/{repository}/manifests/{reference}", headers={"Accept": INDEX_ACCEPT})
-    return response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
+    """The digest a tag has in a plain-HTTP registry; None only on 404 manifest unknown."""
+    return manifest_digest(f"http://{registry}/v2/{repository}/manifests/{reference}")
 
 
 def record(path: Path) -> dict:

@@ -40,9 +40,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.helpers.manifest_lookup import manifest_digest
+
 CERTS_D = Path("/etc/docker/certs.d")
 USER = "buildctl-sp"  # what an ACR service principal's application id is to docker: a user name
-INDEX_ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,8 @@ class TlsRegistry:
 
     def resolve(self, repository: str, reference: str, *, address: str | None = None) -> str | None:
         """The digest ``repository:reference`` has in the registry (None if absent), read over TLS."""
-        response = httpx.head(f"https://{address or self.address}/v2/{repository}/manifests/{reference}",
-                              headers={"Accept": INDEX_ACCEPT}, auth=(self.username, self.password),
-                              verify=self.ssl_context())
-        return response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
+        return manifest_digest(f"https://{address or self.address}/v2/{repository}/manifests/{reference}",
+                               auth=(self.username, self.password), verify=self.ssl_context())
 
 
 def free_port(ip: str) -> int:

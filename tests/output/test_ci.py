@@ -90,7 +90,7 @@ def test_escaping_follows_the_platform_libraries() -> None:
 
 def test_plain_defuses_commands_and_credentials() -> None:
     assert ci_escape.plain("a\r\nb ##vso[task.complete]x ##[error]y https://u:p@h/z") == \
-        "a b **vso[task.complete]x **[error]y https://h/z"
+        "a b \\u0023#vso[task.complete]x \\u0023#[error]y https://h/z"
 
 
 def test_azure_passed_release(passed: dict) -> None:
@@ -112,17 +112,17 @@ def test_azure_failed_release(failed: dict) -> None:
     assert lines == [
         "##[group]buildctl vote: verified, not tagged", *VOTE_GROUP, "##[endgroup]",
         "##[group]buildctl result: verification FAILED", *VOTE_GROUP[:2],
-        "fail linux/arm64 elf: 100% ]wrong; see https://h.example/x **vso[task.setvariable variable=X]evil",
+        "fail linux/arm64 elf: 100% ]wrong; see https://h.example/x \\u0023#vso[task.setvariable variable=X]evil",
         "##[endgroup]",
         "##[group]buildctl worker: build FAILED",
         "build FAILED: exit code: 1",
         f"build log: {failed['services'][2]['build_log']}",
         "| #5 RUN pip install",
         "| ::error::forged by the build",
-        "| **vso[task.complete result=Succeeded]done",
+        "| \\u0023#vso[task.complete result=Succeeded]done",
         "##[endgroup]",
         "##vso[task.logissue type=error]result linux/arm64 elf: 100%AZP25 ]wrong; see https://h.example/x"
-        "%0A**vso[task.setvariable variable=X]evil",
+        "%0A\\u0023#vso[task.setvariable variable=X]evil",
         f"##vso[task.logissue type=error]worker build failed: exit code: 1 (build log: {failed['services'][2]['build_log']})",
         "##vso[task.logissue type=error]release gate failed: tag 42 was not created; no GitOps change",
     ]
@@ -176,7 +176,7 @@ def test_github_passed_release(passed: dict) -> None:
 def test_github_failed_release(failed: dict) -> None:
     lines = ci_output.github_lines(failed)
     assert lines[-3:] == [
-        "::error title=result linux/arm64 elf::100%25 ]wrong; see https://h.example/x%0A**vso[task.setvariable variable=X]evil",
+        "::error title=result linux/arm64 elf::100%25 ]wrong; see https://h.example/x%0A\\u0023#vso[task.setvariable variable=X]evil",
         f"::error title=worker build failed::exit code: 1 (build log: {failed['services'][2]['build_log']})",
         "::error title=release gate failed::tag 42 was not created; no GitOps change",
     ]
@@ -184,7 +184,7 @@ def test_github_failed_release(failed: dict) -> None:
     summary = ci_output.github_summary(failed).splitlines()
     assert summary[0] == "## buildctl release `42`: **failed**"
     assert (f"| result | linux/arm64 | `{digest('c')}` | elf: **FAIL** (100% ]wrong; see https://h.example/x "
-            "**vso[task.setvariable variable=X]evil) |") in summary
+            "\\u0023#vso[task.setvariable variable=X]evil) |") in summary
     assert "| worker | — | — | build: **FAIL** (exit code: 1) |" in summary
     assert "Released:" not in summary
     assert summary[-1] == "GitOps: not run (the release gate did not pass)"
@@ -215,7 +215,7 @@ def test_emit_github_writes_outputs_summary_and_log_tail(failed: dict, passed: d
 
     out = io.StringIO()
     ci_output.emit(failed, environ=env, stdout=out)  # the worker's log file is read for its tail
-    assert "| ::error::forged by the build\n| **vso[task.complete result=Succeeded]done\n::endgroup::\n" in out.getvalue()
+    assert "| ::error::forged by the build\n| \\u0023#vso[task.complete result=Succeeded]done\n::endgroup::\n" in out.getvalue()
     assert outputs.read_text() == "earlier=1\n" + ci_output.github_outputs(passed)  # nothing released: nothing added
 
 

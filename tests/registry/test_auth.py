@@ -216,17 +216,12 @@ def test_token_answers_without_a_token(body: bytes) -> None:
     (b'{"token": "docker", "access_token": "oauth"}', "Bearer docker"),
     (b'{"token": "t", "expires_in": -5}', "Bearer t"),
     (b'{"token": "t", "expires_in": "300"}', "Bearer t"),
+    # a malformed lifetime is the spec's default lifetime, never a crash or a refusal of the token
+    (b'{"token": "t", "expires_in": [3600]}', "Bearer t"),
+    (b'{"token": "t", "expires_in": {"s": 1}}', "Bearer t"),
 ])
 def test_token_answers_accepted(body: bytes, header: str) -> None:
     assert token_flow(RegistryAuth({}), body).headers["Authorization"] == header
-
-
-@pytest.mark.parametrize("expires", ["[3600]", "{\"s\": 1}"])
-def test_malformed_expires_in_is_not_a_crash(expires: str) -> None:
-    try:
-        token_flow(RegistryAuth({}), f'{{"token": "t", "expires_in": {expires}}}'.encode())
-    except OperationError:
-        pass  # refusing the answer is fine; using the token with the default lifetime too
 
 
 # ------------------------------------------------------------------ Basic, other schemes, the cache

@@ -1,4 +1,5 @@
-"""The splices that point one kustomization `images:` entry at a new reference (pure).
+"""Kustomization ``images:`` entries (name/newName/newTag/digest), and the splices that point one at
+a new reference (pure).
 
 newName is written only when the repository differs from the entry's name; newTag and digest are
 replaced, inserted or removed; a field that is not a string is refused (file:line), never doubled,
@@ -7,21 +8,86 @@ as is a change of a field that an alias shares with other values or a `<<:` merg
 
 from __future__ import annotations
 
-from yaml.nodes import MappingNode, ScalarNode
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from buildctl.errors import ConfigError
-from buildctl.gitops.image_fields import (
-    KustomizeImage,
+from buildctl.gitops.yaml_nodes import (
     get,
     line_of,
     lookup,
     repository_of,
+    scalar,
 )
 from buildctl.gitops.shared_values import Sharing
+from buildctl.gitops.sites import Rewrite
 from buildctl.gitops.yaml_splice import Splice, delete_key, insert_keys, replace_scalar
 from buildctl.references import parse_reference, written_name
 
 FIELDS = ("newName", "newTag", "digest")
+KUSTOMIZATION_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
+
+
+@dataclass(frozen=True)
+class KustomizeImage:
+    """One entry of a kustomization's ``images:`` list (fields: name/newName/newTag/digest)."""
+
+    entry: MappingNode
+
+    @property
+    def name(self) -> str:
+        return scalar(get(self.entry, "name")) or ""
+
+    @property
+    def where(self) -> str:
+        return f"kustomization image {self.name}"
+
+    @property
+    def position(self) -> int:
+        return self.entry.start_mark.index
+
+    def field(self, key: str) -> ScalarNode | None:
+        node = get(self.entry, key)
+        return node if isinstance(node, ScalarNode) else None
+
+    def reference(self) -> str:
+        """The image reference kustomize produces from this entry."""
+        ref = scalar(self.field("newName")) or self.name
+        if tag := scalar(self.field("newTag")):
+            ref += f":{tag}"
+        if digest := scalar(self.field("digest")):
+            ref += f"@{digest}"
+        return ref
+
+    def produces(self) -> str | None:
+        """The repository of the image the entry produces (newName, else name): `name: x, newName: y` deploys y."""
+        new_name = self.field("newName")
+        return repository_of(new_name.value if new_name is not None else self.name)
+
+    def current_tag(self) -> str | None:
+        return scalar(self.field("newTag"))
+
+    def nodes(self) -> tuple[Node, ...]:
+        return (self.entry, *[f for f in map(self.field, FIELDS) if f is not None])
+
+    def rewrite(self, edit: Rewrite, new_reference: str) -> tuple[str, list[Splice]]:
+        return new_reference, kustomize_splices(edit.text, self, new_reference, edit.newline, path=edit.path,
+                                                sharing=edit.sharing)
+
+
+def kustomize_images(doc: Node, *, path: str) -> Iterator[KustomizeImage]:
+    if not isinstance(doc, MappingNode):
+        raise ConfigError("not a kustomization (not a mapping)", file=path, line=line_of(doc))
+    images = get(doc, "images")
+    for entry in images.value if isinstance(images, SequenceNode) else ():
+        if isinstance(entry, MappingNode):
+            yield KustomizeImage(entry)
+
+
+def is_kustomization(doc: Node, *, path: str) -> bool:
+    return path.rsplit("/", 1)[-1] in KUSTOMIZATION_FILES or scalar(get(doc, "kind")) == "Kustomization"
 
 
 def kustomize_splices(

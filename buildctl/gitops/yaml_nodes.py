@@ -1,4 +1,4 @@
-"""Find the image references in Kubernetes manifests and kustomization files, and what aliases share.
+"""GitOps YAML as node trees, and the repository an image reference names.
 
 Works on PyYAML *node* trees (``yaml.compose_all``), not on loaded Python objects: every node keeps
 ``start_mark``/``end_mark`` offsets into the original text, which is what lets the edits splice a
@@ -149,91 +149,7 @@ def scalar(node: Node | None) -> str | None:
     return node.value if isinstance(node, ScalarNode) else None
 
 
-# --------------------------------------------------------------------------- walkers
-
-# Where each workload kind keeps its pod spec.
-_TEMPLATED = ("spec", "template", "spec")
-_POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",), "PodTemplate": ("template", "spec"), "CronJob": ("spec", "jobTemplate", *_TEMPLATED),
-    **dict.fromkeys(("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"), _TEMPLATED),
-}
-_CONTAINER_FIELDS = {"containers": "container", "initContainers": "initContainer",
-                     "ephemeralContainers": "ephemeralContainer"}
-KUSTOMIZATION_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
-
-
-@dataclass(frozen=True)
-class ContainerImage:
-    where: str  # "Deployment/vote container vote", for messages
-    container: str
-    image: ScalarNode
-    key: Node | None = None  # the `image` key: where an alias of the value is written
-    merge: Node | None = None  # the `<<:` key the image came through, if it did
-
-
-@dataclass(frozen=True)
-class KustomizeImage:
-    """One entry of a kustomization's ``images:`` list (fields: name/newName/newTag/digest)."""
-
-    entry: MappingNode
-
-    @property
-    def name(self) -> str:
-        return scalar(get(self.entry, "name")) or ""
-
-    def field(self, key: str) -> ScalarNode | None:
-        node = get(self.entry, key)
-        return node if isinstance(node, ScalarNode) else None
-
-    def reference(self) -> str:
-        """The image reference kustomize produces from this entry."""
-        ref = scalar(self.field("newName")) or self.name
-        if tag := scalar(self.field("newTag")):
-            ref += f":{tag}"
-        if digest := scalar(self.field("digest")):
-            ref += f"@{digest}"
-        return ref
-
-
-def container_images(doc: Node, *, path: str) -> Iterator[ContainerImage]:
-    """Every container image of a Kubernetes document (recursing into ``kind: List``)."""
-    if not isinstance(doc, MappingNode) or scalar(get(doc, "kind")) is None:
-        raise ConfigError(
-            "not a Kubernetes manifest (a document without `kind`)", file=path, line=line_of(doc),
-            hint="for a Helm values file, give the manifest entry `helm: {}` (README: Helm values)",
-        )
-    kind = scalar(get(doc, "kind")) or ""
-    if kind.endswith("List") and get(doc, "items") is not None:  # List, DeploymentList, ...
-        items = get(doc, "items")
-        for item in items.value if isinstance(items, SequenceNode) else ():
-            yield from container_images(item, path=path)
-        return
-    spec_path = _POD_SPEC_PATHS.get(kind)
-    if spec_path is None:
-        return  # a Service, ConfigMap, ...: no containers
-    pod_spec = get_path(doc, *spec_path)
-    owner = f"{kind}/{scalar(get_path(doc, 'metadata', 'name')) or '?'}"
-    for field, label in _CONTAINER_FIELDS.items():
-        seq = get(pod_spec, field)
-        for item in seq.value if isinstance(seq, SequenceNode) else ():
-            slot = lookup(item, "image")
-            if slot is not None and isinstance(slot.value, ScalarNode):
-                name = scalar(get(item, "name")) or "?"
-                yield ContainerImage(f"{owner} {label} {name}", name, slot.value, slot.key, slot.merge)
-
-
-def kustomize_images(doc: Node, *, path: str) -> Iterator[KustomizeImage]:
-    if not isinstance(doc, MappingNode):
-        raise ConfigError("not a kustomization (not a mapping)", file=path, line=line_of(doc))
-    images = get(doc, "images")
-    for entry in images.value if isinstance(images, SequenceNode) else ():
-        if isinstance(entry, MappingNode):
-            yield KustomizeImage(entry)
-
-
-def is_kustomization(doc: Node, *, path: str) -> bool:
-    return path.rsplit("/", 1)[-1] in KUSTOMIZATION_FILES or scalar(get(doc, "kind")) == "Kustomization"
-
+# --------------------------------------------------------------------------- walking
 
 def children(node: Node) -> list[Node]:
     if isinstance(node, MappingNode):

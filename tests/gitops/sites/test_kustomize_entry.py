@@ -1,4 +1,4 @@
-"""buildctl.gitops.kustomize_edits: the splices that point one kustomization `images:` entry at a new
+"""buildctl.gitops.sites.kustomize_entry: the splices that point one kustomization `images:` entry at a new
 reference — newName only when the repository differs, newTag/digest replaced, inserted or removed,
 non-string fields refused. Expectations are exact texts (kustomize reads the result).
 
@@ -8,17 +8,19 @@ non-string fields refused. Expectations are exact texts (kustomize reads the res
 from __future__ import annotations
 
 import pytest
+from yaml.nodes import ScalarNode
 
 from buildctl.errors import ConfigError
-from buildctl.gitops.image_fields import compose_documents, kustomize_images
-from buildctl.gitops.kustomize_edits import kustomize_splices
 from buildctl.gitops.shared_values import Sharing
+from buildctl.gitops.sites.kustomize_entry import is_kustomization, kustomize_images, kustomize_splices
+from buildctl.gitops.yaml_nodes import compose_documents, get
 from buildctl.gitops.yaml_splice import apply_splices
 
 K = "overlays/prod/kustomization.yaml"
 V = "127.0.0.1:5000/voting-app/vote"
 D1 = "sha256:" + "11" * 32
 D2 = "sha256:" + "22" * 32
+DIGEST = "sha256:" + "ab" * 32
 
 
 def splices(text: str, new: str, entry: int = 0):
@@ -205,3 +207,42 @@ def test_a_field_from_a_merge_key_is_refused_never_edited_at_its_source(loader, 
         splices(text, new)
     assert str(err.value) == (f"{K}:5: `{merged.split(':')[0]}` of kustomization image vote comes through the "
                               "`<<:` merge key, from the mapping it merges; write the key out beside the `<<:`")
+
+
+# --------------------------------------------------------------------------- kustomizations
+
+
+def test_kustomize_entries_and_the_reference_kustomize_makes():
+    text = (f"images:\n- name: a\n- name: b\n  newName: r.io/b\n  newTag: '2'\n  digest: {DIGEST}\n"
+            f"- {{name: c, digest: {DIGEST}}}\n- plain-string\n- name: d\n  newTag: [1]\n  newName: {{x: y}}\n")
+    entries = list(kustomize_images(compose_documents(text, path="kustomization.yaml")[0], path="kustomization.yaml"))
+    assert [(e.name, e.reference()) for e in entries] == [
+        ("a", "a"), ("b", f"r.io/b:2@{DIGEST}"), ("c", f"c@{DIGEST}"), ("d", "d"),
+    ]
+    assert entries[3].field("newTag") is None and get(entries[3].entry, "newTag") is not None  # a list: no field
+    assert isinstance(entries[1].field("digest"), ScalarNode)
+
+
+@pytest.mark.parametrize("text", ["images: {name: a}\n", "images:\n", "resources: [a.yaml]\n"])
+def test_kustomizations_without_an_images_list_have_no_entries(text):
+    assert list(kustomize_images(compose_documents(text, path="k")[0], path="k")) == []
+
+
+def test_a_kustomization_that_is_not_a_mapping_is_refused():
+    (doc,) = compose_documents("- images\n", path="base/kustomization.yaml")
+    with pytest.raises(ConfigError, match=r"^base/kustomization.yaml:1: not a kustomization \(not a mapping\)$"):
+        list(kustomize_images(doc, path="base/kustomization.yaml"))
+
+
+@pytest.mark.parametrize(("path", "text", "expected"), [
+    ("kustomization.yaml", "resources: []\n", True),
+    ("overlays/prod/kustomization.yml", "resources: []\n", True),
+    ("overlays/prod/Kustomization", "resources: []\n", True),
+    ("k8s/app.yaml", "kind: Kustomization\n", True),
+    ("k8s/app.yaml", "kind: Deployment\n", False),
+    ("k8s/my-kustomization.yaml", "resources: []\n", False),
+    ("k8s/kustomization.yaml.bak", "resources: []\n", False),
+    ("k8s/KUSTOMIZATION.YAML", "resources: []\n", False),
+])
+def test_is_kustomization_by_file_name_or_kind(path, text, expected):
+    assert is_kustomization(compose_documents(text, path=path)[0], path=path) is expected

@@ -1,0 +1,110 @@
+"""The image sites of a GitOps file's documents (sites/), and why an image seen is not one.
+
+A kustomization lists its ``images:`` entries, an Argo CD Application its ``kustomize.images``,
+any other manifest the containers of its pod specs; with ``helm:`` keys the file (a values file or
+an Application's ``helm`` source) has the one site those keys address. When a file holds the
+release's image only in places that are none of these, the error says where it saw it and why it
+will not edit there — never just "not found".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from buildctl.errors import ConfigError
+from buildctl.gitops.sites import ImageSite, argocd
+from buildctl.gitops.sites.container import CONTAINER_FIELDS, CORE_POD_SPECS, container_images, pod_specs
+from buildctl.gitops.sites.helm_keys import HelmSite, helm_site, key_field
+from buildctl.gitops.sites.kustomize_entry import is_kustomization, kustomize_images
+from buildctl.gitops.sites.values_tree import ValuesRoot, has
+from buildctl.gitops.yaml_nodes import get, line_of, repository_of, scalar
+from buildctl.model import HelmKeys
+
+
+def sites_of(docs: list[Node], *, path: str) -> Iterator[ImageSite]:
+    """Every image site of ``docs`` (without ``helm:`` keys), in document order."""
+    for doc in docs:
+        if is_kustomization(doc, path=path):
+            yield from kustomize_images(doc, path=path)
+        elif isinstance(doc, MappingNode) and argocd.is_argocd(doc, path=path):
+            yield from argocd.kustomize_image_strings(doc, path=path)
+        else:
+            yield from container_images(doc, path=path)
+
+
+def helm_site_of(docs: list[Node], *, path: str, keys: HelmKeys, repository: str) -> HelmSite:
+    """The site ``keys`` address: in a values file (one mapping) or in an Argo CD Application's ``helm``."""
+    apps = [d for d in docs if isinstance(d, MappingNode) and argocd.is_argocd(d, path=path)]
+    if not apps:
+        if len(docs) != 1 or not isinstance(docs[0], MappingNode):
+            raise ConfigError("a Helm values file is one YAML mapping", file=path,
+                              line=line_of(docs[min(1, len(docs) - 1)]))
+        return helm_site((ValuesRoot(docs[0], ""),), keys, path=path, repository=repository)
+    want = getattr(keys, key_field(keys)) or ""
+    for doc in apps:
+        for label, roots, values in argocd.helm_roots(doc, path=path):
+            if has(roots, want, path=path):
+                return helm_site(roots, keys, path=path, repository=repository,
+                                 label=f"{argocd.owner(doc, path=path)} {label}")
+            if values is not None:
+                raise ConfigError(f"helm key {want} is not in `{label}.parameters` nor `{label}.valuesObject`, and "
+                                  f"`{label}.values` is a string of YAML, which buildctl does not edit inside",
+                                  file=path, line=line_of(values),
+                                  hint=f"move the image to `{label}.valuesObject` or a `{label}.parameters` entry")
+    raise ConfigError(f"no Argo CD helm source here sets {want} (in `helm.parameters` by name or "
+                      "`helm.valuesObject`)", file=path, line=line_of(apps[0]),
+                      hint="add it there, or list the chart's values file with `helm:` instead")
+
+
+def not_found(docs: list[Node], *, path: str, repository: str) -> ConfigError:
+    """The error for a file without a site of ``repository``: where the image was seen, if it was."""
+    want = repository_of(repository)
+    for doc in docs:
+        for dotted, node in _scalars(doc, ""):
+            if node.tag.endswith(":str") and want and repository_of(node.value.strip()) == want:
+                return ConfigError(f"no container image of {repository} that buildctl edits: {_owner(doc, path)} "
+                                   f"has it at {dotted}, {_why(doc, dotted, path=path)}", file=path,
+                                   line=line_of(node))
+    return ConfigError(f"no container image of {repository} found", file=path)
+
+
+def _owner(doc: Node, path: str) -> str:
+    if is_kustomization(doc, path=path):
+        return "the kustomization"
+    return f"{scalar(get(doc, 'kind')) or '?'}/{scalar(get(get(doc, 'metadata'), 'name')) or '?'}"
+
+
+def _why(doc: Node, dotted: str, *, path: str) -> str:
+    if is_kustomization(doc, path=path):
+        if re.fullmatch(r"images\[\d+\]\.name", dotted):
+            entry = get(doc, "images").value[int(dotted[7:].partition("]")[0])]
+            return f"but the entry's newName makes it deploy {scalar(get(entry, 'newName'))} instead"
+        return "not in its `images:` list (buildctl edits name/newName/newTag/digest entries there)"
+    if argocd.is_argocd(doc, path=path):
+        return "not in a source's `kustomize.images` (give the entry `helm:` keys for Helm values)"
+    kind = scalar(get(doc, "kind")) or ""
+    specs = [".".join(p) for p, spec in pod_specs(doc, kind)] if isinstance(doc, MappingNode) else []
+    fields = ", ".join(CONTAINER_FIELDS)
+    for spec in specs:
+        if dotted.startswith(f"{spec}."):
+            return f"which is not the `image` of one of its {fields}"
+    if kind in CORE_POD_SPECS:
+        return f"but a {kind} runs the containers under {'.'.join(CORE_POD_SPECS[kind])} only"
+    return ("outside a pod template (buildctl edits the containers of spec.template.spec, "
+            "spec.jobTemplate.spec.template.spec or template.spec)")
+
+
+def _scalars(node: Node, at: str, depth: int = 0) -> Iterator[tuple[str, ScalarNode]]:
+    if depth > 64:  # an alias cycle
+        return
+    if isinstance(node, ScalarNode):
+        yield at, node
+    elif isinstance(node, MappingNode):
+        for k, v in node.value:
+            yield from _scalars(v, f"{at}.{scalar(k)}".lstrip("."), depth + 1)
+    elif isinstance(node, SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _scalars(item, f"{at}[{i}]", depth + 1)
