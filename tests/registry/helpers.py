@@ -49,3 +49,12 @@ def answering_helper(bin_dir: Path, name: str, address: str, username: str, secr
 def helper_calls(bin_dir: Path, name: str) -> list[str]:
     log = bin_dir / f"{name}.log"
     return log.read_text().splitlines() if log.exists() else []
+
+
+def missing_login_lines(host: str, what: str, config: Path, *, variables_apply: bool) -> list[str]:
+    """The two stderr lines of a 401 with no credentials anywhere for ``host`` (Docker config ``config``)."""
+    also = ", or set BUILDCTL_REGISTRY_USERNAME and BUILDCTL_REGISTRY_PASSWORD" if variables_apply else ""
+    return [f"buildctl: error: registry {host} requires authentication (HTTP 401) for {what}; looked in "
+            f"BUILDCTL_REGISTRY_USERNAME/BUILDCTL_REGISTRY_PASSWORD (not set); Docker config {config}/config.json "
+            f"(no credHelpers, credsStore or auths entry for {host})",
+            f"  hint: run `docker login {host}`{also}"]

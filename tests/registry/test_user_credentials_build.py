@@ -13,7 +13,7 @@ import pytest
 from tests.helpers.cli import CliResult, run_cli
 from tests.helpers.reliability import record, scratch_project, unique_tag
 from tests.helpers.tls_registry import TlsRegistry, tls_registry_fixture  # noqa: F401 (the fixture)
-from tests.registry.helpers import answering_helper, auth_entry, helper_calls, write_config
+from tests.registry.helpers import answering_helper, auth_entry, helper_calls, missing_login_lines, write_config
 
 pytestmark = pytest.mark.engine
 
@@ -67,10 +67,5 @@ def test_build_without_credentials_stops_before_building(tls_registry: TlsRegist
     config = write_config(tmp_path / "docker", {})
     result = build(reg, project, config, tag)
     assert result.code == 1, result.output
-    assert result.stderr.splitlines() == [
-        f"buildctl: error: registry {reg.address} requires authentication (HTTP 401) for /v2/; looked in "
-        f"BUILDCTL_REGISTRY_USERNAME/BUILDCTL_REGISTRY_PASSWORD (not set); Docker config {config}/config.json "
-        f"(no credHelpers, credsStore or auths entry for {reg.address})",
-        f"  hint: run `docker login {reg.address}`, or set BUILDCTL_REGISTRY_USERNAME and BUILDCTL_REGISTRY_PASSWORD",
-    ]
+    assert result.stderr.splitlines() == missing_login_lines(reg.address, "/v2/", config, variables_apply=True)
     assert reg.resolve(IMAGE, tag) is None
