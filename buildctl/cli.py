@@ -218,16 +218,15 @@ def verify(images: Annotated[list[str], typer.Argument(metavar="IMAGE...", help=
            page_size: Annotated[Optional[str], typer.Option("--page-size", metavar="4k|16k|64k", help="Page size of the arm64 nodes' kernels: arm64 ELF files that cannot be mapped on it fail (default: verify.page_size, 4k).")] = None) -> None:
     """Verify images in a registry: platforms present, configs agree, the bytes are that architecture.
     --platform names the required platforms (default: the configured ones)."""
-    from buildctl.commands.verify import verify_references
+    from buildctl.commands.verify import credential_lookup, verify_references
     from buildctl.model import VerifyConfig
-    from buildctl.registry.credentials import registry_credentials_from_env
 
     checks = VerifyConfig()
     platforms = platform_list(platform)
     if not platforms:
         platforms, checks = configured_platforms(config, tag, registry)
     results = verify_references(images, platforms=platforms, exact=not allow_extra,
-                                credentials=registry_credentials_from_env(), allow_foreign=checks.allow_foreign,
+                                credentials=credential_lookup(config, registry), allow_foreign=checks.allow_foreign,
                                 deadline_seconds=deadline if deadline is not None else checks.deadline_seconds,
                                 public_key=key, page_size=page_size or checks.page_size)
     render.render(results, as_json=json)

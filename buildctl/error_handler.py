@@ -19,7 +19,12 @@ import typer
 
 from buildctl import cli_completion, errors, interrupts
 from buildctl.output import ci_stream
-from buildctl.redaction import redact_url
+from buildctl.redaction import redact
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class _State:
@@ -45,7 +50,7 @@ def configure(*, debug: bool) -> None:
     logger = logging.getLogger("buildctl")
     if not logger.handlers:
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("buildctl: %(levelname)s: %(message)s"))
+        handler.setFormatter(_RedactingFormatter("buildctl: %(levelname)s: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
 
@@ -79,9 +84,9 @@ def _run(app: typer.Typer, argv: list[str] | None) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - the last resort: report a bug, exit 3
         if _State.debug:
-            traceback.print_exc()
+            _print_traceback()
         # Even a bug's message may hold a URL with a token (a library's error about a remote).
-        sys.stderr.write(f"buildctl: internal error (a bug): {type(exc).__name__}: {redact_url(str(exc))}\n"
+        sys.stderr.write(f"buildctl: internal error (a bug): {type(exc).__name__}: {redact(str(exc))}\n"
                          "  rerun with --debug for the traceback and report it\n")
         sys.exit(errors.EXIT_BUG)
     if rc == errors.EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
@@ -95,9 +100,13 @@ def _report_interrupt() -> None:
                                 "and Git changed only if a push had completed\n")
 
 
+def _print_traceback() -> None:
+    sys.stderr.write(redact(traceback.format_exc()))  # registry secrets and URL credentials: never shown
+
+
 def _print_error(exc: errors.BuildctlError) -> None:
     if _State.debug:
-        traceback.print_exc()
-    sys.stderr.write(f"buildctl: error: {exc.message}\n")
+        _print_traceback()
+    sys.stderr.write(f"buildctl: error: {redact(exc.message)}\n")
     if exc.hint:
-        sys.stderr.write(f"  hint: {exc.hint}\n")
+        sys.stderr.write(f"  hint: {redact(exc.hint)}\n")

@@ -11,7 +11,9 @@ ssh (GitHub and Azure DevOps accept a token as the user name), is a credential. 
 
 from __future__ import annotations
 
+import base64
 import re
+import threading
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 # scp-like: no "/" before the first ":", which is not followed by "//"; an optional user@ in front.
@@ -57,6 +59,35 @@ def redact_url(text: str) -> str:
     text = _URL_USERINFO.sub(lambda m: m["scheme"], text)
     text = _SECRET_QUERY.sub(lambda m: f"{m['lead']}***" if m["value"] != "***" else m[0], text)
     return _SCP_PASSWORD.sub(lambda m: f"{m['user']}:***@{m['host']}:", text)
+
+
+# Secrets this process holds (registry passwords, identity and Bearer tokens), in every form they
+# could be echoed in: raw, and base64 as in a Basic authorization header. ``redact`` removes them
+# from any text before it is shown; secrets shorter than _MIN_SECRET would mangle ordinary words
+# and are not registered.
+_MIN_SECRET = 4
+_known_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def remember_secret(value: str, *, username: str | None = None) -> None:
+    """Register ``value`` (and, with ``username``, the ``username:value`` Basic form) for ``redact``."""
+    if len(value) < _MIN_SECRET:
+        return
+    forms = {value, base64.b64encode(value.encode()).decode()}
+    if username is not None:
+        forms.add(base64.b64encode(f"{username}:{value}".encode()).decode())
+    with _secrets_lock:
+        _known_secrets.update(forms)
+
+
+def redact(text: str) -> str:
+    """``text`` without any registered secret (each becomes ``***``) and without URL credentials."""
+    with _secrets_lock:
+        secrets = sorted(_known_secrets, key=len, reverse=True)  # a longer form first: it may hold a shorter one
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return redact_url(text)
 
 
 # Environment variables known to hold a secret: the registry password, the Git tokens (Azure's

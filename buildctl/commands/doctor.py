@@ -12,14 +12,16 @@ from buildctl import platforms as platforms_of
 from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
-from buildctl.errors import BuildctlError
+from buildctl.errors import BuildctlError, CommandError
 from buildctl.gitops import git as gitops
 from buildctl.inspect.cache import shared_layer_cache
 from buildctl.model import Config
 from buildctl.pipeline.results import DoctorCheck, DoctorResult
-from buildctl.registry import client as registry
+from buildctl.redaction import redact_url
+from buildctl.registry import access
+from buildctl.registry.credentials import CredentialLookup
 
-STACK_FIX = "run scripts/stack.sh up (installs and starts the engine, QEMU and the local registry)"
+STACK_FIX = access.STACK_FIX
 
 
 def _failed(name: str, exc: BuildctlError, fix: str) -> DoctorCheck:
@@ -51,18 +53,53 @@ def doctor(config: Config) -> DoctorResult:
             checks.append(_binfmt_check(platform))
     if info is not None:
         checks.extend(_builder_checks(config))
-    try:
-        checks.append(DoctorCheck("registry", True, registry.ping(config.registry)))
-    except BuildctlError as exc:
-        checks.append(_failed("registry", exc, f"start it ({STACK_FIX}) or set registry: in services.yaml"))
+    checks.extend(_registry_checks(config))
     try:
         checks.append(DoctorCheck("git", True, gitops.git_version()))
     except BuildctlError as exc:
         checks.append(_failed("git", exc, "apt-get install git"))
+    if config.gitops is not None:
+        checks.append(_gitops_remote_check(config))
     checks.append(_layer_cache_check())
     if (clash := _name_clash_check()) is not None:
         checks.append(clash)
     return DoctorResult(tuple(checks))
+
+
+def _registry_checks(config: Config) -> list[DoctorCheck]:
+    """Reachable, and the credentials a release would use found and accepted (push scope for the
+    first service's repository where the registry issues tokens)."""
+    repository = config.services[0].image if config.services else "buildctl/doctor"
+    try:
+        reachable, credentials = access.check(config.registry, repository, CredentialLookup(release_registry=config.registry))
+    except BuildctlError as exc:  # the lookup itself failed: half-set variables, an unreadable Docker config
+        return [_failed("registry credentials", exc, "")]
+    return [DoctorCheck("registry", reachable.ok, reachable.detail, reachable.fix),
+            DoctorCheck("registry credentials", credentials.ok, credentials.detail, credentials.fix)]
+
+
+def _gitops_remote_check(config: Config) -> DoctorCheck:
+    """``git ls-remote`` of the GitOps repository with the token a release would use."""
+    cfg = config.gitops
+    assert cfg is not None
+    shown = redact_url(cfg.repo)
+    try:
+        gitops.check_repo_url(cfg.repo)
+        git = gitops.Git(cfg, token=gitops.git_token_from_env(), throwaway=True)
+        proc = git.run("ls-remote", "--heads", "--", gitops.clone_source(cfg.repo), cfg.branch, cwd=None,
+                       what=f"reaching the GitOps repository {shown}")
+    except CommandError as exc:
+        if gitops.no_repository(exc.failure.output):
+            exc = gitops.missing_repository_error(cfg.repo, key="gitops.repo")
+        fix = exc.hint or ("set BUILDCTL_GIT_TOKEN (SYSTEM_ACCESSTOKEN in Azure Pipelines) to a token that may "
+                           "push, or fix gitops.repo")
+        return DoctorCheck("gitops remote", False, exc.message.splitlines()[0], fix)
+    except BuildctlError as exc:
+        return DoctorCheck("gitops remote", False, exc.message.splitlines()[0], exc.hint or "fix gitops.repo")
+    if not proc.stdout.strip():  # the release clones that branch: without it, the GitOps step fails
+        return DoctorCheck("gitops remote", False, f"{shown} reachable, but it has no branch {cfg.branch}",
+                           "push that branch first, or fix gitops.branch")
+    return DoctorCheck("gitops remote", True, f"{shown} reachable with its auth, branch {cfg.branch} found")
 
 
 def _layer_cache_check() -> DoctorCheck:

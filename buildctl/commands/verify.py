@@ -6,13 +6,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from buildctl.config import loader
 from buildctl.errors import UsageError
 from buildctl.inspect.results import Check, CheckStatus, Verification
 from buildctl.inspect.verify import VerifyOptions, page_size_bytes, verify_images
 from buildctl.references import parse_reference
 from buildctl.registry.auth import is_loopback
 from buildctl.registry.bounds import DEFAULT_DEADLINE_SECONDS
-from buildctl.registry.client import RegistryClient, RegistryCredentials
+from buildctl.registry.client import RegistryClient
+from buildctl.registry.credentials import CredentialLookup
 from buildctl.signing import cosign
 
 
@@ -21,29 +23,38 @@ def verify_references(
     *,
     platforms: Sequence[str],
     exact: bool = True,
-    credentials: RegistryCredentials | None = None,
+    credentials: CredentialLookup | None = None,
     allow_foreign: Sequence[str] = (),
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
     public_key: Path | None = None,
     page_size: str = "4k",
 ) -> tuple[Verification, ...]:
-    """Verify each reference against ``platforms``; ``credentials`` go to the references' registries only.
+    """Verify each reference against ``platforms``; each registry gets only its own credentials
+    from ``credentials`` (default: the lookup scoped to the default registry, 127.0.0.1:5000).
 
     With ``public_key``, each verified digest must also carry a cosign signature by that key."""
     pages = page_size_bytes(page_size)
     if public_key is not None and not public_key.is_file():
         raise UsageError(f"--key {public_key}: no such file (the public key, e.g. cosign.pub)")
-    registries = set()
     for reference in references:
         try:
-            registries.add(parse_reference(reference).registry)
+            parse_reference(reference)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    creds = dict.fromkeys(registries, credentials) if credentials is not None else None
-    with RegistryClient(credentials=creds) as client:
+    lookup = credentials if credentials is not None else CredentialLookup(release_registry=loader.DEFAULT_REGISTRY)
+    with RegistryClient(credentials=lookup) as client:
         results = verify_images(references, platforms=platforms, exact=exact, client=client,
                                 options=VerifyOptions(tuple(allow_foreign), deadline_seconds, page_size=pages))
     return results if public_key is None else tuple(signature_checked(r, public_key) for r in results)
+
+
+def credential_lookup(config: Path, registry: str | None) -> CredentialLookup:
+    """The lookup for ``verify``: BUILDCTL_REGISTRY_* only for the release registry (``--registry``,
+    else services.yaml's ``registry:`` when there is one, else the default), never for the other
+    registries named on the command line (issue #24)."""
+    if registry is None:
+        registry = loader.load_config(config).registry if config.is_file() else loader.DEFAULT_REGISTRY
+    return CredentialLookup(release_registry=registry)
 
 
 def signature_checked(result: Verification, public_key: Path) -> Verification:

@@ -23,12 +23,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from buildctl.registry import docker_credentials
+
 _KEPT = ("buildx", "contexts")  # created in the user's folder when missing, so builders persist
 
 
 def user_config_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    return Path(env["DOCKER_CONFIG"]) if env.get("DOCKER_CONFIG") else Path.home() / ".docker"
+    return docker_credentials.config_path(environ).parent
 
 
 def scoped_settings(original: dict[str, Any], registry: str) -> dict[str, Any]:
@@ -40,15 +41,11 @@ def scoped_settings(original: dict[str, Any], registry: str) -> dict[str, Any]:
     return settings
 
 
-# Docker Hub's names: docker keeps its login (and asks its credHelper) under
-# https://index.docker.io/v1/ whichever of these the user logs in to.
-_DOCKER_HUB = {"docker.io", "index.docker.io", "registry-1.docker.io"}
-
-
 def _host(key: str) -> str:
-    """``https://myacr.azurecr.io/v1/`` and ``myacr.azurecr.io`` are one registry to docker."""
-    host = key.split("://", 1)[-1].split("/", 1)[0]
-    return "docker.io" if host in _DOCKER_HUB else host
+    """``https://myacr.azurecr.io/v1/`` and ``myacr.azurecr.io`` are one registry to docker; Docker
+    Hub's names are one too (docker keeps its login under https://index.docker.io/v1/)."""
+    host = docker_credentials.hostname_of(key)
+    return "docker.io" if host in docker_credentials.DOCKER_HUB_NAMES else host
 
 
 @contextmanager

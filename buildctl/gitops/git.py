@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from buildctl.errors import CommandError, OperationError, UsageError
 from buildctl.model import GitOpsConfig
-from buildctl.redaction import has_credentials, is_url, redact_url
+from buildctl.redaction import has_credentials, is_url, redact, redact_url, remember_secret
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ class Git:
                  remotes: Sequence[str] | None = None) -> None:  # fmt: skip
         """``remotes``: the URLs the token is for (default: ``cfg.repo``); only their http(s) hosts get it."""
         self._secrets = _secret_forms(token)
+        if token:  # one redaction for every secret: error_handler masks it too, wherever it shows up
+            remember_secret(token, username="buildctl")
         self._scope = token_scope((cfg.repo,) if remotes is None else remotes) if token else ()
         env = {k: v for k, v in os.environ.items() if k not in _REPOSITORY_VARIABLES}
         env.update(
@@ -147,7 +149,7 @@ class Git:
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return redact_url(text)
+        return redact(text)  # also the registry's secrets (redaction.remember_secret)
 
     def run(self, *args: str, cwd: Path | None, what: str, input: str | None = None,
             check: bool = True, detach: bool = False) -> subprocess.CompletedProcess[str]:  # fmt: skip

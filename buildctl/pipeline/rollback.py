@@ -75,9 +75,9 @@ def rollback(config: Config, tag: str, *, dry_run: bool = False, record_path: Pa
 
 def resolve(config: Config, tag: str) -> tuple[RollbackTarget, ...]:
     """Per service, what REPO:TAG resolves to and that index's verification (concurrently)."""
-    creds = credentials.registry_credentials_from_env()
-    with RegistryClient(credentials={config.registry: creds} if creds else None) as client:
-        client.ping(config.registry)  # an unreachable registry is one clear error, not one per service
+    # The one lookup (README "Registry credentials and ACR"): the variables, then the Docker config.
+    with RegistryClient(credentials=credentials.CredentialLookup(release_registry=config.registry)) as client:
+        client.ping(config.registry, authenticated=True)  # unreachable, or no login: one clear error, not one per service
         return tuple(threads.map_in_threads(lambda svc: _resolve(config, svc, tag, client), config.services,
                                             name="rollback"))
 

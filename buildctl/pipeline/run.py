@@ -44,12 +44,15 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
     run_dir = workdir.state_dir(config.root) / "runs" / run_id  # made by the build, once it starts
     target = record_path or run_dir / "release.json"
     creds = credentials.registry_credentials_from_env()
+    # One lookup for every registry call of the run: BUILDCTL_REGISTRY_* for config.registry only, then
+    # the user's Docker config (made before the login points DOCKER_CONFIG at the run's own copy).
+    lookup = credentials.CredentialLookup(release_registry=config.registry)
     # The run's login lives in a run-scoped Docker config, gone when the run ends however it ends.
     login = (docker.scoped_login(config.registry, username=creds.username, password=creds.password)
              if creds is not None else nullcontext())
     gitops = None
     signatures: tuple[Signature, ...] = ()
-    with login, RegistryClient(credentials={config.registry: creds} if creds else None) as client:
+    with login, RegistryClient(credentials=lookup) as client:
         _preflight(config, client=client, with_gitops=with_gitops)
         base_platforms.refuse_missing_platforms(config, credentials={config.registry: creds} if creds else None)
         outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
@@ -79,7 +82,7 @@ def _preflight(config: Config, *, client: RegistryClient, with_gitops: bool) -> 
     """Fail before building, with nothing pushed or tagged, on what can be known up front: a
     registry that does not answer, and GitOps input (branch, manifest files, containers) that
     would make the Git step fail after the release was tagged."""
-    client.ping(config.registry)
+    client.ping(config.registry, authenticated=True)  # no credentials for a registry that wants them: stop now
     sign_step.preflight(config)
     if with_gitops and config.gitops is not None:
         placeholders = tuple(ReleasedImage(s.name, f"{config.registry}/{s.image}", config.tag, "")

@@ -22,6 +22,7 @@ import httpx
 
 from buildctl import jsonsafe
 from buildctl.errors import OperationError
+from buildctl.redaction import remember_secret
 from buildctl.registry.bounds import LimitError
 from buildctl.registry.wire import refuse_length
 
@@ -42,8 +43,13 @@ _EXPIRY_MARGIN = 10.0
 
 @dataclass(frozen=True)
 class RegistryCredentials:
+    """A user name and password, or an identity token (an OAuth2 refresh token: ACR's
+    ``00000000-0000-0000-0000-000000000000`` logins, what ``az acr login`` stores)."""
+
     username: str
-    password: str = field(repr=False)
+    password: str = field(default="", repr=False)
+    identity_token: str = field(default="", repr=False)
+    source: str = field(default="", compare=False)  # where it was found, for messages
 
     def __repr__(self) -> str:
         return f"RegistryCredentials(username={self.username!r}, password='***')"
@@ -51,6 +57,36 @@ class RegistryCredentials:
     def basic_header(self) -> str:
         raw = f"{self.username}:{self.password}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+class CredentialSource:
+    """Credentials per registry host (``host[:port]`` as httpx sees it), and what a refusal says.
+
+    This base serves a fixed mapping (library use, tests); credentials.CredentialLookup is the
+    lookup the CLI uses, and says where it looked and what to run."""
+
+    def __init__(self, credentials: Mapping[str, RegistryCredentials] | None = None) -> None:
+        self._credentials = dict(credentials or {})
+
+    def find(self, host: str) -> RegistryCredentials | None:
+        return self._credentials.get(host)
+
+    def missing(self, host: str) -> tuple[str, str]:
+        """(what to add to the message, the hint) when ``host`` wants credentials and we have none."""
+        return "", "pass registry credentials"
+
+    def refused(self, host: str, creds: RegistryCredentials) -> str:
+        """The hint when ``host`` refused ``creds``."""
+        return "check the registry username and password/token"
+
+    def unauthorized(self, host: str, what: str) -> OperationError:
+        """The one error for an HTTP 401 that the auth flow could not answer."""
+        creds = self.find(host)
+        if creds is not None:
+            return OperationError(f"registry {host} rejected the credentials (HTTP 401) for {what}",
+                                  hint=self.refused(host, creds))
+        detail, hint = self.missing(host)
+        return OperationError(f"registry {host} requires authentication (HTTP 401) for {what}{detail}", hint=hint)
 
 
 @dataclass(frozen=True)
@@ -101,11 +137,12 @@ def pull_scope(url: httpx.URL) -> str | None:
 class RegistryAuth(httpx.Auth):
     """An httpx auth flow answering registry challenges; one instance is shared by all threads.
 
-    ``credentials`` maps a registry host as httpx sees it (``host[:port]``) to its credentials.
+    ``credentials`` maps a registry host as httpx sees it (``host[:port]``) to its credentials,
+    or is a CredentialSource asked for a host's credentials when that host first wants them.
     """
 
-    def __init__(self, credentials: Mapping[str, RegistryCredentials]) -> None:
-        self._credentials = dict(credentials)
+    def __init__(self, credentials: Mapping[str, RegistryCredentials] | CredentialSource) -> None:
+        self.source = credentials if isinstance(credentials, CredentialSource) else CredentialSource(credentials)
         self._lock = threading.Lock()
         self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # -> (header, expiry)
         self._challenges: dict[str, Challenge] = {}  # host -> last challenge seen
@@ -119,14 +156,18 @@ class RegistryAuth(httpx.Auth):
         if response.status_code != 401:
             return
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        creds = self._credentials.get(host)
         if challenge is None:
             return
+        creds = self.source.find(host)
         with self._lock:
             self._challenges[host] = challenge
         if challenge.scheme == "basic":
             if creds is None:
                 return  # the 401 goes back to the caller, which says "authentication required"
+            if creds.identity_token and not creds.password:
+                raise OperationError(f"registry {host} wants a user name and password (Basic), but the "
+                                     f"credentials from {creds.source or 'the lookup'} are an identity token",
+                                     hint=self.source.refused(host, creds))
             request.headers["Authorization"] = creds.basic_header()
         elif challenge.scheme == "bearer":
             scope = challenge.params.get("scope") or pull_scope(request.url) or ""
@@ -138,13 +179,24 @@ class RegistryAuth(httpx.Auth):
             return
         yield request
 
+    def token(self, http: httpx.Client, host: str, challenge: Challenge, scope: str) -> str:
+        """A token for ``scope`` from ``host``'s token endpoint, outside any request (doctor asks for
+        push scope before anything is pushed); the same errors as the flow's."""
+        token_request = self._token_request(host, challenge, scope, self.source.find(host))
+        response = http.send(token_request, auth=None)
+        try:
+            body = _read_bounded(response, host)
+        finally:
+            response.close()
+        return self._store_token(host, challenge, scope, response, body).removeprefix("Bearer ")
+
     def _cached_header(self, host: str, scope: str | None) -> str | None:
         with self._lock:
             challenge = self._challenges.get(host)
             if challenge is None:
                 return None
             if challenge.scheme == "basic":
-                creds = self._credentials.get(host)
+                creds = self.source.find(host)
                 return creds.basic_header() if creds else None
             key = (challenge.params.get("realm", ""), challenge.params.get("service", ""), scope or "")
             header, expiry = self._tokens.get(key, ("", 0.0))
@@ -161,17 +213,28 @@ class RegistryAuth(httpx.Auth):
             raise OperationError(
                 f"registry {host} asks for credentials over plain HTTP ({url.host}); refusing to send them"
             )
-        query = {k: v for k, v in (("service", challenge.params.get("service")), ("scope", scope)) if v}
+        service = challenge.params.get("service")
+        if creds is not None and creds.identity_token:
+            # An identity token is an OAuth2 refresh token: POST it to the realm (distribution's
+            # token spec, "OAuth2"; what docker and containerd do for identitytoken logins).
+            form = {k: v for k, v in (("grant_type", "refresh_token"), ("refresh_token", creds.identity_token),
+                                      ("service", service), ("scope", scope), ("client_id", "buildctl")) if v}
+            return httpx.Request("POST", url, data=form)
+        query = {k: v for k, v in (("service", service), ("scope", scope)) if v}
         headers = {"Authorization": creds.basic_header()} if creds else {}
         return httpx.Request("GET", url.copy_merge_params(query), headers=headers)
 
     def _store_token(self, host: str, challenge: Challenge, scope: str, response: httpx.Response, body: bytes) -> str:
-        creds = self._credentials.get(host)
+        creds = self.source.find(host)
         if response.status_code in (401, 403):
-            who = f"user {creds.username!r}" if creds else "anonymous access"
+            if creds is None:
+                detail, hint = self.source.missing(host)
+                raise OperationError(f"registry {host} refused anonymous access (token endpoint answered HTTP "
+                                     f"{response.status_code}){detail}", hint=hint)
+            who = f"user {creds.username!r}" if creds.username and not creds.identity_token else "the identity token"
             raise OperationError(
                 f"registry {host} refused {who} (token endpoint answered HTTP {response.status_code})",
-                hint="check the registry username and password/token" if creds else "pass registry credentials",
+                hint=self.source.refused(host, creds),
             )
         if response.status_code != 200:
             raise OperationError(f"registry {host}: token endpoint answered HTTP {response.status_code}")
@@ -188,6 +251,7 @@ class RegistryAuth(httpx.Auth):
         expires = answer.get("expires_in")
         valid = isinstance(expires, (int, float)) and not isinstance(expires, bool) and math.isfinite(expires) and expires > 0
         seconds = float(expires) if valid else _DEFAULT_TOKEN_SECONDS  # the spec's default when absent
+        remember_secret(token)  # a registry that echoes it in an error must not make us print it
         header = f"Bearer {token}"
         key = (challenge.params.get("realm", ""), challenge.params.get("service", ""), scope)
         with self._lock:

@@ -16,7 +16,7 @@ import httpx
 
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference, parse_reference
-from buildctl.registry.auth import RegistryAuth, RegistryCredentials, is_loopback
+from buildctl.registry.auth import CredentialSource, RegistryAuth, RegistryCredentials, is_loopback
 from buildctl.registry.bounds import Deadline, LimitError
 from buildctl.registry.results import Manifest, ManifestHead, RetryPolicy, TagDeletion
 from buildctl.registry.retrying import RETRY_STATUSES, retrying
@@ -40,8 +40,6 @@ from buildctl.registry.wire import (
 __all__ = ["Manifest", "ManifestHead", "RegistryClient", "RegistryCredentials", "RetryPolicy"]
 
 log = logging.getLogger(__name__)
-
-
 T = TypeVar("T")
 
 MAX_MANIFEST_BYTES = 4 << 20  # containerd's limit for manifests and indexes
@@ -56,13 +54,14 @@ class RegistryClient:
     def __init__(
         self,
         *,
-        credentials: Mapping[str, RegistryCredentials] | None = None,
+        credentials: Mapping[str, RegistryCredentials] | CredentialSource | None = None,
         scheme: str | None = None,
         timeout: float = 30.0,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen dataclass
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
     ) -> None:
-        """``credentials`` maps registry (``host[:port]`` as in references) to credentials.
+        """``credentials`` maps registry (``host[:port]`` as in references) to credentials, or is the
+        lookup (credentials.CredentialLookup) asked per host when a registry wants them.
 
         ``scheme`` forces http or https; by default loopback registries use http, others https
         (as buildx does: it speaks plain HTTP to 127.0.0.0/8, localhost and ::1).
@@ -74,9 +73,11 @@ class RegistryClient:
         self._scheme = scheme
         self._retry = retry
         self._timeout = timeout
-        creds = {self._host(reg): c for reg, c in (credentials or {}).items()}
-        self._http = httpx.Client(
-            auth=RegistryAuth(creds),
+        source = credentials if isinstance(credentials, CredentialSource) else \
+            {self._host(reg): c for reg, c in (credentials or {}).items()}
+        self.auth = RegistryAuth(source)  # and self.http: public for registry.access (doctor)
+        self.http = httpx.Client(
+            auth=self.auth,
             # TLS is checked against certifi's CAs, or those in SSL_CERT_FILE / SSL_CERT_DIR (a
             # private registry's CA; Go's docker and buildx honour the same variables).
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -92,7 +93,7 @@ class RegistryClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        self.http.close()
 
     # ------------------------------------------------------------------ public API
 
@@ -206,17 +207,22 @@ class RegistryClient:
             return TagDeletion.ALREADY_GONE
         return TagDeletion.KEPT
 
-    def ping(self, registry: str) -> str:
-        """GET /v2/: does ``registry`` speak the Distribution API? A short description if so."""
-        host = self._host(registry)
-        scheme = self._scheme or ("http" if is_loopback(host) else "https")
+    def ping(self, registry: str, *, authenticated: bool = False) -> str:
+        """GET /v2/: does ``registry`` speak the Distribution API? A short description if so.
+
+        ``authenticated``: a 401 that the credentials could not answer (none found, or refused) is
+        the error saying where they were looked for, instead of a description."""
+        host, url = self.host_and_url(registry, "/v2/")
+        scheme = url.partition(":")[0]
         try:
-            response = retrying(self._retry, f"registry {registry} /v2/")(lambda: self._http.get(f"{scheme}://{host}/v2/"))
+            response = retrying(self._retry, f"registry {registry} /v2/")(lambda: self.http.get(url))
         except httpx.HTTPError as exc:
             raise OperationError(f"registry {registry} unreachable ({reason(exc)}) {self._tries}") from None
         if response.status_code == 200:
             return f"{registry} answers /v2/ ({scheme})"
         if response.status_code == 401:
+            if authenticated:
+                raise self.auth.source.unauthorized(host, "/v2/")
             return f"{registry} answers /v2/ ({scheme}); requires authentication"
         raise OperationError(f"registry {registry} answered /v2/ with HTTP {response.status_code}")
 
@@ -225,10 +231,13 @@ class RegistryClient:
     def _host(self, registry: str) -> str:
         return DOCKER_HUB_API if registry == "docker.io" else registry
 
+    def host_and_url(self, registry: str, path: str) -> tuple[str, str]:
+        """The host httpx talks to for ``registry``, and the URL of ``path`` there."""
+        host = self._host(registry)
+        return host, f"{self._scheme or ('http' if is_loopback(host) else 'https')}://{host}{path}"
+
     def _url(self, ref: ImageReference, path: str) -> str:
-        host = self._host(ref.registry)
-        scheme = self._scheme or ("http" if is_loopback(host) else "https")
-        return f"{scheme}://{host}/v2/{ref.repository}/{path}"
+        return self.host_and_url(ref.registry, f"/v2/{ref.repository}/{path}")[1]
 
     def _request(
         self,
@@ -251,9 +260,9 @@ class RegistryClient:
             if deadline is not None:
                 deadline.check()
                 timeout = httpx.Timeout(deadline.timeout(self._timeout), connect=deadline.timeout(10.0))
-            request = self._http.build_request(method, url, headers=dict(headers or {}),
+            request = self.http.build_request(method, url, headers=dict(headers or {}),
                                                **({"timeout": timeout} if timeout else {}))
-            response = self._http.send(request, stream=True)
+            response = self.http.send(request, stream=True)
             try:
                 if response.status_code in RETRY_STATUSES:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -263,6 +272,8 @@ class RegistryClient:
                     refuse_length(response, MAX_ERROR_BYTES, f"{what}: the error body")
                     response._content = read_capped(response.iter_bytes(), cap=MAX_ERROR_BYTES, deadline=deadline,
                                                     what=f"{what}: the error body")
+                    if response.status_code == 401:
+                        raise self.auth.source.unauthorized(self._host(ref.registry), what)
                     raise status_error(response, ref, what)
                 if consume is not None:
                     return consume(response)
@@ -290,11 +301,6 @@ class RegistryClient:
     @property
     def _tries(self) -> str:
         return f"(gave up after at most {self._retry.attempts} attempts / {self._retry.total_seconds:g}s)"
-
-def ping(registry: str) -> str:
-    with RegistryClient(retry=RetryPolicy(attempts=1)) as client:
-        return client.ping(registry)
-
 
 def _as_ref(reference: ImageReference | str) -> ImageReference:
     if isinstance(reference, ImageReference):

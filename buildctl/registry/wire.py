@@ -16,6 +16,7 @@ import httpx
 
 from buildctl import jsonsafe
 from buildctl.errors import OperationError
+from buildctl.redaction import redact
 from buildctl.references import ImageReference
 from buildctl.registry.bounds import Deadline, LimitError, parse_json
 
@@ -150,6 +151,7 @@ def media_type_from_body(content: bytes) -> str | None:
 
 
 def status_error(response: httpx.Response, ref: ImageReference, what: str) -> OperationError:
+    """The one line for an error answer other than 401 (the auth source words those)."""
     status = response.status_code
     try:
         answer = jsonsafe.loads(response.content)
@@ -158,17 +160,9 @@ def status_error(response: httpx.Response, ref: ImageReference, what: str) -> Op
     errors = answer.get("errors") if isinstance(answer, dict) else None
     errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
     codes = {e["code"] for e in errors if isinstance(e.get("code"), str)}
-    # The registry's words go into a one-line message: no newlines or terminal escapes from it.
-    message = _one_line("; ".join(str(e["message"]) for e in errors if e.get("message")))
-    if status == 401:
-        if response.request.headers.get("Authorization"):
-            return OperationError(
-                f"registry {ref.registry} rejected the credentials (HTTP 401) for {what}",
-                hint="check the registry username and password/token",
-            )
-        return OperationError(
-            f"registry {ref.registry} requires authentication (HTTP 401) for {what}", hint="pass registry credentials"
-        )
+    # The registry's words go into a one-line message: no newlines or terminal escapes from it, and
+    # none of our secrets (a registry may echo the Authorization header or the password it got).
+    message = _one_line(redact("; ".join(str(e["message"]) for e in errors if e.get("message"))))
     if status == 403:
         return OperationError(f"registry {ref.registry} denied access (HTTP 403) to {what}")
     if status == 404:

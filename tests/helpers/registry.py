@@ -39,6 +39,7 @@ USER = "alice"
 PASSWORD = "correct-horse-battery"
 # bcrypt (cost 4) of PASSWORD: registry's htpasswd accepts only bcrypt.
 HTPASSWD = f"{USER}:$2b$04$5V2osOHkDnW/XfuMyHbNsujBnkpa3ovWIPV4BSWu6LNo4SjrI4KjC\n"
+REFRESH_TOKEN = "refresh-" + "7" * 24  # an identity token (what `az acr login` leaves for ACR)
 SERVICE = "buildctl-test-registry"
 ISSUER = "buildctl-test-issuer"
 
@@ -82,13 +83,14 @@ class TokenServer(_Server):
         self.cert_file = directory / "token-cert.pem"
         self.cert_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
         self.requests: list[dict[str, str]] = []
+        self.grant_push = False  # like a pull-only token unless a test says otherwise
         super().__init__(_TokenHandler)
 
     def issue(self, scope: str) -> str:
         access = []
         if scope.startswith("repository:"):
             _, name, actions = scope.split(":")
-            granted = [a for a in actions.split(",") if a == "pull"]  # read-only, like a pull token
+            granted = [a for a in actions.split(",") if a == "pull" or self.grant_push]
             access.append({"type": "repository", "name": name, "actions": granted})
         now = int(time.time())
         header = {"typ": "JWT", "alg": "ES256",
@@ -113,7 +115,21 @@ class _TokenHandler(BaseHTTPRequestHandler):
             self.send_response(401)
             self.end_headers()
             return
-        body = json.dumps({"token": server.issue(query.get("scope", "")), "expires_in": 300}).encode()
+        self._answer(server, {"token": server.issue(query.get("scope", "")), "expires_in": 300})
+
+    def do_POST(self) -> None:  # noqa: N802 - the OAuth2 form (distribution's token spec): refresh tokens
+        server: TokenServer = self.server.owner  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        server.requests.append({"method": "POST", **{k: v for k, v in form.items() if k != "refresh_token"}})
+        if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != REFRESH_TOKEN:
+            self.send_response(401)
+            self.end_headers()
+            return
+        self._answer(server, {"access_token": server.issue(form.get("scope", "")), "expires_in": 300})
+
+    def _answer(self, server: TokenServer, answer: dict) -> None:
+        body = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

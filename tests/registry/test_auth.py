@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from buildctl.errors import OperationError
+from buildctl.redaction import redact
 from buildctl.registry.auth import RegistryAuth, is_loopback, parse_challenge, pull_scope
 from buildctl.registry.client import RegistryClient, RegistryCredentials, RetryPolicy
 
@@ -305,3 +306,50 @@ def test_a_token_answer_past_the_limit_is_refused_by_its_length() -> None:
     assert str(err.value) == ("registry reg.example: the token endpoint's answer is 2097152 bytes (Content-Length); "
                               "the limit is 1048576")
     assert huge.is_closed
+
+
+# ------------------------------------------------------------------ identity tokens (ACR, `az acr login`)
+
+
+IDENTITY = RegistryCredentials("00000000-0000-0000-0000-000000000000", identity_token="refresh-" + "r" * 20)
+
+
+def test_an_identity_token_is_posted_as_an_oauth2_refresh_token() -> None:
+    flow, first = start(RegistryAuth({"reg.example": IDENTITY}))
+    token_request = answer(flow, first, 401, headers=bearer(service="reg.example", scope="repository:team/app:pull"))
+    assert token_request is not None and token_request.method == "POST"
+    assert str(token_request.url) == REALM and "Authorization" not in token_request.headers
+    assert token_request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(token_request.read().decode()) == {
+        "grant_type": ["refresh_token"], "refresh_token": [IDENTITY.identity_token], "service": ["reg.example"],
+        "scope": ["repository:team/app:pull"], "client_id": ["buildctl"]}
+    retried = answer(flow, token_request, 200, body=b'{"access_token": "acc3ss", "refresh_token": "new"}')
+    assert retried is not None and retried.headers["Authorization"] == "Bearer acc3ss"
+
+
+def test_an_identity_token_never_goes_to_a_plain_http_realm() -> None:
+    flow, first = start(RegistryAuth({"reg.example": IDENTITY}))
+    with pytest.raises(OperationError, match="over plain HTTP"):
+        answer(flow, first, 401, headers=bearer("http://auth.example/token"))
+
+
+def test_an_identity_token_for_a_basic_registry_is_one_clear_error() -> None:
+    flow, first = start(RegistryAuth({"reg.example": IDENTITY}))
+    with pytest.raises(OperationError) as err:
+        answer(flow, first, 401, headers=[("WWW-Authenticate", 'Basic realm="r"')])
+    assert str(err.value).startswith("registry reg.example wants a user name and password (Basic), but the credentials")
+    assert IDENTITY.identity_token not in f"{err.value} {err.value.hint}"
+
+
+def test_a_refused_identity_token_is_named_as_such() -> None:
+    flow, first = start(RegistryAuth({"reg.example": IDENTITY}))
+    token_request = answer(flow, first, 401, headers=bearer())
+    with pytest.raises(OperationError) as err:
+        answer(flow, token_request, 401)
+    assert str(err.value) == "registry reg.example refused the identity token (token endpoint answered HTTP 401)"
+
+
+def test_tokens_received_are_redacted_from_any_later_text() -> None:
+    token = "tok-" + "z" * 30
+    token_flow(RegistryAuth({}), json.dumps({"token": token}).encode())
+    assert redact(f"registry says: bad header Bearer {token}") == "registry says: bad header Bearer ***"

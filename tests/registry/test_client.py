@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,40 +17,13 @@ from buildctl.inspect.verify import verify_image
 from buildctl.registry.auth import is_loopback, parse_challenge
 from buildctl.registry.client import RegistryClient, RegistryCredentials, RetryPolicy
 from buildctl.registry.wire import DigestMismatchError, DigestReader, parse_retry_after
-from tests.helpers.buildx import build_push
 from tests.helpers.elf import elf_for
-from tests.helpers.registry import (
-    PASSWORD,
-    UPSTREAM,
-    USER,
-    FrontServer,
-    TokenServer,
-    free_port,
-    htpasswd_registry,
-    token_registry,
-)
+from tests.helpers.registry import PASSWORD, UPSTREAM, USER, FrontServer, free_port
+from tests.registry.conftest import REPO
 
-REPO = "buildctl-test/registry-probe"
 FAST = RetryPolicy(attempts=3, total_seconds=10, initial_wait=0.01, max_wait=0.05)
 GOOD = RegistryCredentials(USER, PASSWORD)
 WRONG = RegistryCredentials(USER, "not-the-password")
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A two-platform scratch image in the stack's registry; yields its index digest."""
-    ctx = tmp_path_factory.mktemp("probe")
-    for arch in ("amd64", "arm64"):
-        (ctx / arch).mkdir()
-        (ctx / arch / "app").write_bytes(elf_for(arch))
-    (ctx / "Dockerfile").write_text('FROM scratch\nARG TARGETARCH\nCOPY --chmod=755 ${TARGETARCH}/app /app\n'
-                                    'ENTRYPOINT ["/app"]\n')
-    ref = f"{UPSTREAM}/{REPO}:1"
-    built = build_push(["--platform", "linux/amd64,linux/arm64", "--tag", ref, "--push",
-                        "--metadata-file", str(ctx / "meta.json"), str(ctx)], timeout=300)
-    assert built.returncode == 0, built.stderr[-3000:]
-    yield json.loads((ctx / "meta.json").read_text())["containerimage.digest"]
-    subprocess.run(["docker", "image", "rm", "--force", ref], capture_output=True)
 
 
 @pytest.fixture
@@ -157,22 +129,6 @@ def test_credentials_never_go_to_a_plain_http_realm() -> None:
 
 
 # ------------------------------------------------------------------ authentication, real registries
-
-
-@pytest.fixture(scope="module")
-def basic_registry(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[str]:
-    registry = htpasswd_registry(tmp_path_factory.mktemp("htpasswd-registry"))
-    yield registry.address
-    registry.close()
-
-
-@pytest.fixture(scope="module")
-def bearer_registry(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[tuple[str, TokenServer]]:
-    tokens = TokenServer(tmp_path_factory.mktemp("token-server"))
-    registry = token_registry(tmp_path_factory.mktemp("token-registry"), tokens)
-    yield registry.address, tokens
-    registry.close()
-    tokens.close()
 
 
 def _no_secret_in(text: str) -> None:

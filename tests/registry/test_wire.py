@@ -226,11 +226,6 @@ def errors(*items: str) -> bytes:
 
 
 @pytest.mark.parametrize(("response", "what", "message", "hint"), [
-    (answered(401), "manifest of x", "registry reg.example:5000 requires authentication (HTTP 401) for manifest of x",
-     "pass registry credentials"),
-    (answered(401, authorization="Basic eA=="), "blob b",
-     "registry reg.example:5000 rejected the credentials (HTTP 401) for blob b",
-     "check the registry username and password/token"),
     (answered(403, errors('{"code": "DENIED", "message": "nope"}')), "blob b",
      "registry reg.example:5000 denied access (HTTP 403) to blob b", None),
     (answered(404, errors('{"code": "NAME_UNKNOWN"}')), "blob b",

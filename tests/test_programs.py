@@ -1,0 +1,39 @@
+"""buildctl.programs: one external program, bounded: output captured, a missing program named, and
+a program that outlives its timeout stopped with its whole process group (a grandchild holding the
+pipes included) — the error never carries the output."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from buildctl.programs import ProgramError, run_program
+
+
+def test_output_and_exit_code_are_captured_with_input_on_stdin() -> None:
+    result = run_program(["sh", "-c", 'read x; echo "got $x"; echo err >&2; exit 3'], what="t", input="in\n",
+                         timeout=10)
+    assert (result.returncode, result.stdout, result.stderr) == (3, "got in\n", "err\n")
+    assert "got" not in repr(result)  # output may hold a secret: never in a repr
+
+
+def test_a_missing_program_is_named() -> None:
+    with pytest.raises(ProgramError) as err:
+        run_program(["/nonexistent/helper", "get"], what="asking the helper", timeout=1)
+    assert err.value.message == "asking the helper: cannot run /nonexistent/helper (No such file or directory)"
+
+
+def test_a_program_past_its_timeout_is_stopped_with_its_children(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    started = time.monotonic()
+    with pytest.raises(ProgramError) as err:
+        run_program(["sh", "-c", f'echo SECRET-OUTPUT; sleep 300 & echo "$! $$" > {pids}; sleep 300'], what="w",
+                    timeout=0.5)
+    assert time.monotonic() - started < 5
+    assert err.value.message == "w: sh did not answer within 0.5 s (stopped)"
+    grandchild, child = (int(p) for p in pids.read_text().split())
+    for pid in (grandchild, child):  # the whole group is gone, the grandchild holding the pipes too
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, pid
