@@ -7,19 +7,22 @@ manifest diff the release would commit, with the tag (digests exist only after t
 from __future__ import annotations
 
 from buildctl.model import Config, ReleasedImage
-from buildctl.pipeline.plan import Plan, make_plan, new_run_id
+from buildctl.pipeline.plan import Plan, build_options, make_plan, new_run_id
 from buildctl.pipeline.source_dates import commit_times
 from buildctl.pipeline.results import PlanWithDiff
 
 
-def plan(config: Config, *, run_id: str | None = None) -> Plan:
-    return make_plan(config, run_id=run_id or new_run_id(), commit_times=commit_times(config))
+def plan(config: Config, *, run_id: str | None = None, pull: bool = False, no_cache: bool = False) -> Plan:
+    """``pull``/``no_cache``: as `build --pull --no-cache` would run, so the commands shown are those."""
+    options = build_options(config, pull=pull, no_cache=no_cache)
+    return make_plan(config, run_id=run_id or new_run_id(), options=options,
+                     commit_times=commit_times(config, options))
 
 
-def plan_with_diff(config: Config) -> PlanWithDiff:
+def plan_with_diff(config: Config, *, pull: bool = False, no_cache: bool = False) -> PlanWithDiff:
     from buildctl.pipeline import gitops_step  # git and YAML editing: only with --diff
 
-    the_plan = plan(config)
+    the_plan = plan(config, pull=pull, no_cache=no_cache)
     if config.gitops is None or not config.gitops_files():
         return PlanWithDiff(the_plan, None)
     releases = tuple(ReleasedImage(s.name, s.repository, the_plan.tag, "") for s in the_plan.services)
