@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.helpers.cli import BASE_IMAGE, REGISTRY
 from tests.helpers.gitops import git
-from tests.helpers.manifest_lookup import manifest_digest
+from tests.helpers.manifest_lookup import INDEX_ACCEPT, manifest_digest  # noqa: F401 (INDEX_ACCEPT: re-exported for tests)
 
 GOOD = """\
 ARG BASE_IMAGE
