@@ -195,6 +195,15 @@ class VerifyConfig:
 
 
 @dataclass(frozen=True)
+class BaseImagePolicy:
+    """``policy.base_images``: where the images a build pulls may come from (``registries``: hosts,
+    empty = any) and whether each must be pinned by digest; checked before the build."""
+
+    registries: tuple[str, ...] = ()
+    require_digest: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path  # services.yaml, absolute
     registry: str  # host[:port], e.g. 127.0.0.1:5000 or myacr.azurecr.io
@@ -207,6 +216,7 @@ class Config:
     services: tuple[ServiceConfig, ...]
     sign: SignConfig | None = None
     verify: VerifyConfig = VerifyConfig()
+    base_images: BaseImagePolicy = BaseImagePolicy()  # services.yaml policy.base_images
 
     @property
     def root(self) -> Path:

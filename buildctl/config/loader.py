@@ -21,6 +21,7 @@ from buildctl.config.schema import TextFields, validate
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
 from buildctl.errors import ConfigError
 from buildctl.model import (
+    BaseImagePolicy,
     BinfmtConfig,
     BuildOptions,
     Config,
@@ -118,6 +119,8 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
         verify=VerifyConfig(tuple(data.get("verify", {}).get("allow_foreign", ())),
                             float(data.get("verify", {}).get("deadline_seconds", 120.0)),
                             str(data.get("verify", {}).get("page_size", "4k"))),
+        base_images=BaseImagePolicy(tuple(data.get("policy", {}).get("base_images", {}).get("registries", ())),
+                                    data.get("policy", {}).get("base_images", {}).get("require_digest", False)),
     )
 
 
