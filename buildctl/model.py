@@ -192,6 +192,7 @@ class VerifyConfig:
     allow_foreign: tuple[str, ...] = ()
     deadline_seconds: float = 120.0
     page_size: str = "4k"
+    attest: bool = True  # attach each released index's verification to it (signing/attestation.py)
 
 
 @dataclass(frozen=True)

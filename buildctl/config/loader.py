@@ -118,7 +118,8 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
         sign=sign_config(root, data.get("sign"), fail),
         verify=VerifyConfig(tuple(data.get("verify", {}).get("allow_foreign", ())),
                             float(data.get("verify", {}).get("deadline_seconds", 120.0)),
-                            str(data.get("verify", {}).get("page_size", "4k"))),
+                            str(data.get("verify", {}).get("page_size", "4k")),
+                            bool(data.get("verify", {}).get("attest", True))),
         base_images=BaseImagePolicy(tuple(data.get("policy", {}).get("base_images", {}).get("registries", ())),
                                     data.get("policy", {}).get("base_images", {}).get("require_digest", False)),
     )
