@@ -23,9 +23,10 @@ def plan_with_diff(config: Config) -> PlanWithDiff:
     from buildctl.pipeline import gitops_step  # git and YAML editing: only with --diff
 
     the_plan = plan(config)
+    preview = None
+    if config.gitops is not None and config.gitops_files():
+        releases = tuple(ReleasedImage(s.name, s.repository, the_plan.tag, "") for s in the_plan.services)
+        preview = gitops_step.preview(config, releases)  # bad GitOps input is refused before any registry call
     bases = base_platforms.resolved_bases(config, credentials=CredentialLookup(release_registry=config.registry))
-    if config.gitops is None or not config.gitops_files():
-        return PlanWithDiff(the_plan, None, bases)
-    releases = tuple(ReleasedImage(s.name, s.repository, the_plan.tag, "") for s in the_plan.services)
-    return PlanWithDiff(the_plan, gitops_step.preview(config, releases), bases)
+    return PlanWithDiff(the_plan, preview, bases)
 
