@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -19,7 +18,7 @@ from buildctl.signing.attestation import PREDICATE_TYPE, unsigned_envelope
 from tests.helpers.cli import BASE_IMAGE, PROJECT, REGISTRY, run_cli
 from tests.helpers.crafted_images import OCI_MANIFEST, image_manifest, push_blob, push_manifest, sha
 from tests.helpers.project import GOOD, make_project, record_of
-from tests.helpers.tools import need
+from tests.helpers.tools import cosign_key_pairs, need
 
 pytestmark = pytest.mark.engine
 COSIGN = ("--allow-http-registry", "--allow-insecure-registry")
@@ -107,11 +106,7 @@ def test_an_unsigned_release_is_attested_and_read_back(tmp_path: Path) -> None:
 
 def test_a_signed_release_attestation_verifies_with_its_key_only(tmp_path: Path) -> None:
     need("cosign")
-    keys, other = tmp_path / "keys", tmp_path / "other"
-    for where in (keys, other):
-        where.mkdir()
-        subprocess.run(["cosign", "generate-key-pair"], cwd=where, env={**os.environ, "COSIGN_PASSWORD": "pw-" + where.name},
-                       check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    keys, other = cosign_key_pairs(tmp_path, "keys", "other")
     variable = f"ATT_PW_{uuid.uuid4().hex[:8].upper()}"
     root, ref, record = _release(tmp_path, "att-signed", env={variable: "pw-keys"},
                                  sign=f"sign: {{key: {keys / 'cosign.key'}, password_env: {variable}}}\n")
