@@ -55,6 +55,8 @@ def _release(tmp_path: Path, name: str, *, sign: str = "", env: dict | None = No
     tag = f"att-{uuid.uuid4().hex[:8]}"
     built = run_cli("build", "--tag", tag, "--record", "r.json", "-q", cwd=root, env=env)
     assert built.code == 0, built.output
+    for secret in (env or {}).values():  # the key's password reaches cosign in its environment only
+        assert secret not in built.output and secret not in (root / "r.json").read_text()
     return root, f"{REGISTRY}/buildctl-e2e/{name}:{tag}", record_of(root / "r.json")
 
 
