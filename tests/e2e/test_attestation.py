@@ -140,3 +140,10 @@ def test_a_signed_release_attestation_verifies_with_its_key_only(tmp_path: Path)
     unkeyed = run_cli("verify", "--attestation", "--allow-extra-platforms", "--platform", "linux/amd64",
                       f"{image}:1", cwd=PROJECT)
     assert unkeyed.code == 0 and "signature not checked" in unkeyed.stdout, unkeyed.output
+
+
+def test_verify_attest_false_attaches_nothing(tmp_path: Path) -> None:
+    root, ref, record = _release(tmp_path, "att-off", sign="verify: {attest: false}\n")
+    digest = record["services"][0]["index_digest"]
+    tags = httpx.get(f"http://{REGISTRY}/v2/buildctl-e2e/att-off/tags/list", timeout=10).json()["tags"]
+    assert ref.rpartition(":")[2] in tags and digest.replace(":", "-") + ".att" not in tags
