@@ -93,11 +93,11 @@ def _bake(config: Path, tag: str, kind: str = "docker") -> Sample:
 def _raw_builds(config: Path, tag: str, kind: str = "docker") -> Sample:
     """What buildctl's build step runs, without buildctl: one `docker buildx build` per service
     (the argv `buildctl plan` prints), all at once."""
-    plan = make_plan(load_config(config, environ={}), run_id=tag)
+    # The argv names its builder (plan prints it so): the benchmark's, through --builder's override.
+    plan = make_plan(load_config(config, builder=fixtures.BUILDER_NAMES[kind], environ={}), run_id=tag)
     argvs = []
     for svc in plan.services:
-        argv = buildx_argv(svc.build, metadata_file=str(config.parent / f"{tag}.{svc.name}.md.json"))
-        argvs.append([*argv[:3], "--builder", fixtures.BUILDER_NAMES[kind], *argv[3:]])  # docker buildx build ...
+        argvs.append(buildx_argv(svc.build, metadata_file=str(config.parent / f"{tag}.{svc.name}.md.json")))
 
     logs = [config.parent / f"{tag}.{svc.name}.log" for svc in plan.services]
 

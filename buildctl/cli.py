@@ -6,8 +6,6 @@ to exit codes; the options several verbs share are declared in cli_options.py.
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import os
 import sys
 from pathlib import Path
@@ -16,13 +14,18 @@ from typing import Annotated, Optional
 import typer
 
 from buildctl import cli_completion, error_handler, errors
-from buildctl.cli_examples import epilog
+from buildctl.cli_examples import epilog, exit_codes
 from buildctl.cli_options import (
     DEFAULT_CONFIG,
+    BuilderOpt,
     ConfigOpt,
     JobsOpt,
     JsonOpt,
+    MetadataOut,
     NoCacheOpt,
+    PlatformOpt,
+    ProgressMode,
+    ProgressOpt,
     PullOpt,
     QuietOpt,
     RecordOut,
@@ -31,39 +34,27 @@ from buildctl.cli_options import (
     RetagOpt,
     ServicesArg,
     TagOpt,
+    Deferred,
+    configured_platforms,
+    display_for,
     finite,
+    load,
+    platform_list,
+    progress_mode,
 )
 
 
-class _Deferred:
-    """A module imported on first use: `buildctl --help` needs neither the config loader
-    (jsonschema) nor the renderer (rich), and every verb loads only what it uses (issue #15)."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attr: str):
-        return getattr(importlib.import_module(self._name), attr)
-
-
-loader = _Deferred("buildctl.config.loader")
-render = _Deferred("buildctl.output.render")
+render = Deferred("buildctl.output.render")  # rich: not for --help (issue #15)
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},  # -h as docker buildx takes it
+    epilog=exit_codes(),
     help="Safe multi-architecture container releases: build, verify the bytes, then update GitOps manifests.",
 )
-
-
-
-def _load(config: Path, tag: str | None, registry: str | None, services: list[str] | None, *,
-          recreate_builder: bool = False):
-    cfg = loader.select_services(loader.load_config(config, tag=tag, registry=registry), services or [])
-    return dataclasses.replace(cfg, builder=dataclasses.replace(cfg.builder, recreate=True)) if recreate_builder else cfg
-
-
+_load = load
 
 
 def _version(value: bool) -> None:
@@ -84,18 +75,20 @@ def _main(
 
 @app.command(epilog=epilog("plan"))
 def plan(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
-         registry: RegistryOpt = None, json: JsonOpt = False,
+         registry: RegistryOpt = None, builder: BuilderOpt = None, json: JsonOpt = False,
+         pull: PullOpt = False, no_cache: NoCacheOpt = False,
          diff: Annotated[bool, typer.Option("--diff", help="Also read the GitOps repository and show the manifest diff.")] = False) -> None:
     """Show what a release would build, push and change. Pure (no daemon, registry or repo) unless --diff."""
     from buildctl.commands import plan as plan_cmd
 
-    cfg = _load(config, tag, registry, services)
-    render.render(plan_cmd.plan_with_diff(cfg) if diff else plan_cmd.plan(cfg), as_json=json)
+    cfg = _load(config, tag, registry, services, builder=builder)
+    show = plan_cmd.plan_with_diff if diff else plan_cmd.plan
+    render.render(show(cfg, pull=pull, no_cache=no_cache), as_json=json)
 
 
 @app.command(epilog=epilog("doctor"))
 def doctor(config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: RegistryOpt = None,
-           json: JsonOpt = False,
+           builder: BuilderOpt = None, json: JsonOpt = False,
            dockerfile: Annotated[bool, typer.Option("--dockerfile", help="Instead: lint every service's Dockerfile for RUN steps under emulation (exit 1 on errors only).")] = False) -> None:
     """Check this machine: engine, buildx, image store, binfmt handlers, registry, git."""
     if dockerfile:
@@ -103,7 +96,7 @@ def doctor(config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: Reg
     else:
         from buildctl.commands.doctor import doctor as doctor_cmd
 
-    result = doctor_cmd(_load(config, tag, registry, None))
+    result = doctor_cmd(_load(config, tag, registry, None, builder=builder))
     render.render(result, as_json=json)
     if not result.ok:
         raise typer.Exit(errors.EXIT_FAILED)
@@ -111,43 +104,48 @@ def doctor(config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: Reg
 
 @app.command(epilog=epilog("binfmt"))
 def binfmt(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
-           registry: RegistryOpt = None, json: JsonOpt = False,
+           registry: RegistryOpt = None, builder: BuilderOpt = None, json: JsonOpt = False,
            method: Annotated[Optional[str], typer.Option(help="host or image (overrides services.yaml).")] = None) -> None:
     """Register QEMU handlers for the non-native platforms (idempotent) and prove they run."""
     from buildctl.commands.setup import binfmt_step
 
     if method not in (None, "host", "image"):
         raise errors.UsageError(f"--method must be host or image, got {method!r}")
-    render.render(binfmt_step(_load(config, tag, registry, services), method=method), as_json=json)
+    render.render(binfmt_step(_load(config, tag, registry, services, builder=builder), method=method), as_json=json)
 
 
 @app.command(epilog=epilog("builder"))
 def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
-            registry: RegistryOpt = None, json: JsonOpt = False, recreate_builder: RecreateOpt = False) -> None:
+            registry: RegistryOpt = None, builder: BuilderOpt = None, json: JsonOpt = False,
+            recreate_builder: RecreateOpt = False) -> None:
     """Select or create the configured buildx builder; check its nodes are up and cover every platform."""
     from buildctl.commands.setup import builder_step
 
-    render.render(builder_step(_load(config, tag, registry, services, recreate_builder=recreate_builder)),
-                  as_json=json)
+    render.render(builder_step(_load(config, tag, registry, services, builder=builder,
+                                     recreate_builder=recreate_builder)), as_json=json)
 
 
-def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, pull, no_cache, record,
-             quiet: bool, pin_digest=None, nightly: bool = False, recreate_builder: bool = False,
-             retag: bool = False) -> None:
+def _release(*, with_gitops: bool, services, config, tag, registry, builder, json, jobs, pull, no_cache, record,
+             metadata_file, progress: ProgressMode, pin_digest=None, nightly: bool = False,
+             recreate_builder: bool = False, retag: bool = False) -> None:
     from buildctl.commands import release as release_cmd
-    from buildctl.output import ci, progress
+    from buildctl.output import ci
+    from buildctl.pipeline.metadata_file import write_metadata
 
     if nightly and tag is None:
         tag = release_cmd.nightly_tag()
-    cfg = _load(config, tag, registry, services, recreate_builder=recreate_builder).with_gitops(pin_digest=pin_digest)
-    display = progress.make_display([(s.name, s.platforms) for s in cfg.services], quiet=quiet)
-    with display:
+    cfg = _load(config, tag, registry, services, builder=builder,
+                recreate_builder=recreate_builder).with_gitops(pin_digest=pin_digest)
+    quiet = progress is ProgressMode.QUIET
+    with display_for(progress, cfg) as display:
         if with_gitops:
             result = release_cmd.run(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
                                      nightly=nightly, progress=display, retag=retag)
         else:
             result = release_cmd.build(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
                                        progress=display, retag=retag)
+    if metadata_file is not None:  # beside the record: the released images in buildx's shape
+        write_metadata(metadata_file, result.record, run_dir=Path(result.outcome.run_dir))
     if json:
         render.emit_json(result.record)
     elif not quiet or not result.outcome.passed:
@@ -164,72 +162,70 @@ def _release(*, with_gitops: bool, services, config, tag, registry, json, jobs, 
         raise typer.Exit(errors.EXIT_FAILED)
 
 
-
-
 @app.command(epilog=epilog("build"))
 def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
-          registry: RegistryOpt = None, json: JsonOpt = False, jobs: JobsOpt = None, pull: PullOpt = False,
-          no_cache: NoCacheOpt = False, record: RecordOut = None, quiet: QuietOpt = False,
+          registry: RegistryOpt = None, builder: BuilderOpt = None, json: JsonOpt = False, jobs: JobsOpt = None,
+          pull: PullOpt = False, no_cache: NoCacheOpt = False, record: RecordOut = None,
+          metadata_file: MetadataOut = None, progress: ProgressOpt = ProgressMode.AUTO, quiet: QuietOpt = False,
           recreate_builder: RecreateOpt = False, retag: RetagOpt = False,
           local: Annotated[bool, typer.Option("--local", help="Build for one platform and load into the local engine; no push.")] = False,
-          platform: Annotated[Optional[str], typer.Option("--platform", help="With --local: the platform (default: a foreign one).")] = None) -> None:
+          platform: PlatformOpt = None) -> None:
     """Build, push, verify and tag every service (no Git). The tag appears only if all pass."""
+    mode = progress_mode(progress, quiet=quiet)
     if local:
         from buildctl.commands.build_local import build_local
 
-        render.render(build_local(_load(config, tag, registry, services), platform=platform), as_json=json)
+        render.render(build_local(_load(config, tag, registry, services, builder=builder),
+                                  platforms=platform_list(platform)), as_json=json)
         return
     if platform is not None:
         raise errors.UsageError("--platform goes with --local; for releases set platforms: in services.yaml")
-    _release(with_gitops=False, services=services, config=config, tag=tag, registry=registry, json=json,
-             jobs=jobs, pull=pull, no_cache=no_cache, record=record, quiet=quiet, recreate_builder=recreate_builder,
-             retag=retag)
+    _release(with_gitops=False, services=services, config=config, tag=tag, registry=registry, builder=builder,
+             json=json, jobs=jobs, pull=pull, no_cache=no_cache, record=record, metadata_file=metadata_file,
+             progress=mode, recreate_builder=recreate_builder, retag=retag)
 
 
 @app.command(epilog=epilog("run"))
 def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None,
-        registry: RegistryOpt = None, json: JsonOpt = False, jobs: JobsOpt = None, pull: PullOpt = False,
-        no_cache: NoCacheOpt = False, record: RecordOut = None, quiet: QuietOpt = False,
+        registry: RegistryOpt = None, builder: BuilderOpt = None, json: JsonOpt = False, jobs: JobsOpt = None,
+        pull: PullOpt = False, no_cache: NoCacheOpt = False, record: RecordOut = None,
+        metadata_file: MetadataOut = None, progress: ProgressOpt = ProgressMode.AUTO, quiet: QuietOpt = False,
         recreate_builder: RecreateOpt = False, retag: RetagOpt = False,
         pin_digest: Annotated[Optional[bool], typer.Option("--pin-digest/--no-pin-digest", help="Write TAG@sha256:INDEX (default: services.yaml).")] = None,
         nightly: Annotated[bool, typer.Option("--nightly", help="--pull, tag nightly-YYYYMMDD (unless --tag), and no commit when the rebuilt images equal the pinned ones (README: Nightly).")] = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the buildx commands, the tags and the manifest diff; run nothing.")] = False) -> None:
     """The whole release: binfmt, builder, build, push, verify, tag, then one GitOps commit."""
+    mode = progress_mode(progress, quiet=quiet)
     if dry_run:
         from buildctl.commands.plan import plan_with_diff
+        from buildctl.commands.release import nightly_tag
 
-        cfg = _load(config, tag or (_nightly_tag() if nightly else None), registry, services)
-        render.render(plan_with_diff(cfg), as_json=json)
+        cfg = _load(config, tag or (nightly_tag() if nightly else None), registry, services, builder=builder)
+        render.render(plan_with_diff(cfg, pull=pull or nightly, no_cache=no_cache), as_json=json)
         return
-    _release(with_gitops=True, services=services, config=config, tag=tag, registry=registry, json=json,
-             jobs=jobs, pull=pull, no_cache=no_cache, record=record, quiet=quiet, pin_digest=pin_digest,
-             nightly=nightly, recreate_builder=recreate_builder, retag=retag)
-
-
-def _nightly_tag() -> str:
-    from buildctl.commands.release import nightly_tag
-
-    return nightly_tag()
+    _release(with_gitops=True, services=services, config=config, tag=tag, registry=registry, builder=builder,
+             json=json, jobs=jobs, pull=pull, no_cache=no_cache, record=record, metadata_file=metadata_file,
+             progress=mode, pin_digest=pin_digest, nightly=nightly, recreate_builder=recreate_builder, retag=retag)
 
 
 @app.command(epilog=epilog("verify"))
 def verify(images: Annotated[list[str], typer.Argument(metavar="IMAGE...", help="Image references, e.g. REG/REPO:TAG or REG/REPO@sha256:...")],
            config: ConfigOpt = DEFAULT_CONFIG, tag: TagOpt = None, registry: RegistryOpt = None, json: JsonOpt = False,
-           platform: Annotated[Optional[list[str]], typer.Option("--platform", help="Required platform (repeatable; default: the configured ones).")] = None,
+           platform: PlatformOpt = None,
            allow_extra: Annotated[bool, typer.Option("--allow-extra-platforms", help="Do not fail on platforms beyond the required ones.")] = False,
            deadline: Annotated[Optional[float], typer.Option("--deadline", min=0.1, callback=finite, help="Seconds one image's verification may take, every request included (default: verify.deadline_seconds, 120).")] = None,
            key: Annotated[Optional[Path], typer.Option("--key", help="Also check the cosign signature with this public key (README: Signed releases).")] = None,
            attestation: Annotated[bool, typer.Option("--attestation", help="Instead of verifying the bytes again, read back the verification attestation of each image's index (with --key: it must be signed by that key; README: Verification as evidence).")] = False,
            page_size: Annotated[Optional[str], typer.Option("--page-size", metavar="4k|16k|64k", help="Page size of the arm64 nodes' kernels: arm64 ELF files that cannot be mapped on it fail (default: verify.page_size, 4k).")] = None) -> None:
-    """Verify images in a registry: platforms present, configs agree, the bytes are that architecture."""
+    """Verify images in a registry: platforms present, configs agree, the bytes are that architecture.
+    --platform names the required platforms (default: the configured ones)."""
     from buildctl.commands.verify import credential_lookup, verify_references
     from buildctl.model import VerifyConfig
 
     checks = VerifyConfig()
-    if platform:
-        platforms = tuple(platform)
-    else:
-        platforms, checks = _configured_platforms(config, tag, registry)
+    platforms = platform_list(platform)
+    if not platforms:
+        platforms, checks = configured_platforms(config, tag, registry)
     results = verify_references(images, platforms=platforms, exact=not allow_extra,
                                 credentials=credential_lookup(config, registry), allow_foreign=checks.allow_foreign,
                                 deadline_seconds=deadline if deadline is not None else checks.deadline_seconds,
@@ -237,16 +233,6 @@ def verify(images: Annotated[list[str], typer.Argument(metavar="IMAGE...", help=
     render.render(results, as_json=json)
     if not all(r.ok for r in results):
         raise typer.Exit(errors.EXIT_FAILED)
-
-
-def _configured_platforms(config: Path, tag, registry):
-    """The configured platforms and ``verify:`` settings (the defaults without a services.yaml)."""
-    from buildctl.model import VerifyConfig
-
-    if config == DEFAULT_CONFIG and not config.exists():
-        return loader.DEFAULT_PLATFORMS, VerifyConfig()
-    loaded = loader.load_config(config, tag=tag, registry=registry)
-    return loaded.all_platforms(), loaded.verify
 
 
 @app.command("update-manifests", epilog=epilog("update-manifests"))

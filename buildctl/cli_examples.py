@@ -6,6 +6,10 @@ so a renamed verb or flag breaks a test instead of a user's copy-paste.
 
 from __future__ import annotations
 
+import textwrap
+
+from buildctl.errors import EXIT_CODES
+
 EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "plan": (
         ("buildctl plan", "what a release would build, push and change"),
@@ -24,6 +28,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "builder": (
         ("buildctl builder", "select or create the configured builder"),
         ("buildctl builder --recreate-builder", "replace it when its nodes differ"),
+        ("buildctl builder -f deploy/services.yaml --builder ci", "another project, another builder name"),
     ),
     "build": (
         ("buildctl build", "build, push, verify and tag every service; no Git"),
@@ -33,12 +38,14 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "run": (
         ("buildctl run --dry-run", "the buildx commands, tags and manifest diff; runs nothing"),
         ("buildctl run --tag 1.4.0 --record release.json", "the whole release"),
-        ("buildctl run --nightly --quiet", "the nightly rebuild"),
+        ("buildctl run --nightly --progress plain --metadata-file metadata.json", "the nightly rebuild, for a CI log"),
     ),
     "verify": (
         ("buildctl verify 127.0.0.1:5000/voting-app/vote:1.4.0", "the configured platforms"),
         ("buildctl verify myacr.azurecr.io/app:2 --platform linux/arm64 --allow-extra-platforms",
          "arm64 at least"),
+        ("buildctl verify myacr.azurecr.io/app:2 --platform linux/amd64,linux/arm64 --json",
+         "exactly these two, as JSON"),
     ),
     "update-manifests": (
         ("buildctl update-manifests --record release.json --dry-run", "the diff only"),
@@ -63,8 +70,15 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+def exit_codes() -> str:
+    """The exit codes, from errors.EXIT_CODES (the one place they are defined), one per line."""
+    rows = (textwrap.fill(meaning, width=76, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+            for code, meaning in EXIT_CODES)  # as written, within 80 columns (click does not rewrap \b)
+    return "Exit codes:\n\n\b\n" + "\n".join(rows)
+
+
 def epilog(verb: str) -> str:
-    """'Examples:', then per example a `# why` line and the command: pasted whole, it is a valid
-    shell snippet. click rewraps every paragraph except one that starts with \\b."""
+    """The exit codes, then 'Examples:' and per example a `# why` line and the command: pasted
+    whole, it is a valid shell snippet. click rewraps every paragraph except one that starts with \\b."""
     lines = [line for command, why in EXAMPLES[verb] for line in (f"  # {why}", f"  {command}")]
-    return "Examples:\n\n\b\n" + "\n".join(lines)
+    return exit_codes() + "\n\nExamples:\n\n\b\n" + "\n".join(lines)

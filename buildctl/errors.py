@@ -17,6 +17,14 @@ EXIT_FAILED = 1  # an operation failed: a build, a push, a verification that fou
 EXIT_BAD_INPUT = 2  # bad input or configuration; nothing was done
 EXIT_BUG = 3  # an unexpected exception: a bug in buildctl
 EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM
+# What each means, for `buildctl --help` and the README's table (tests/test_cli_conventions.py).
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (EXIT_FAILED, "an operation failed: a build, a push, a verification that found a problem, a Git push"),
+    (EXIT_BAD_INPUT, "bad input or configuration (nothing was done)"),
+    (EXIT_BUG, "a bug in buildctl (rerun with --debug and report it)"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C or SIGTERM); child processes are stopped, nothing half-tagged"),
+)
 
 
 class BuildctlError(Exception):

@@ -301,3 +301,5 @@ class BuildSpec:
     options: BuildOptions = field(default_factory=BuildOptions)  # cache specs expanded for this service
     source_date_epoch: str | None = None  # SOURCE_DATE_EPOCH build arg
     rewrite_timestamp: bool = False  # image exporter clamps timestamps to it (not on the docker driver)
+    builder: str = "default"  # the buildx builder it runs on (--builder)
+    metadata_file: Path | None = None  # where buildx writes the index digest (in the run's folder)

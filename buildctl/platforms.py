@@ -10,6 +10,7 @@ below: anything else is refused with the list rather than built and never checke
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # ELF header values (System V ABI "ELF Header"; linux/include/uapi/linux/elf-em.h).
@@ -70,8 +71,14 @@ class Platform:
 
     @classmethod
     def parse(cls, text: str) -> Platform:
-        """``linux/arm64/v8`` -> linux/arm64; PlatformError for malformed or unsupported text."""
-        parts = text.strip().split("/") if isinstance(text, str) else []
+        """``linux/arm64/v8`` -> linux/arm64; PlatformError for malformed or unsupported text.
+        Blanks around the text are dropped; inside it (``linux/ arm64``) they are refused, as
+        containerd's parser refuses them, rather than quietly read as another platform."""
+        written = text.strip() if isinstance(text, str) else ""
+        parts = written.split("/") if written else []
+        if any(c.isspace() for c in written):
+            raise PlatformError(f"invalid platform {text!r}: it contains whitespace; expected os/arch[/variant], "
+                                "e.g. linux/arm64")
         if len(parts) not in (2, 3) or not all(parts):
             raise PlatformError(f"invalid platform {text!r}: expected os/arch[/variant], e.g. linux/arm64 or linux/arm/v7")
         platform = cls.of(*parts)
@@ -121,6 +128,32 @@ class Platform:
     def same_arch(self, other: Platform) -> bool:
         """Runs natively on ``other``'s machine (no emulation): same os and architecture."""
         return (self.os, self.arch) == (other.os, other.arch)
+
+
+def parse_list(values: Sequence[str]) -> tuple[str, ...]:
+    """What ``--platform`` takes, as buildx does: each value a comma list (``linux/amd64,linux/arm64``),
+    the option repeatable. Every item through Platform.parse; normal forms, in order; an empty item
+    or the same platform twice is a PlatformError naming it."""
+    seen: dict[str, str] = {}
+    for value in values:
+        for item in value.split(","):
+            if not item.strip():
+                raise PlatformError(f"empty platform in {value!r}: expected a comma list such as "
+                                    "linux/amd64,linux/arm64")
+            normal = str(Platform.parse(item))
+            if normal in seen:
+                raise PlatformError(f"duplicate platform {item.strip()!r} (the same as {seen[normal]!r})")
+            seen[normal] = item.strip()
+    return tuple(seen)
+
+
+def names(*, variants: bool = True) -> tuple[str, ...]:
+    """Every supported platform in its normal form (for completion and messages)."""
+    out = []
+    for arch in ARCHES.values():
+        for variant in arch.variants if variants else arch.variants[:1]:
+            out += [str(Platform(os_name, arch.name, variant)) for os_name in SUPPORTED_OS]
+    return tuple(out)
 
 
 def normalize(text: str) -> str:

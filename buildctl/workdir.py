@@ -25,8 +25,14 @@ def state_dir(root: Path) -> Path:
     return path
 
 
+def run_path(root: Path, run_id: str) -> Path:
+    """Where the folder of one run is (nothing is created: the plan names files in it)."""
+    return root / STATE_DIR / "runs" / run_id
+
+
 def run_dir(root: Path, run_id: str) -> Path:
     """The folder of one run (created): its record, build logs and metadata."""
-    path = state_dir(root) / "runs" / run_id
+    state_dir(root)
+    path = run_path(root, run_id)
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -20,7 +20,7 @@ BASE_REPO=${BUILDCTL_BASE_IMAGE:-$REGISTRY_ADDR/buildctl/base}
 BASE_TAG=bookworm-1
 # Packages the sample services need at run time; baked into the base image once.
 BASE_PACKAGES=python3-minimal,python3-flask,python3-redis,python3-psycopg2,python3-gunicorn,ca-certificates
-BOOKWORM_PACKAGES=(runc iptables tini qemu-user-static binfmt-support docker-registry mmdebstrap arch-test curl)
+BOOKWORM_PACKAGES=(runc iptables tini qemu-user-static binfmt-support docker-registry mmdebstrap arch-test curl bash-completion)
 TRIXIE_PACKAGES=(containerd docker.io docker-cli docker-buildx)
 # What only the test suite needs: the sample apps' tests run a real Redis and PostgreSQL, the
 # page-size tests cross-compile arm64 binaries (tests/helpers/elf.py). `stack.sh test-packages`,

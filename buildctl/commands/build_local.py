@@ -15,28 +15,29 @@ from buildctl import workdir
 from buildctl.engine import binfmt
 from buildctl.engine import docker as engine
 from buildctl.engine.results import LocalImage
-from buildctl.errors import UsageError
 from buildctl.model import Config
 from buildctl.pipeline.plan import make_plan, new_run_id
 
 LOCAL_PREFIX = "buildctl-local"
 
 
-def build_local(config: Config, *, platform: str | None = None) -> tuple[LocalImage, ...]:
+def build_local(config: Config, *, platforms: tuple[str, ...] = ()) -> tuple[LocalImage, ...]:
+    """Each service for each of ``platforms`` (normal forms, platforms.parse_list; default: a
+    foreign one), loaded into the local engine one platform at a time (buildx loads several only
+    into the containerd image store, and one tag per platform says which is which)."""
     info = engine.engine_info()
-    if platform is None:
+    if not platforms:
         foreign = platforms_of.foreign(config.all_platforms(), info.native_platform)
-        platform = foreign[0] if foreign else info.native_platform
-    if platform.count("/") not in (1, 2):
-        raise UsageError(f"--platform {platform!r}: expected os/arch[/variant], e.g. linux/arm64")
-    binfmt.ensure((platform,), native=info.native_platform, config=config.binfmt)
+        platforms = (foreign[0] if foreign else info.native_platform,)
+    binfmt.ensure(platforms, native=info.native_platform, config=config.binfmt)
     run_id = new_run_id()
     run_dir = workdir.run_dir(config.root, run_id)
     images = []
     for service in make_plan(config, run_id=run_id).services:
-        tag = f"{LOCAL_PREFIX}/{service.repository.split('/', 1)[1]}:{platform.replace('/', '-')}"
-        log_file = Path(run_dir / f"{service.name}.local.log")
-        image_id = engine.build_local(service.build, builder=config.builder.name, platform=platform, tag=tag,
-                                      log_file=log_file)
-        images.append(LocalImage(service.name, platform, tag, image_id, str(log_file)))
+        for platform in platforms:
+            tag = f"{LOCAL_PREFIX}/{service.repository.split('/', 1)[1]}:{platform.replace('/', '-')}"
+            several = f".{platform.replace('/', '-')}" if len(platforms) > 1 else ""
+            log_file = Path(run_dir / f"{service.name}{several}.local.log")
+            image_id = engine.build_local(service.build, platform=platform, tag=tag, log_file=log_file)
+            images.append(LocalImage(service.name, platform, tag, image_id, str(log_file)))
     return tuple(images)

@@ -9,24 +9,26 @@ from __future__ import annotations
 
 from buildctl.inspect import base_platforms
 from buildctl.model import Config, ReleasedImage
-from buildctl.pipeline.plan import Plan, make_plan, new_run_id
+from buildctl.pipeline.plan import Plan, build_options, make_plan, new_run_id
 from buildctl.pipeline.source_dates import commit_times
 from buildctl.pipeline.results import PlanWithDiff
 from buildctl.registry.credentials import CredentialLookup
 
 
-def plan(config: Config, *, run_id: str | None = None) -> Plan:
-    return make_plan(config, run_id=run_id or new_run_id(), commit_times=commit_times(config))
+def plan(config: Config, *, run_id: str | None = None, pull: bool = False, no_cache: bool = False) -> Plan:
+    """``pull``/``no_cache``: as `build --pull --no-cache` would run, so the commands shown are those."""
+    options = build_options(config, pull=pull, no_cache=no_cache)
+    return make_plan(config, run_id=run_id or new_run_id(), options=options,
+                     commit_times=commit_times(config, options))
 
 
-def plan_with_diff(config: Config) -> PlanWithDiff:
+def plan_with_diff(config: Config, *, pull: bool = False, no_cache: bool = False) -> PlanWithDiff:
     from buildctl.pipeline import gitops_step  # git and YAML editing: only with --diff
 
-    the_plan = plan(config)
+    the_plan = plan(config, pull=pull, no_cache=no_cache)
     preview = None
     if config.gitops is not None and config.gitops_files():
         releases = tuple(ReleasedImage(s.name, s.repository, the_plan.tag, "") for s in the_plan.services)
         preview = gitops_step.preview(config, releases)  # bad GitOps input is refused before any registry call
     bases = base_platforms.resolved_bases(config, credentials=CredentialLookup(release_registry=config.registry))
     return PlanWithDiff(the_plan, preview, bases)
-

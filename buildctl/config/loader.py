@@ -17,7 +17,8 @@ from buildctl import references
 from buildctl.config import paths
 from buildctl.config.builder_config import builder_config, cache_specs
 from buildctl.config.release_config import manifest_entry, sign_config
-from buildctl.config.schema import TextFields, validate
+from buildctl.config.schema import TextFields, matches, schema, validate
+from buildctl.config.yaml_hints import azure_macro_hint
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
 from buildctl.errors import ConfigError
 from buildctl.model import (
@@ -47,13 +48,25 @@ def load_config(
     *,
     tag: str | None = None,
     registry: str | None = None,
+    builder: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
-    """Load and validate ``path``; ``tag``/``registry`` are the CLI overrides."""
+    """Load and validate ``path``; ``tag``/``registry``/``builder`` (its name) are the CLI overrides."""
     path = path.absolute()
     doc = load_yaml(path, shown_as=_shown(path), environ=environ, wants_text=TextFields())
     validate(doc)
-    return _build(doc, path, tag_override=tag, registry_override=registry, environ=environ)
+    config = _build(doc, path, tag_override=tag, registry_override=registry, environ=environ)
+    if builder is None:
+        return config
+    if not matches(builder_name_pattern(), builder):
+        raise ConfigError(f"invalid builder name {builder!r}: letters, digits, '_', '.', '-' "
+                          "(starting with a letter or a digit)", key="--builder")
+    return replace(config, builder=replace(config.builder, name=builder))
+
+
+def builder_name_pattern() -> str:
+    """The one rule for builder names: the schema's (builder.name)."""
+    return schema()["properties"]["builder"]["properties"]["name"]["pattern"]
 
 
 def _shown(path: Path) -> str:
@@ -75,13 +88,13 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
     if problem := references.registry_problem(registry):
         if registry_override is not None:
             raise ConfigError(f"invalid registry {registry!r}: {problem}", key="--registry")
-        raise fail(f"invalid registry {registry!r}: {problem}", ("registry",))
+        raise fail(f"invalid registry {registry!r}: {problem}", ("registry",), hint=azure_macro_hint(registry))
     tag = tag_override if tag_override is not None else str(data.get("tag", DEFAULT_TAG))
     if not references.is_valid_tag(tag):
         why = references.TAG_RULE
         if tag_override is not None:
             raise ConfigError(f"invalid tag {tag!r}: {why}", key="--tag")
-        raise fail(f"invalid tag {tag!r}: {why}", ("tag",))
+        raise fail(f"invalid tag {tag!r}: {why}", ("tag",), hint=azure_macro_hint(tag))
     platforms = _platforms(data.get("platforms", DEFAULT_PLATFORMS), ("platforms",), fail)
     project = paths.folder(root, data.get("project", "."), ("project",), fail, what="project")
     services = tuple(_service(doc, root, name, raw, platforms, fail, project=project)

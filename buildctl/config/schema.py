@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from buildctl.config.yaml_hints import azure_macro_hint, split_csv_hint
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, shorten
 from buildctl.errors import ConfigError
 
@@ -85,9 +86,16 @@ def validate(doc: SourceDocument) -> None:
         return
     # An unknown key first, wherever it is: a typo'd key is what makes its mapping "miss" a
     # required one, and "unknown key 'contxt' (did you mean 'context'?)" is the error to fix.
-    located = [(_locate(doc, e), _unknown_key_error(e) is None) for e in errors]
-    (line, key, message), _ = min(located, key=lambda item: (item[1], item[0][0] or 0, item[0][1]))
-    raise ConfigError(message, file=doc.file, line=line, key=key or None)
+    located = [(_locate(doc, e), _unknown_key_error(e) is None, e) for e in errors]
+    (line, key, message), _, error = min(located, key=lambda item: (item[1], item[0][0] or 0, item[0][1]))
+    raise ConfigError(message, file=doc.file, line=line, key=key or None, hint=_hint(error))
+
+
+def _hint(error: jsonschema.ValidationError) -> str | None:
+    """How to fix what PyYAML made of a value that looked right to its author."""
+    path = tuple(error.absolute_path)
+    name = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
+    return split_csv_hint(name, error.instance) or azure_macro_hint(error.instance)
 
 
 def _unknown_key_error(error: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
@@ -134,7 +142,7 @@ def _service_name_problem(name: str, error: jsonschema.ValidationError) -> str:
                 "(a service names files, e.g. <service>.build.log)")
     if not name:
         return "service names must not be empty"
-    if _matches(error.validator_value, name.lower()):
+    if matches(error.validator_value, name.lower()):
         return f"service names must be lowercase: {shorten(name.lower())}"
     if not re.match(r"[a-z0-9]", name):
         return f"service names must start with a lowercase letter or a digit, not {name[0]!r}"
@@ -157,7 +165,7 @@ def _locate(doc: SourceDocument, error: jsonschema.ValidationError) -> tuple[int
             return doc.line_of(at), format_path(at), _x_message(error.schema["x-message"], value)
         return doc.line_of(at), format_path(at), _service_name_problem(value, error)
     if (error.validator == "pattern" and isinstance(value, str) and "x-case-message" in error.schema
-            and _matches(error.validator_value, value.lower())):  # only the case is wrong
+            and matches(error.validator_value, value.lower())):  # only the case is wrong
         return doc.line_of(path), format_path(path), _x_message(error.schema["x-case-message"], value)
     if "x-message" in error.schema:
         return doc.line_of(path), format_path(path), _x_message(error.schema["x-message"], value)
@@ -191,11 +199,11 @@ def _first_repeat(items: list[Any]) -> tuple[int, int] | None:
 def _pattern(validator: Any, pattern: str, instance: Any, _schema: Any):
     """JSON Schema's pattern, with ``$`` at the end meaning the end of the text, as in ECMA-262
     (Python's ``$`` also matches before a trailing newline: ``"vote\\n"`` would pass)."""
-    if isinstance(instance, str) and not _matches(pattern, instance):
+    if isinstance(instance, str) and not matches(pattern, instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def _matches(pattern: str, text: str) -> bool:
+def matches(pattern: str, text: str) -> bool:
     anchored = pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern
     return re.search(anchored, text) is not None
 

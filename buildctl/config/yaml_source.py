@@ -19,15 +19,18 @@ import yaml
 
 from buildctl.config import source_text
 from buildctl.config.secret_fields import secret_interpolation_error
+from buildctl.config.yaml_hints import DOTTED_MACRO, macro_error, tab_error
 from buildctl.errors import ConfigError
 from buildctl.redaction import is_secret_variable
 
 Path_ = tuple[str | int, ...]
 
 # ${VAR} or ${VAR:-default}; $$ is a literal dollar. Azure's $(Build.BuildId) reaches the
-# environment as BUILD_BUILDID, so `tag: ${BUILD_BUILDID:-dev}` works in pipelines.
+# environment as BUILD_BUILDID, so `tag: ${BUILD_BUILDID:-dev}` works in pipelines; written as
+# $(Build.BuildId) it is refused (yaml_hints.macro_error), $$(Build.BuildId) stays literal.
 _MERGE_TAG = "tag:yaml.org,2002:merge"  # a plain `<<` key, as PyYAML's resolver tags it
-_INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+_INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}"
+                            r"|" + DOTTED_MACRO)
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,8 @@ def load_yaml(path: Path, *, shown_as: str | None = None, environ: Mapping[str, 
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
+        if (tab := tab_error(text, mark, file=shown)) is not None:  # PyYAML's words name no fix
+            raise tab from None
         raise ConfigError(f"not valid YAML: {exc.problem or exc.context}", file=shown, line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", file=shown) from None
@@ -283,6 +288,8 @@ class _Builder:
         def substitute(match: re.Match[str]) -> str:
             if match.group(0) == "$$":
                 return "$"
+            if match.group("macro"):
+                raise macro_error(match.group(0), file=self.file, line=line, key=format_path(path))
             name, default = match.group("name"), match.group("default")
             if is_secret_variable(name):
                 raise secret_interpolation_error(name, file=self.file, line=line, key=format_path(path))

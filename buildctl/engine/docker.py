@@ -13,17 +13,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run as _run_docker
+from python_on_whales.utils import stream_stdout_and_stderr
 
 from buildctl.engine import docker_config
+from buildctl.engine.build_command import build_argv
 from buildctl.engine.results import EngineInfo
 from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
-from buildctl.model import BuildSpec, csv_options
+from buildctl.model import BuildSpec
 from buildctl.platforms import Platform
 from buildctl.references import parse_reference
 
@@ -96,10 +99,9 @@ def _text(data: str | bytes) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else data
 
 
-def build(spec: BuildSpec, *, builder: str, log_file: Path, metadata_file: Path,
-          on_line: Callable[[str], None] | None = None) -> str:
-    """Build and push ``spec``; stream the plain log into ``log_file`` (and each line to
-    ``on_line``, for progress); return the index digest.
+def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | None = None) -> str:
+    """Build and push ``spec`` on its builder; stream the plain log into ``log_file`` (and each line
+    to ``on_line``, for progress); return the index digest, read from ``spec.metadata_file``.
 
     A push that fails on a transient registry fault is retried (engineretry.PUSH_RETRY): the
     build runs again from the BuildKit cache — even under --no-cache, whose fresh layers the first
@@ -111,53 +113,29 @@ def build(spec: BuildSpec, *, builder: str, log_file: Path, metadata_file: Path,
         def attempt(number: int) -> None:
             if number > 1:
                 log.write(f"\nbuildctl: attempt {number}: building again from the cache and pushing\n\n")
+            again = spec if number == 1 else replace(spec, options=replace(spec.options, no_cache=False))
             try:
-                _build_once(spec, builder=builder, log=log, metadata_file=metadata_file, on_line=on_line,
-                            cache=not spec.options.no_cache or number > 1)
+                _build_once(build_argv(again), log=log, on_line=on_line)
             except DockerException as exc:
                 raise typed(_command_error(f"build of {spec.service} failed", exc), registry=registry) from None
 
         with_retries(f"push of {spec.service}", attempt, policy=PUSH_RETRY, renew_login=_renewer(registry))
     try:
-        digest = json.loads(metadata_file.read_text())["containerimage.digest"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise OperationError(f"build of {spec.service}: buildx wrote no image digest to {metadata_file} ({exc})") from None
+        digest = json.loads(spec.metadata_file.read_text())["containerimage.digest"]
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise OperationError(f"build of {spec.service}: buildx wrote no image digest to {spec.metadata_file} "
+                             f"({exc})") from None
     return digest
 
 
-def _build_once(spec: BuildSpec, *, builder: str, log, on_line: Callable[[str], None] | None, cache: bool,
-                metadata_file: Path | None = None, local: tuple[str, str] | None = None) -> None:
-    """One `docker buildx build` of ``spec``, its plain log streamed into ``log``: pushed under the
-    staging tag, or with ``local=(platform, tag)`` loaded into the engine for that platform only."""
-    opts = spec.options
-    # python-on-whales takes several cache sources only as dicts (a list of strings crashed:
-    # 'str' object has no attribute 'items'), so the CSV users write is parsed here.
-    pushed = {"provenance": opts.provenance, "sbom": opts.sbom,
-              "cache_from": [csv_options(c) for c in opts.cache_from] or None,
-              "cache_to": csv_options(opts.cache_to[0]) if opts.cache_to else None}
-    target = ({"platforms": [local[0]], "tags": [local[1]], "load": True} if local else
-              {"platforms": list(spec.platforms), "tags": [spec.staging_ref], **_push_output(spec), **pushed,
-               "metadata_file": metadata_file})
-    build_args = dict(spec.build_args)
-    if spec.source_date_epoch:
-        build_args["SOURCE_DATE_EPOCH"] = spec.source_date_epoch
+def _build_once(argv: Sequence[str], *, log, on_line: Callable[[str], None] | None) -> None:
+    """Run one `docker buildx build` (``argv`` from build_command, from "docker"), its plain log
+    streamed into ``log`` (python-on-whales' streaming runner: its DockerException carries the
+    command, exit code and stderr)."""
     streamed = False
     try:
-        lines = _docker.buildx.build(
-            spec.context,
-            builder=builder,
-            file=spec.dockerfile,
-            build_args=build_args,
-            secrets=[f"id={key},env={env}" for key, env in spec.secrets.items()],
-            target=spec.target,
-            labels=dict(opts.labels),
-            pull=opts.pull,
-            cache=cache,
-            progress="plain",
-            stream_logs=True,
-            **target,
-        )
-        for line in lines:
+        for _, raw in stream_stdout_and_stderr([*_docker.docker_cmd, *list(argv)[1:]]):
+            line = raw.decode(errors="replace")
             streamed = True
             log.write(line if line.endswith("\n") else line + "\n")
             log.flush()
@@ -165,17 +143,9 @@ def _build_once(spec: BuildSpec, *, builder: str, log, on_line: Callable[[str], 
                 on_line(line)
     except DockerException as exc:
         if not streamed:  # streamed lines are in the log already; stderr would repeat them
-            log.write(exc.stderr or "")
+            log.write(_text(exc.stderr or ""))
         log.flush()
         raise
-
-
-def _push_output(spec: BuildSpec) -> dict:
-    if not spec.rewrite_timestamp:
-        return {"push": True}
-    # The image exporter clamps file timestamps to SOURCE_DATE_EPOCH (BuildKit >= 0.13): unchanged
-    # sources give the same layers. The docker driver's exporter refuses it ("conflicts with unpack").
-    return {"output": {"type": "image", "push": "true", "rewrite-timestamp": "true", "oci-mediatypes": "true"}}
 
 
 def tag_index(*, source: str, tag_ref: str) -> None:
@@ -272,12 +242,11 @@ def run(image: str, command: Sequence[str], *, platform: str | None = None, priv
     return out if isinstance(out, str) else ""
 
 
-def build_local(spec: BuildSpec, *, builder: str, platform: str, tag: str, log_file: Path) -> str:
+def build_local(spec: BuildSpec, *, platform: str, tag: str, log_file: Path) -> str:
     """Build ``spec`` for one platform and load it into the local engine (no push); return its id."""
     with log_file.open("w", encoding="utf-8") as log:
         try:
-            _build_once(spec, builder=builder, log=log, on_line=None, cache=not spec.options.no_cache,
-                        local=(platform, tag))
+            _build_once(build_argv(spec, local=(platform, tag)), log=log, on_line=None)
         except DockerException as exc:
             raise _command_error(f"local build of {spec.service} for {platform} failed", exc) from None
     try:

@@ -35,7 +35,7 @@ def _announce(service: str, line: str, notify: ProgressFn) -> None:
         notify(service, *event)
 
 
-def build_all(plan: Plan, *, builder: str, run_dir: Path, jobs: int | None = None,
+def build_all(plan: Plan, *, run_dir: Path, jobs: int | None = None,
               progress: ProgressFn | None = None,
               on_built: Callable[[ServicePlan, BuildResult], None] | None = None) -> tuple[BuildResult, ...]:
     """Build every service of ``plan``; at most ``jobs`` at once (default: all).
@@ -49,11 +49,11 @@ def build_all(plan: Plan, *, builder: str, run_dir: Path, jobs: int | None = Non
 
     def one(service: ServicePlan) -> BuildResult:
         log_file = run_dir / f"{service.name}.build.log"
-        metadata = run_dir / f"{service.name}.metadata.json"
         notify(service.name, "", Progress(Phase.BUILDING))
         started = time.monotonic()
         try:
-            digest = engine.build(service.build, builder=builder, log_file=log_file, metadata_file=metadata,
+            # On the builder, with the metadata file, the plan names (the argv `plan` prints).
+            digest = engine.build(service.build, log_file=log_file,
                                   on_line=lambda line: _announce(service.name, line, notify))
         except BuildctlError as exc:
             notify(service.name, "", Progress(Phase.FAILED))

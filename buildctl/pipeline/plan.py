@@ -10,9 +10,11 @@ import secrets
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
+from buildctl import workdir
 from buildctl.config.builder_config import expand_cache
-from buildctl.engine import builder_spec
+from buildctl.engine import build_command, builder_spec
 from buildctl.model import BuildOptions, BuildSpec, Config, Driver, GitOpsFile
 
 STAGING_PREFIX = "buildctl-staging-"
@@ -62,6 +64,8 @@ def make_plan(config: Config, *, run_id: str, options: BuildOptions | None = Non
             options=_service_options(opts, service=svc.name, image=svc.image, repository=repository),
             source_date_epoch=epoch,
             rewrite_timestamp=bool(epoch) and config.builder.driver is not Driver.DOCKER,
+            builder=config.builder.name,
+            metadata_file=metadata_path(workdir.run_path(config.root, run_id), svc.name),
         )
         services.append(
             ServicePlan(
@@ -74,6 +78,16 @@ def make_plan(config: Config, *, run_id: str, options: BuildOptions | None = Non
             )
         )
     return Plan(config=config, run_id=run_id, tag=config.tag, registry=config.registry, services=tuple(services))
+
+
+def build_options(config: Config, *, pull: bool = False, no_cache: bool = False) -> BuildOptions:
+    """services.yaml's build options with the command line's --pull / --no-cache (either turns it on)."""
+    return replace(config.build, pull=config.build.pull or pull, no_cache=config.build.no_cache or no_cache)
+
+
+def metadata_path(run_dir: Path, service: str) -> Path:
+    """Where buildx writes ``service``'s metadata (its index digest) in a run's folder."""
+    return run_dir / f"{service}.metadata.json"
 
 
 def _epoch(setting: str, commit_time: str | None) -> str | None:
@@ -94,36 +108,13 @@ def builder_commands(config: Config) -> tuple[tuple[str, ...], ...]:
     return (*creates, builder_spec.bootstrap_command(config.builder.name)) if creates else ()
 
 
-def buildx_argv(spec: BuildSpec, *, metadata_file: str = "METADATA.json") -> list[str]:
-    """The docker CLI equivalent of what engine.build runs, for `plan` and logs."""
-    opts = spec.options
-    argv = ["docker", "buildx", "build", "--platform", ",".join(spec.platforms), "--file", str(spec.dockerfile)]
-    for key, value in spec.build_args.items():
-        argv += ["--build-arg", f"{key}={value}"]
-    if spec.source_date_epoch:
-        argv += ["--build-arg", f"SOURCE_DATE_EPOCH={spec.source_date_epoch}"]
-    for key, env in spec.secrets.items():
-        argv += ["--secret", f"id={key},env={env}"]
-    if spec.target:
-        argv += ["--target", spec.target]
-    for key, value in opts.labels.items():
-        argv += ["--label", f"{key}={value}"]
-    argv += [f"--provenance={str(opts.provenance).lower()}", f"--sbom={str(opts.sbom).lower()}"]
-    if opts.pull:
-        argv.append("--pull")
-    if opts.no_cache:
-        argv.append("--no-cache")
-    for ref in opts.cache_from:
-        argv += ["--cache-from", ref]
-    for ref in opts.cache_to:
-        argv += ["--cache-to", ref]
-    argv += ["--tag", spec.staging_ref]
-    if spec.rewrite_timestamp:
-        argv += ["--output", "type=image,push=true,rewrite-timestamp=true,oci-mediatypes=true"]
-    else:
-        argv.append("--push")
-    argv += ["--metadata-file", metadata_file, str(spec.context)]
-    return argv
+def buildx_argv(spec: BuildSpec, *, metadata_file: str | Path | None = None) -> list[str]:
+    """The `docker buildx build` command a release runs for ``spec``: engine.build runs this very
+    argv (engine/build_command.py), so what `plan` prints is what runs, builder included.
+    ``metadata_file``: elsewhere than the run's folder (the benchmarks' raw builds)."""
+    if metadata_file is not None:
+        spec = replace(spec, metadata_file=Path(metadata_file))
+    return build_command.build_argv(spec)
 
 
 def render_argv(argv: list[str]) -> str:

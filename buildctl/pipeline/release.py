@@ -73,7 +73,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                                                 _verify_options(config, svc.name))
 
         try:
-            results = build.build_all(the_plan, builder=selected.name, run_dir=run_dir, jobs=jobs, progress=notify,
+            results = build.build_all(the_plan, run_dir=run_dir, jobs=jobs, progress=notify,
                                       on_built=start_verification)
             handlers = probing.result() if probing else handlers
         finally:

@@ -6,7 +6,6 @@ failed or a tag was refused).
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -16,9 +15,9 @@ from buildctl.errors import OperationError, UsageError
 from buildctl.gitops.results import GitOpsResult
 from buildctl.inspect import base_platforms, base_policy, dockerfile_files
 from buildctl.inspect.verify import platform_digests
-from buildctl.model import BuildOptions, Config, ProgressFn, ReleasedImage
+from buildctl.model import Config, ProgressFn, ReleasedImage
 from buildctl.pipeline import gitops_step, record, sign_step, tagging
-from buildctl.pipeline.plan import new_run_id
+from buildctl.pipeline.plan import build_options, new_run_id
 from buildctl.pipeline.release import build_release
 from buildctl.pipeline.results import ReleaseOutcome, RunResult, Signature
 from buildctl.redaction import redact_url
@@ -58,7 +57,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
         _preflight(config, client=client, with_gitops=with_gitops)
         base_platforms.refuse_missing_platforms(config, credentials={config.registry: creds} if creds else None)
         outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
-                                options=_options(config, pull=pull, no_cache=no_cache), client=client,
+                                options=build_options(config, pull=pull, no_cache=no_cache), client=client,
                                 progress=progress, retag=retag, record_path=str(target))
         try:
             # After the gate and the tags, before Git: only verified, released images get signed.
@@ -91,10 +90,6 @@ def _preflight(config: Config, *, client: RegistryClient, with_gitops: bool) -> 
         placeholders = tuple(ReleasedImage(s.name, f"{config.registry}/{s.image}", config.tag, "")
                              for s in config.services)
         gitops_step.preview(config, placeholders)
-
-
-def _options(config: Config, *, pull: bool, no_cache: bool) -> BuildOptions:
-    return replace(config.build, pull=config.build.pull or pull, no_cache=config.build.no_cache or no_cache)
 
 
 def _unchanged_images(config: Config, outcome: ReleaseOutcome, client: RegistryClient) -> str | None:

@@ -1,6 +1,7 @@
 """A small, read-only OCI Distribution API client: manifests, config blobs, streamed layers.
 
-The only module that talks HTTP to registries. Spec: https://github.com/opencontainers/distribution-spec
+With transport.py beneath it (HTTP, auth, retries, error mapping), the only code that talks to
+registries. Spec: https://github.com/opencontainers/distribution-spec
 Every byte fetched by digest is checked against that digest. Transient failures (connection
 errors, 429/500/502/503/504) are retried with exponential backoff and jitter, honouring Retry-After.
 """
@@ -16,25 +17,23 @@ import httpx
 
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference, parse_reference
-from buildctl.registry.auth import CredentialSource, RegistryAuth, RegistryCredentials, is_loopback
+from buildctl.registry.auth import CredentialSource, RegistryCredentials
 from buildctl.registry.bounds import Deadline, LimitError
 from buildctl.registry.results import Manifest, ManifestHead, RetryPolicy, TagDeletion
-from buildctl.registry.retrying import RETRY_STATUSES, retrying
+from buildctl.registry.retrying import retrying
+from buildctl.registry.transport import Transport
 from buildctl.registry.wire import (
     INDEX_TYPES,
     MANIFEST_ACCEPT,
     MANIFEST_TYPES,
     DigestMismatchError,
     DigestReader,
-    TransientStatusError,
     media_type_from_body,
-    parse_retry_after,
     read_capped,
     reason,
     refuse_length,
     sha256_digest,
     size_mismatch,
-    status_error,
 )
 
 __all__ = ["Manifest", "ManifestHead", "RegistryClient", "RegistryCredentials", "RetryPolicy"]
@@ -44,8 +43,6 @@ T = TypeVar("T")
 
 MAX_MANIFEST_BYTES = 4 << 20  # containerd's limit for manifests and indexes
 MAX_CONFIG_BYTES = 8 << 20
-MAX_ERROR_BYTES = 64 << 10  # an error answer's body is a short JSON document
-DOCKER_HUB_API = "registry-1.docker.io"  # docker.io references are served from here
 
 
 class RegistryClient:
@@ -70,21 +67,10 @@ class RegistryClient:
             raise ValueError(f"scheme must be http or https, not {scheme!r}")
         if isinstance(credentials, RegistryCredentials):
             raise TypeError("credentials maps registry host[:port] to RegistryCredentials: {registry: creds}")
-        self._scheme = scheme
         self._retry = retry
-        self._timeout = timeout
-        source = credentials if isinstance(credentials, CredentialSource) else \
-            {self._host(reg): c for reg, c in (credentials or {}).items()}
-        self.auth = RegistryAuth(source)  # and self.http: public for registry.access (doctor)
-        self.http = httpx.Client(
-            auth=self.auth,
-            # TLS is checked against certifi's CAs, or those in SSL_CERT_FILE / SSL_CERT_DIR (a
-            # private registry's CA; Go's docker and buildx honour the same variables).
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            follow_redirects=True,  # blob storage redirects; httpx drops Authorization cross-origin
-            event_hooks={k: list(v) for k, v in (event_hooks or {}).items()},
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-        )
+        self._transport = Transport(credentials=credentials, scheme=scheme, timeout=timeout, retry=retry,
+                                    event_hooks=event_hooks)
+        self.auth, self.http = self._transport.auth, self._transport.http  # public for registry.access (doctor)
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -109,7 +95,7 @@ class RegistryClient:
             return read_capped(response.iter_bytes(), cap=MAX_MANIFEST_BYTES, what=what,
                                deadline=deadline), response.headers
 
-        content, headers = self._request("GET", ref, f"manifests/{_ref_part(ref)}", consume=read, deadline=deadline,
+        content, headers = self._transport.request("GET", ref, f"manifests/{_ref_part(ref)}", consume=read, deadline=deadline,
                                          headers={"Accept": MANIFEST_ACCEPT, "Accept-Encoding": "identity"})
         digest = sha256_digest(content)
         claimed = ref.digest or headers.get("Docker-Content-Digest")
@@ -123,7 +109,7 @@ class RegistryClient:
     def head_manifest(self, reference: ImageReference | str) -> ManifestHead | None:
         """HEAD a manifest; None when the registry does not have it."""
         ref = _as_ref(reference)
-        response = self._request(
+        response = self._transport.request(
             "HEAD", ref, f"manifests/{_ref_part(ref)}", headers={"Accept": MANIFEST_ACCEPT}, missing_ok=True
         )
         if response.status_code == 404:
@@ -150,7 +136,7 @@ class RegistryClient:
             return read_capped(response.iter_bytes(), cap=cap, what=what, deadline=deadline)
 
         try:
-            content = self._request("GET", ref, f"blobs/{digest}", what=what, consume=read, deadline=deadline,
+            content = self._transport.request("GET", ref, f"blobs/{digest}", what=what, consume=read, deadline=deadline,
                                     headers={"Accept-Encoding": "identity"})
         except LimitError as exc:
             if size is None:
@@ -186,7 +172,7 @@ class RegistryClient:
             return result
 
         try:
-            return self._request("GET", ref, f"blobs/{digest}", what=what, consume=read, deadline=deadline)
+            return self._transport.request("GET", ref, f"blobs/{digest}", what=what, consume=read, deadline=deadline)
         except DigestMismatchError as exc:
             raise OperationError(f"{what}: {exc}; the registry's copy is corrupt") from None
 
@@ -199,7 +185,7 @@ class RegistryClient:
         ref = _as_ref(reference)
         if not ref.tag or ref.digest:
             raise ValueError(f"delete_tag needs a tag reference, got {ref}")
-        response = self._request("DELETE", ref, f"manifests/{ref.tag}", what=f"tag {ref}", missing_ok=True,
+        response = self._transport.request("DELETE", ref, f"manifests/{ref.tag}", what=f"tag {ref}", missing_ok=True,
                                  refused_ok=True)
         if response.status_code in (200, 202):
             return TagDeletion.DELETED
@@ -212,7 +198,7 @@ class RegistryClient:
 
         ``authenticated``: a 401 that the credentials could not answer (none found, or refused) is
         the error saying where they were looked for, instead of a description."""
-        host, url = self.host_and_url(registry, "/v2/")
+        host, url = self._transport.host_and_url(registry, "/v2/")
         scheme = url.partition(":")[0]
         try:
             response = retrying(self._retry, f"registry {registry} /v2/")(lambda: self.http.get(url))
@@ -228,79 +214,14 @@ class RegistryClient:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _host(self, registry: str) -> str:
-        return DOCKER_HUB_API if registry == "docker.io" else registry
-
     def host_and_url(self, registry: str, path: str) -> tuple[str, str]:
         """The host httpx talks to for ``registry``, and the URL of ``path`` there."""
-        host = self._host(registry)
-        return host, f"{self._scheme or ('http' if is_loopback(host) else 'https')}://{host}{path}"
-
-    def _url(self, ref: ImageReference, path: str) -> str:
-        return self.host_and_url(ref.registry, f"/v2/{ref.repository}/{path}")[1]
-
-    def _request(
-        self,
-        method: str,
-        ref: ImageReference,
-        path: str,
-        *,
-        what: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        consume: Callable[[httpx.Response], Any] | None = None,
-        missing_ok: bool = False,
-        refused_ok: bool = False,
-        deadline: Deadline | None = None,
-    ) -> Any:
-        what = what or f"manifest {ref}"
-        url = self._url(ref, path)
-
-        def attempt() -> Any:
-            timeout = None
-            if deadline is not None:
-                deadline.check()
-                timeout = httpx.Timeout(deadline.timeout(self._timeout), connect=deadline.timeout(10.0))
-            request = self.http.build_request(method, url, headers=dict(headers or {}),
-                                               **({"timeout": timeout} if timeout else {}))
-            response = self.http.send(request, stream=True)
-            try:
-                if response.status_code in RETRY_STATUSES:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    raise TransientStatusError(response.status_code, retry_after)
-                refused = refused_ok and response.status_code in (400, 405, 501)
-                if response.status_code >= 400 and not (missing_ok and response.status_code == 404) and not refused:
-                    refuse_length(response, MAX_ERROR_BYTES, f"{what}: the error body")
-                    response._content = read_capped(response.iter_bytes(), cap=MAX_ERROR_BYTES, deadline=deadline,
-                                                    what=f"{what}: the error body")
-                    if response.status_code == 401:
-                        raise self.auth.source.unauthorized(self._host(ref.registry), what)
-                    raise status_error(response, ref, what)
-                if consume is not None:
-                    return consume(response)
-                response.read()
-                return response
-            finally:
-                response.close()
-
-        try:
-            return retrying(self._retry, what, deadline)(attempt)
-        except TransientStatusError as exc:
-            raise OperationError(f"{what}: registry {ref.registry} answered HTTP {exc.status} {self._tries}") from None
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise OperationError(
-                f"registry {ref.registry} unreachable ({reason(exc)}) {self._tries}; wanted {what}",
-                hint="is the registry running and the address right?",
-            ) from None
-        except httpx.TimeoutException as exc:
-            if deadline is not None and deadline.expired:
-                deadline.check()
-            raise OperationError(f"{what}: registry {ref.registry} timed out ({reason(exc)})") from None
-        except httpx.HTTPError as exc:
-            raise OperationError(f"{what}: talking to registry {ref.registry} failed: {reason(exc)}") from None
+        return self._transport.host_and_url(registry, path)
 
     @property
     def _tries(self) -> str:
-        return f"(gave up after at most {self._retry.attempts} attempts / {self._retry.total_seconds:g}s)"
+        return self._transport.tries
+
 
 def _as_ref(reference: ImageReference | str) -> ImageReference:
     if isinstance(reference, ImageReference):

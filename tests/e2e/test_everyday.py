@@ -36,7 +36,7 @@ def test_dry_run_shows_commands_tags_and_diff_and_changes_nothing(tmp_path: Path
     tag = f"dry-{uuid.uuid4().hex[:8]}"
     result = run_cli("run", "--dry-run", "--tag", tag, env={"BUILDCTL_GITOPS_REPO": str(remote)})
     assert result.code == 0, result.output
-    assert "docker buildx build --platform linux/amd64,linux/arm64" in result.stdout
+    assert "docker buildx build --builder default --progress plain --platform linux/amd64,linux/arm64" in result.stdout
     assert f"would tag {REGISTRY}/voting-app/vote:{tag} (after verification)" in result.stdout
     assert f"+          image: {REGISTRY}/voting-app/vote:{tag}" in result.stdout
     assert "-          image: 127.0.0.1:5000/voting-app/vote:initial" in result.stdout

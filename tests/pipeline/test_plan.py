@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
 
 from buildctl.config.loader import load_config
 from buildctl.pipeline.plan import STAGING_PREFIX, buildx_argv, make_plan
-from tests.helpers.cli import PROJECT, named, run_cli
+from tests.helpers.cli import BASE_IMAGE, PROJECT, REGISTRY, named, run_cli
 
 
 def test_plan_of_the_sample_project() -> None:
@@ -30,7 +36,8 @@ def test_buildx_argv_carries_every_option(project_dir) -> None:
     )
     plan = make_plan(load_config(project_dir / "services.yaml", environ={}), run_id="r1")
     argv = buildx_argv(named(plan.services, "api").build, metadata_file="m.json")
-    assert argv[:5] == ["docker", "buildx", "build", "--platform", "linux/arm64"]
+    assert argv[:9] == ["docker", "buildx", "build", "--builder", "default", "--progress", "plain",
+                        "--platform", "linux/arm64"]
     for expected in (["--build-arg", "A=1"], ["--secret", "id=npmrc,env=NPM_RC"], ["--target", "prod"],
                      ["--label", "org.opencontainers.image.revision=abc"], ["--cache-from", "type=registry,ref=r/c"],
                      ["--cache-to", "type=registry,ref=r/c,mode=max"], ["--tag", "127.0.0.1:5000/team/api:buildctl-staging-r1"],
@@ -58,3 +65,73 @@ def test_cli_plan_table() -> None:
     for service in ("vote", "result", "worker"):
         assert f"127.0.0.1:5000/voting-app/{service}:9" in result.stdout
     assert result.stdout.count("linux/arm64") >= 3 and result.stdout.count("linux/amd64") >= 3
+
+
+def test_plan_json_carries_the_builder(tmp_path) -> None:
+    result = run_cli("plan", "--json", "--builder", "ci-arm", "vote")
+    assert result.code == 0, result.stderr
+    argv = json.loads(result.stdout)["services"][0]["buildx"]
+    assert argv[3:5] == ["--builder", "ci-arm"]
+    metadata = argv[argv.index("--metadata-file") + 1]
+    run_id = json.loads(result.stdout)["services"][0]["staging_ref"].rsplit(STAGING_PREFIX, 1)[1]
+    assert metadata == str(PROJECT / ".buildctl" / "runs" / run_id / "vote.metadata.json")
+    assert not (PROJECT / ".buildctl" / "runs" / run_id).exists()  # plan names the folder, makes nothing
+
+
+def test_plan_shows_the_commands_of_build_flags() -> None:
+    """`plan --pull --no-cache` shows what `build --pull --no-cache` runs (as `run --dry-run` does)."""
+    plain = json.loads(run_cli("plan", "--json", "vote").stdout)["services"][0]["buildx"]
+    flagged = run_cli("plan", "--json", "--pull", "--no-cache", "vote")
+    assert flagged.code == 0, flagged.stderr
+    argv = json.loads(flagged.stdout)["services"][0]["buildx"]
+    assert "--pull" not in plain and "--no-cache" not in plain
+    assert {"--pull", "--no-cache"} <= set(argv)
+
+
+SHIM = """#!{python}
+import json, os, sys
+with open(os.environ["ARGV_LOG"], "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+os.execv({docker!r}, [{docker!r}, *sys.argv[1:]])
+"""
+
+
+@pytest.mark.engine
+def test_the_printed_buildx_command_is_the_one_that_runs(tmp_path: Path) -> None:
+    """`plan` prints argv; `build` runs argv: through a docker on PATH that records every call and
+    execs the real one, the build's `docker buildx build` is plan's, word for word (its run id
+    aside: each run has its own), builder included. The build also writes --metadata-file."""
+    project = tmp_path / "project"
+    (project / "app").mkdir(parents=True)
+    (project / "app" / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY app.py /app/app.py\n")
+    (project / "app" / "app.py").write_text("print('exact')\n")
+    (project / "services.yaml").write_text(
+        "builder: {name: default}\nservices:\n  app:\n    context: app\n    image: buildctl-e2e/exact\n"
+        "    build_args: {PIP_EXTRAS: '[prod]'}\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "docker"
+    shim.write_text(SHIM.format(python=sys.executable, docker=shutil.which("docker")))
+    shim.chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "ARGV_LOG": str(tmp_path / "argv.jsonl")}
+
+    planned = run_cli("plan", "--json", "--tag", "exact-1", "-f", "services.yaml", "--pull", cwd=project, env=env)
+    assert planned.code == 0, planned.stderr
+    printed = json.loads(planned.stdout)["services"][0]
+    built = run_cli("build", "--tag", "exact-1", "-f", "services.yaml", "--pull", "--progress", "plain", "--retag",
+                    "--record", "release.json", "--metadata-file", "metadata.json", cwd=project, env=env)
+    assert built.code == 0, built.output
+    calls = [json.loads(line) for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
+    ran = [argv for argv in calls if argv[:2] == ["buildx", "build"] and "--metadata-file" in argv]
+    assert len(ran) == 1, calls
+    record = json.loads((project / "release.json").read_text())
+    planned_id = printed["staging_ref"].rsplit(STAGING_PREFIX, 1)[1]
+    expected = [word.replace(planned_id, record["run_id"]) for word in printed["buildx"]]
+    assert ["docker", *ran[0]] == expected
+    assert ran[0][ran[0].index("--builder") + 1] == "default" and "--pull" in ran[0]
+    assert "PIP_EXTRAS=[prod]" in ran[0]
+
+    metadata = json.loads((project / "metadata.json").read_text())
+    service = record["services"][0]
+    assert metadata["app"]["containerimage.digest"] == service["index_digest"]
+    assert metadata["app"]["image.name"] == f"{REGISTRY}/buildctl-e2e/exact:exact-1"
