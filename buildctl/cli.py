@@ -215,6 +215,7 @@ def verify(images: Annotated[list[str], typer.Argument(metavar="IMAGE...", help=
            allow_extra: Annotated[bool, typer.Option("--allow-extra-platforms", help="Do not fail on platforms beyond the required ones.")] = False,
            deadline: Annotated[Optional[float], typer.Option("--deadline", min=0.1, callback=finite, help="Seconds one image's verification may take, every request included (default: verify.deadline_seconds, 120).")] = None,
            key: Annotated[Optional[Path], typer.Option("--key", help="Also check the cosign signature with this public key (README: Signed releases).")] = None,
+           attestation: Annotated[bool, typer.Option("--attestation", help="Instead of verifying the bytes again, read back the verification attestation of each image's index (with --key: it must be signed by that key; README: Verification as evidence).")] = False,
            page_size: Annotated[Optional[str], typer.Option("--page-size", metavar="4k|16k|64k", help="Page size of the arm64 nodes' kernels: arm64 ELF files that cannot be mapped on it fail (default: verify.page_size, 4k).")] = None) -> None:
     """Verify images in a registry: platforms present, configs agree, the bytes are that architecture.
     --platform names the required platforms (default: the configured ones)."""
@@ -228,7 +229,7 @@ def verify(images: Annotated[list[str], typer.Argument(metavar="IMAGE...", help=
     results = verify_references(images, platforms=platforms, exact=not allow_extra,
                                 credentials=credential_lookup(config, registry), allow_foreign=checks.allow_foreign,
                                 deadline_seconds=deadline if deadline is not None else checks.deadline_seconds,
-                                public_key=key, page_size=page_size or checks.page_size)
+                                public_key=key, page_size=page_size or checks.page_size, attestation=attestation)
     render.render(results, as_json=json)
     if not all(r.ok for r in results):
         raise typer.Exit(errors.EXIT_FAILED)

@@ -192,6 +192,16 @@ class VerifyConfig:
     allow_foreign: tuple[str, ...] = ()
     deadline_seconds: float = 120.0
     page_size: str = "4k"
+    attest: bool = True  # attach each released index's verification to it (signing/attestation.py)
+
+
+@dataclass(frozen=True)
+class BaseImagePolicy:
+    """``policy.base_images``: where the images a build pulls may come from (``registries``: hosts,
+    empty = any) and whether each must be pinned by digest; checked before the build."""
+
+    registries: tuple[str, ...] = ()
+    require_digest: bool = False
 
 
 @dataclass(frozen=True)
@@ -207,6 +217,7 @@ class Config:
     services: tuple[ServiceConfig, ...]
     sign: SignConfig | None = None
     verify: VerifyConfig = VerifyConfig()
+    base_images: BaseImagePolicy = BaseImagePolicy()  # services.yaml policy.base_images
 
     @property
     def root(self) -> Path:

@@ -1,15 +1,18 @@
 """`buildctl plan`: resolve everything a release would do. Pure: no daemon, registry or repo.
 
 `plan --diff` / `run --dry-run` also read the GitOps repository (a throwaway clone) to show the
-manifest diff the release would commit, with the tag (digests exist only after the build).
+manifest diff the release would commit, with the tag (digests exist only after the build), and
+ask the registries for the base images' digests per platform (inspect/base_platforms.py).
 """
 
 from __future__ import annotations
 
+from buildctl.inspect import base_platforms
 from buildctl.model import Config, ReleasedImage
 from buildctl.pipeline.plan import Plan, build_options, make_plan, new_run_id
 from buildctl.pipeline.source_dates import commit_times
 from buildctl.pipeline.results import PlanWithDiff
+from buildctl.registry.credentials import CredentialLookup
 
 
 def plan(config: Config, *, run_id: str | None = None, pull: bool = False, no_cache: bool = False) -> Plan:
@@ -23,7 +26,9 @@ def plan_with_diff(config: Config, *, pull: bool = False, no_cache: bool = False
     from buildctl.pipeline import gitops_step  # git and YAML editing: only with --diff
 
     the_plan = plan(config, pull=pull, no_cache=no_cache)
-    if config.gitops is None or not config.gitops_files():
-        return PlanWithDiff(the_plan, None)
-    releases = tuple(ReleasedImage(s.name, s.repository, the_plan.tag, "") for s in the_plan.services)
-    return PlanWithDiff(the_plan, gitops_step.preview(config, releases))
+    preview = None
+    if config.gitops is not None and config.gitops_files():
+        releases = tuple(ReleasedImage(s.name, s.repository, the_plan.tag, "") for s in the_plan.services)
+        preview = gitops_step.preview(config, releases)  # bad GitOps input is refused before any registry call
+    bases = base_platforms.resolved_bases(config, credentials=CredentialLookup(release_registry=config.registry))
+    return PlanWithDiff(the_plan, preview, bases)

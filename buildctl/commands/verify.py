@@ -15,7 +15,7 @@ from buildctl.registry.auth import is_loopback
 from buildctl.registry.bounds import DEFAULT_DEADLINE_SECONDS
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.credentials import CredentialLookup
-from buildctl.signing import cosign
+from buildctl.signing import attestation, cosign
 
 
 def verify_references(
@@ -28,11 +28,16 @@ def verify_references(
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
     public_key: Path | None = None,
     page_size: str = "4k",
+    attestation: bool = False,
 ) -> tuple[Verification, ...]:
     """Verify each reference against ``platforms``; each registry gets only its own credentials
     from ``credentials`` (default: the lookup scoped to the default registry, 127.0.0.1:5000).
 
-    With ``public_key``, each verified digest must also carry a cosign signature by that key."""
+    With ``public_key``, each verified digest must also carry a cosign signature by that key.
+    With ``attestation``, the verification attestations are read back instead (attestations_of)."""
+    if attestation:
+        return attestations_of(references, platforms=platforms, exact=exact, credentials=credentials,
+                               public_key=public_key)
     pages = page_size_bytes(page_size)
     if public_key is not None and not public_key.is_file():
         raise UsageError(f"--key {public_key}: no such file (the public key, e.g. cosign.pub)")
@@ -67,3 +72,38 @@ def signature_checked(result: Verification, public_key: Path) -> Verification:
         found = cosign.verify(result.reference, public_key=str(public_key), insecure=is_loopback(registry))
         check = Check("", "signature", CheckStatus.PASS if found.ok else CheckStatus.FAIL, found.detail)
     return replace(result, checks=(*result.checks, check))
+
+
+def attestations_of(references: Sequence[str], *, platforms: Sequence[str], exact: bool = True,
+                    credentials: CredentialLookup | None = None,
+                    public_key: Path | None = None) -> tuple[Verification, ...]:
+    """``verify --attestation``: each reference's verification attestation read back (not the bytes
+    verified again): the attested checks, and an ``attestation`` check that fails when there is
+    none for this index, it failed, it lacks a required platform, or (``public_key``) no
+    attestation's signature verifies with that key."""
+    if public_key is not None and not public_key.is_file():
+        raise UsageError(f"--key {public_key}: no such file (the public key, e.g. cosign.pub)")
+    refs = []
+    for reference in references:
+        try:
+            refs.append(parse_reference(reference))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if cosign.available() is None:
+        raise UsageError("--attestation reads attestations with cosign, which is not installed")
+    lookup = credentials if credentials is not None else CredentialLookup(release_registry=loader.DEFAULT_REGISTRY)
+    out = []
+    with RegistryClient(credentials=lookup) as client:
+        for ref in refs:
+            # The digest first, once: the attestation read and checked is the one of this index.
+            head = client.head_manifest(ref) if ref.digest is None else None
+            digest = ref.digest or (head.digest if head is not None else None)
+            if digest is None:
+                out.append(Verification(str(ref), None, (), (Check("", "attestation", CheckStatus.FAIL,
+                                                                   "no such image"),)))
+                continue
+            found = attestation.read_back(ref.name, digest, public_key=str(public_key) if public_key else None,
+                                          insecure=is_loopback(ref.registry))
+            out.append(attestation.as_verification(found, platforms=tuple(platforms), exact=exact,
+                                                   public_key=str(public_key) if public_key else None))
+    return tuple(out)

@@ -22,6 +22,7 @@ from buildctl.config.yaml_hints import azure_macro_hint
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
 from buildctl.errors import ConfigError
 from buildctl.model import (
+    BaseImagePolicy,
     BinfmtConfig,
     BuildOptions,
     Config,
@@ -130,7 +131,10 @@ def _build(doc: SourceDocument, path: Path, *, tag_override: str | None, registr
         sign=sign_config(root, data.get("sign"), fail),
         verify=VerifyConfig(tuple(data.get("verify", {}).get("allow_foreign", ())),
                             float(data.get("verify", {}).get("deadline_seconds", 120.0)),
-                            str(data.get("verify", {}).get("page_size", "4k"))),
+                            str(data.get("verify", {}).get("page_size", "4k")),
+                            bool(data.get("verify", {}).get("attest", True))),
+        base_images=BaseImagePolicy(tuple(data.get("policy", {}).get("base_images", {}).get("registries", ())),
+                                    data.get("policy", {}).get("base_images", {}).get("require_digest", False)),
     )
 
 

@@ -6,12 +6,14 @@ for every target, or fail late (https://github.com/docker/buildx/issues/1389).
 Only a definite answer refuses: an image that cannot be resolved here (another registry's
 credentials, no network, a reference buildx will reject itself) is left to the build, and the
 whole look-up is bounded (PREFLIGHT_SECONDS, no retries), so a build never waits long on it.
+``resolved_bases`` is the same look-up for ``plan --diff``: each image's digest per platform.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import httpx
 
@@ -23,12 +25,14 @@ from buildctl.model import Config, ServiceConfig
 from buildctl.platforms import Platform
 from buildctl.references import parse_reference
 from buildctl.registry.bounds import Deadline
-from buildctl.registry.client import RegistryClient, RegistryCredentials
+from buildctl.registry.client import CredentialSource, RegistryClient, RegistryCredentials
 from buildctl.registry.results import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 PREFLIGHT_SECONDS = 30.0
+NOT_RESOLVED = "not resolved"  # the registry did not answer here (left to the build)
+ABSENT = "absent"  # the registry answered: the image has no such platform (build/run refuse it)
 _RETRY = RetryPolicy(attempts=1, total_seconds=10.0)  # no retry: an unanswered look-up is left to the build
 
 
@@ -45,7 +49,8 @@ def refuse_missing_platforms(config: Config, *,
                 if not need:
                     continue
                 if base.reference not in known:
-                    known[base.reference] = _platforms(client, base.reference, deadline)
+                    found = _digests(client, base.reference, deadline)
+                    known[base.reference] = frozenset(found) if found is not None else None
                 have = known[base.reference]
                 missing = [p for p in need if have is not None and p not in have]
                 if missing:
@@ -64,18 +69,49 @@ def _needed(base: BaseImage, service: ServiceConfig) -> list[str]:
     return [str(Platform.of(*base.platform.split("/")))]
 
 
-def _platforms(client: RegistryClient, reference: str, deadline: Deadline) -> frozenset[str] | None:
-    """The platforms ``reference`` has, or None when it cannot be told here."""
+@dataclass(frozen=True)
+class ResolvedBase:
+    """One image a service's build pulls, with the digest it has for each platform it is pulled for."""
+
+    service: str
+    file: str  # the Dockerfile as shown
+    line: int
+    reference: str
+    digests: tuple[tuple[str, str], ...]  # (platform, digest, or NOT_RESOLVED / ABSENT)
+
+
+def resolved_bases(config: Config, *, credentials: CredentialSource | None = None) -> tuple[ResolvedBase, ...]:
+    """Every service's base images and their per-platform digests (the image manifest each
+    platform's build would use), as far as the registry answers within PREFLIGHT_SECONDS."""
+    known: dict[str, dict[str, str] | None] = {}
+    out = []
+    deadline = Deadline(PREFLIGHT_SECONDS, what="resolving the base images")
+    with RegistryClient(credentials=credentials, timeout=10.0, retry=_RETRY) as client:
+        for service in config.services:
+            text, shown = read_dockerfile(config, service)
+            for base in base_images(text, path=shown, target=service.target, build_args=service.build_args):
+                if base.reference not in known:
+                    known[base.reference] = _digests(client, base.reference, deadline)
+                have = known[base.reference]
+                need = _needed(base, service) or sorted(have or ()) or [base.platform or "?"]
+                unknown = NOT_RESOLVED if have is None else ABSENT
+                out.append(ResolvedBase(service.name, shown, base.line, base.reference,
+                                        tuple((p, (have or {}).get(p, unknown)) for p in need)))
+    return tuple(out)
+
+
+def _digests(client: RegistryClient, reference: str, deadline: Deadline) -> dict[str, str] | None:
+    """Platform -> image manifest digest of ``reference``, or None when it cannot be told here."""
     try:
         ref = parse_reference(reference)
         manifest = client.get_manifest(ref, deadline=deadline)
         body = manifest.json()
         if manifest.is_index:
-            return frozenset(platform_of(d.get("platform")) for d in body.get("manifests") or []
-                             if not is_attestation(d))
+            return {platform_of(d.get("platform")): descriptor(d).digest for d in body.get("manifests") or []
+                    if not is_attestation(d)}
         config = descriptor(body["config"])
         raw = client.get_blob(ref, config.digest, size=config.size, deadline=deadline)
-        return frozenset({platform_of(config_json(raw, f"image config of {reference}"))})
+        return {platform_of(config_json(raw, f"image config of {reference}")): manifest.digest}
     except (ValueError, KeyError, TypeError, AttributeError, OperationError, httpx.HTTPError) as exc:
         log.info("base image %s not resolved before the build: %s", reference, exc)
         return None

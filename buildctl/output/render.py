@@ -191,12 +191,15 @@ def _(result: DriftReport, out: Console) -> None:
 
 @json_of.register
 def _(result: PlanWithDiff) -> Any:
-    return {**json_of(result.plan), "gitops_dry_run": to_data(result.gitops) if result.gitops else None}
+    return {**json_of(result.plan), "gitops_dry_run": to_data(result.gitops) if result.gitops else None,
+            "base_images": [to_data(b) for b in result.bases]}
 
 
 @human.register
 def _(result: PlanWithDiff, out: Console) -> None:
     human(result.plan, out)
+    for b in result.bases:  # digests as the registries answered now: the build resolves them again
+        out.print(line(f"base {b.service} {b.file}:{b.line} {b.reference}: ", "; ".join(f"{p} {d}" for p, d in b.digests)))
     for s in result.plan.services:
         out.print(line(f"would tag {s.release_ref} (after verification)"))
     if result.gitops is None:

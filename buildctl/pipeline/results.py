@@ -13,6 +13,7 @@ from typing import Any
 
 from buildctl.engine.results import BinfmtResult, BuilderReport, EngineInfo
 from buildctl.gitops.results import GitOpsResult
+from buildctl.inspect.base_platforms import ResolvedBase
 from buildctl.inspect.results import Verification
 from buildctl.model import ReleasedImage, frozen_map
 from buildctl.pipeline.plan import Plan
@@ -134,6 +135,7 @@ class RunResult:
 class PlanWithDiff:
     plan: Plan
     gitops: GitOpsResult | None  # a dry run: diff only, nothing pushed
+    bases: tuple[ResolvedBase, ...] = ()  # the base images' digests per platform, as the registries answered
 
 
 @dataclass(frozen=True)

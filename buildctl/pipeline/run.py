@@ -13,7 +13,7 @@ from buildctl import workdir
 from buildctl.engine import docker
 from buildctl.errors import OperationError, UsageError
 from buildctl.gitops.results import GitOpsResult
-from buildctl.inspect import base_platforms, dockerfile_files
+from buildctl.inspect import base_platforms, base_policy, dockerfile_files
 from buildctl.inspect.verify import platform_digests
 from buildctl.model import Config, ProgressFn, ReleasedImage
 from buildctl.pipeline import gitops_step, record, sign_step, tagging
@@ -40,6 +40,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
     if with_gitops and config.gitops is None:
         raise UsageError("`buildctl run` needs a gitops: section in services.yaml (or use `buildctl build`)")
     dockerfile_files.refuse_before_build(config)  # Dockerfile:LINE, before any login, build or push
+    base_policy.refuse_policy_violations(config)  # policy.base_images, as written: no registry needed
     run_id = new_run_id()
     run_dir = workdir.state_dir(config.root) / "runs" / run_id  # made by the build, once it starts
     target = record_path or run_dir / "release.json"
@@ -61,6 +62,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
         try:
             # After the gate and the tags, before Git: only verified, released images get signed.
             signatures = sign_step.sign_release(config, outcome, client)
+            sign_step.attest_release(config, outcome)  # REPO:sha256-<hex>.att, signed when sign: is on
             if outcome.passed and outcome.refusal is None and outcome.tag_failure is None and with_gitops:
                 same = nightly and _unchanged_images(config, outcome, client)
                 if same:

@@ -1,4 +1,5 @@
-"""Signing a release (services.yaml ``sign:``): after the gate, before the GitOps commit.
+"""Signing a release (services.yaml ``sign:``) and attesting its verification: after the gate,
+before the GitOps commit.
 
 Only images that passed verification and carry the release tag are signed, each by the index
 digest the tag resolves to (the existing one when the release was already there, identical), so
@@ -15,12 +16,16 @@ from buildctl.pipeline.results import ReleaseOutcome, Signature
 from buildctl.references import parse_reference
 from buildctl.registry.auth import is_loopback
 from buildctl.registry.client import RegistryClient
-from buildctl.signing import cosign
+from buildctl.signing import attestation, cosign
 
 
 def preflight(config: Config) -> None:
     """Before building: cosign is there and the key's password variable is set (empty is fine)."""
     if config.sign is None:
+        if config.verify.attest and cosign.available() is None:
+            raise OperationError("verify.attest (on by default) attaches each release's verification with cosign, "
+                                 "which is not installed",
+                                 hint="scripts/stack.sh up installs Debian's cosign; or set verify: {attest: false}")
         return
     if cosign.available() is None:
         raise OperationError("sign: is configured but cosign is not installed",
@@ -46,3 +51,20 @@ def sign_release(config: Config, outcome: ReleaseOutcome, client: RegistryClient
             raise OperationError(f"cosign signed {signed}, but the registry has no signature for it")
         signatures.append(Signature(s.service, signed, f"{s.repository}@{head.digest}", config.sign.key))
     return tuple(signatures)
+
+
+def attest_release(config: Config, outcome: ReleaseOutcome) -> tuple[attestation.Attested, ...]:
+    """Each released index's verification result attached to it as an in-toto attestation
+    (signing/attestation.py): signed with the release key when ``sign:`` is on."""
+    if not config.verify.attest or not outcome.passed or outcome.refusal is not None or outcome.tag_failure:
+        return ()
+    key = config.sign.key if config.sign is not None else None
+    password = os.environ.get(config.sign.password_env, "") if config.sign is not None else ""
+    attested = []
+    for s in outcome.services:
+        if not (s.ok and s.tagged and s.released_digest and s.verification is not None):
+            continue  # only what was verified and released
+        insecure = is_loopback(parse_reference(s.repository).registry)
+        attested.append(attestation.attach(s.repository, s.released_digest, attestation.predicate(s.verification),
+                                           key=key, password=password, insecure=insecure))
+    return tuple(attested)

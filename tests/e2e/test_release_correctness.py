@@ -16,7 +16,7 @@ import pytest
 from tests.helpers.cli import PROJECT, REGISTRY, run_cli
 from tests.helpers.gitops import git, make_remote, show
 from tests.helpers.project import GOOD, index_digest, make_project, record_of
-from tests.helpers.tools import need
+from tests.helpers.tools import cosign_key_pairs, need
 
 pytestmark = pytest.mark.engine
 
@@ -171,11 +171,7 @@ def test_an_older_release_racing_a_newer_one_never_overwrites_it(tmp_path: Path)
 
 def test_a_signed_release_verifies_with_its_public_key_and_not_with_another(tmp_path: Path) -> None:
     need("cosign")
-    keys, other = tmp_path / "keys", tmp_path / "other"
-    for where in (keys, other):
-        where.mkdir()
-        subprocess.run(["cosign", "generate-key-pair"], cwd=where, env={**os.environ, "COSIGN_PASSWORD": "pw-" + where.name},
-                       check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    keys, other = cosign_key_pairs(tmp_path, "keys", "other")
     root = tmp_path / "p"
     root.mkdir()
     make_project(root, {"rc-signed": GOOD})

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -20,3 +22,15 @@ def need(tool: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(f"CI must run this test, but {message}")
     pytest.skip(message)
+
+
+def cosign_key_pairs(tmp_path: Path, *names: str) -> list[Path]:
+    """One cosign key pair per name (tmp_path/NAME/cosign.key, .pub), each with password "pw-NAME"."""
+    folders = []
+    for name in names:
+        where = tmp_path / name
+        where.mkdir()
+        subprocess.run(["cosign", "generate-key-pair"], cwd=where, env={**os.environ, "COSIGN_PASSWORD": f"pw-{name}"},
+                       check=True, capture_output=True, stdin=subprocess.DEVNULL)
+        folders.append(where)
+    return folders

@@ -141,3 +141,25 @@ def test_a_build_from_it_is_refused_before_anything_is_built(single_platform_ima
     repository = _repository(tmp_path)
     assert httpx.get(f"http://{REGISTRY}/v2/{repository}/tags/list", timeout=10).status_code == 404
     assert not list((tmp_path / ".buildctl").glob("runs/*/*.log"))  # no build started
+
+
+def test_plan_diff_shows_each_base_digest_per_platform(single_platform_images, tmp_path) -> None:
+    from buildctl.inspect.base_platforms import resolved_bases
+
+    index = httpx.get(f"http://{REGISTRY}/v2/buildctl/base/manifests/bookworm-1", timeout=10,
+                      headers={"Accept": OCI_INDEX}).json()
+    want = {f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"] for m in index["manifests"]
+            if m.get("platform", {}).get("os") == "linux"}
+    config = _config(tmp_path, f"FROM {BASE_IMAGE}\nCOPY --from={AMD64_INDEX} /hello /hello\n"
+                               "COPY --from=127.0.0.1:1/nothing/here:1 /x /x\n")
+    bases = resolved_bases(load_config(config))
+    assert [(b.line, b.reference) for b in bases] == [(1, BASE_IMAGE), (2, AMD64_INDEX), (3, "127.0.0.1:1/nothing/here:1")]
+    assert bases[0].digests == (("linux/amd64", want["linux/amd64"]), ("linux/arm64", want["linux/arm64"]))
+    assert bases[1].digests[1] == ("linux/arm64", "absent") and bases[1].digests[0][1].startswith("sha256:")
+    assert bases[2].digests == (("linux/amd64", "not resolved"), ("linux/arm64", "not resolved"))
+    shown = run_cli("plan", "--diff", "-c", str(config))
+    assert shown.code == 0, shown.output
+    assert (f"base api api/Dockerfile:1 {BASE_IMAGE}: linux/amd64 {want['linux/amd64']}; "
+            f"linux/arm64 {want['linux/arm64']}") in shown.stdout
+    assert "api/Dockerfile:3 127.0.0.1:1/nothing/here:1: linux/amd64 not resolved; linux/arm64 not resolved" in shown.stdout
+    assert "base api" not in run_cli("plan", "-c", str(config)).stdout  # plan alone stays pure
