@@ -71,6 +71,22 @@ def _everything_pushed(repository: str, reference: str) -> dict[str, bytes]:
     return seen
 
 
+def _platforms_holding(pushed: dict[str, bytes], needle: bytes) -> set[str]:
+    """The architectures of the image manifests one of whose layers contains ``needle``."""
+    found: set[str] = set()
+    for data in pushed.values():
+        try:
+            document = json.loads(data)
+        except (UnicodeDecodeError, ValueError):
+            continue
+        for entry in document.get("manifests", ()) if isinstance(document, dict) else ():
+            architecture = entry.get("platform", {}).get("architecture")
+            manifest = json.loads(pushed[entry["digest"]])
+            if any(needle in pushed[layer["digest"]] for layer in manifest.get("layers", ())):
+                found.add(architecture)
+    return found
+
+
 def test_a_build_secret_is_used_and_left_nowhere(tmp_path: Path) -> None:
     secret = "npm-" + secrets.token_urlsafe(24)
     project, name = tmp_path / "project", f"sec{uuid.uuid4().hex[:6]}"
@@ -90,10 +106,11 @@ def test_a_build_secret_is_used_and_left_nowhere(tmp_path: Path) -> None:
     assert result.code == 0, result.output
 
     pushed = _everything_pushed(repository, tag)
-    # The RUN step really read the secret: its hash is in a layer of every platform's image.
+    # The RUN step really read the secret: its hash is in a layer of every platform's image. The
+    # two platforms' layers may be byte-identical (same file, same timestamps), hence one digest:
+    # count the platform manifests whose layers hold it, not distinct blobs.
     digest_line = hashlib.sha256(secret.encode()).hexdigest().encode()
-    layers_with_hash = [d for d, data in pushed.items() if digest_line in data]
-    assert len(layers_with_hash) == 2, "one layer per platform holds the secret's hash"
+    assert _platforms_holding(pushed, digest_line) == {"amd64", "arm64"}
     # Provenance attestations are among what was searched (BuildKit's default: mode=min).
     assert any(b"https://slsa.dev/provenance" in data for data in pushed.values())
 
