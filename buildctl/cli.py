@@ -18,7 +18,9 @@ from buildctl.cli_examples import epilog, exit_codes
 from buildctl.cli_options import (
     DEFAULT_CONFIG,
     BuilderOpt,
+    ByDigestOpt,
     ConfigOpt,
+    FromOpt,
     JobsOpt,
     JsonOpt,
     MetadataOut,
@@ -127,7 +129,7 @@ def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, ta
 
 def _release(*, with_gitops: bool, services, config, tag, registry, builder, json, jobs, pull, no_cache, record,
              metadata_file, progress: ProgressMode, pin_digest=None, nightly: bool = False,
-             recreate_builder: bool = False, retag: bool = False) -> None:
+             recreate_builder: bool = False, retag: bool = False, sources: tuple[Path, ...] = ()) -> None:
     from buildctl.commands import release as release_cmd
     from buildctl.output import ci
     from buildctl.pipeline.metadata_file import write_metadata
@@ -140,10 +142,10 @@ def _release(*, with_gitops: bool, services, config, tag, registry, builder, jso
     with display_for(progress, cfg) as display:
         if with_gitops:
             result = release_cmd.run(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
-                                     nightly=nightly, progress=display, retag=retag)
+                                     nightly=nightly, progress=display, retag=retag, sources=sources)
         else:
             result = release_cmd.build(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
-                                       progress=display, retag=retag)
+                                       progress=display, retag=retag, sources=sources)
     if metadata_file is not None:  # beside the record: the released images in buildx's shape
         write_metadata(metadata_file, result.record, run_dir=Path(result.outcome.run_dir))
     if json:
@@ -169,9 +171,20 @@ def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag:
           metadata_file: MetadataOut = None, progress: ProgressOpt = ProgressMode.AUTO, quiet: QuietOpt = False,
           recreate_builder: RecreateOpt = False, retag: RetagOpt = False,
           local: Annotated[bool, typer.Option("--local", help="Build for one platform and load into the local engine; no push.")] = False,
-          platform: PlatformOpt = None) -> None:
+          platform: PlatformOpt = None, by_digest: ByDigestOpt = None, from_: FromOpt = None) -> None:
     """Build, push, verify and tag every service (no Git). The tag appears only if all pass."""
     mode = progress_mode(progress, quiet=quiet)
+    if by_digest is not None and not local and not from_:  # one native agent's platform (README: Native agents)
+        from buildctl.commands.agents import build_agent
+        from buildctl.output.agents import show
+
+        done = build_agent(_load(config, tag, registry, services, builder=builder, recreate_builder=recreate_builder),
+                           platforms=platform_list(platform), file=by_digest, display=lambda c: display_for(mode, c),
+                           jobs=jobs, pull=pull, no_cache=no_cache)
+        show(done, as_json=json)
+        raise typer.Exit(errors.EXIT_OK if done.agent.passed else errors.EXIT_FAILED)
+    if local and (by_digest or from_) or (by_digest and from_):
+        raise errors.UsageError("--local, --by-digest and --from do not go together: pass one")
     if local:
         from buildctl.commands.build_local import build_local
 
@@ -179,10 +192,10 @@ def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag:
                                   platforms=platform_list(platform)), as_json=json)
         return
     if platform is not None:
-        raise errors.UsageError("--platform goes with --local; for releases set platforms: in services.yaml")
+        raise errors.UsageError("--platform goes with --local or --by-digest; for releases set platforms: in services.yaml")
     _release(with_gitops=False, services=services, config=config, tag=tag, registry=registry, builder=builder,
              json=json, jobs=jobs, pull=pull, no_cache=no_cache, record=record, metadata_file=metadata_file,
-             progress=mode, recreate_builder=recreate_builder, retag=retag)
+             progress=mode, recreate_builder=recreate_builder, retag=retag, sources=tuple(from_ or ()))
 
 
 @app.command(epilog=epilog("run"))
@@ -193,7 +206,8 @@ def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: T
         recreate_builder: RecreateOpt = False, retag: RetagOpt = False,
         pin_digest: Annotated[Optional[bool], typer.Option("--pin-digest/--no-pin-digest", help="Write TAG@sha256:INDEX (default: services.yaml).")] = None,
         nightly: Annotated[bool, typer.Option("--nightly", help="--pull, tag nightly-YYYYMMDD (unless --tag), and no commit when the rebuilt images equal the pinned ones (README: Nightly).")] = False,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the buildx commands, the tags and the manifest diff; run nothing.")] = False) -> None:
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the buildx commands, the tags and the manifest diff; run nothing.")] = False,
+        from_: FromOpt = None) -> None:
     """The whole release: binfmt, builder, build, push, verify, tag, then one GitOps commit."""
     mode = progress_mode(progress, quiet=quiet)
     if dry_run:
@@ -205,7 +219,8 @@ def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: T
         return
     _release(with_gitops=True, services=services, config=config, tag=tag, registry=registry, builder=builder,
              json=json, jobs=jobs, pull=pull, no_cache=no_cache, record=record, metadata_file=metadata_file,
-             progress=mode, pin_digest=pin_digest, nightly=nightly, recreate_builder=recreate_builder, retag=retag)
+             progress=mode, pin_digest=pin_digest, nightly=nightly, recreate_builder=recreate_builder, retag=retag,
+             sources=tuple(from_ or ()))
 
 
 @app.command(epilog=epilog("verify"))

@@ -53,6 +53,14 @@ ProgressOpt = Annotated[ProgressMode, typer.Option(
     "--progress", case_sensitive=False,
     help="auto (a live table on a terminal, lines otherwise), plain, tty or quiet (no progress; the result "
          "only on failure).")]
+ByDigestOpt = Annotated[Optional[Path], typer.Option(
+    "--by-digest", metavar="FILE", dir_okay=False,
+    help="A native agent's share (with one --platform): push that platform by digest only, no tag; verify it; "
+         "write FILE for the final agent's --from (README: Native agents).")]
+FromOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--from", metavar="FILE", dir_okay=False,
+    help="Release what native agents built (their --by-digest files, one per platform): check they belong "
+         "together, merge each service's digests into one index, verify, then gate and tag as usual.")]
 PlatformOpt = Annotated[Optional[list[str]], typer.Option(
     "--platform", metavar="PLATFORM[,PLATFORM...]", autocompletion=cli_completion.platforms,
     help="os/arch[/variant]: a comma list, the option repeatable (as docker buildx takes it).")]

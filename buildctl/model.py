@@ -303,3 +303,4 @@ class BuildSpec:
     rewrite_timestamp: bool = False  # image exporter clamps timestamps to it (not on the docker driver)
     builder: str = "default"  # the buildx builder it runs on (--builder)
     metadata_file: Path | None = None  # where buildx writes the index digest (in the run's folder)
+    by_digest: bool = False  # pushed by digest only, no tag at all (`build --by-digest`, native agents)

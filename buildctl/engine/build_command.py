@@ -38,6 +38,13 @@ def build_argv(spec: BuildSpec, *, local: tuple[str, str] | None = None) -> list
         argv += ["--cache-from", ref]
     for ref in opts.cache_to:
         argv += ["--cache-to", ref]
+    if spec.by_digest:
+        # No tag at all: the image is reachable only by the digest buildx writes to the metadata
+        # file, so nothing can deploy one platform before the merge has put both in one index.
+        stamp = ",rewrite-timestamp=true" if spec.rewrite_timestamp else ""
+        argv += ["--output", f"type=image,name={spec.staging_ref.rsplit(':', 1)[0]},push-by-digest=true,"
+                 f"push=true,oci-mediatypes=true{stamp}"]
+        return [*argv, "--metadata-file", str(spec.metadata_file), str(spec.context)]
     argv += ["--tag", spec.staging_ref]
     if spec.rewrite_timestamp:
         # The image exporter clamps file timestamps to SOURCE_DATE_EPOCH (BuildKit >= 0.13): unchanged

@@ -154,15 +154,23 @@ def tag_index(*, source: str, tag_ref: str) -> None:
     With one source and no annotations, imagetools create reuses the source's bytes, so the
     tag resolves to the very digest that was verified.
     """
+    create_index(sources=(source,), tag_ref=tag_ref, failed=f"cannot tag {tag_ref}", doing=f"tagging {tag_ref}")
+
+
+def create_index(*, sources: Sequence[str], tag_ref: str, failed: str = "", doing: str = "") -> None:
+    """`docker buildx imagetools create --tag TAG_REF SOURCE...` (each repo@sha256:...), retried on
+    transient faults. Sources that are indexes are merged into one: their platform images and the
+    attestation manifests that refer to them, by digest (native agents' per-platform pushes)."""
     registry = _registry_of(tag_ref)
+    failed = failed or f"cannot merge {len(sources)} images into {tag_ref}"
 
     def attempt(number: int) -> None:
         try:
-            _docker.buildx.imagetools.create(sources=[source], tags=[tag_ref])
+            _docker.buildx.imagetools.create(sources=list(sources), tags=[tag_ref])
         except DockerException as exc:
-            raise typed(_command_error(f"cannot tag {tag_ref}", exc), registry=registry) from None
+            raise typed(_command_error(failed, exc), registry=registry) from None
 
-    with_retries(f"tagging {tag_ref}", attempt, policy=TAG_RETRY, renew_login=_renewer(registry))
+    with_retries(doing or f"merging into {tag_ref}", attempt, policy=TAG_RETRY, renew_login=_renewer(registry))
 
 
 def _registry_of(ref: str) -> str:

@@ -232,3 +232,12 @@ def commit_time(path: Path) -> str | None:
     proc = git.run("log", "-1", "--format=%ct", cwd=path, what="git log", check=False)
     out = proc.stdout.strip()
     return out if proc.returncode == 0 and out.isdigit() else None
+
+
+def head_commit(path: Path) -> str:
+    """The full hash of HEAD of the git work tree holding ``path``, or "" outside one (or before
+    its first commit): the source commit native agents record and the merge compares."""
+    git = Git(GitOpsConfig(repo=""), token=None, throwaway=True)
+    proc = git.run("rev-parse", "--verify", "HEAD^{commit}", cwd=path, what="git rev-parse", check=False)
+    out = proc.stdout.strip()
+    return out if proc.returncode == 0 and len(out) in (40, 64) else ""

@@ -25,7 +25,7 @@ from buildctl.pipeline import build
 from buildctl.pipeline import plan as planning
 from buildctl.pipeline import source_dates
 from buildctl.pipeline import tagging
-from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome, TagStatus
+from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome, TagFailure, TagStatus
 from buildctl.registry.client import RegistryClient
 
 
@@ -69,8 +69,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as checks:
         def start_verification(svc: planning.ServicePlan, res: BuildResult) -> None:
             notify(svc.name, "", Progress(Phase.VERIFYING))
-            verifying[svc.name] = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}", client,
-                                                _verify_options(config, svc.name))
+            verifying[svc.name] = checks.submit(check_service, svc, f"{svc.repository}@{res.index_digest}", client,
+                                                verify_options(config, svc.name))
 
         try:
             results = build.build_all(the_plan, run_dir=run_dir, jobs=jobs, progress=notify,
@@ -91,6 +91,17 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         ServiceOutcome(svc.name, svc.repository, res, by_service.get(svc.name), svc.release_ref)
         for svc, res in zip(the_plan.services, results)
     )
+    outcomes, refused, tag_failure = gate_and_tag(outcomes, client, notify=notify, retag=retag,
+                                                  record_path=record_path)
+    lap("tag")
+    return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes,
+                          timings, refusal=refused, tag_failure=tag_failure)
+
+
+def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *, notify: ProgressFn, retag: bool,
+                 record_path: str) -> tuple[tuple[ServiceOutcome, ...], str | None, TagFailure | None]:
+    """The gate and the tag step, shared by a release built here and one merged from native agents
+    (pipeline/merge.py): every release tag, or none; then the staging tags go."""
     refused = tag_failure = None
     if all(o.ok for o in outcomes):
         # The gate passed: only now does the release tag appear, for every service — unless a
@@ -115,9 +126,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                     outcomes = _each(lambda o: _undo_tag(o, client), outcomes)
                     tag_failure = tagging.failure(outcomes, record_path=record_path)
     outcomes = _each(lambda o: _clean_staging(o, client), outcomes)
-    lap("tag")
-    return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes,
-                          timings, refusal=refused, tag_failure=tag_failure)
+    return outcomes, refused, tag_failure
 
 
 def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome:
@@ -133,14 +142,14 @@ def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome
     return replace(outcome, tagged=False, tag_left=tagging.aftermath(outcome, deletion))
 
 
-def _verify_options(config: Config, service: str) -> verify.VerifyOptions:
+def verify_options(config: Config, service: str) -> verify.VerifyOptions:
     """services.yaml ``verify:``, with the service's own allow_foreign globs added."""
     own = next((s.allow_foreign for s in config.services if s.name == service), ())
     return verify.VerifyOptions(config.verify.allow_foreign + own, config.verify.deadline_seconds,
                                 page_size=verify.page_size_bytes(config.verify.page_size))
 
 
-def _check(svc: planning.ServicePlan, reference: str, client: RegistryClient,
+def check_service(svc: planning.ServicePlan, reference: str, client: RegistryClient,
            options: verify.VerifyOptions) -> Verification:
     """The registry checks; then, only if they passed, the service's smoke command per platform."""
     verification = verify.verify_image(reference, platforms=svc.build.platforms, client=client, options=options)

@@ -5,23 +5,21 @@ failed or a tag was refused).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from buildctl import workdir
-from buildctl.engine import docker
 from buildctl.errors import OperationError, UsageError
 from buildctl.gitops.results import GitOpsResult
 from buildctl.inspect import base_platforms, base_policy, dockerfile_files
 from buildctl.inspect.verify import platform_digests
 from buildctl.model import Config, ProgressFn, ReleasedImage
-from buildctl.pipeline import gitops_step, record, sign_step, tagging
+from buildctl.pipeline import gitops_step, merge, record, sign_step, tagging
 from buildctl.pipeline.plan import build_options, new_run_id
 from buildctl.pipeline.release import build_release
 from buildctl.pipeline.results import ReleaseOutcome, RunResult, Signature
+from buildctl.pipeline.session import registry_session
 from buildctl.redaction import redact_url
-from buildctl.registry import credentials
 from buildctl.registry.client import RegistryClient
 
 
@@ -31,9 +29,10 @@ def nightly_tag(today: date | None = None) -> str:
 
 def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, pull: bool = False,
                 no_cache: bool = False, record_path: Path | None = None, nightly: bool = False,
-                progress: ProgressFn | None = None, retag: bool = False) -> RunResult:
+                progress: ProgressFn | None = None, retag: bool = False, sources: tuple[Path, ...] = ()) -> RunResult:
     """Build, verify, tag, sign (with ``sign:``) and with ``with_gitops`` commit; ``nightly`` skips
     the commit when the rebuilt images are identical to what the GitOps files already pin.
+    ``sources``: native agents' files (`--from`): merge what they pushed instead of building.
 
     A release tag that exists with other images is refused (OperationError, after the record is
     written) unless ``retag``."""
@@ -44,21 +43,20 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
     run_id = new_run_id()
     run_dir = workdir.state_dir(config.root) / "runs" / run_id  # made by the build, once it starts
     target = record_path or run_dir / "release.json"
-    creds = credentials.registry_credentials_from_env()
-    # One lookup for every registry call of the run: BUILDCTL_REGISTRY_* for config.registry only, then
-    # the user's Docker config (made before the login points DOCKER_CONFIG at the run's own copy).
-    lookup = credentials.CredentialLookup(release_registry=config.registry)
-    # The run's login lives in a run-scoped Docker config, gone when the run ends however it ends.
-    login = (docker.scoped_login(config.registry, username=creds.username, password=creds.password)
-             if creds is not None else nullcontext())
+    parts = merge.belonging(config, sources) if sources else None  # refused before any login or push
     gitops = None
     signatures: tuple[Signature, ...] = ()
-    with login, RegistryClient(credentials=lookup) as client:
+    with registry_session(config) as session:
+        client, creds = session.client, session.creds
         _preflight(config, client=client, with_gitops=with_gitops)
-        base_platforms.refuse_missing_platforms(config, credentials={config.registry: creds} if creds else None)
-        outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
-                                options=build_options(config, pull=pull, no_cache=no_cache), client=client,
-                                progress=progress, retag=retag, record_path=str(target))
+        if parts is not None:  # native agents built and checked each platform: merge them
+            outcome = merge.merge_release(config, parts, run_dir=run_dir, run_id=run_id, client=client,
+                                          progress=progress, retag=retag, record_path=str(target))
+        else:
+            base_platforms.refuse_missing_platforms(config, credentials={config.registry: creds} if creds else None)
+            outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
+                                    options=build_options(config, pull=pull, no_cache=no_cache), client=client,
+                                    progress=progress, retag=retag, record_path=str(target))
         try:
             # After the gate and the tags, before Git: only verified, released images get signed.
             signatures = sign_step.sign_release(config, outcome, client)
