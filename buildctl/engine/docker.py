@@ -243,6 +243,10 @@ def run(image: str, command: Sequence[str], *, platform: str | None = None, priv
         entrypoint: str | None = None) -> str:
     """Run a throw-away container and return its output."""
     try:
+        if platform:
+            # python-on-whales' pull="missing" pulls without --platform, i.e. the host's: an index of a
+            # foreign platform alone (a native agent's by-digest push) has no match for it.
+            _docker.image.pull(image, platform=platform, quiet=True)
         out = _docker.run(image, list(command), platform=platform, privileged=privileged, remove=True,
                           entrypoint=entrypoint, pull="missing")
     except DockerException as exc:
