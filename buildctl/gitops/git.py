@@ -241,3 +241,11 @@ def head_commit(path: Path) -> str:
     proc = git.run("rev-parse", "--verify", "HEAD^{commit}", cwd=path, what="git rev-parse", check=False)
     out = proc.stdout.strip()
     return out if proc.returncode == 0 and len(out) in (40, 64) else ""
+
+
+def tracked_changes(path: Path) -> bool:
+    """Does the work tree holding ``path`` differ from its HEAD in a tracked file? (A build from it
+    is not the build of its commit.) False outside git."""
+    git = Git(GitOpsConfig(repo=""), token=None, throwaway=True)
+    proc = git.run("status", "--porcelain", "--untracked-files=no", cwd=path, what="git status", check=False)
+    return proc.returncode == 0 and bool(proc.stdout.strip())

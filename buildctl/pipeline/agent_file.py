@@ -54,6 +54,7 @@ class AgentFile:
     tag: str
     commit: str  # HEAD of the services.yaml checkout; "" outside git
     images: tuple[AgentImage, ...]
+    dirty: bool = False  # tracked files differed from that commit: not the build of the commit
 
     @property
     def passed(self) -> bool:
@@ -85,7 +86,7 @@ def entry_digest(config: Config, svc: ServiceConfig) -> str:
 def to_json(agent: AgentFile) -> str:
     doc = {
         "format": FORMAT, "platform": agent.platform, "registry": agent.registry, "tag": agent.tag,
-        "commit": agent.commit,
+        "commit": agent.commit, "dirty": agent.dirty,
         "services": [{
             "service": i.service, "repository": i.repository, "platform": agent.platform, "digest": i.digest,
             "image_digest": i.image_digest, "entry_digest": i.entry_digest, "input_digest": i.input_digest,
@@ -128,7 +129,10 @@ def parse(doc: Any) -> AgentFile:
     if not isinstance(services, list):
         raise TypeError("services is not a list")
     images = tuple(_image(item, platform) for item in services)
-    return AgentFile(platform, _text(doc, "registry"), _text(doc, "tag"), _text(doc, "commit", empty=True), images)
+    if not isinstance(dirty := doc.get("dirty", False), bool):
+        raise TypeError("dirty is not true or false")
+    return AgentFile(platform, _text(doc, "registry"), _text(doc, "tag"), _text(doc, "commit", empty=True), images,
+                     dirty)
 
 
 def _image(item: Any, platform: str) -> AgentImage:

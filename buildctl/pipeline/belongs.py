@@ -58,6 +58,9 @@ def check(config: Config, sources: Sequence[Source], *, commit: str) -> tuple[Se
             raise UsageError(f"{name}: built for release tag {agent.tag}, this release is {config.tag}")
         if agent.commit != want_commit:
             raise UsageError(f"{name}: built from commit {_short(agent.commit)}, {commit_of} is at {_short(want_commit)}")
+        if agent.dirty:
+            raise UsageError(f"{name}: built from a checkout with uncommitted changes to tracked files (at "
+                             f"{_short(agent.commit)}): not the build of that commit")
         if agent.platform not in wanted:
             raise UsageError(f"{name}: platform {agent.platform} is not configured in services.yaml "
                              f"(platforms: {', '.join(wanted)})")

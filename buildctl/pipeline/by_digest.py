@@ -98,7 +98,8 @@ def build_by_digest(config: Config, *, platform: str, file: Path, jobs: int | No
     for image in images:
         notify(image.service, wanted, Progress(Phase.VERIFIED if image.verdict is Verdict.PASSED
                                                else Phase.VERIFICATION_FAILED))
-    agent = AgentFile(wanted, narrowed.registry, narrowed.tag, git.head_commit(config.root), images)
+    agent = AgentFile(wanted, narrowed.registry, narrowed.tag, git.head_commit(config.root), images,
+                      dirty=git.tracked_changes(config.root))
     agent_file.write(file, agent)
     done = time.monotonic()
     return AgentRun(agent, str(file), str(run_dir), selected, handlers,

@@ -4,7 +4,8 @@ its arm64 node) — each `build --platform P --by-digest FILE`; a third process 
 `run --from FILE --from FILE` merges, verifies, tags and commits to GitOps.
 
 Refused before anything is tagged: a platform missing, agents on different commits, a file of
-another registry (the same registry under another name: localhost:5000). A merge run twice makes
+another registry (the same registry under another name: localhost:5000), a checkout with
+uncommitted changes. A merge run twice makes
 no second commit and moves no tag. Last, the wall time of split + merge against one multi-node `run`.
 """
 
@@ -106,12 +107,14 @@ def world(tmp_path_factory: pytest.TempPathFactory, nodes: dict[str, str]) -> It
     git("add", "-A", cwd=source)
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "release", cwd=source)
     clones = {}
-    for name in ("amd", "arm", "other", "merge"):
+    for name in ("amd", "arm", "other", "dirty", "merge"):
         git("clone", "-q", str(source), str(root / name))
         clones[name] = root / name
     (clones["other"] / "NOTES").write_text("a later commit\n")
     git("add", "-A", cwd=clones["other"])
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "later", cwd=clones["other"])
+    with (clones["dirty"] / "services.yaml").open("a") as edited:  # same commit, same entries: but edited
+        edited.write("# a local edit\n")
     yield World(root, clones, bare, images, nodes)
     for platform in PLATFORMS:
         remove_builder(f"e2e-agent-{platform.split('/')[1]}-{NONCE}")
@@ -126,11 +129,12 @@ def agents(world: World) -> dict[str, float]:
     split = time.monotonic() - started
     assert amd.code == 0, amd.output
     assert arm.code == 0, arm.output
-    other, elsewhere = parallel(lambda: world.agent("other", "linux/arm64", "other-commit.json", TAG),
-                                lambda: world.agent("amd", "linux/amd64", "localhost.json", TAG,
-                                                    registry="localhost:5000"))
-    assert other.code == 0, other.output
-    assert elsewhere.code == 0, elsewhere.output
+    other, elsewhere, dirty = parallel(lambda: world.agent("other", "linux/arm64", "other-commit.json", TAG),
+                                       lambda: world.agent("amd", "linux/amd64", "localhost.json", TAG,
+                                                           registry="localhost:5000"),
+                                       lambda: world.agent("dirty", "linux/arm64", "dirty.json", TAG))
+    for result in (other, elsewhere, dirty):
+        assert result.code == 0, result.output
     return {"split": split}
 
 
@@ -138,7 +142,7 @@ def test_each_agent_pushes_its_platform_by_digest_only_and_verifies_it(world: Wo
     for file, platform in (("amd64.json", "linux/amd64"), ("arm64.json", "linux/arm64")):
         doc = world.file(file)
         assert (doc["platform"], doc["registry"], doc["tag"]) == (platform, REGISTRY, TAG)
-        assert doc["commit"] == git("rev-parse", "HEAD", cwd=world.clones["merge"]).strip()
+        assert doc["commit"] == git("rev-parse", "HEAD", cwd=world.clones["merge"]).strip() and not doc["dirty"]
         for svc in doc["services"]:
             assert svc["verdict"] == "passed", svc
             checks = {(c["platform"], c["name"]): c["status"] for c in svc["checks"]}
@@ -170,6 +174,14 @@ def test_agents_on_different_commits_are_refused_naming_the_file(world: World, a
     here = git("rev-parse", "HEAD", cwd=world.clones["merge"]).strip()
     assert result.stderr.splitlines()[0] == (f"buildctl: error: {world.root / 'other-commit.json'}: built from commit "
                                              f"{other[:12]}, this checkout is at {here[:12]}")
+    assert all(world.tags(s) == [] for s in SERVICES)
+
+
+def test_an_agent_with_uncommitted_changes_is_refused(world: World, agents: dict) -> None:
+    result = world.merge("amd64.json", "dirty.json", tag=TAG)
+    assert result.code == 2, result.output
+    assert result.stderr.splitlines()[0].startswith(f"buildctl: error: {world.root / 'dirty.json'}: built from a "
+                                                    "checkout with uncommitted changes to tracked files")
     assert all(world.tags(s) == [] for s in SERVICES)
 
 
@@ -238,11 +250,15 @@ def test_wall_time_of_split_and_merge_against_one_multinode_run(world: World, ag
     multinode.write_text(text.replace(text[text.index("builder:"):text.index("gitops:")], builder))
     other_nonce = {"E2E_NONCE": nonce + "m"}
     started = time.monotonic()
-    one = run_cli("run", "-c", str(multinode), "--tag", f"{tag}-m", "--progress", "plain", cwd=world.clones["merge"],
-                  env=other_nonce)
+    one = run_cli("run", "-c", str(multinode), "--tag", f"{tag}-m", "--progress", "plain", "--record",
+                  str(world.root / "t-multi.json"), cwd=world.clones["merge"], env=other_nonce)
     single = time.monotonic() - started
     remove_builder(f"e2e-agents-multi-{NONCE}")
     assert one.code == 0, one.output
     print(f"\nnative agents, cold: split {split:.1f} s (two agents at once) + merge {merge:.1f} s = "
           f"{split + merge:.1f} s; one multi-node run {single:.1f} s "
           f"(first split, warm base layers: {agents['split']:.1f} s)")
+    print("agents' steps: " + "; ".join(line.split("; ", 1)[1] for result in (amd, arm)
+                                        for line in result.stdout.splitlines() if line.startswith("agent file: ")))
+    print(f"merge steps {record_of(world.root / 't-merge.json')['timings']}; "
+          f"multi-node steps {record_of(world.root / 't-multi.json')['timings']}")

@@ -79,6 +79,13 @@ def test_an_agent_on_another_commit_is_refused_naming_its_file(config: Config) -
     assert refusal(config, [amd, arm], commit="") == f"arm.json: built from commit {'b' * 12}, amd.json is at {'a' * 12}"
 
 
+def test_an_agent_with_uncommitted_changes_is_refused(config: Config) -> None:
+    amd, arm = pair(config)
+    dirty = belongs.Source(arm.name, replace(arm.agent, dirty=True))
+    assert refusal(config, [amd, dirty]) == (f"arm.json: built from a checkout with uncommitted changes to tracked "
+                                             f"files (at {'a' * 12}): not the build of that commit")
+
+
 def test_another_registry_and_another_tag_are_refused(config: Config) -> None:
     amd, arm = pair(config)
     other = belongs.Source(arm.name, replace(arm.agent, registry="myacr.azurecr.io"))
