@@ -29,5 +29,5 @@ def show(run: AgentRun, *, as_json: bool) -> None:
         for check in image.checks:
             if str(check.status) == "fail":
                 out.print(data(f"{image.service} {check.platform} {check.name}: {check.detail}"))
-    steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in run.timings.items())
-    out.print(data(f"agent file: {run.file} (merge: buildctl run --from {run.file} --from ...); {steps}"))
+    out.print(data(f"agent file: {run.file} (merge: buildctl run --from {run.file} --from ...)"))
+    out.print(data("took: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in run.timings.items())))

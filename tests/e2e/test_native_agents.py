@@ -258,7 +258,7 @@ def test_wall_time_of_split_and_merge_against_one_multinode_run(world: World, ag
     print(f"\nnative agents, cold: split {split:.1f} s (two agents at once) + merge {merge:.1f} s = "
           f"{split + merge:.1f} s; one multi-node run {single:.1f} s "
           f"(first split, warm base layers: {agents['split']:.1f} s)")
-    print("agents' steps: " + "; ".join(line.split("; ", 1)[1] for result in (amd, arm)
-                                        for line in result.stdout.splitlines() if line.startswith("agent file: ")))
+    print("agents' steps: " + "; ".join(line for result in (amd, arm) for line in result.stdout.splitlines()
+                                        if line.startswith("took: ")))
     print(f"merge steps {record_of(world.root / 't-merge.json')['timings']}; "
           f"multi-node steps {record_of(world.root / 't-multi.json')['timings']}")
