@@ -69,8 +69,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as checks:
         def start_verification(svc: planning.ServicePlan, res: BuildResult) -> None:
             notify(svc.name, "", Progress(Phase.VERIFYING))
-            verifying[svc.name] = checks.submit(check_service, svc, f"{svc.repository}@{res.index_digest}", client,
-                                                verify_options(config, svc.name))
+            verifying[svc.name] = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}", client,
+                                                _verify_options(config, svc.name))
 
         try:
             results = build.build_all(the_plan, run_dir=run_dir, jobs=jobs, progress=notify,
@@ -142,14 +142,14 @@ def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome
     return replace(outcome, tagged=False, tag_left=tagging.aftermath(outcome, deletion))
 
 
-def verify_options(config: Config, service: str) -> verify.VerifyOptions:
+def _verify_options(config: Config, service: str) -> verify.VerifyOptions:
     """services.yaml ``verify:``, with the service's own allow_foreign globs added."""
     own = next((s.allow_foreign for s in config.services if s.name == service), ())
     return verify.VerifyOptions(config.verify.allow_foreign + own, config.verify.deadline_seconds,
                                 page_size=verify.page_size_bytes(config.verify.page_size))
 
 
-def check_service(svc: planning.ServicePlan, reference: str, client: RegistryClient,
+def _check(svc: planning.ServicePlan, reference: str, client: RegistryClient,
            options: verify.VerifyOptions) -> Verification:
     """The registry checks; then, only if they passed, the service's smoke command per platform."""
     verification = verify.verify_image(reference, platforms=svc.build.platforms, client=client, options=options)

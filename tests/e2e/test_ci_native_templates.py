@@ -26,9 +26,10 @@ def _option(argv: list[str], name: str) -> list[str]:
 
 
 def test_every_buildctl_command_of_the_native_templates_exists() -> None:
+    agents = {GITHUB_NATIVE: 1, AZURE_NATIVE: 2}  # a matrix job; two jobs written out
     for path in (AZURE_NATIVE, GITHUB_NATIVE):
         commands = template_commands(path)
-        assert [argv[1] for argv in commands] == ["--version", "build", "--version", "run"], path.name
+        assert [argv[1] for argv in commands] == ["--version", "build"] * agents[path] + ["--version", "run"], path.name
         assert [p for argv in commands for p in problems(argv)] == [], path.name
 
 
@@ -36,9 +37,9 @@ def test_native_templates_install_this_release_pinned_in_every_job() -> None:
     github, azure = load(GITHUB_NATIVE), load(AZURE_NATIVE)
     assert github["env"]["BUILDCTL_VERSION"] == buildctl.__version__
     assert next(v["value"] for v in azure["variables"] if v.get("name") == "buildctlVersion") == buildctl.__version__
-    for doc in (github, azure):
+    for doc, jobs in ((github, 2), (azure, 3)):
         installs = [script_of(s) for s in steps(doc) if "pip install" in script_of(s)]
-        assert installs == [INSTALL, INSTALL]  # the build jobs and the merge job, never the checkout
+        assert installs == [INSTALL] * jobs  # every build job and the merge job, never the checkout
 
 
 def test_github_native_builds_each_platform_on_its_own_runner_and_merges_once() -> None:
@@ -76,14 +77,18 @@ def test_github_native_pins_every_action_and_passes_actionlint_and_its_schema(tm
 def test_azure_native_runs_a_job_per_platform_on_its_pool_and_merges_the_artifacts(tmp_path: Path) -> None:
     doc = load(AZURE_NATIVE)
     build_stage, release_stage = doc["stages"]
-    (build,) = build_stage["jobs"]
-    matrix = build["strategy"]["matrix"]
-    assert {(m["agentPool"], m["platform"], m["arch"]) for m in matrix.values()} == {
-        ("linux-amd64", "linux/amd64", "amd64"), ("linux-arm64", "linux/arm64", "arm64")}
-    assert build["pool"] == {"name": "$(agentPool)"}
-    (agent,) = [argv for s in build["steps"] for argv in buildctl_commands(script_of(s)) if argv[1] == "build"]
+    jobs = build_stage["jobs"]
+    assert [(j["job"], j["pool"], j["variables"]) for j in jobs] == [
+        ("Build_amd64", {"name": "linux-amd64"}, {"platform": "linux/amd64", "arch": "amd64"}),
+        ("Build_arm64", {"name": "linux-arm64"}, {"platform": "linux/arm64", "arch": "arm64"})]
+    first, second = ([{k: v for k, v in s.items() if k != "displayName"} for s in j["steps"]] for j in jobs)
+    assert first == second  # the same steps: only the job's name, pool and variables differ
+    (agent,) = [argv for s in jobs[0]["steps"] for argv in buildctl_commands(script_of(s)) if argv[1] == "build"]
+    assert _option(agent, "--platform") == ["$PLATFORM"]
     assert _option(agent, "--by-digest") == ["$(Build.ArtifactStagingDirectory)/agent/$ARCH.json"]
-    (publish,) = [s for s in build["steps"] if s.get("task") == "PublishPipelineArtifact@1"]
+    (platform_step,) = [s for s in jobs[0]["steps"] if agent in buildctl_commands(script_of(s))]
+    assert (platform_step["env"]["PLATFORM"], platform_step["env"]["ARCH"]) == ("$(platform)", "$(arch)")
+    (publish,) = [s for s in jobs[0]["steps"] if s.get("task") == "PublishPipelineArtifact@1"]
     assert publish["inputs"]["artifact"] == "agent-$(arch)"
     assert publish["inputs"]["targetPath"] == "$(Build.ArtifactStagingDirectory)/agent/$(arch).json"
     assert release_stage["dependsOn"] == "Build"
@@ -92,7 +97,8 @@ def test_azure_native_runs_a_job_per_platform_on_its_pool_and_merges_the_artifac
     assert download["inputs"]["itemPattern"] == "agent-*/*.json"
     (merge,) = [argv for s in release["steps"] for argv in buildctl_commands(script_of(s)) if argv[1] == "run"]
     # DownloadPipelineArtifact puts each artifact in a folder of its name.
-    assert _option(merge, "--from") == [f"$(Pipeline.Workspace)/agents/agent-{a}/{a}.json" for a in matrix]
+    assert _option(merge, "--from") == [f"$(Pipeline.Workspace)/agents/agent-{j['variables']['arch']}/"
+                                        f"{j['variables']['arch']}.json" for j in jobs]
     assert _option(merge, "--tag") == _option(agent, "--tag") == ["$(Build.BuildId)"]
     result = _azure_schema_check(tmp_path, ("native", doc))
     assert result.returncode == 0, result.stdout + result.stderr
