@@ -26,13 +26,19 @@ from buildctl.pipeline import plan as planning
 from buildctl.pipeline import source_dates
 from buildctl.pipeline import tagging
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome, TagStatus
+from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
+
+CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it has ended (this run's "
+              "images then count as identical, or as other images, as for any existing tag)")
 
 
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None, retag: bool = False,
-                  record_path: str = "") -> ReleaseOutcome:
+                  record_path: str = "", claim: ReleaseClaim | None = None) -> ReleaseOutcome:
+    """Steps 1-5 of a release. ``claim``: this run's claim on the release tag, acquired after the
+    gate and held by the caller until its GitOps step has ended."""
     notify = progress or (lambda service, platform, state: None)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -91,8 +97,16 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         ServiceOutcome(svc.name, svc.repository, res, by_service.get(svc.name), svc.release_ref)
         for svc, res in zip(the_plan.services, results)
     )
-    refused = tag_failure = None
-    if all(o.ok for o in outcomes):
+    refused = tag_failure = refusal_hint = None
+    # Another run releasing the same tag right now (a re-queued CI job): wait for it to end, so
+    # that what decide reads cannot change before this run's tags are written (registry/claims.py).
+    def waiting(_: object) -> None:
+        for outcome in outcomes:
+            notify(outcome.service, "", Progress(Phase.WAITING))
+
+    if all(o.ok for o in outcomes) and claim is not None and (refused := claim.acquire(on_wait=waiting)) is not None:
+        refusal_hint = CLAIM_HINT
+    elif all(o.ok for o in outcomes):
         # The gate passed: only now does the release tag appear, for every service — unless a
         # tag already holds other images (immutable tags, pipeline/tagging.py): then for none.
         outcomes = _each(lambda o: tagging.decide(o, client, retag=retag), outcomes)
@@ -117,7 +131,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     outcomes = _each(lambda o: _clean_staging(o, client), outcomes)
     lap("tag")
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes,
-                          timings, refusal=refused, tag_failure=tag_failure)
+                          timings, refusal=refused, tag_failure=tag_failure, refusal_hint=refusal_hint)
 
 
 def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome:

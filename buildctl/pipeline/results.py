@@ -110,6 +110,7 @@ class ReleaseOutcome:
     timings: Mapping[str, float] = field(default_factory=frozen_map)
     refusal: str | None = None  # the gate passed but a tag exists with other images: nothing tagged
     tag_failure: TagFailure | None = None  # the gate passed but a tag write failed for good
+    refusal_hint: str | None = None  # how to go on after ``refusal`` when it is not the existing-tag one
 
     @property
     def passed(self) -> bool:
