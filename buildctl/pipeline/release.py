@@ -28,6 +28,7 @@ from buildctl.pipeline import tagging
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome, TagStatus
 from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
+from buildctl.registry.results import TagDeletion
 
 CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it has ended (this run's "
               "images then count as identical, or as other images, as for any existing tag)")
@@ -36,7 +37,7 @@ CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None, retag: bool = False,
-                  record_path: str = "", claim: ReleaseClaim | None = None) -> ReleaseOutcome:
+                  claim: ReleaseClaim | None = None) -> ReleaseOutcome:
     """Steps 1-5 of a release. ``claim``: this run's claim on the release tag, acquired after the
     gate and held by the caller until its GitOps step has ended."""
     notify = progress or (lambda service, platform, state: None)
@@ -127,7 +128,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                 outcomes = _each(tag, outcomes)
                 if any(o.tag_error is not None for o in outcomes):
                     outcomes = _each(lambda o: _undo_tag(o, client), outcomes)
-                    tag_failure = tagging.failure(outcomes, record_path=record_path)
+                    tag_failure = tagging.failure(outcomes)
     outcomes = _each(lambda o: _clean_staging(o, client), outcomes)
     lap("tag")
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes,
@@ -139,12 +140,15 @@ def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome
     tag says "released" for a release that did not happen. A tag this run created is deleted where
     the registry deletes tags alone (never its manifest: on Distribution 2.x that would delete by
     digest, and with it every other tag of the index); one --retag moved goes back."""
-    deletion = None
-    if outcome.tagged and outcome.tag_status is TagStatus.TAGGED:
-        deletion = client.delete_tag(outcome.release_ref)
-    elif outcome.tagged and outcome.tag_status is TagStatus.RETAGGED and outcome.previous_digest:
-        engine.tag_index(source=f"{outcome.repository}@{outcome.previous_digest}", tag_ref=outcome.release_ref)
-    return replace(outcome, tagged=False, tag_left=tagging.aftermath(outcome, deletion))
+    deletion, restored = None, True
+    try:
+        if outcome.tagged and outcome.tag_status is TagStatus.TAGGED:
+            deletion = client.delete_tag(outcome.release_ref)
+        elif outcome.tagged and outcome.tag_status is TagStatus.RETAGGED and outcome.previous_digest:
+            engine.tag_index(source=f"{outcome.repository}@{outcome.previous_digest}", tag_ref=outcome.release_ref)
+    except OperationError:  # the registry that failed one write fails this one too: say what is left
+        deletion, restored = TagDeletion.KEPT, False
+    return replace(outcome, tagged=False, tag_left=tagging.aftermath(outcome, deletion, restored=restored))
 
 
 def _verify_options(config: Config, service: str) -> verify.VerifyOptions:

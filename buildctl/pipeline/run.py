@@ -61,7 +61,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
         base_platforms.refuse_missing_platforms(config, credentials={config.registry: creds} if creds else None)
         outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                 options=build_options(config, pull=pull, no_cache=no_cache), client=client,
-                                progress=progress, retag=retag, record_path=str(target), claim=claim)
+                                progress=progress, retag=retag, claim=claim)
         try:
             # After the gate and the tags, before Git: only verified, released images get signed.
             signatures = sign_step.sign_release(config, outcome, client)
@@ -80,7 +80,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
         hint = outcome.refusal_hint or tagging.REFUSAL_HINT
         raise OperationError(outcome.refusal, hint=f"{hint}; release record: {target}")
     if outcome.tag_failure is not None:
-        raise OperationError(outcome.tag_failure.message, hint=outcome.tag_failure.hint)
+        raise OperationError(outcome.tag_failure.message, hint=f"{outcome.tag_failure.hint}; release record: {target}")
     return RunResult(outcome, gitops, str(target), data, signatures)
 
 
