@@ -256,6 +256,7 @@ class Phase(StrEnum):
     VERIFYING = "verifying"
     VERIFIED = "verified"
     VERIFICATION_FAILED = "verification failed"
+    WAITING = "waiting: another run is releasing this tag"  # registry/claims.py
     TAGGED = "tagged"
     FAILED = "failed"
 

@@ -28,6 +28,7 @@ from buildctl.pipeline import plan as planning
 from buildctl.pipeline.release import _verify_options as verify_options  # the gate's, so verdicts are shared
 from buildctl.pipeline.release import gate_and_tag
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
+from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
 
 
@@ -40,7 +41,7 @@ def belonging(config: Config, paths: Sequence[Path]) -> tuple[belongs.ServicePar
 
 def merge_release(config: Config, parts: tuple[belongs.ServiceParts, ...], *, run_dir: Path, run_id: str,
                   client: RegistryClient, progress: ProgressFn | None = None, retag: bool = False,
-                  record_path: str = "") -> ReleaseOutcome:
+                  claim: ReleaseClaim | None = None) -> ReleaseOutcome:
     notify = progress or (lambda service, platform, state: None)
     started = time.monotonic()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -56,15 +57,15 @@ def merge_release(config: Config, parts: tuple[belongs.ServiceParts, ...], *, ru
                             thread_name_prefix="merge") as pool:
         outcomes = tuple(pool.map(one, the_plan.services))
     merged = time.monotonic()
-    outcomes, refused, tag_failure = gate_and_tag(outcomes, client, notify=notify, retag=retag,
-                                                  record_path=record_path)
+    outcomes, refused, tag_failure, refusal_hint = gate_and_tag(outcomes, client, notify=notify, retag=retag,
+                                                                claim=claim)
     sources = {p.platform: p.source for s in parts for p in s.parts}
     # Where each platform was built: the agent file that brought it (the record's "nodes").
     agents = BuilderReport("native agents", "", BuilderAction.REUSED, tuple(sources), local=False,
                            platform_nodes=tuple(sources.items()))
     timings = {"merge": round(merged - started, 3), "tag": round(time.monotonic() - merged, 3)}
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, (), agents, outcomes,
-                          timings, refusal=refused, tag_failure=tag_failure)
+                          timings, refusal=refused, tag_failure=tag_failure, refusal_hint=refusal_hint)
 
 
 def _merge_one(config: Config, svc: planning.ServicePlan, parts: belongs.ServiceParts, client: RegistryClient,

@@ -26,13 +26,20 @@ from buildctl.pipeline import plan as planning
 from buildctl.pipeline import source_dates
 from buildctl.pipeline import tagging
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome, TagFailure, TagStatus
+from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
+from buildctl.registry.results import TagDeletion
+
+CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it has ended (this run's "
+              "images then count as identical, or as other images, as for any existing tag)")
 
 
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None, retag: bool = False,
-                  record_path: str = "") -> ReleaseOutcome:
+                  claim: ReleaseClaim | None = None) -> ReleaseOutcome:
+    """Steps 1-5 of a release. ``claim``: this run's claim on the release tag, acquired after the
+    gate and held by the caller until its GitOps step has ended."""
     notify = progress or (lambda service, platform, state: None)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -91,19 +98,29 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         ServiceOutcome(svc.name, svc.repository, res, by_service.get(svc.name), svc.release_ref)
         for svc, res in zip(the_plan.services, results)
     )
-    outcomes, refused, tag_failure = gate_and_tag(outcomes, client, notify=notify, retag=retag,
-                                                  record_path=record_path)
+    outcomes, refused, tag_failure, refusal_hint = gate_and_tag(outcomes, client, notify=notify, retag=retag,
+                                                                claim=claim)
     lap("tag")
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes,
-                          timings, refusal=refused, tag_failure=tag_failure)
+                          timings, refusal=refused, tag_failure=tag_failure, refusal_hint=refusal_hint)
 
 
 def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *, notify: ProgressFn, retag: bool,
-                 record_path: str) -> tuple[tuple[ServiceOutcome, ...], str | None, TagFailure | None]:
+                 claim: ReleaseClaim | None = None,
+                 ) -> tuple[tuple[ServiceOutcome, ...], str | None, TagFailure | None, str | None]:
     """The gate and the tag step, shared by a release built here and one merged from native agents
-    (pipeline/merge.py): every release tag, or none; then the staging tags go."""
-    refused = tag_failure = None
-    if all(o.ok for o in outcomes):
+    (pipeline/merge.py): every release tag, or none; then the staging tags go. Returns the outcomes,
+    the refusal, the tag failure and the refusal's hint."""
+    refused = tag_failure = refusal_hint = None
+    # Another run releasing the same tag right now (a re-queued CI job): wait for it to end, so
+    # that what decide reads cannot change before this run's tags are written (registry/claims.py).
+    def waiting(_: object) -> None:
+        for outcome in outcomes:
+            notify(outcome.service, "", Progress(Phase.WAITING))
+
+    if all(o.ok for o in outcomes) and claim is not None and (refused := claim.acquire(on_wait=waiting)) is not None:
+        refusal_hint = CLAIM_HINT
+    elif all(o.ok for o in outcomes):
         # The gate passed: only now does the release tag appear, for every service — unless a
         # tag already holds other images (immutable tags, pipeline/tagging.py): then for none.
         outcomes = _each(lambda o: tagging.decide(o, client, retag=retag), outcomes)
@@ -124,9 +141,9 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
                 outcomes = _each(tag, outcomes)
                 if any(o.tag_error is not None for o in outcomes):
                     outcomes = _each(lambda o: _undo_tag(o, client), outcomes)
-                    tag_failure = tagging.failure(outcomes, record_path=record_path)
+                    tag_failure = tagging.failure(outcomes)
     outcomes = _each(lambda o: _clean_staging(o, client), outcomes)
-    return outcomes, refused, tag_failure
+    return outcomes, refused, tag_failure, refusal_hint
 
 
 def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome:
@@ -134,12 +151,15 @@ def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome
     tag says "released" for a release that did not happen. A tag this run created is deleted where
     the registry deletes tags alone (never its manifest: on Distribution 2.x that would delete by
     digest, and with it every other tag of the index); one --retag moved goes back."""
-    deletion = None
-    if outcome.tagged and outcome.tag_status is TagStatus.TAGGED:
-        deletion = client.delete_tag(outcome.release_ref)
-    elif outcome.tagged and outcome.tag_status is TagStatus.RETAGGED and outcome.previous_digest:
-        engine.tag_index(source=f"{outcome.repository}@{outcome.previous_digest}", tag_ref=outcome.release_ref)
-    return replace(outcome, tagged=False, tag_left=tagging.aftermath(outcome, deletion))
+    deletion, restored = None, True
+    try:
+        if outcome.tagged and outcome.tag_status is TagStatus.TAGGED:
+            deletion = client.delete_tag(outcome.release_ref)
+        elif outcome.tagged and outcome.tag_status is TagStatus.RETAGGED and outcome.previous_digest:
+            engine.tag_index(source=f"{outcome.repository}@{outcome.previous_digest}", tag_ref=outcome.release_ref)
+    except OperationError:  # the registry that failed one write fails this one too: say what is left
+        deletion, restored = TagDeletion.KEPT, False
+    return replace(outcome, tagged=False, tag_left=tagging.aftermath(outcome, deletion, restored=restored))
 
 
 def _verify_options(config: Config, service: str) -> verify.VerifyOptions:

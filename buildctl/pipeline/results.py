@@ -38,6 +38,7 @@ class TagAftermath(StrEnum):
     REMOVED = "removed again"  # this run created it; the registry deletes tags alone (ACR, OCI 1.1)
     KEPT = "still exists: the registry cannot delete a tag alone"  # Distribution 2.x
     RESTORED = "restored to the index it held before"  # --retag had moved it
+    MOVED = "still holds this run's index: restoring the one before failed"  # --retag moved it, no way back
     UNTOUCHED = "untouched"  # identical release, or the write that failed never changed it
 
 
@@ -110,6 +111,7 @@ class ReleaseOutcome:
     timings: Mapping[str, float] = field(default_factory=frozen_map)
     refusal: str | None = None  # the gate passed but a tag exists with other images: nothing tagged
     tag_failure: TagFailure | None = None  # the gate passed but a tag write failed for good
+    refusal_hint: str | None = None  # how to go on after ``refusal`` when it is not the existing-tag one
 
     @property
     def passed(self) -> bool:

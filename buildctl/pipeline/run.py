@@ -5,6 +5,7 @@ failed or a tag was refused).
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from buildctl.pipeline.release import build_release
 from buildctl.pipeline.results import ReleaseOutcome, RunResult, Signature
 from buildctl.pipeline.session import registry_session
 from buildctl.redaction import redact_url
+from buildctl.registry import claims
+from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
 
 
@@ -46,17 +49,17 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
     parts = merge.belonging(config, sources) if sources else None  # refused before any login or push
     gitops = None
     signatures: tuple[Signature, ...] = ()
-    with registry_session(config) as session:
+    with registry_session(config) as session, _claim(config, session.client, run_id) as claim:
         client, creds = session.client, session.creds
         _preflight(config, client=client, with_gitops=with_gitops)
         if parts is not None:  # native agents built and checked each platform: merge them
             outcome = merge.merge_release(config, parts, run_dir=run_dir, run_id=run_id, client=client,
-                                          progress=progress, retag=retag, record_path=str(target))
+                                          progress=progress, retag=retag, claim=claim)
         else:
             base_platforms.refuse_missing_platforms(config, credentials={config.registry: creds} if creds else None)
             outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                     options=build_options(config, pull=pull, no_cache=no_cache), client=client,
-                                    progress=progress, retag=retag, record_path=str(target))
+                                    progress=progress, retag=retag, claim=claim)
         try:
             # After the gate and the tags, before Git: only verified, released images get signed.
             signatures = sign_step.sign_release(config, outcome, client)
@@ -72,10 +75,18 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
             data = record.release_record(outcome, gitops=gitops, signatures=signatures)
             record.write_record(target, data)
     if outcome.refusal is not None:
-        raise OperationError(outcome.refusal, hint=f"{tagging.REFUSAL_HINT}; release record: {target}")
+        hint = outcome.refusal_hint or tagging.REFUSAL_HINT
+        raise OperationError(outcome.refusal, hint=f"{hint}; release record: {target}")
     if outcome.tag_failure is not None:
-        raise OperationError(outcome.tag_failure.message, hint=outcome.tag_failure.hint)
+        raise OperationError(outcome.tag_failure.message, hint=f"{outcome.tag_failure.hint}; release record: {target}")
     return RunResult(outcome, gitops, str(target), data, signatures)
+
+
+def _claim(config: Config, client: RegistryClient, run_id: str) -> ReleaseClaim:
+    """This run's claim on REPO:TAG of every service: taken after the gate, given back when the run
+    ends — after the GitOps step, so a second run with the same tag sees this one's tags and commit."""
+    return ReleaseClaim(client, repositories=[f"{config.registry}/{s.image}" for s in config.services],
+                        tag=config.tag, run_id=run_id, wait_seconds=claims.wait_seconds(os.environ))
 
 
 def _preflight(config: Config, *, client: RegistryClient, with_gitops: bool) -> None:

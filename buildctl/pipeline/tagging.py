@@ -44,16 +44,16 @@ def refusal(outcomes: tuple[ServiceOutcome, ...]) -> str | None:
 REFUSAL_HINT = "release under a new tag, or pass --retag to move the tag deliberately (the record says so)"
 
 
-def aftermath(outcome: ServiceOutcome, deletion: TagDeletion | None) -> TagAftermath:
+def aftermath(outcome: ServiceOutcome, deletion: TagDeletion | None, *, restored: bool = True) -> TagAftermath:
     """What is at REPO:TAG after another service's tag write failed, given what undoing did."""
     if outcome.tag_error is not None or outcome.tag_status is TagStatus.IDENTICAL:
         return TagAftermath.UNTOUCHED
     if outcome.tag_status is TagStatus.RETAGGED:
-        return TagAftermath.RESTORED
+        return TagAftermath.RESTORED if restored else TagAftermath.MOVED
     return TagAftermath.KEPT if deletion is TagDeletion.KEPT else TagAftermath.REMOVED
 
 
-def failure(outcomes: tuple[ServiceOutcome, ...], *, record_path: str) -> TagFailure | None:
+def failure(outcomes: tuple[ServiceOutcome, ...]) -> TagFailure | None:
     """The failed tag step as one error and a hint listing which release tags exist now."""
     failed = [o for o in outcomes if o.tag_error is not None]
     if not failed:
@@ -68,7 +68,7 @@ def failure(outcomes: tuple[ServiceOutcome, ...], *, record_path: str) -> TagFai
     others = [o.service for o in failed[1:]]
     if others:
         hint += f"; tagging also failed for {', '.join(others)}"
-    return TagFailure(failed[0].tag_error or "", f"{hint}; fix the cause and run again; release record: {record_path}")
+    return TagFailure(failed[0].tag_error or "", f"{hint}; fix the cause and run again")
 
 
 def _exists_after(outcome: ServiceOutcome) -> bool:

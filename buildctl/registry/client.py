@@ -1,4 +1,7 @@
-"""A small, read-only OCI Distribution API client: manifests, config blobs, streamed layers.
+"""A small OCI Distribution API client: manifests, config blobs, streamed layers, tag lists.
+
+It reads; the only writes are release claims' tiny manifests (registry/claims.py) — images and
+tags are pushed by buildx.
 
 With transport.py beneath it (HTTP, auth, retries, error mapping), the only code that talks to
 registries. Spec: https://github.com/opencontainers/distribution-spec
@@ -9,6 +12,7 @@ errors, 429/500/502/503/504) are retried with exponential backoff and jitter, ho
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO, TypeVar
@@ -43,10 +47,11 @@ T = TypeVar("T")
 
 MAX_MANIFEST_BYTES = 4 << 20  # containerd's limit for manifests and indexes
 MAX_CONFIG_BYTES = 8 << 20
+TAGS_PAGE, MAX_TAG_PAGES = 1000, 200
 
 
 class RegistryClient:
-    """Read-only registry access, shared safely by threads. Use as a context manager or close()."""
+    """Registry access, shared safely by threads. Use as a context manager or close()."""
 
     def __init__(
         self,
@@ -192,6 +197,47 @@ class RegistryClient:
         if response.status_code == 404:
             return TagDeletion.ALREADY_GONE
         return TagDeletion.KEPT
+
+    def list_tags(self, repository: str) -> tuple[str, ...]:
+        """Every tag of ``repository`` (registry/path), following the registry's pagination."""
+        ref, tags, query, what = _as_ref(f"{repository}:latest"), [], f"n={TAGS_PAGE}", f"tags of {repository}"
+
+        def read(response: httpx.Response) -> tuple[Any, str | None]:
+            if response.status_code == 404:  # no such repository yet: no tags
+                return {}, None
+            refuse_length(response, MAX_MANIFEST_BYTES, what)
+            body = read_capped(response.iter_bytes(), cap=MAX_MANIFEST_BYTES, what=what, deadline=None)
+            try:
+                page = json.loads(body)
+            except ValueError:
+                raise OperationError(f"{what}: the registry answered something that is not JSON") from None
+            return page if isinstance(page, dict) else {}, response.links.get("next", {}).get("url")
+
+        for _ in range(MAX_TAG_PAGES):
+            page, following = self._transport.request("GET", ref, f"tags/list?{query}", what=what, consume=read,
+                                                      missing_ok=True)
+            tags += [t for t in (page.get("tags") or ()) if isinstance(t, str)]
+            if not following:
+                return tuple(tags)
+            query = httpx.URL(following).query.decode()
+        raise OperationError(f"tags of {repository}: more than {MAX_TAG_PAGES} pages of {TAGS_PAGE}")
+
+    def put_manifest(self, reference: ImageReference | str, content: bytes, media_type: str) -> str:
+        """PUT ``content`` as the manifest at ``reference`` (a tag); its digest, as computed here."""
+        ref = _as_ref(reference)
+        digest = sha256_digest(content)
+        self._transport.request("PUT", ref, f"manifests/{_ref_part(ref)}", what=f"manifest {ref}",
+                                headers={"Content-Type": media_type}, content=content)
+        return digest
+
+    def delete_manifest(self, reference: ImageReference | str) -> bool:
+        """DELETE a manifest by digest (and with it every tag of it); False where deletes are refused."""
+        ref = _as_ref(reference)
+        if not ref.digest:
+            raise ValueError(f"delete_manifest needs a digest reference, got {ref}")
+        response = self._transport.request("DELETE", ref, f"manifests/{ref.digest}", what=f"manifest {ref}",
+                                           missing_ok=True, refused_ok=True)
+        return response.status_code in (200, 202, 404)
 
     def ping(self, registry: str, *, authenticated: bool = False) -> str:
         """GET /v2/: does ``registry`` speak the Distribution API? A short description if so.

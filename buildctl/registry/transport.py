@@ -76,6 +76,7 @@ class Transport:
         *,
         what: str | None = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
         consume: Callable[[httpx.Response], Any] | None = None,
         missing_ok: bool = False,
         refused_ok: bool = False,
@@ -89,7 +90,7 @@ class Transport:
             if deadline is not None:
                 deadline.check()
                 timeout = httpx.Timeout(deadline.timeout(self._timeout), connect=deadline.timeout(10.0))
-            request = self.http.build_request(method, url, headers=dict(headers or {}),
+            request = self.http.build_request(method, url, headers=dict(headers or {}), content=content,
                                                **({"timeout": timeout} if timeout else {}))
             response = self.http.send(request, stream=True)
             try:

@@ -31,8 +31,16 @@ def test_aftermath(status, error, deletion, left) -> None:
     assert tagging.aftermath(outcome("x", status, error=error, tagged=error is None), deletion) is left
 
 
+def test_a_retag_that_could_not_be_restored_says_the_tag_still_moved() -> None:
+    moved = outcome("m", TagStatus.RETAGGED, previous="sha256:" + "c" * 64)
+    assert tagging.aftermath(moved, None, restored=False) is TagAftermath.MOVED
+    failed = outcome("f", TagStatus.TAGGED, tagged=False, error="cannot tag reg/f:1: denied")
+    failure = tagging.failure((replace(moved, tagged=False, tag_left=TagAftermath.MOVED), failed))
+    assert failure is not None and "release tags that exist now: reg/m:1;" in failure.hint
+
+
 def test_no_failure_without_a_tag_error() -> None:
-    assert tagging.failure((outcome("a", TagStatus.TAGGED),), record_path="r.json") is None
+    assert tagging.failure((outcome("a", TagStatus.TAGGED),)) is None
 
 
 def test_failure_lists_exactly_the_tags_that_exist() -> None:
@@ -43,9 +51,9 @@ def test_failure_lists_exactly_the_tags_that_exist() -> None:
     new_failed = outcome("d", TagStatus.TAGGED, tagged=False, error="cannot tag reg/d:1: denied")
     moved_failed = outcome("e", TagStatus.RETAGGED, tagged=False, error="cannot tag reg/e:1: denied",
                            previous="sha256:" + "c" * 64)
-    failure = tagging.failure((removed, kept, identical, new_failed, moved_failed), record_path="r.json")
+    failure = tagging.failure((removed, kept, identical, new_failed, moved_failed))
     assert failure is not None and failure.message == "cannot tag reg/d:1: denied"
     assert failure.hint.startswith("nothing was released and nothing committed to Git; release tags that exist "
                                    "now: reg/b:1, reg/c:1, reg/e:1 (reg/b:1: this run's verified index")
-    assert "tagging also failed for e" in failure.hint and failure.hint.endswith("release record: r.json")
+    assert "tagging also failed for e" in failure.hint and failure.hint.endswith("fix the cause and run again")
     assert "reg/a:1," not in failure.hint and "reg/d:1," not in failure.hint

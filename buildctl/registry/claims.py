@@ -1,0 +1,184 @@
+"""Release claims: one run at a time releases REPO:TAG (issue #23, two runs with the same tag).
+
+The Distribution API has no compare-and-swap on tags — a manifest PUT replaces whatever the tag
+held — so two runs with the same release tag (a re-queued CI job beside the original) could both
+read "absent" in tagging.decide, both write the tag and both commit to Git, and the one that
+wrote first would exit 0 having released what the tag no longer resolves to.
+
+A claim is a tiny empty OCI index of the run's own (its run id and time in annotations, so its
+digest is unique), pushed to every service's repository under ``buildctl-claim-<key>-<run>``. A
+run holds the release once, after pushing its claims, the tag lists show no other live claim for
+the same release tag. Two runs cannot both see that: each pushed before it listed, so whichever
+listed later sees the other's claim. When both see each other, both take their claims back and
+try again after a random pause; a run that still finds another claim when its wait is over stops
+with nothing tagged. A claim is deleted by its own digest when the run ends (no other tag can
+share it); one left by a run that died is ignored after CLAIM_TTL_SECONDS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from buildctl.errors import OperationError, UsageError
+from buildctl.registry.client import RegistryClient
+
+PREFIX = "buildctl-claim-"
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+TAG_KEY, RUN_KEY, ENDED_KEY = "org.buildctl.claim.tag", "org.buildctl.claim.run", "org.buildctl.claim.ended"
+CREATED_KEY = "org.opencontainers.image.created"
+CLAIM_TTL_SECONDS = 15 * 60  # longer than any tag + sign + GitOps step; a dead run blocks no longer
+WAIT_SECONDS = 180.0  # how long a run waits for another run's release of the same tag to end
+WAIT_VARIABLE = "BUILDCTL_CLAIM_WAIT_SECONDS"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim as read from the registry."""
+
+    repository: str
+    tag: str  # buildctl-claim-<key>-<run>
+    run_id: str
+    created: float  # seconds since the epoch, as the claiming run's clock said
+    ended: bool = False  # the run is over (where the registry would not delete the claim)
+
+    def describe(self) -> str:
+        when = datetime.fromtimestamp(self.created, timezone.utc).strftime("%H:%M:%S UTC")
+        return f"run {self.run_id} (claimed {when})"
+
+
+def wait_seconds(environ: Mapping[str, str]) -> float:
+    """The wait from BUILDCTL_CLAIM_WAIT_SECONDS (0 to 3600), else WAIT_SECONDS."""
+    raw = environ.get(WAIT_VARIABLE)
+    if raw is None:
+        return WAIT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise UsageError(f"{WAIT_VARIABLE} must be a number of seconds from 0 to 3600, not {raw[:40]!r}")
+    return value
+
+
+def release_key(release_tag: str) -> str:
+    """16 hex digits naming the release tag inside a claim tag (tags are at most 128 characters)."""
+    return hashlib.sha256(release_tag.encode()).hexdigest()[:16]
+
+
+def claim_tag(release_tag: str, run_id: str) -> str:
+    return f"{PREFIX}{release_key(release_tag)}-{run_id}"
+
+
+def claim_document(release_tag: str, run_id: str, *, now: float, ended: bool = False) -> bytes:
+    created = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
+    annotations = {TAG_KEY: release_tag, RUN_KEY: run_id, CREATED_KEY: created}
+    if ended:
+        annotations[ENDED_KEY] = "true"
+    return json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [],
+                       "annotations": annotations}, sort_keys=True).encode()
+
+
+def parse_claim(repository: str, tag: str, content: bytes) -> Claim | None:
+    """The claim ``content`` records, or None when it is not one of ours (then it is no claim)."""
+    try:
+        annotations = json.loads(content).get("annotations") or {}
+        created = datetime.fromisoformat(annotations[CREATED_KEY]).timestamp()
+        run_id = str(annotations[RUN_KEY])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return Claim(repository, tag, run_id, created, ended=annotations.get(ENDED_KEY) == "true")
+
+
+def live_claims(claims: Sequence[Claim], *, own_run: str, now: float,
+                ttl: float = CLAIM_TTL_SECONDS) -> tuple[Claim, ...]:
+    """The other runs' claims that still hold: not this run's, not ended, not older than ``ttl``."""
+    return tuple(c for c in claims if c.run_id != own_run and not c.ended and now - c.created < ttl)
+
+
+class ReleaseClaim:
+    """This run's claim on the release of ``tag`` in ``repositories``; a context manager that
+    takes the claims back when the run ends, however it ends. ``acquire`` is called after the
+    gate, before tagging.decide; held until the GitOps step has ended."""
+
+    def __init__(self, client: RegistryClient, *, repositories: Sequence[str], tag: str, run_id: str,
+                 wait_seconds: float = WAIT_SECONDS, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client, self._repositories = client, tuple(sorted(set(repositories)))
+        self._tag, self._run_id, self._wait = tag, run_id, wait_seconds
+        self._clock, self._sleep = clock, sleep
+        self._pushed: dict[str, str] = {}  # repository -> digest of this run's claim there
+        self.waited: tuple[Claim, ...] = ()  # the other runs this run waited for (the record says so)
+
+    def __enter__(self) -> ReleaseClaim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self, *, on_wait: Callable[[tuple[Claim, ...]], None] | None = None) -> str | None:
+        """None once this run holds the release; else why not (another run's claim outlived the wait).
+        ``on_wait`` hears, once, that this run waits and for whom."""
+        give_up = time.monotonic() + self._wait
+        seen: dict[str, Claim] = {}
+        while True:
+            self._push()
+            others = self._others()
+            if not others:
+                self.waited = tuple(seen.values())
+                return None
+            if not seen and on_wait is not None:
+                on_wait(others)
+            seen.update((c.run_id, c) for c in others)
+            self.release()
+            if time.monotonic() >= give_up:
+                names = ", ".join(sorted({c.describe() for c in others}))
+                return (f"another run is releasing {self._tag} at the same time: {names}; "
+                        f"waited {self._wait:g}s, nothing was tagged")
+            self._sleep(random.uniform(0.5, 2.0))  # random: two runs that saw each other do not meet again
+
+    def release(self) -> None:
+        """Delete this run's claims (by their own digests: no other tag can share them)."""
+        for repository, digest in list(self._pushed.items()):
+            del self._pushed[repository]
+            try:
+                if not self._client.delete_manifest(f"{repository}@{digest}"):
+                    # Deletes are off (Distribution's default): the claim tag is re-pointed at an
+                    # "ended" claim instead, which no run counts; it stays as a record.
+                    self._client.put_manifest(f"{repository}:{claim_tag(self._tag, self._run_id)}",
+                                              claim_document(self._tag, self._run_id, now=self._clock(),
+                                                             ended=True), INDEX_TYPE)
+            except OperationError:
+                pass  # left behind: other runs ignore it once CLAIM_TTL_SECONDS have passed
+
+    def _push(self) -> None:
+        document = claim_document(self._tag, self._run_id, now=self._clock())
+        for repository in self._repositories:
+            self._pushed[repository] = self._client.put_manifest(
+                f"{repository}:{claim_tag(self._tag, self._run_id)}", document, INDEX_TYPE)
+
+    def _others(self) -> tuple[Claim, ...]:
+        prefix, own = f"{PREFIX}{release_key(self._tag)}-", claim_tag(self._tag, self._run_id)
+        found = []
+        for repository in self._repositories:
+            for tag in self._client.list_tags(repository):
+                if tag.startswith(prefix) and tag != own and (claim := self._read(repository, tag)) is not None:
+                    found.append(claim)
+        return live_claims(found, own_run=self._run_id, now=self._clock())
+
+    def _read(self, repository: str, tag: str) -> Claim | None:
+        head = self._client.head_manifest(f"{repository}:{tag}")
+        if head is None:  # taken back between the listing and now
+            return None
+        try:
+            manifest = self._client.get_manifest(f"{repository}@{head.digest}")
+        except OperationError:
+            if self._client.head_manifest(f"{repository}@{head.digest}") is None:
+                return None
+            raise
+        return parse_claim(repository, tag, manifest.content)

@@ -1,0 +1,132 @@
+"""Release claims (registry/claims.py): the pure rules, then the protocol against the stack's real
+registry — one holder at a time however many runs contend, a wait that ends with a clear loss, and
+nothing left behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+
+from buildctl.registry import claims
+from buildctl.registry.client import RegistryClient
+from tests.helpers.cli import REGISTRY
+
+
+def test_a_claim_tag_is_a_valid_tag_whatever_the_release_tag_is() -> None:
+    tag = claims.claim_tag("v" + "9" * 127, "0123abcd")
+    assert len(tag) <= 128 and tag.startswith(claims.PREFIX) and tag.endswith("-0123abcd")
+    assert claims.claim_tag("a", "r") != claims.claim_tag("b", "r")
+
+
+def test_claims_round_trip_and_only_live_other_claims_count() -> None:
+    now = 1_800_000_000.0
+    document = claims.claim_document("v1", "run-a", now=now)
+    claim = claims.parse_claim("reg/x", "t", document)
+    assert claim is not None and (claim.run_id, claim.created, claim.ended) == ("run-a", now, False)
+    ended = claims.parse_claim("reg/x", "t", claims.claim_document("v1", "run-b", now=now, ended=True))
+    stale = claims.parse_claim("reg/x", "t", claims.claim_document("v1", "run-c", now=now - 16 * 60))
+    live = claims.live_claims([claim, ended, stale], own_run="run-z", now=now)
+    assert live == (claim,)
+    assert claims.live_claims([claim], own_run="run-a", now=now) == ()
+    assert claims.parse_claim("reg/x", "t", b'{"schemaVersion": 2, "manifests": []}') is None
+
+
+engine = pytest.mark.engine
+
+
+def _claim_tags(client: RegistryClient, repository: str) -> list[str]:
+    return [t for t in client.list_tags(repository) if t.startswith(claims.PREFIX)]
+
+
+@engine
+def test_a_second_run_waits_for_the_holder_and_gets_the_release_once_it_ends() -> None:
+    repository, tag = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}", "v1"
+    with RegistryClient() as client:
+        holder = claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="aaaa0001")
+        assert holder.acquire() is None
+        waiter = claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="bbbb0002", wait_seconds=1.5)
+        started = time.monotonic()
+        lost = waiter.acquire()
+        assert lost is not None and time.monotonic() - started >= 1.5
+        assert lost.startswith(f"another run is releasing {tag} at the same time: run aaaa0001 (claimed ")
+        assert _claim_tags(client, repository) == [claims.claim_tag(tag, "aaaa0001")]  # the loser took its own back
+        holder.release()
+        assert _claim_tags(client, repository) == []
+        assert waiter.acquire() is None and waiter.waited == ()
+        waiter.release()
+        assert _claim_tags(client, repository) == []
+
+
+@engine
+def test_a_claim_older_than_its_lifetime_holds_nothing() -> None:
+    """A run that died leaves its claim behind: after CLAIM_TTL_SECONDS it no longer counts."""
+    repository, tag = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}", "v1"
+    with RegistryClient() as client:
+        old = claims.claim_document(tag, "dead0001", now=time.time() - claims.CLAIM_TTL_SECONDS - 5)
+        client.put_manifest(f"{repository}:{claims.claim_tag(tag, 'dead0001')}", old, claims.INDEX_TYPE)
+        with claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="live0002",
+                                 wait_seconds=0) as fresh:
+            assert fresh.acquire() is None
+        # A claim of another release tag in the same repository is no obstacle either.
+        other = claims.claim_document("v2", "othr0003", now=time.time())
+        client.put_manifest(f"{repository}:{claims.claim_tag('v2', 'othr0003')}", other, claims.INDEX_TYPE)
+        with claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="live0004",
+                                 wait_seconds=0) as fresh:
+            assert fresh.acquire() is None
+
+
+@engine
+def test_contending_runs_hold_the_release_one_at_a_time() -> None:
+    """Six runs on two repositories, each acquiring and releasing three times as fast as it can: at
+    no moment do two hold the release, and every one gets it."""
+    repositories = [f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    holders: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+    acquired: list[str] = []
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def contend(run_id: str) -> None:
+        try:
+            with RegistryClient() as client:
+                for _ in range(3):
+                    claim = claims.ReleaseClaim(client, repositories=repositories, tag="v1", run_id=run_id,
+                                                wait_seconds=120)
+                    assert claim.acquire() is None
+                    with lock:
+                        holders.append(run_id)
+                        if len(holders) > 1:
+                            overlaps.append(tuple(holders))
+                        acquired.append(run_id)
+                    time.sleep(0.05)
+                    with lock:
+                        holders.remove(run_id)
+                    claim.release()
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=contend, args=(f"run{i:05d}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert failures == [] and overlaps == []
+    assert sorted(acquired) == sorted(f"run{i:05d}" for i in range(6) for _ in range(3))
+    with RegistryClient() as client:
+        assert all(_claim_tags(client, r) == [] for r in repositories)
+
+
+@engine
+def test_list_tags_follows_the_registrys_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    repository = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
+    with RegistryClient() as client:
+        assert client.list_tags(repository) == ()  # no such repository yet
+        names = [f"t{i:03d}" for i in range(7)]
+        for name in names:
+            client.put_manifest(f"{repository}:{name}", claims.claim_document(name, name, now=time.time()),
+                                claims.INDEX_TYPE)
+        monkeypatch.setattr("buildctl.registry.client.TAGS_PAGE", 3)  # 7 tags: three pages
+        assert sorted(client.list_tags(repository)) == names
