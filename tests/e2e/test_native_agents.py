@@ -22,11 +22,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_builders import nodes, remove_builder  # noqa: F401 (nodes: the session fixture)
+from tests.e2e.test_builders import gitops_for, nodes, remove_builder  # noqa: F401 (nodes: the session fixture)
 from tests.helpers.cli import BASE_IMAGE, REGISTRY, CliResult, run_cli
 from tests.helpers.gitops import git, log
 from tests.helpers.manifest_lookup import INDEX_ACCEPT
-from tests.helpers.project import GOOD, index_digest, record_of, seed_gitops
+from tests.helpers.project import GOOD, index_digest, record_of
 
 pytestmark = pytest.mark.engine
 
@@ -90,13 +90,7 @@ def parallel(*calls) -> list[CliResult]:
 def world(tmp_path_factory: pytest.TempPathFactory, nodes: dict[str, str]) -> Iterator[World]:  # noqa: F811
     root = tmp_path_factory.mktemp("native")
     images = {name: f"buildctl-e2e-native/{name}-{NONCE}" for name in SERVICES}
-    apps = root / "manifests" / "apps"
-    apps.mkdir(parents=True)
-    for name, image in images.items():
-        apps.joinpath(f"{name}.yaml").write_text(
-            f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  template:\n    spec:\n"
-            f"      containers:\n        - name: {name}\n          image: {REGISTRY}/{image}:old\n")
-    bare = seed_gitops(root, apps)
+    bare = gitops_for(root, images)  # apps/<service>.yaml at :old, as the builder tests seed it
     source = root / "source"
     for name in SERVICES:
         (source / name).mkdir(parents=True)
