@@ -43,7 +43,7 @@ def test_cli_argument_errors_exit_2(args: list[str], expected: str) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["plan", "nosuch"], "SERVICE: unknown service 'nosuch' (services: result, vote, worker)"),
     (["plan", "-c", "vote"], "vote: is a folder, not a file"),
-    (["build", "--platform", "linux/arm64"], "--platform goes with --local; for releases set platforms: in services.yaml"),
+    (["build", "--platform", "linux/arm64"], "--platform goes with --local or --by-digest; for releases set platforms: in services.yaml"),
     (["verify", "Bad/Image:1", "--platform", "linux/amd64"],
      "invalid image reference 'Bad/Image:1': repository names must be lowercase"),
     (["verify", "127.0.0.1:5000/x:1", "--platform", "arm64"],
