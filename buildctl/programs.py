@@ -1,8 +1,9 @@
 """Running an external program once: bounded time, its whole process group stopped on timeout,
 output captured, nothing of it in an error unless the caller says it may be shown.
 
-The one path for programs that have no wrapper module of their own yet (Docker credential helpers
-first). ``subprocess.run(timeout=...)`` kills only the child: a shell-script helper whose ``sleep``
+The one path for every external program but docker (engine/docker.py, through python-on-whales):
+git, cosign, kustomize and Docker credential helpers are run here by their wrapper modules, which
+add their own environment and redaction. ``subprocess.run(timeout=...)`` kills only the child: a shell-script helper whose ``sleep``
 or ``curl`` grandchild keeps the pipes open would still hang the caller, so the child gets its own
 session and the whole group is killed.
 """
@@ -14,26 +15,37 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from buildctl.errors import OperationError
 
 
 @dataclass(frozen=True)
 class ProgramResult:
+    args: tuple[str, ...]  # the argv as run (callers redact it before showing it)
     returncode: int
     stdout: str = field(repr=False)  # may hold a secret (a credential helper's answer)
     stderr: str = field(repr=False)
 
 
 class ProgramError(OperationError):
-    """The program could not be started or did not finish in time; the message names it, never its output."""
+    """The program could not be started or did not finish in time; the message names it, never its
+    output. ``output``: what a stopped program had written (its caller decides whether to show it)."""
+
+    def __init__(self, message: str, *, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 def run_program(argv: Sequence[str], *, what: str, timeout: float, input: str | None = None,
-                env: Mapping[str, str] | None = None) -> ProgramResult:
-    """Run ``argv`` with ``input`` on stdin (or none), within ``timeout`` seconds."""
+                env: Mapping[str, str] | None = None, cwd: Path | None = None) -> ProgramResult:
+    """Run ``argv`` in ``cwd`` with ``input`` on stdin (or none), within ``timeout`` seconds.
+
+    The child has its own session, so a terminal's Ctrl-C reaches only buildctl: outside a
+    critical section (interrupts.py) the KeyboardInterrupt stops the child's whole group here; in
+    one, the signal waits and so does the child's work (a `git push` ends whole or not at all)."""
     try:
-        proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        proc = subprocess.Popen(list(argv), cwd=cwd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
                                 errors="replace", env=dict(env) if env is not None else None,
                                 start_new_session=True)
@@ -42,17 +54,19 @@ def run_program(argv: Sequence[str], *, what: str, timeout: float, input: str | 
     try:
         stdout, stderr = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raise ProgramError(f"{what}: {argv[0]} did not answer within {timeout:g} s (stopped)") from None
+        stdout, stderr = _kill_group(proc)
+        raise ProgramError(f"{what}: {Path(argv[0]).name} did not answer within {timeout:g} s (stopped)",
+                           output=stdout + stderr) from None
     except BaseException:  # Ctrl-C while waiting: never leave the child behind
         _kill_group(proc)
         raise
-    return ProgramResult(proc.returncode, stdout, stderr)
+    return ProgramResult(tuple(argv), proc.returncode, stdout, stderr)
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
+def _kill_group(proc: subprocess.Popen[str]) -> tuple[str, str]:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    proc.communicate()  # the group is gone, so its pipes are closed: reap without blocking
+    stdout, stderr = proc.communicate()  # the group is gone, so its pipes are closed: reap without blocking
+    return stdout or "", stderr or ""

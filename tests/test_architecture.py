@@ -80,9 +80,12 @@ def test_no_import_cycles() -> None:
 def test_one_module_per_outside_tool() -> None:
     pow_users = sorted(m for m, p in KNOWN.items() if "python_on_whales" in third_party(p))
     assert pow_users == ["buildctl.engine.docker"]
-    git_runners = sorted(m for m, p in KNOWN.items()
-                         if "subprocess" in third_party(p) and re.search(r'\[\s*"git"\s*,', p.read_text()))
+    # Each program has one wrapper: git runs only in gitops/git.py (its environment, token, redaction).
+    git_runners = sorted(m for m, p in KNOWN.items() if re.search(r'run_program\(\s*\[\s*"git"|argv = \["git"', p.read_text()))
     assert git_runners == ["buildctl.gitops.git"]
+    # One subprocess path (timeouts, process groups, errors): programs.py; python-on-whales runs docker.
+    subprocess_users = sorted(m for m, p in KNOWN.items() if "subprocess" in third_party(p))
+    assert subprocess_users == ["buildctl.programs"]
 
 
 @pytest.mark.parametrize("module", sorted(KNOWN))

@@ -17,7 +17,12 @@ def test_output_and_exit_code_are_captured_with_input_on_stdin() -> None:
     result = run_program(["sh", "-c", 'read x; echo "got $x"; echo err >&2; exit 3'], what="t", input="in\n",
                          timeout=10)
     assert (result.returncode, result.stdout, result.stderr) == (3, "got in\n", "err\n")
-    assert "got" not in repr(result)  # output may hold a secret: never in a repr
+    assert "got in" not in repr(result) and "err\\n" not in repr(result)  # output may hold a secret: never in a repr
+
+
+def test_it_runs_in_the_folder_it_is_given(tmp_path: Path) -> None:
+    result = run_program(["pwd"], what="t", timeout=10, cwd=tmp_path)
+    assert (result.args, result.stdout) == (("pwd",), f"{tmp_path}\n")
 
 
 def test_a_missing_program_is_named() -> None:
@@ -34,6 +39,7 @@ def test_a_program_past_its_timeout_is_stopped_with_its_children(tmp_path: Path)
                     timeout=0.5)
     assert time.monotonic() - started < 5
     assert err.value.message == "w: sh did not answer within 0.5 s (stopped)"
+    assert err.value.output == "SECRET-OUTPUT\n"  # kept for a caller that may show it (buildx), never in the message
     grandchild, child = (int(p) for p in pids.read_text().split())
     for pid in (grandchild, child):  # the whole group is gone, the grandchild holding the pipes too
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, pid

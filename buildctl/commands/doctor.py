@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from buildctl.gitops import git as gitops
 from buildctl.inspect.cache import shared_layer_cache
 from buildctl.model import Config
 from buildctl.pipeline.results import DoctorCheck, DoctorResult
+from buildctl.programs import ProgramError, run_program
 from buildctl.redaction import redact_url
 from buildctl.registry import access
 from buildctl.registry.credentials import CredentialLookup
@@ -194,8 +194,7 @@ def _is_this_package(path: Path) -> bool:
 
 def _whose(path: Path) -> str:
     try:
-        out = subprocess.run([str(path), "--version"], check=False, capture_output=True, text=True,
-                             timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
+        out = run_program([str(path), "--version"], what="which buildctl", timeout=5).stdout
+    except ProgramError:
         out = ""
     return "BuildKit's buildctl" if "github.com/moby/buildkit" in out else "another buildctl"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import subprocess
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +26,9 @@ from buildctl.engine.results import (
 from buildctl.errors import CommandError, OperationError
 from buildctl.model import BinfmtConfig
 from buildctl.platforms import Platform
+from buildctl.programs import ProgramError, run_program
 
+PROGRAM_TIMEOUT_SECONDS = 30  # update-binfmts, `qemu --version`, the probe: each a moment
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
 # A minimal static program per architecture that exits with status 42: proof that the kernel
@@ -179,7 +180,7 @@ def _register(platform: str, *, config: BinfmtConfig) -> None:
 
 
 def _run(argv: list[str], what: str) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = run_program(argv, what=what, timeout=PROGRAM_TIMEOUT_SECONDS)
     if proc.returncode != 0:
         raise CommandError(what, command=argv, returncode=proc.returncode, output=proc.stdout + proc.stderr)
     return proc.stdout
@@ -189,7 +190,10 @@ def _qemu_version(state: HandlerState) -> str:
     interpreter = Path(state.interpreter).resolve() if state.interpreter else None
     if interpreter is None or not interpreter.exists():
         return "unknown (interpreter not visible from this host)"
-    proc = subprocess.run([str(interpreter), "--version"], capture_output=True, text=True, check=False)
+    try:
+        proc = run_program([str(interpreter), "--version"], what="qemu version", timeout=PROGRAM_TIMEOUT_SECONDS)
+    except ProgramError:
+        return "unknown"
     return proc.stdout.splitlines()[0].strip() if proc.returncode == 0 and proc.stdout else "unknown"
 
 
@@ -217,10 +221,10 @@ def probe(platform: str) -> str:
         path.write_bytes(probe_program(arch))
         os.chmod(path, 0o755)
         try:
-            proc = subprocess.run([str(path)], capture_output=True, check=False, timeout=30)
-        except OSError as exc:
+            proc = run_program([str(path)], what=f"emulation of {platform}", timeout=PROGRAM_TIMEOUT_SECONDS)
+        except ProgramError as exc:
             raise OperationError(
-                f"emulation of {platform} does not run: {exc.strerror}",
+                f"emulation of {platform} does not run: {exc.message.removeprefix(f'emulation of {platform}: ')}",
                 hint="the binfmt handler is registered but its interpreter cannot start; run `buildctl binfmt`",
             ) from None
     if proc.returncode != _PROBE_EXIT:

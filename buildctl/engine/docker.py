@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +27,7 @@ from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
 from buildctl.model import BuildSpec
 from buildctl.platforms import Platform
+from buildctl.programs import ProgramError, run_program
 from buildctl.references import parse_reference
 
 _docker = DockerClient()
@@ -77,12 +77,9 @@ def buildx(argv: Sequence[str], *, what: str, timeout: float = BUILDX_TIMEOUT) -
     not hang a release (python-on-whales' runner has no timeout)."""
     full = [str(part) for part in (*_docker.docker_cmd, *list(argv)[1:])]
     try:
-        proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, check=False,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as exc:
-        output = "\n".join(_text(part) for part in (exc.stdout, exc.stderr) if part)
-        raise CommandError(f"{what}: no answer within {timeout:.0f} s", command=full, returncode=-1,
-                           output=output) from None
+        proc = run_program(full, what=what, timeout=timeout)
+    except ProgramError as exc:  # not started, or stopped after ``timeout``: its output so far is kept
+        raise CommandError(exc.message, command=full, returncode=-1, output=exc.output) from None
     if proc.returncode != 0:
         raise CommandError(what, command=full, returncode=proc.returncode, output=proc.stdout + proc.stderr)
     return proc.stdout

@@ -11,13 +11,13 @@ import base64
 import logging
 import os
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from buildctl.errors import CommandError, OperationError, UsageError
 from buildctl.model import GitOpsConfig
+from buildctl.programs import ProgramError, ProgramResult, run_program
 from buildctl.redaction import has_credentials, is_url, redact, redact_url, remember_secret
 
 log = logging.getLogger(__name__)
@@ -152,25 +152,21 @@ class Git:
         return redact(text)  # also the registry's secrets (redaction.remember_secret)
 
     def run(self, *args: str, cwd: Path | None, what: str, input: str | None = None,
-            check: bool = True, detach: bool = False) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        """Run git; ``detach`` puts it in its own session, out of reach of a terminal's Ctrl-C."""
+            check: bool = True) -> ProgramResult:
+        """Run git (through programs.run_program: its own session, bounded, its group stopped on
+        Ctrl-C outside a critical section; inside one, e.g. the push, it runs to its end)."""
         argv = ["git", *args]
         shown = [self.redact(a) for a in argv]
         log.debug("running %s", " ".join(shown))
-        io = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
         try:
-            proc = subprocess.run(argv, cwd=cwd, env=self._env, capture_output=True, text=True, check=False,
-                                  encoding="utf-8", errors="replace", timeout=GIT_TIMEOUT_SECONDS,
-                                  start_new_session=detach, **io)  # fmt: skip
-        except OSError as exc:  # git not installed, or cwd gone
-            raise OperationError(f"{what}: cannot run git: {exc}") from None
-        except subprocess.TimeoutExpired:
-            raise OperationError(f"{what}: `{' '.join(shown)}` did not finish in {GIT_TIMEOUT_SECONDS} s") from None
+            proc = run_program(argv, what=what, timeout=GIT_TIMEOUT_SECONDS, input=input, env=self._env, cwd=cwd)
+        except ProgramError as exc:  # git not installed, cwd gone, or no answer in time
+            raise OperationError(self.redact(exc.message)) from None
         if check and proc.returncode != 0:
             raise self.error(what, shown, proc)
         return proc
 
-    def error(self, what: str, shown: list[str], proc: subprocess.CompletedProcess[str]) -> CommandError:
+    def error(self, what: str, shown: list[str], proc: ProgramResult) -> CommandError:
         output = self.redact(proc.stdout + proc.stderr)
         hint = None
         asked = _ASKED_FOR.search(output)  # git wanted credentials for a URL our token is not for

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from buildctl.gitops.git import TOKEN_VARIABLES, TRANSPORT_POLICY
+from buildctl.programs import ProgramError, run_program
 
 KUSTOMIZE_TIMEOUT_SECONDS = 120
 
@@ -48,11 +48,10 @@ def build(directory: Path, *, root: Path, enable_helm: bool = False) -> Kustomiz
     # and the git it runs for them gets buildctl's transport policy (no ext::, fd::, ...).
     env = {**{k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES}, **TRANSPORT_POLICY}
     try:
-        proc = subprocess.run(build_command(exe, directory, enable_helm=enable_helm), cwd=root, env=env, capture_output=True, text=True,
-                              encoding="utf-8", errors="replace", stdin=subprocess.DEVNULL,
-                              timeout=KUSTOMIZE_TIMEOUT_SECONDS, check=False)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return KustomizeBuild(directory, False, f"did not finish in {KUSTOMIZE_TIMEOUT_SECONDS} s")
+        proc = run_program(build_command(exe, directory, enable_helm=enable_helm), what="render",
+                           timeout=KUSTOMIZE_TIMEOUT_SECONDS, env=env, cwd=root)
+    except ProgramError as exc:  # not started, or no answer in time: the directory did not render here
+        return KustomizeBuild(directory, False, exc.message.removeprefix("render: "))
     if proc.returncode == 0:
         return KustomizeBuild(directory, True, "")
     text = proc.stderr.strip() or proc.stdout.strip() or f"exited {proc.returncode}"

@@ -288,7 +288,7 @@ def _push(git: Git, work: Path, branch: str) -> None:
     # commit or none and the user is told which (buildctl/interrupts.py).
     with interrupts.critical():
         proc = git.run("push", "--porcelain", "--no-verify", "origin", f"HEAD:refs/heads/{branch}",
-                       cwd=work, what=what, check=False, detach=True)  # fmt: skip
+                       cwd=work, what=what, check=False)  # fmt: skip
     if proc.returncode == 0:
         return
     rejected = [line for line in proc.stdout.splitlines() if line.startswith("!")]

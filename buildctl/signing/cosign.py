@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 
 from buildctl.errors import CommandError, OperationError
+from buildctl.programs import ProgramError, ProgramResult, run_program
 
 COSIGN_TIMEOUT_SECONDS = 120
 # Plain-HTTP registries (a loopback one): cosign refuses them unless told.
@@ -99,21 +99,19 @@ def _must(argv: list[str], *, password: str | None, what: str, hint: str) -> Non
                            output=_scrub(proc.stdout + proc.stderr, password or ""), hint=hint)
 
 
-def _run(argv: list[str], *, password: str | None, what: str) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str], *, password: str | None, what: str) -> ProgramResult:
     exe = available()
     if exe is None:
         raise OperationError(f"{what}: cosign is not installed",
                              hint="scripts/stack.sh up installs Debian's cosign; or install it from your distribution")
     env = dict(os.environ)
     if password is not None:
-        env["COSIGN_PASSWORD"] = password
+        env["COSIGN_PASSWORD"] = password  # in the child's environment only, never its argv
     env.pop("COSIGN_EXPERIMENTAL", None)
     try:
-        return subprocess.run([exe, *argv], env=env, capture_output=True, text=True, encoding="utf-8",
-                              errors="replace", stdin=subprocess.DEVNULL, timeout=COSIGN_TIMEOUT_SECONDS,
-                              check=False)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise OperationError(f"{what}: cosign did not finish in {COSIGN_TIMEOUT_SECONDS} s") from None
+        return run_program([exe, *argv], what=what, timeout=COSIGN_TIMEOUT_SECONDS, env=env)
+    except ProgramError as exc:
+        raise OperationError(_scrub(exc.message, password or "")) from None
 
 
 def _scrub(text: str, secret: str) -> str:
