@@ -5,6 +5,8 @@ that fails or hangs neither fails the release nor holds its verification past th
 from __future__ import annotations
 
 import json
+import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from buildctl.inspect import prefetch
 from tests.helpers.cli import BASE_IMAGE, REGISTRY, run_cli
 from tests.helpers.fault_proxy import FaultProxy
 from tests.helpers.project import GOOD, record_of
+from tests.helpers.reliability import start_cli, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -117,3 +120,23 @@ def test_a_hanging_base_registry_holds_verification_no_longer_than_the_prefetch_
     assert report["seconds"] < record["timings"]["build"] + bound + 5, (report, record["timings"])
     assert all(s["verified"] for s in record["services"])
     json.dumps(record)  # the record stays writable JSON with the errors in it
+
+
+def test_sigterm_while_the_prefetch_hangs_exits_at_once(tmp_path: Path) -> None:
+    with FaultProxy(idle_timeout=150) as proxy:
+        proxy.stall(120.0, times=1000, method="GET", path="/blobs/", agent="python-httpx")
+        root = project(tmp_path / "p", f"{proxy.address}/buildctl/base:bookworm-1")
+        run = start_cli("build", "--tag", f"e2e-{uuid.uuid4().hex[:8]}", cwd=root, logs=tmp_path / "logs",
+                        env={"XDG_CACHE_HOME": str(tmp_path / "cache"), "BUILDCTL_PREFETCH": "1"})
+        try:
+            wait_for(lambda: proxy.count("stalled response"), timeout=120, what="the prefetch to hang")
+            sent = time.monotonic()
+            run.signal(signal.SIGTERM)
+            code = run.wait(timeout=60)
+            took = time.monotonic() - sent
+        finally:
+            if run.proc.poll() is None:
+                run.proc.kill()
+    assert code == 130, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+    assert took < 5.0, f"exit took {took:.1f} s with the prefetch hanging"  # its daemon threads hold nothing up
