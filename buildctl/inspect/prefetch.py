@@ -27,9 +27,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
-
-from buildctl.errors import BuildctlError
 from buildctl.inspect import threads
 from buildctl.inspect.descriptors import Descriptor, descriptor, is_attestation, platform_of
 from buildctl.inspect.dockerfile import BUILD, TARGET, BaseImage, image_base
@@ -54,7 +51,6 @@ MAX_READERS = 4  # layers read at once
 NICE = 10  # the builds (and their QEMU) come first; the prefetch takes the idle CPU
 DISABLE_ENV = "BUILDCTL_PREFETCH"  # "0": verification reads every layer itself (benchmarks/run.py "before")
 _RETRY = RetryPolicy(attempts=1, total_seconds=READ_TIMEOUT)
-_ERRORS = (BuildctlError, httpx.HTTPError, OSError, ValueError, KeyError, TypeError, AttributeError, PlatformError)
 
 
 @dataclass(frozen=True)
@@ -68,11 +64,12 @@ class BaseTarget:
 def pulled_for(base: BaseImage, platforms: Sequence[str]) -> tuple[str, ...]:
     """The platforms ``base`` is pulled for in a build of ``platforms``; () when that depends on the
     build machine ($BUILDPLATFORM: a final stage on it is refused by the lint anyway) or is unknown."""
-    if base.platform == TARGET:
-        return tuple(str(Platform.parse(p)) for p in platforms)
     if base.platform in (None, BUILD):
         return ()
-    return (str(Platform.parse(base.platform)),)
+    try:
+        return tuple(str(Platform.parse(p)) for p in (platforms if base.platform == TARGET else [base.platform]))
+    except PlatformError:
+        return ()  # the build will say what is wrong with it
 
 
 def wanted(bases: Iterable[tuple[BaseImage | None, Sequence[str]]]) -> tuple[BaseTarget, ...]:
@@ -114,7 +111,7 @@ def targets_of(config: Config) -> tuple[BaseTarget, ...]:
         try:
             text, shown = read_dockerfile(config, service)
             base = image_base(text, path=shown, target=service.target, build_args=service.build_args)
-        except BuildctlError as exc:
+        except Exception as exc:  # noqa: BLE001 - never the prefetch's to fail a build: the build reports it
             log.debug("prefetch: no base image for %s: %s", service.name, exc)
             continue
         bases.append((base, service.platforms))
@@ -214,7 +211,7 @@ class Prefetch:
             return fn()
         except KeyboardInterrupt:
             return None  # the run is being interrupted: the main thread handles it
-        except _ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 - best effort, whatever failed: verification reads it itself
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             log.debug("prefetch of %s failed (verification reads it itself): %s", what, message)
             with self._lock:

@@ -37,6 +37,8 @@ def test_the_platform_of_the_stage_that_pulls_the_image_counts() -> None:
     pinned = base("FROM --platform=linux/amd64 debian:12 AS a\nFROM a\n")
     assert pinned is not None and pinned.platform == "linux/amd64"
     assert pulled_for(pinned, BOTH) == ("linux/amd64",)  # every platform's image is built on amd64 bytes
+    restated = base("FROM --platform=linux/amd64 debian:12 AS a\nFROM --platform=$TARGETPLATFORM a\n")
+    assert restated is not None and restated.platform == "linux/amd64"  # stage a pulls it, for amd64
     native = base("FROM --platform=$BUILDPLATFORM debian:12\n")
     assert native is not None and native.platform == BUILD and pulled_for(native, BOTH) == ()
     unresolved = base("ARG IMG\nFROM $IMG\n")
@@ -50,17 +52,18 @@ def test_one_target_per_image_with_every_platform_of_its_services() -> None:
     assert targets == (BaseTarget("reg/base:1", ("linux/amd64", "linux/arm64")),
                        BaseTarget("reg/other:2", BOTH))
     assert wanted([(BaseImage(1, "reg/base:1", BUILD), BOTH)]) == ()
+    assert wanted([(BaseImage(1, "reg/base:1", TARGET), ("linux/nonsense-arch",))]) == ()  # the build says why
 
 
 def test_the_index_entries_of_the_wanted_platforms_attestations_skipped() -> None:
     def entry(arch: str, digest: str, **extra) -> dict:
         return {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": 10,
                 "platform": {"os": "linux", "architecture": arch}, **extra}
-    index = {"manifests": [
+    index = {"manifests": [  # an attestation that (wrongly) claims amd64 first: never taken for the image
+        entry("amd64", "sha256:" + "d" * 64, annotations={"vnd.docker.reference.type": "attestation-manifest"}),
         entry("amd64", "sha256:" + "a" * 64),
         entry("arm64", "sha256:" + "b" * 64, platform={"os": "linux", "architecture": "arm64", "variant": "v8"}),
         entry("s390x", "sha256:" + "c" * 64),
-        entry("unknown", "sha256:" + "d" * 64, annotations={"vnd.docker.reference.type": "attestation-manifest"}),
         entry("amd64", "sha256:" + "e" * 64),  # a second amd64 entry: the first one is what a pull takes
     ]}
     found = platform_manifests(index, BOTH)
