@@ -183,8 +183,11 @@ class Prefetch:
                     self._guarded(f"layer {job[1].digest}", lambda: read_layer(
                         self.client, job[0], job[1], cache=self.cache, limits=self.limits, deadline=self.deadline,
                         on_read=self._count_read))
+            # Only what no cache holds: a table on disk is read when (and only if) a verification
+            # needs it — a rebuild that changed nothing reuses verdicts and needs none.
+            missing = [job for key, job in jobs.items() if not self.cache.has(key)]
             # Largest first: the reads end together instead of one long read last.
-            ordered = sorted(jobs.values(), key=lambda job: -(job[1].size or 0))
+            ordered = sorted(missing, key=lambda job: -(job[1].size or 0))
             for future in [threads.start(lambda job=job: read(job), name="prefetch-layer") for job in ordered]:
                 future.exception()  # _guarded keeps every error in the report
         finally:
