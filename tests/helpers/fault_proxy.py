@@ -264,7 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._note(f"injected {fault.status}")
             return
         length = self._body_length()
-        if fault is not None and length:  # cut the upload half-way
+        if fault is not None and fault.kind == "drop" and length:  # cut the upload half-way
             self.rfile.read(length // 2)
             self._note("dropped request")
             self._abort()
