@@ -140,6 +140,7 @@ class Prefetch:
         self._ended_builds = False
         self._started = time.monotonic()
         self._ended: float | None = None
+        self._done = threading.Event()
 
     def start(self) -> Prefetch:
         if self.targets:
@@ -156,6 +157,10 @@ class Prefetch:
             self._ended_builds = True
             for tid in self._threads:
                 _set_nice(tid, 0)
+
+    def wait(self, timeout: float) -> bool:
+        """Whether it ended (every read done or given up) within ``timeout`` seconds."""
+        return self._done.wait(timeout)
 
     def stop(self) -> PrefetchReport:
         """End it (whatever is still being read stops at its next check) and say what it did."""
@@ -247,6 +252,7 @@ class Prefetch:
         with self._lock:
             self._ended = time.monotonic()
         self.client.close()  # nothing uses it any more: every read has ended
+        self._done.set()
 
 
 def _set_nice(tid: int, nice: int) -> None:

@@ -14,6 +14,9 @@ import httpx
 import pytest
 
 from buildctl.inspect import prefetch
+from buildctl.inspect.layers import LayerCache, ScanLimits
+from buildctl.registry.client import RegistryClient
+from buildctl.registry.credentials import PASSWORD_ENV, USERNAME_ENV, CredentialLookup
 from tests.helpers.cli import BASE_IMAGE, REGISTRY, run_cli
 from tests.helpers.fault_proxy import FaultProxy
 from tests.helpers.project import GOOD, record_of
@@ -140,3 +143,21 @@ def test_sigterm_while_the_prefetch_hangs_exits_at_once(tmp_path: Path) -> None:
     assert code == 130, run.stdout + run.stderr
     assert "Traceback" not in run.stderr, run.stderr
     assert took < 5.0, f"exit took {took:.1f} s with the prefetch hanging"  # its daemon threads hold nothing up
+
+
+def test_the_release_registrys_credentials_never_go_to_a_base_image_registry(tmp_path: Path) -> None:
+    """Issue 24's rule, for the prefetch: a base registry that asks for credentials gets its own
+    (from the Docker config; none here), never BUILDCTL_REGISTRY_* of the release registry."""
+    environ = {USERNAME_ENV: "release-user", PASSWORD_ENV: "release-password", "DOCKER_CONFIG": str(tmp_path)}
+    with FaultProxy() as proxy, RegistryClient(credentials=CredentialLookup(release_registry=REGISTRY,
+                                                                            environ=environ)) as client:
+        proxy.fail(401, times=10, path="/manifests/", agent="python-httpx")
+        target = prefetch.BaseTarget(f"{proxy.address}/buildctl/base:bookworm-1", BOTH)
+        warming = prefetch.Prefetch([target], client=client, cache=LayerCache(None), limits=ScanLimits()).start()
+        assert warming.wait(30)
+        report = warming.stop()
+        asked = proxy.count("injected 401")
+    assert asked == 1, "the challenge was answered with credentials"  # none to send: it gave up at once
+    assert report.read == 0 and len(report.errors) == 1 and "release-password" not in report.errors[0]
+    assert "BUILDCTL_REGISTRY_USERNAME/BUILDCTL_REGISTRY_PASSWORD (set, but sent only to the release registry" in \
+        report.errors[0], report.errors
