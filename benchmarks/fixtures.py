@@ -36,7 +36,7 @@ def git(*args: str, cwd: Path | None = None) -> str:
 # The builder kinds of README "Builders", as the benchmark names them, and their buildx builder.
 BUILDER_KINDS = ("docker", "docker-container", "remote", "multinode")
 BUILDER_NAMES = {"docker": "default", "docker-container": "bench-container", "remote": "bench-remote",
-                 "multinode": "bench-multinode", "cache": "bench-cache"}
+                 "multinode": "bench-multinode", "cache": "bench-cache", "fresh": "bench-fresh"}
 
 
 def nodes() -> list[tuple[str, str]]:
@@ -47,10 +47,10 @@ def nodes() -> list[tuple[str, str]]:
 
 
 def builder_section(kind: str, root: Path) -> str:
-    """services.yaml's `builder:` for ``kind`` ("cache": a docker-container builder of its own)."""
+    """services.yaml's `builder:` for ``kind`` ("cache", "fresh": docker-container builders of their own)."""
     if kind == "docker":
         return ""
-    if kind in ("docker-container", "cache"):
+    if kind in ("docker-container", "cache", "fresh"):
         shutil.copy(PROJECT / "examples" / "buildkitd.toml", root / "buildkitd.toml")
         return (f"builder: {{name: {BUILDER_NAMES[kind]}, driver: docker-container, driver_opts: {{network: host}}, "
                 "config: buildkitd.toml}\n")

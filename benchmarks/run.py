@@ -36,6 +36,7 @@ SCENARIOS = {
     **{f"{temp}-{kind}": (lambda ctx, temp=temp, kind=kind: scenarios.release_vs_bake(ctx, cold=temp == "cold", kind=kind))
        for kind in ("docker-container", "remote", "multinode") for temp in ("cold", "warm")},
     "cache-cold": scenarios.registry_cache_cold_start,
+    "cold-fresh": scenarios.cold_fresh_agent,
     "cli": scenarios.cli_speed,
     "parallel": scenarios.parallel_vs_sequential,
     "verify": scenarios.verification,

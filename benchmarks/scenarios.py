@@ -72,12 +72,14 @@ def _config(ctx: Context, kind: str = "docker") -> Path:
 RUN_ID = secrets.token_hex(3)
 
 
-def _buildctl_build(config: Path, tag: str, *extra: str) -> Sample:
+def _buildctl_build(config: Path, tag: str, *extra: str, env: dict[str, str] | None = None) -> Sample:
     tag = f"{tag}-{RUN_ID}"
     record = config.parent / f"{tag}.release.json"
-    sample = run(buildctl_argv("build", "-c", str(config), "--tag", tag, "--record", str(record), *extra))
+    sample = run(buildctl_argv("build", "-c", str(config), "--tag", tag, "--record", str(record), *extra),
+                 env={**CLI_ENV, **(env or {})})
     data = json.loads(record.read_text())
-    sample.detail = {"timings": data["timings"], "build_seconds": {s["name"]: s["build_seconds"] for s in data["services"]}}
+    sample.detail = {"timings": data["timings"], "build_seconds": {s["name"]: s["build_seconds"] for s in data["services"]},
+                     "prefetch": data.get("prefetch")}
     return sample
 
 
@@ -182,6 +184,43 @@ def registry_cache_cold_start(ctx: Context) -> dict[str, Any]:
                          a / b <= 1.10),
                      row(scenario, "buildctl without / with the registry cache", f"{none:.2f} s / {a:.2f} s = {none / a:.2f}x")],
             "data": {k: summary(v) for k, v in samples.items()} | {"ratio": round(a / b, 3)}}
+
+
+def cold_fresh_agent(ctx: Context) -> dict[str, Any]:
+    """A fresh CI agent: a private docker-container builder with its build cache pruned and
+    buildctl's layer cache empty (a new XDG_CACHE_HOME) before every run. buildctl with the base
+    layers prefetched during the build (issue 20 item 3), without (BUILDCTL_PREFETCH=0, the
+    "before"), and bake; the verification tail is the record's ``timings.verify``."""
+    config, kind = _config(ctx, "fresh"), "fresh"
+    caches = ctx.root / "fresh-caches"
+
+    def buildctl(rep: int, prefetch: str) -> Sample:
+        cache = caches / f"{prefetch}-{rep}"  # empty: a fresh agent's
+        return _buildctl_build(config, f"fresh-{prefetch}-{rep + 1}",
+                               env={"XDG_CACHE_HOME": str(cache), "BUILDCTL_PREFETCH": prefetch})
+
+    samples = alternate({
+        "buildctl build, prefetch": lambda rep: buildctl(rep, "1"),
+        "docker buildx bake": lambda rep: _bake(config, f"bake-fresh-{rep + 1}", kind),
+        "buildctl build, no prefetch (before)": lambda rep: buildctl(rep, "0"),
+    }, reps=ctx.reps, prepare=prune(kind), log=ctx.log)
+    after, bake, before = (median(samples[n]) for n in samples)
+    tail = {n: statistics.median(s.detail["timings"]["verify"] for s in samples[n])
+            for n in ("buildctl build, prefetch", "buildctl build, no prefetch (before)")}
+    t_after, t_before = tail["buildctl build, prefetch"], tail["buildctl build, no prefetch (before)"]
+    scenario = "cold fresh agent (docker-container builder pruned, empty layer cache), 3 services x 2 platforms"
+    return {"rows": [
+        row(scenario, "verification after the last push: before / after", f"{t_before:.2f} s / {t_after:.2f} s",
+            "<= 0.5 s", t_after <= 0.5),
+        row(scenario, "buildctl / bake wall", f"{after:.2f} s / {bake:.2f} s = {after / bake:.2f}", "<= 1.05",
+            after / bake <= 1.05),
+        row(scenario, "buildctl / bake wall, before (no prefetch)", f"{before:.2f} s / {bake:.2f} s = {before / bake:.2f}"),
+    ], "data": {k: summary(v) for k, v in samples.items()} | {
+        "verify_tail_median_s": {"after": t_after, "before": t_before}, "ratio": round(after / bake, 3),
+        "ratio_before": round(before / bake, 3),
+        "buildctl_phases_median_s": _phases(samples["buildctl build, prefetch"]),
+        "prefetch_seconds": [s.detail["prefetch"] and s.detail["prefetch"]["seconds"]
+                             for s in samples["buildctl build, prefetch"]]}}
 
 
 def parallel_vs_sequential(ctx: Context) -> dict[str, Any]:

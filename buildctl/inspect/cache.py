@@ -127,6 +127,14 @@ class LayerCache:
                 except BaseException:  # noqa: BLE001 - the other loader's failure; try ourselves
                     break
 
+    def has(self, digest: str) -> bool:
+        """Whether the table of ``digest`` is at hand, in memory or on disk, without reading it."""
+        with self._guard:
+            if digest in self._memory:
+                return True
+        path = self._path(digest)
+        return path is not None and path.is_file()
+
     def _load(self, digest: str, load: Callable[[], LayerTable], pending: Future[LayerTable]) -> LayerTable:
         try:
             table = self._read(digest)

@@ -24,8 +24,8 @@ from buildctl import platforms as platforms_of
 from buildctl.errors import ConfigError
 from buildctl.inspect.dockerfile_parse import BUILD, TARGET, Stage, by_name, parse, platform_arg_defaults
 
-__all__ = ["BUILD", "TARGET", "BaseImage", "Finding", "Severity", "Stage", "base_images", "lint", "parse",
-           "preflight_findings"]
+__all__ = ["BUILD", "TARGET", "BaseImage", "Finding", "Severity", "Stage", "base_images", "image_base", "lint",
+           "parse", "preflight_findings"]
 
 PLATFORM_ARG_DEFAULT = "platform-arg-default"
 
@@ -146,6 +146,20 @@ def base_images(text: str, *, path: str, target: str | None = None,
                   if _resolve(build.stages, ref) is None]
     return tuple(sorted((b for b in found if "$" not in b.reference and b.reference.lower() != "scratch"),
                         key=lambda b: b.line))
+
+
+def image_base(text: str, *, path: str, target: str | None = None,
+               build_args: Mapping[str, str] | None = None) -> BaseImage | None:  # fmt: skip
+    """The image whose layers are the bottom of the built image: the ``FROM`` image of the target
+    stage's chain (``FROM <stage>`` followed down). None for ``scratch`` or an unresolved ``$``;
+    images only copied or mounted from add files, never their layers."""
+    build = _build(text, path, target, build_args)
+    stage = build.final
+    while (parent := by_name(build.stages[: stage.index], stage.base)) is not None:
+        stage = parent
+    if "$" in stage.base or stage.base.lower() == "scratch":
+        return None
+    return BaseImage(stage.line, stage.base, stage.platform)  # the platform the image is pulled for
 
 
 def _platform_arg_defaults(text: str, path: str, build: _Build) -> tuple[Finding, ...]:

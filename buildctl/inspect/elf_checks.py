@@ -23,7 +23,6 @@ from typing import Any
 
 from buildctl.inspect import elf
 from buildctl.inspect.image_fs import (
-    HARDLINK,
     Entry,
     LayeredView,
     ResolveError,
@@ -82,11 +81,8 @@ def visible_elf_files(view: LayeredView) -> list[tuple[str, Entry]]:
         return dir_ok[parent]
 
     for layer in reversed(view.layers):
-        for path, entry in layer.entries.items():
-            content = layer.entries.get(entry.target) if entry.kind == HARDLINK else entry
-            if path in found or content is None or not content.is_elf:
-                continue
-            if view.get(path) is entry and parents_are_dirs(path):  # the topmost entry, not hidden
+        for path, entry, content in layer.elf_entries:
+            if path not in found and view.get(path) is entry and parents_are_dirs(path):  # topmost, not hidden
                 found[path] = content
     return sorted(found.items())
 

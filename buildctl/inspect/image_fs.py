@@ -11,6 +11,7 @@ import json
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from buildctl.inspect import elf
@@ -61,6 +62,8 @@ class LayerTable:
 
     def hides(self, path: str) -> bool:
         """Whether this layer deletes ``path`` from the layers below it."""
+        if not self.whiteouts and not self.opaque:
+            return False  # most layers delete nothing: no parent walk (verification asks per ELF file)
         if path in self.whiteouts:
             return True
         parent = posixpath.dirname(path)
@@ -69,6 +72,18 @@ class LayerTable:
                 return True
             parent = posixpath.dirname(parent)
         return "/" in self.opaque
+
+
+    @cached_property
+    def elf_entries(self) -> tuple[tuple[str, Entry, Entry], ...]:
+        """(path, entry, ELF content) of every ELF file this layer holds, hard links as their file:
+        computed once per table, which every service and image built on the layer shares."""
+        found = []
+        for path, entry in self.entries.items():
+            content = self.entries.get(entry.target) if entry.kind == HARDLINK else entry
+            if content is not None and content.is_elf:
+                found.append((path, entry, content))
+        return tuple(found)
 
 
 @dataclass(frozen=True)

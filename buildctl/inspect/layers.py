@@ -97,7 +97,7 @@ def _decompressed(stream: BinaryIO) -> BinaryIO:
     buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[arg-type]
     magic = buffered.peek(4)[:4]
     if magic.startswith(GZIP_MAGIC):
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+        return _gunzip(buffered)
     if magic == ZSTD_MAGIC:
         try:
             import zstandard
@@ -108,6 +108,17 @@ def _decompressed(stream: BinaryIO) -> BinaryIO:
             ) from None
         return zstandard.ZstdDecompressor().stream_reader(buffered)  # type: ignore[return-value]
     return buffered
+
+
+def _gunzip(stream: BinaryIO) -> BinaryIO:
+    """Inflating is most of a layer scan's CPU (a 87 MB Debian layer: 1.3 s of 2.9 s): ISA-L's
+    inflate (the isal package) takes 0.6 s, and while a prefetch runs beside the build every CPU
+    second counts. The standard library's gzip where isal has no wheel."""
+    try:
+        from isal import igzip
+    except ImportError:
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+    return igzip.IGzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
 
 
 def _tarinfo_class(limits: ScanLimits, what: str) -> type[tarfile.TarInfo]:

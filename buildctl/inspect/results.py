@@ -69,3 +69,14 @@ class DockerfileReport:
     def ok(self) -> bool:
         """No error-level finding (emulation findings are advice)."""
         return all(f.severity is not Severity.ERROR for s in self.services for f in s.findings)
+
+
+@dataclass(frozen=True)
+class PrefetchReport:
+    """What the prefetch did (release record ``prefetch``)."""
+
+    images: tuple[str, ...]  # "REFERENCE PLATFORM" read
+    layers: int  # distinct layers of those images
+    read: int  # read from the registry by the prefetch; the others were in the layer cache already
+    seconds: float  # from its start until the last layer was ready, or it stopped
+    errors: tuple[str, ...]  # one line each; the verification reads those layers itself

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from buildctl.errors import OperationError, UsageError
@@ -54,7 +54,8 @@ from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.bounds import DEFAULT_DEADLINE_SECONDS, Deadline, LimitError
 from buildctl.registry.client import Manifest, RegistryClient
 
-__all__ = ["NO_COMMAND", "VerifyOptions", "check_platform_set", "page_size_bytes", "verify_image", "verify_images"]
+__all__ = ["NO_COMMAND", "VerifyOptions", "check_platform_set", "page_size_bytes", "read_layer", "verify_image",
+           "verify_images"]
 
 MAX_IMAGE_WORKERS = 8
 MAX_INDEX_ENTRIES = 256  # manifests in one index (platforms and attestations)
@@ -163,15 +164,8 @@ class _Verifier:
                           check_interp(platform, view, files, allow), *([pages] if pages else [])]
 
     def _layer(self, layer: Descriptor) -> LayerTable:
-        digest, size = layer.digest, layer.size
-        what = f"layer {digest}"
-        limits, deadline = self.options.limits, self.deadline
-        # Keyed by size too: a table read for a descriptor of the true size must not vouch for one
-        # that claims another (the read checks the size as the blob arrives).
-        key = digest if size is None else f"{digest}/{size}"
-        return self.layers.get(key, lambda: self.client.stream_blob(
-            self.ref, digest, lambda body: scan_layer(body, limits=limits, deadline=deadline, what=what),
-            size=size, deadline=deadline), deadline=deadline)
+        return read_layer(self.client, self.ref, layer, cache=self.layers, limits=self.options.limits,
+                          deadline=self.deadline)
 
     def entry(self, platform: str, entry: Descriptor) -> list[Check]:
         digest = entry.digest
@@ -181,6 +175,24 @@ class _Verifier:
             return self.platform(platform, manifest)[1]
         except OperationError as exc:
             raise _located(exc, f"{self.ref.name}@{digest} {platform}") from None
+
+
+def read_layer(client: RegistryClient, ref: ImageReference, layer: Descriptor, *, cache: LayerCache,
+               limits: ScanLimits, deadline: Deadline, on_read: Callable[[], None] | None = None) -> LayerTable:
+    """The table of ``layer`` (of ``ref``'s repository): from ``cache``, else streamed and scanned,
+    its bytes checked against the digest and size (verification and prefetch share this).
+    ``on_read`` runs when this call, not the cache, read it."""
+    digest, size, what = layer.digest, layer.size, f"layer {layer.digest}"
+
+    def load() -> LayerTable:
+        table = client.stream_blob(ref, digest, lambda body: scan_layer(body, limits=limits, deadline=deadline,
+                                                                        what=what), size=size, deadline=deadline)
+        if on_read is not None:
+            on_read()
+        return table
+    # Keyed by size too: a table read for a descriptor of the true size must not vouch for one
+    # that claims another (the read checks the size as the blob arrives).
+    return cache.get(digest if size is None else f"{digest}/{size}", load, deadline=deadline)
 
 
 def _located(exc: OperationError, where: str) -> OperationError:

@@ -20,7 +20,7 @@ from buildctl.engine import docker as engine
 from buildctl.engine.results import BinfmtResult, BuilderReport
 from buildctl.errors import UsageError
 from buildctl.gitops import git
-from buildctl.inspect import base_platforms, base_policy, dockerfile_files, verify
+from buildctl.inspect import base_platforms, base_policy, dockerfile_files, prefetch, verify
 from buildctl.inspect.results import Verification
 from buildctl.model import Config, Driver, Phase, Progress, ProgressFn, frozen_map
 from buildctl.platforms import normalize
@@ -72,6 +72,7 @@ def build_by_digest(config: Config, *, platform: str, file: Path, jobs: int | No
         client.ping(narrowed.registry, authenticated=True)
         base_platforms.refuse_missing_platforms(narrowed, credentials={narrowed.registry: session.creds}
                                                 if session.creds else None)
+        warming = prefetch.started(narrowed, client=client)  # this platform's base layers, while it builds
         info = engine.engine_info()
         host = (binfmt.register_host((wanted,), native=info.native_platform, config=narrowed.binfmt)
                 if builder.runs_locally(narrowed.builder, info) else ())
@@ -94,7 +95,9 @@ def build_by_digest(config: Config, *, platform: str, file: Path, jobs: int | No
 
             results = build.build_all(the_plan, run_dir=run_dir, jobs=jobs, progress=notify,
                                       on_built=start_verification)
+            warming.builds_ended()
             verified = {name: future.result() for name, future in verifying.items()}
+        warming.stop()
     images = tuple(_image(config, svc, res, verified.get(svc.name)) for svc, res in zip(the_plan.services, results))
     for image in images:
         notify(image.service, wanted, Progress(Phase.VERIFIED if image.verdict is Verdict.PASSED

@@ -84,6 +84,7 @@ def release_record(outcome: ReleaseOutcome, *, gitops: GitOpsResult | None = Non
         "refused": outcome.refusal,
         "tag_failure": outcome.tag_failure and f"{outcome.tag_failure.message} ({outcome.tag_failure.hint})",
         "timings": outcome.timings,
+        "prefetch": to_data(outcome.prefetch) if outcome.prefetch else None,
         "binfmt": to_data(outcome.binfmt),
         "builder": to_data(outcome.builder),
         "services": services,

@@ -18,7 +18,7 @@ from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
 from buildctl.errors import CommandError, OperationError
-from buildctl.inspect import verify
+from buildctl.inspect import prefetch, verify
 from buildctl.inspect.results import Check, CheckStatus, Verification
 from buildctl.model import BuildOptions, Config, Phase, Progress, ProgressFn
 from buildctl.pipeline import build
@@ -50,6 +50,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         timings[step] = round(now - clock, 3)
         clock = now
 
+    warming = prefetch.started(config, client=client)  # the base images' layers, read while the builds run
     info = engine.engine_info()
     platforms = config.all_platforms()
     # Host handlers only matter (and are only ours to touch) when the builds run on this engine;
@@ -84,6 +85,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                                       on_built=start_verification)
             handlers = probing.result() if probing else handlers
         finally:
+            warming.builds_ended()
             side.shutdown(wait=False, cancel_futures=True)
         lap("build")
         by_service = {name: future.result() for name, future in verifying.items()}
@@ -102,7 +104,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                                                                 claim=claim)
     lap("tag")
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes,
-                          timings, refusal=refused, tag_failure=tag_failure, refusal_hint=refusal_hint)
+                          timings, refusal=refused, tag_failure=tag_failure, refusal_hint=refusal_hint,
+                          prefetch=warming.stop())
 
 
 def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *, notify: ProgressFn, retag: bool,

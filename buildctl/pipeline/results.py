@@ -14,7 +14,7 @@ from typing import Any
 from buildctl.engine.results import BinfmtResult, BuilderReport, EngineInfo
 from buildctl.gitops.results import GitOpsResult
 from buildctl.inspect.base_platforms import ResolvedBase
-from buildctl.inspect.results import Verification
+from buildctl.inspect.results import PrefetchReport, Verification
 from buildctl.model import ReleasedImage, frozen_map
 from buildctl.pipeline.plan import Plan
 from buildctl.registry.results import TagDeletion
@@ -112,6 +112,7 @@ class ReleaseOutcome:
     refusal: str | None = None  # the gate passed but a tag exists with other images: nothing tagged
     tag_failure: TagFailure | None = None  # the gate passed but a tag write failed for good
     refusal_hint: str | None = None  # how to go on after ``refusal`` when it is not the existing-tag one
+    prefetch: PrefetchReport | None = None  # the base images' layers read while the builds ran
 
     @property
     def passed(self) -> bool:

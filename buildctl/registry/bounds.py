@@ -40,6 +40,11 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0
 
+    def cut(self, seconds: float) -> None:
+        """End at most ``seconds`` from now (never later than before): work that is no longer
+        wanted (a prefetch once the builds ended) stops at its next check."""
+        self._end = min(self._end, time.monotonic() + seconds)
+
     def timeout(self, cap: float) -> float:
         """A socket timeout for the next read: at most ``cap``, never past the deadline."""
         return max(min(cap, self.remaining()), MIN_TIMEOUT)

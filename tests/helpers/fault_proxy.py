@@ -10,6 +10,8 @@ builds for blob uploads point back at the proxy) except those a scripted fault m
   registry's answer — with a TCP reset, as a broken network path does;
 * ``expire_login(...)``: answer 401 to matching requests until a client logs in again (a
   ``GET /v2/`` with credentials, as ``docker login`` sends): a session that expired mid-run;
+* ``stall(seconds, times, ...)``: send half of the registry's answer, then nothing for ``seconds``
+  (a path that hangs mid-body), then reset the connection;
 * ``refuse()``: stop listening, and reset open connections.
 
 With ``tls=(cert, key)`` it speaks TLS itself and ``upstream_ca`` verifies the upstream's TLS:
@@ -43,13 +45,14 @@ CHUNK = 1 << 16
 
 @dataclass
 class Fault:
-    kind: str  # "status" | "drop"
+    kind: str  # "status" | "drop" | "stall"
     times: int  # how many matching requests get it; counts down
     status: int = 503
     retry_after: str | None = None
     method: str | None = None  # e.g. "PUT"; None matches any
     path: str = ""  # a regular expression searched in the request path; "" matches any
     agent: str = ""  # ... in the User-Agent: whose requests (buildkit, docker, buildx, python-httpx)
+    seconds: float = 0.0  # stall: how long the connection stays silent
 
     def matches(self, method: str, path: str, agent: str) -> bool:
         return (not self.method or self.method == method) and bool(re.search(self.path, path)
@@ -84,6 +87,7 @@ class FaultProxy:
             self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._tls.load_cert_chain(*tls)
         self._lock = threading.Lock()
+        self._closed = threading.Event()  # ends stalls early
         self._slots = threading.BoundedSemaphore(max_connections)
         self._connections: set[socket.socket] = set()
         self._idle_timeout = idle_timeout
@@ -109,6 +113,10 @@ class FaultProxy:
 
     def drop(self, *, times: int, method: str | None = None, path: str = "", agent: str = "") -> Fault:
         return self._add(Fault("drop", times, method=method, path=path, agent=agent))
+
+    def stall(self, seconds: float, *, times: int, method: str | None = None, path: str = "",
+              agent: str = "") -> Fault:
+        return self._add(Fault("stall", times, method=method, path=path, agent=agent, seconds=seconds))
 
     def expire_login(self, *, method: str | None = None, path: str = "", renewable: bool = True) -> Fault:
         """``renewable=False``: logging in again does not help (the credentials were revoked)."""
@@ -138,6 +146,7 @@ class FaultProxy:
             return sum(1 for s in self.seen if s.outcome.startswith(outcome_prefix))
 
     def close(self) -> None:
+        self._closed.set()
         self._timer.cancel()
         self.refuse()
         self._http.close()
@@ -238,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         fault = proxy._fault_for(self.command, path, agent=self.headers.get("User-Agent", ""),
                                  authorized="Authorization" in self.headers)
-        if fault is not None and fault.kind != "drop":
+        if fault is not None and fault.kind not in ("drop", "stall"):
             self._discard_body()
             code = {401: "UNAUTHORIZED", 429: "TOOMANYREQUESTS"}.get(fault.status, "UNAVAILABLE")
             body = b'{"errors":[{"code":"%s","message":"injected by the test fault proxy"}]}' % code.encode()
@@ -255,7 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._note(f"injected {fault.status}")
             return
         length = self._body_length()
-        if fault is not None and length:  # cut the upload half-way
+        if fault is not None and fault.kind == "drop" and length:  # cut the upload half-way
             self.rfile.read(length // 2)
             self._note("dropped request")
             self._abort()
@@ -272,7 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._abort()
             return
         try:
-            self._relay(response, drop=fault is not None)
+            self._relay(response, fault=fault)
         finally:
             response.close()
 
@@ -282,7 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         self.server.proxy._record(Seen(self.command, path, outcome, self.headers.get("User-Agent", "")))
 
-    def _relay(self, response: httpx.Response, *, drop: bool) -> None:
+    def _relay(self, response: httpx.Response, *, fault: Fault | None) -> None:
         no_body = self.command == "HEAD" or response.status_code in (204, 304)
         declared = response.headers.get("Content-Length")
         body = b"" if no_body or declared is not None else response.read()  # chunked: reframe it
@@ -300,14 +309,19 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if declared is None:
             self.wfile.write(body)
-        elif drop:
+        elif fault is not None:
             half, sent = int(declared) // 2, 0
             for chunk in response.iter_raw(CHUNK):
                 self.wfile.write(chunk[: max(0, half - sent)])
                 sent += len(chunk)
                 if sent >= half:
                     break
-            self._note("dropped response")
+            if fault.kind == "stall":
+                self.wfile.flush()
+                self._note("stalled response")
+                self.server.proxy._closed.wait(fault.seconds)  # silent; ends early when the proxy closes
+            else:
+                self._note("dropped response")
             self._abort()
             return
         else:

@@ -119,7 +119,12 @@ def test_cache_loads_once_and_persists_on_disk(tmp_path: Path) -> None:
     stored = tmp_path / f"v{FORMAT_VERSION}" / "tables" / ("sha256-" + "ab" * 32 + ".json")
     assert stored.is_file()
     fresh = LayerCache(tmp_path)  # a new process: empty memory, same directory
+    assert fresh.has(DIGEST) and not fresh.has(DIGEST.replace("ab", "cd"))  # what the prefetch skips
     assert fresh.get(DIGEST, lambda: pytest.fail("should come from disk")) == scan_layer(io.BytesIO(BASE))
+    memory_only = LayerCache(None)
+    assert not memory_only.has(DIGEST)
+    memory_only.get(DIGEST, lambda: scan_layer(io.BytesIO(BASE)))
+    assert memory_only.has(DIGEST)
 
 
 def test_corrupt_cache_file_is_reloaded(tmp_path: Path, caplog) -> None:

@@ -49,6 +49,18 @@ def test_remaining_and_expiry() -> None:
     assert str(err.value) == "manifest: deadline of 0.2 s exceeded (verify.deadline_seconds, --deadline)"
 
 
+def test_a_cut_only_ever_brings_the_end_closer() -> None:
+    deadline = Deadline(60, what="prefetch")
+    deadline.cut(300)  # later than it is: no change
+    assert 59 < deadline.remaining() <= 60
+    deadline.cut(5)
+    assert 4 < deadline.remaining() <= 5 and not deadline.expired
+    deadline.cut(0)
+    assert deadline.expired
+    with pytest.raises(LimitError):
+        deadline.check()
+
+
 @pytest.mark.parametrize(("seconds", "text"), [(120.0, "120 s"), (0.05, "0.05 s"), (1e-3, "0.001 s"), (3600, "3600 s")])
 def test_the_message_shows_the_deadline_as_configured(seconds: float, text: str) -> None:
     deadline = Deadline(seconds)
