@@ -69,3 +69,14 @@ class DockerfileReport:
     def ok(self) -> bool:
         """No error-level finding (emulation findings are advice)."""
         return all(f.severity is not Severity.ERROR for s in self.services for f in s.findings)
+
+
+@dataclass(frozen=True)
+class ResolvedBase:
+    """One image a service's build pulls, with the digest it has for each platform it is pulled for."""
+
+    service: str
+    file: str  # the Dockerfile as shown
+    line: int
+    reference: str
+    digests: tuple[tuple[str, str], ...]  # (platform, digest, or NOT_RESOLVED / ABSENT)
