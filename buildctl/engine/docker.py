@@ -30,6 +30,7 @@ from buildctl.errors import CommandError, OperationError
 from buildctl.model import BuildSpec
 from buildctl.platforms import Platform
 from buildctl.references import parse_reference
+from buildctl.registry.auth import Unauthorized
 
 if TYPE_CHECKING:  # the run's client is passed in; the registry layer loads with it
     from buildctl.registry.client import RegistryClient
@@ -160,16 +161,19 @@ def tag_index(*, source: str, tag_ref: str, client: RegistryClient | None = None
     digest that was verified, and no docker process runs (one `imagetools create` per service
     cost ~0.2 s of a warm release). The client is the run's, with the credentials every other
     registry call of the run uses. Otherwise `imagetools create` with one source and no
-    annotations, which reuses the source's bytes too.
+    annotations, which reuses the source's bytes too — also after an HTTP 401, a login that
+    expired since the push (ACR tokens last 3 hours): that path renews the run's login once.
     """
     failed = f"cannot tag {tag_ref}"
     if client is not None and _same_repository(source, tag_ref):
         try:
             manifest = client.get_manifest(source)
             client.put_manifest(tag_ref, manifest.content, manifest.media_type)
+            return
+        except Unauthorized:
+            pass  # to imagetools create and its login renewal, below
         except OperationError as exc:  # after the client's retries of transient faults
             raise OperationError(f"{failed}: {exc.message}", hint=exc.hint) from None
-        return
     create_index(sources=(source,), tag_ref=tag_ref, failed=failed, doing=f"tagging {tag_ref}")
 
 
