@@ -7,12 +7,10 @@ ask the registries for the base images' digests per platform (inspect/base_platf
 
 from __future__ import annotations
 
-from buildctl.inspect import base_platforms
 from buildctl.model import Config, ReleasedImage
 from buildctl.pipeline.plan import Plan, build_options, make_plan, new_run_id
 from buildctl.pipeline.source_dates import commit_times
 from buildctl.pipeline.results import PlanWithDiff
-from buildctl.registry.credentials import CredentialLookup
 
 
 def plan(config: Config, *, run_id: str | None = None, pull: bool = False, no_cache: bool = False) -> Plan:
@@ -23,7 +21,10 @@ def plan(config: Config, *, run_id: str | None = None, pull: bool = False, no_ca
 
 
 def plan_with_diff(config: Config, *, pull: bool = False, no_cache: bool = False) -> PlanWithDiff:
-    from buildctl.pipeline import gitops_step  # git and YAML editing: only with --diff
+    # git, YAML editing and the registry client (httpx: ~0.2 s of imports): only with --diff
+    from buildctl.inspect import base_platforms
+    from buildctl.pipeline import gitops_step
+    from buildctl.registry.credentials import CredentialLookup
 
     the_plan = plan(config, pull=pull, no_cache=no_cache)
     preview = None

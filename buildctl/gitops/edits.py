@@ -16,7 +16,7 @@ from pathlib import Path
 from yaml.nodes import Node
 
 from buildctl.errors import ConfigError, OperationError
-from buildctl.gitops import finder
+from buildctl.gitops import finder, render_check
 from buildctl.gitops.manifest_files import read_manifest
 from buildctl.gitops.results import Drift, FileChange, GitOpsChange
 from buildctl.gitops.shared_values import Sharing
@@ -82,6 +82,7 @@ def edit_file(text: str, *, path: str, repository: str, new_reference: str, cont
     edits: list[str] = []
     kept: list[str] = []
     docs = compose_documents(text, path=path)
+    render_check.remember(text, docs)  # the check before pushing reads this text again
     sites = _find(docs, text, path=path, repository=repository, containers=containers, helm=helm)
     sharing = Sharing(text, docs)  # a node reached from places that are not sites of this edit stays
     for site in sites:
@@ -201,8 +202,10 @@ def _in_sync(ref: str, release: ReleasedImage) -> bool:
 def _check_result(text: str, expected: list[str], *, path: str, repository: str, containers: tuple[str, ...],
                   helm: HelmKeys | None) -> None:
     """Re-read the edited text: its sites must now hold exactly what the edit wrote (and kept)."""
-    got = [s.reference() or "" for s in find_images(text, path=path, repository=repository, containers=containers,
-                                                     helm=helm)]
+    docs = compose_documents(text, path=path)
+    render_check.remember(text, docs)
+    got = [s.reference() or "" for s in _find(docs, text, path=path, repository=repository, containers=containers,
+                                               helm=helm)]
     if sorted(map(_normal, got)) != sorted(map(_normal, expected)):
         left = next(iter(set(got) - set(expected)), got[0] if got else "nothing")
         raise OperationError(f"{path}: edit left {left} (a buildctl bug)")

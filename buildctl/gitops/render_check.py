@@ -8,7 +8,6 @@ so nothing is committed or pushed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -29,12 +28,10 @@ def check(work: Path, change: GitOpsChange, *, render: bool = True) -> tuple[str
     touched = change.modified_files
     documents = 0
     for f in touched:
-        before, after = _documents(f.before, f.path, edited=False), _documents(f.after, f.path, edited=True)
-        if _kinds(before) != _kinds(after):
-            raise OperationError(f"{f.path}: the edit changed the documents from {_kinds(before)} to {_kinds(after)} "
+        (before, old_dups), (after, dups) = _outline(f.before, f.path, edited=False), _outline(f.after, f.path, edited=True)
+        if before != after:
+            raise OperationError(f"{f.path}: the edit changed the documents from {before} to {after} "
                                  "(a buildctl bug)", hint=_HINT)
-        dups = _duplicates(after)
-        old_dups = _duplicates(before) if dups else {}  # the usual case: no key twice, nothing to compare
         if new_dups := {k: line for k, line in dups.items() if k not in old_dups}:
             key, line = min(new_dups.items(), key=lambda item: item[1])
             raise OperationError(f"{f.path}:{line}: the edit would leave key `{key.partition('.')[2]}` twice in "
@@ -82,34 +79,59 @@ def _documents(text: str, path: str, *, edited: bool) -> list[Node]:
         raise OperationError(f"{exc.message}: {what}", hint=_HINT) from None
 
 
+Outline = tuple[list[str], dict[str, int]]  # the documents' kinds; each key twice in a mapping, with its line
+
+# Outlines of texts the edit composed already (edits.py calls remember): this check reads the same
+# text the same way, so 1,000 manifests are not composed a second time before and after the edit
+# (node trees are not kept: garbage collection would walk them). Bounded by the text they hold.
+_OUTLINES: dict[str, Outline] = {}
+_MAX_OUTLINED_CHARS = 32 << 20
+_outlined_chars = 0
+
+
+def remember(text: str, docs: list[Node]) -> None:
+    """Record the outline of ``docs``, the documents ``text`` composes into."""
+    global _outlined_chars
+    if text in _OUTLINES:
+        return
+    if _outlined_chars + len(text) > _MAX_OUTLINED_CHARS:
+        _OUTLINES.clear()
+        _outlined_chars = 0
+    _OUTLINES[text] = (_kinds(docs), _duplicates(docs))
+    _outlined_chars += len(text)
+
+
+def _outline(text: str, path: str, *, edited: bool) -> Outline:
+    if (known := _OUTLINES.get(text)) is not None:
+        return known
+    docs = _documents(text, path, edited=edited)
+    return _kinds(docs), _duplicates(docs)
+
+
 def _kinds(docs: list[Node]) -> list[str]:
     return [scalar(get(d, "kind")) or "(no kind)" for d in docs]
 
 
 def _duplicates(docs: list[Node]) -> dict[str, int]:
     """Each dotted key (``0.images.1.newTag``) that appears twice in one mapping, with the line
-    of its second appearance."""
+    of its second appearance (the first such mapping in document order, aliases walked once)."""
     found: dict[str, int] = {}
     for n, doc in enumerate(docs):
-        for path, mapping in _mappings(doc, f"{n}."):
-            seen: set[str] = set()
-            for k, _ in mapping.value:
-                if isinstance(k, ScalarNode):
-                    if k.value in seen:
-                        found.setdefault(f"{path}{k.value}", k.start_mark.line + 1)
-                    seen.add(k.value)
+        seen: set[int] = set()
+        todo: list[tuple[Node, str]] = [(doc, f"{n}.")]
+        while todo:  # depth first, in document order, as a recursive walk would: no recursion limit
+            node, path = todo.pop()
+            if id(node) in seen:  # an alias: visited at its anchor
+                continue
+            seen.add(id(node))
+            if isinstance(node, MappingNode):
+                keys: set[str] = set()
+                for k, _ in node.value:
+                    if isinstance(k, ScalarNode):
+                        if k.value in keys:
+                            found.setdefault(f"{path}{k.value}", k.start_mark.line + 1)
+                        keys.add(k.value)
+                todo.extend((v, f"{path}{scalar(k) or '?'}.") for k, v in reversed(node.value))
+            elif isinstance(node, SequenceNode):
+                todo.extend((item, f"{path}{i}.") for i, item in reversed(list(enumerate(node.value))))
     return found
-
-
-def _mappings(node: Node, path: str, seen: set[int] | None = None) -> Iterator[tuple[str, MappingNode]]:
-    seen = set() if seen is None else seen
-    if id(node) in seen:  # an alias: visited at its anchor
-        return
-    seen.add(id(node))
-    if isinstance(node, MappingNode):
-        yield path, node
-        for k, v in node.value:
-            yield from _mappings(v, f"{path}{scalar(k) or '?'}.", seen)
-    elif isinstance(node, SequenceNode):
-        for i, item in enumerate(node.value):
-            yield from _mappings(item, f"{path}{i}.", seen)

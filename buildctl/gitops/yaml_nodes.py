@@ -39,6 +39,33 @@ def repository_of(ref: str) -> str | None:
 # then move up by one. Probed here, not assumed (if marks were bytes, non-ASCII text would go to the
 # pure-Python loader). Errors are worded from the pure-Python loader, which the tests pin down.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
+
+_RESOLVER = yaml.resolver.Resolver()
+_NO_OP: dict = {}
+
+
+@functools.lru_cache(maxsize=4096)  # manifests repeat their keys and values: ~90 distinct in 1,000 Deployments
+def _resolve(kind: type, value: str | None, implicit: bool | tuple[bool, bool]) -> str:
+    """SafeLoader's implicit tag of a node (a pure function of these: no path resolvers, see below)."""
+    return yaml.resolver.Resolver.resolve(_RESOLVER, kind, value, implicit)
+
+if _FAST_LOADER is not None and not yaml.resolver.Resolver.yaml_path_resolvers:
+    class _MemoLoader(_FAST_LOADER):  # type: ignore[misc, valid-type]
+        """libyaml's composer calls back into Python for every node: the tag resolver (regular
+        expressions over the scalar) and the path-resolver hooks, ~half of composing a manifest.
+        Here the resolver is memoised and the hooks, no-ops without path resolvers (none are
+        registered: checked above), are C callables. Same nodes, tags and marks as CSafeLoader."""
+
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            # Instance attributes, not methods: the composer looks them up per node and calls them as they are.
+            self.resolve = _resolve
+            self.descend_resolver = _NO_OP.get  # (parent, index) -> ignored
+            self.ascend_resolver = _NO_OP.copy  # () -> ignored
+
+    _FAST_LOADER = _MemoLoader
+
 _FAST_UNICODE, _FAST_BOM_SHIFT = (
     (yaml.compose("# \u00e9\U0001f5f3\na: b\n", Loader=_FAST_LOADER).value[0][0].start_mark.index == 5,
      1 - yaml.compose("\ufeffa: b\n", Loader=_FAST_LOADER).value[0][0].start_mark.index)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import httpx
 
@@ -21,6 +20,7 @@ from buildctl.errors import ConfigError, OperationError
 from buildctl.inspect.descriptors import config_json, descriptor, is_attestation, platform_of
 from buildctl.inspect.dockerfile import BUILD, TARGET, BaseImage, base_images
 from buildctl.inspect.dockerfile_files import read_dockerfile
+from buildctl.inspect.results import ResolvedBase
 from buildctl.model import Config, ServiceConfig
 from buildctl.platforms import Platform
 from buildctl.references import parse_reference
@@ -67,17 +67,6 @@ def _needed(base: BaseImage, service: ServiceConfig) -> list[str]:
     if base.platform in (None, BUILD):
         return []  # unknown here, or the build machine's own: the build resolves it
     return [str(Platform.of(*base.platform.split("/")))]
-
-
-@dataclass(frozen=True)
-class ResolvedBase:
-    """One image a service's build pulls, with the digest it has for each platform it is pulled for."""
-
-    service: str
-    file: str  # the Dockerfile as shown
-    line: int
-    reference: str
-    digests: tuple[tuple[str, str], ...]  # (platform, digest, or NOT_RESOLVED / ABSENT)
 
 
 def resolved_bases(config: Config, *, credentials: CredentialSource | None = None) -> tuple[ResolvedBase, ...]:

@@ -80,3 +80,14 @@ class PrefetchReport:
     read: int  # read from the registry by the prefetch; the others were in the layer cache already
     seconds: float  # from its start until the last layer was ready, or it stopped
     errors: tuple[str, ...]  # one line each; the verification reads those layers itself
+
+
+@dataclass(frozen=True)
+class ResolvedBase:
+    """One image a service's build pulls, with the digest it has for each platform it is pulled for."""
+
+    service: str
+    file: str  # the Dockerfile as shown
+    line: int
+    reference: str
+    digests: tuple[tuple[str, str], ...]  # (platform, digest, or NOT_RESOLVED / ABSENT)

@@ -133,7 +133,7 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
             if outcome.tag_status is not TagStatus.IDENTICAL:  # identical: the tag stays where it is
                 try:
                     engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}",
-                                     tag_ref=outcome.release_ref)
+                                     tag_ref=outcome.release_ref, client=client)
                 except OperationError as exc:  # after its retries: for good (a quota, a lock, a policy)
                     return replace(outcome, tag_error=exc.message)
             notify(outcome.service, "", Progress(Phase.TAGGED))
@@ -159,7 +159,8 @@ def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome
         if outcome.tagged and outcome.tag_status is TagStatus.TAGGED:
             deletion = client.delete_tag(outcome.release_ref)
         elif outcome.tagged and outcome.tag_status is TagStatus.RETAGGED and outcome.previous_digest:
-            engine.tag_index(source=f"{outcome.repository}@{outcome.previous_digest}", tag_ref=outcome.release_ref)
+            engine.tag_index(source=f"{outcome.repository}@{outcome.previous_digest}", tag_ref=outcome.release_ref,
+                             client=client)
     except OperationError:  # the registry that failed one write fails this one too: say what is left
         deletion, restored = TagDeletion.KEPT, False
     return replace(outcome, tagged=False, tag_left=tagging.aftermath(outcome, deletion, restored=restored))

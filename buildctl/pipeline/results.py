@@ -13,8 +13,7 @@ from typing import Any
 
 from buildctl.engine.results import BinfmtResult, BuilderReport, EngineInfo
 from buildctl.gitops.results import GitOpsResult
-from buildctl.inspect.base_platforms import ResolvedBase
-from buildctl.inspect.results import PrefetchReport, Verification
+from buildctl.inspect.results import PrefetchReport, ResolvedBase, Verification
 from buildctl.model import ReleasedImage, frozen_map
 from buildctl.pipeline.plan import Plan
 from buildctl.registry.results import TagDeletion

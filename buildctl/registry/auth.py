@@ -79,14 +79,18 @@ class CredentialSource:
         """The hint when ``host`` refused ``creds``."""
         return "check the registry username and password/token"
 
-    def unauthorized(self, host: str, what: str) -> OperationError:
+    def unauthorized(self, host: str, what: str) -> Unauthorized:
         """The one error for an HTTP 401 that the auth flow could not answer."""
         creds = self.find(host)
         if creds is not None:
-            return OperationError(f"registry {host} rejected the credentials (HTTP 401) for {what}",
-                                  hint=self.refused(host, creds))
+            return Unauthorized(f"registry {host} rejected the credentials (HTTP 401) for {what}",
+                                hint=self.refused(host, creds))
         detail, hint = self.missing(host)
-        return OperationError(f"registry {host} requires authentication (HTTP 401) for {what}{detail}", hint=hint)
+        return Unauthorized(f"registry {host} requires authentication (HTTP 401) for {what}{detail}", hint=hint)
+
+
+class Unauthorized(OperationError):
+    """An HTTP 401 the credentials could not answer (none found, refused, or a login that expired)."""
 
 
 @dataclass(frozen=True)

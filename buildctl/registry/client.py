@@ -226,8 +226,11 @@ class RegistryClient:
         """PUT ``content`` as the manifest at ``reference`` (a tag); its digest, as computed here."""
         ref = _as_ref(reference)
         digest = sha256_digest(content)
-        self._transport.request("PUT", ref, f"manifests/{_ref_part(ref)}", what=f"manifest {ref}",
-                                headers={"Content-Type": media_type}, content=content)
+        response = self._transport.request("PUT", ref, f"manifests/{_ref_part(ref)}", what=f"manifest {ref}",
+                                           headers={"Content-Type": media_type}, content=content)
+        stored = response.headers.get("Docker-Content-Digest") if isinstance(response, httpx.Response) else None
+        if stored and stored != digest:  # the registry rewrote the bytes: not the manifest we mean
+            raise OperationError(f"manifest {ref}: registry stored digest {stored}, not {digest}")
         return digest
 
     def delete_manifest(self, reference: ImageReference | str) -> bool:

@@ -101,9 +101,9 @@ STEPS = {
                       "agent": "^python-httpx/", "retry_after": "2"},
                      lambda s: s.outcome == "injected 429",
                      lambda s: s.agent.startswith("python-httpx/") and s.method == "GET"),
-    "tagging": ({"status": 503, "times": 1, "method": "PUT", "path": r"/manifests/{tag}$", "agent": "^containerd/"},
+    "tagging": ({"status": 503, "times": 1, "method": "PUT", "path": r"/manifests/{tag}$", "agent": "^python-httpx/"},
                 lambda s: s.outcome == "injected 503",
-                lambda s: "/manifests/" in s.path and s.agent.startswith("containerd/")),
+                lambda s: "/manifests/" in s.path and s.agent.startswith("python-httpx/")),
 }
 
 
@@ -135,7 +135,7 @@ def test_registry_killed_and_restarted(tmp_path: Path, step: str) -> None:
         thread.join(timeout=30)
         assert killed.is_set(), first.output
         # The kill landed in that step: after the step began, one of its own requests met the dead
-        # registry (tagging: imagetools' HEAD/PUT of manifests; verification: buildctl's GETs).
+        # registry (tagging: buildctl's GET/PUT of manifests; verification: buildctl's GETs).
         seen = list(proxy.seen)
         began = next(i for i, s in enumerate(seen) if in_step(s))
         refused = [s for s in seen[began:] if s.outcome == "upstream unreachable" and of_step(s)]

@@ -13,7 +13,9 @@ import pytest
 from buildctl.errors import OperationError
 from buildctl.gitops.kustomize import build, build_command
 from buildctl.gitops.publish import publish
+from buildctl.gitops import render_check
 from buildctl.gitops.render_check import check
+from buildctl.gitops.yaml_nodes import compose_documents
 from buildctl.gitops.results import FileChange, GitOpsChange
 from buildctl.model import GitOpsConfig, GitOpsFile, HelmKeys, ReleasedImage, TagOrder
 from tests.helpers.gitops import REG, git, log, make_remote, show
@@ -57,6 +59,20 @@ def test_parse_check_refuses_changed_kinds_and_new_duplicate_keys(tmp_path: Path
     # A duplicate the file already had is the user's, not the edit's: not refused here.
     ok = check(tmp_path, GitOpsChange((FileChange("b.yaml", dup, dup.replace("1.5.0", "1.6.0"), ()),)))
     assert ok == ("1 edited file(s) parse into the same 1 document(s) and kinds, no key twice",)
+
+
+def test_the_outline_the_edit_recorded_is_the_one_checked(tmp_path: Path) -> None:
+    # edits.py records the outline of every text it composed (render_check.remember): the check
+    # then reads it instead of composing again, and must still refuse what it refused above.
+    kustomization = KUSTOMIZATION.replace("resources:", "kind: Kustomization\nresources:")
+    dup = kustomization + "    newTag: 1.5.0\n"
+    job = pod("2").replace("kind: Pod", "kind: Job")
+    for text in (kustomization, dup, job, pod("2")):
+        render_check.remember(text, compose_documents(text, path="x.yaml"))
+    with pytest.raises(OperationError, match=r"^k/kustomization.yaml:6: the edit would leave key `images.0.newTag`"):
+        check(tmp_path, GitOpsChange((FileChange("k/kustomization.yaml", kustomization, dup, ()),)))
+    with pytest.raises(OperationError, match=r"from \['Pod'\] to \['Job'\]"):
+        check(tmp_path, GitOpsChange((FileChange("a.yaml", pod("2"), job, ()),)))
 
 
 def test_kustomize_build_runs_on_touched_directories(tmp_path: Path) -> None:

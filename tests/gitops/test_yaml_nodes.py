@@ -7,6 +7,7 @@ lookups, alias sharing, repository normalisation.
 from __future__ import annotations
 
 import pytest
+import yaml
 from yaml.nodes import MappingNode, SequenceNode
 
 from buildctl.errors import ConfigError
@@ -173,3 +174,20 @@ def test_docker_io_with_a_one_part_name_is_the_official_image(ref):
 @pytest.mark.parametrize("ref", ["index.docker.io/redis", "index.docker.io/redis:7"])
 def test_the_legacy_hub_host_with_a_one_part_name_is_the_official_image(ref):
     assert repository_of(ref) == repository_of("redis") == "docker.io/library/redis"
+
+
+def test_the_memoised_libyaml_loader_resolves_every_tag_as_the_python_parser():
+    # Its tag resolver is memoised by (node kind, value, implicit): the same text quoted and plain,
+    # met again and again, must keep each its own tag, as SafeLoader gives them.
+    text = ("a: 123\nb: '123'\nc: yes\nd: \"yes\"\ne: ~\nf: ''\ng: 1.10\nh: 2024-01-01\ni: 0x1F\nj: .inf\n"
+            "k: !!str 5\nl: [123, '123', yes]\nm: {n: null}\n") * 3
+    assert yaml_nodes._FAST_LOADER is not None and yaml_nodes._FAST_LOADER.__name__ == "_MemoLoader"
+
+    def tags(docs):
+        return [(n.tag, n.start_mark.index, n.end_mark.index) for n in yaml_nodes.every_node(docs)]
+
+    fast = tags(compose_documents(text, path="x.yaml"))
+    assert fast == tags(list(yaml.compose_all(text, Loader=yaml.SafeLoader)))
+    assert {t for t, _, _ in fast} >= {"tag:yaml.org,2002:int", "tag:yaml.org,2002:str", "tag:yaml.org,2002:bool",
+                                        "tag:yaml.org,2002:null", "tag:yaml.org,2002:float",
+                                        "tag:yaml.org,2002:timestamp"}
