@@ -215,7 +215,7 @@ def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: T
         from buildctl.commands.release import nightly_tag
 
         cfg = _load(config, tag or (nightly_tag() if nightly else None), registry, services, builder=builder)
-        render.render(plan_with_diff(cfg, pull=pull or nightly, no_cache=no_cache), as_json=json)
+        render.render(plan_with_diff(cfg, pull=pull, no_cache=no_cache), as_json=json)
         return
     _release(with_gitops=True, services=services, config=config, tag=tag, registry=registry, builder=builder,
              json=json, jobs=jobs, pull=pull, no_cache=no_cache, record=record, metadata_file=metadata_file,

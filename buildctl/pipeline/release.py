@@ -64,7 +64,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     the_plan = planning.make_plan(config, run_id=run_id, options=options,
                                   commit_times=source_dates.commit_times(config, options))
     decisions = {} if reuse_from is None else reuse.decide(the_plan, client=client, bases=reuse_from.bases,
-                                                            rebuild=reuse_from.rebuild, options=options)
+                                                            rebuild=reuse_from.rebuild)
     the_plan = reuse.apply(the_plan, decisions, nightly=bool(reuse_from and reuse_from.nightly))
     lap("inputs")
     # Emulation is proved where the builds run: on this kernel for a builder on the local engine

@@ -149,6 +149,7 @@ class PlanWithDiff:
     plan: Plan
     gitops: GitOpsResult | None  # a dry run: diff only, nothing pushed
     bases: tuple[ResolvedBase, ...] = ()  # the base images' digests per platform, as the registries answered
+    reuse: tuple[tuple[str, str], ...] = ()  # (service, "would be reused (...)" / "would be built: why")
 
 
 @dataclass(frozen=True)

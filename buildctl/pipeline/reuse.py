@@ -23,7 +23,6 @@ from buildctl.errors import OperationError
 from buildctl.inputs import key as keys
 from buildctl.inputs.context import context_entries
 from buildctl.inspect.base_platforms import ResolvedBase
-from buildctl.model import BuildOptions
 from buildctl.pipeline.plan import Plan, ServicePlan
 from buildctl.pipeline.results import ServiceOutcome
 from buildctl.registry.client import RegistryClient
@@ -54,18 +53,17 @@ class Decision:
     moved: tuple[str, ...] = ()  # bases moved since the last release: "REF (PLATFORM): OLD -> NEW"
 
 
-def decide(plan: Plan, *, client: RegistryClient, bases: tuple[ResolvedBase, ...], rebuild: bool = False,
-           options: BuildOptions | None = None) -> dict[str, Decision]:
-    """Per service: reused (and from where) or built (and why). ``options``: the run's build options
-    (--pull / --no-cache defeat reuse)."""
-    opts = options or plan.config.build
+def decide(plan: Plan, *, client: RegistryClient, bases: tuple[ResolvedBase, ...],
+           rebuild: bool = False) -> dict[str, Decision]:
+    """Per service: reused (and from where) or built (and why). The plan's build options are the
+    run's: its --pull / --no-cache defeat reuse."""
     configs = {s.name: s for s in plan.config.services}
 
     def one(svc: ServicePlan) -> Decision:
         mine = tuple(keys.Base(b.reference, p, d) for b in bases if b.service == svc.name for p, d in b.digests)
         dockerfile = svc.build.dockerfile.read_text(encoding="utf-8", errors="surrogateescape")
         why = keys.unknowable(dockerfile, bases=mine, secrets=bool(configs[svc.name].secrets),
-                              pull=opts.pull, no_cache=opts.no_cache)
+                              pull=svc.build.options.pull, no_cache=svc.build.options.no_cache)
         if why:
             return Decision(svc.name, None, why=why, bases=mine)
         spec = svc.build
