@@ -54,19 +54,22 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
 
     info = engine.engine_info()
     platforms = config.all_platforms()
-    # Host handlers only matter (and are only ours to touch) when the builds run on this engine;
-    # emulation is then proved where the builds really run: through the builder.
-    host = (binfmt.register_host(platforms, native=info.native_platform, config=config.binfmt)
-            if builder.runs_locally(config.builder, info) else ())
-    lap("binfmt")
-    selected = builder.ensure_builder(config.builder, platforms=platforms, info=info)
-    lap("builder")
     the_plan = planning.make_plan(config, run_id=run_id, options=options,
                                   commit_times=source_dates.commit_times(config, options))
     decisions = {} if reuse_from is None else reuse.decide(the_plan, client=client, bases=reuse_from.bases,
                                                             rebuild=reuse_from.rebuild)
     the_plan = reuse.apply(the_plan, decisions, nightly=bool(reuse_from and reuse_from.nightly))
     lap("inputs")
+    if reuse.builds_anything(the_plan, decisions):
+        # Host handlers only matter (and are only ours to touch) when the builds run on this engine;
+        # emulation is then proved where the builds really run: through the builder.
+        host = (binfmt.register_host(platforms, native=info.native_platform, config=config.binfmt)
+                if builder.runs_locally(config.builder, info) else ())
+        lap("binfmt")
+        selected = builder.ensure_builder(config.builder, platforms=platforms, info=info)
+        lap("builder")
+    else:  # every service reused, no smoke command to run under emulation: no handler, no builder needed
+        host, selected = (), reuse.no_builder(config.builder)
     # Emulation is proved where the builds run: on this kernel for a builder on the local engine
     # (5 ms, before anything is built); elsewhere by a probe build on the builder (~0.5 s), run
     # beside the services' builds — its clear message wins if it fails (the builds would then fail
@@ -145,8 +148,12 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
         def tag(outcome: ServiceOutcome) -> ServiceOutcome:
             if outcome.tag_status is not TagStatus.IDENTICAL:  # identical: the tag stays where it is
                 try:
-                    engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}",
-                                     tag_ref=outcome.release_ref)
+                    if outcome.build.reused_from:  # the very bytes, one PUT: no docker process (~0.3 s)
+                        reuse.put_tag(client, outcome.repository, outcome.build.index_digest or "",
+                                      outcome.release_ref)
+                    else:
+                        engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}",
+                                         tag_ref=outcome.release_ref)
                 except OperationError as exc:  # after its retries: for good (a quota, a lock, a policy)
                     return replace(outcome, tag_error=exc.message)
             reused = f" ({outcome.build.outcome})" if outcome.build.reused_from else ""

@@ -19,10 +19,12 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from buildctl.engine.results import BuilderAction, BuilderReport
 from buildctl.errors import OperationError
 from buildctl.inputs import key as keys
 from buildctl.inputs.context import context_entries
 from buildctl.inspect.base_platforms import ResolvedBase
+from buildctl.model import BuilderConfig
 from buildctl.pipeline.plan import Plan, ServicePlan
 from buildctl.pipeline.results import ServiceOutcome
 from buildctl.registry.client import RegistryClient
@@ -120,6 +122,17 @@ def _moved(client: RegistryClient, svc: ServicePlan, bases: tuple[keys.Base, ...
     return keys.moved_bases(old, bases)
 
 
+def builds_anything(plan: Plan, decisions: Mapping[str, Decision]) -> bool:
+    """Does the release need the builder (and emulation)? Not when every service is reused and none
+    has a smoke command to run under emulation."""
+    return any(not (d := decisions.get(s.name)) or not d.reused or s.smoke for s in plan.services)
+
+
+def no_builder(cfg: BuilderConfig) -> BuilderReport:
+    """The record's builder when nothing was built: named, not looked at."""
+    return BuilderReport(cfg.name, str(cfg.driver), BuilderAction.NOT_NEEDED, ())
+
+
 def apply(plan: Plan, decisions: Mapping[str, Decision], *, nightly: bool = False) -> Plan:
     """The plan with each known input digest annotated on its index and built with --pull (module
     docstring); a nightly run pulls every base anyway."""
@@ -135,6 +148,13 @@ def apply(plan: Plan, decisions: Mapping[str, Decision], *, nightly: bool = Fals
             spec = replace(spec, options=replace(spec.options, pull=True))
         services.append(replace(svc, build=spec))
     return replace(plan, services=tuple(services))
+
+
+def put_tag(client: RegistryClient, repository: str, digest: str, tag_ref: str) -> None:
+    """``tag_ref`` names the index ``repository@digest``: its bytes PUT under the tag, so the tag
+    resolves to that very digest (what `imagetools create` with one source does, without a process)."""
+    index = client.get_manifest(f"{repository}@{digest}")
+    client.put_manifest(tag_ref, index.content, index.media_type)
 
 
 def publish_pointers(outcomes: tuple[ServiceOutcome, ...], decisions: Mapping[str, Decision],

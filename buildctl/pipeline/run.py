@@ -70,7 +70,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
         try:
             # After the gate and the tags, before Git: only verified, released images get signed.
             signatures = sign_step.sign_release(config, outcome, client)
-            sign_step.attest_release(config, outcome)  # REPO:sha256-<hex>.att, signed when sign: is on
+            sign_step.attest_release(config, outcome, client)  # REPO:sha256-<hex>.att, signed when sign: is on
             if outcome.passed and outcome.refusal is None and outcome.tag_failure is None and with_gitops:
                 same = nightly and _unchanged_images(config, outcome, client)
                 if same:
