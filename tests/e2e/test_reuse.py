@@ -38,7 +38,7 @@ def _project(tmp_path: Path, *, base: str = BASE_IMAGE) -> tuple[Path, str, Path
         text = text.replace(f"image: {prefix}/{name}\n", f"image: {prefix}/{name}\n    manifests: [deploy/{name}.yaml]\n")
     text = text.replace(f"image: {prefix}/c\n    manifests: [deploy/c.yaml]\n    build_args: {{BASE_IMAGE: {BASE_IMAGE}}}",
                         f"image: {prefix}/c\n    manifests: [deploy/c.yaml]\n    build_args: {{BASE_IMAGE: {base}}}")
-    (root / "services.yaml").write_text(f"registry: {REGISTRY}\ngitops: {{repo: {remote}}}\n" + text)
+    (root / "services.yaml").write_text(f"registry: {REGISTRY}\ngitops: {{repo: {remote}, pin_digest: true}}\n" + text)
     (root / "a" / ".dockerignore").write_text("notes.txt\n")
     (root / "a" / "notes.txt").write_text("not in the image\n")
     git("init", "-q", "-b", "main", str(root))
@@ -56,7 +56,7 @@ def _release(root: Path, tmp_path: Path, *extra: str, command: str = "build") ->
     out = tmp_path / f"{tag}.json"
     result = run_cli(command, "--tag", tag, "--record", str(out), *extra, cwd=root)
     assert result.code == 0, result.output
-    return record_of(out)
+    return {**record_of(out), "stdout": result.stdout}
 
 
 def _outcomes(record: dict) -> dict[str, str]:
@@ -114,10 +114,16 @@ def test_a_moved_base_rebuilds_its_service_and_a_deleted_index_is_rebuilt_never_
     # and the record names the base that moved, old -> new.
     a_ref = f"{REGISTRY}/{prefix}/a@{built_a['index_digest']}"
     subprocess.run(["docker", "buildx", "imagetools", "create", "--tag", base, a_ref], check=True, capture_output=True)
-    moved = _release(root, tmp_path, command="run")
+    moved = _release(root, tmp_path, "--nightly", command="run")
     assert _outcomes(moved) == {"a": "reused", "b": "reused", "c": "built"}, moved["services"]
     c = next(s for s in moved["services"] if s["name"] == "c")
-    assert c["bases_moved"] and all(f"{base} (linux/" in line and " -> " in line for line in c["bases_moved"])
+    assert len(c["bases_moved"]) == 2 and all(f"{base} (linux/" in line and " -> " in line for line in c["bases_moved"])
+    assert f"  base {c['bases_moved'][0]}" in moved["stdout"] and moved["gitops"]["commit"]
+
+    # The next night nothing moved: everything reused, and no commit.
+    quiet = _release(root, tmp_path, "--nightly", command="run")
+    assert _outcomes(quiet) == {"a": "reused", "b": "reused", "c": "reused"}, quiet["services"]
+    assert quiet["gitops"]["commit"] is None and "no commit" in quiet["gitops"]["message"]
 
     # b's index deleted behind buildctl's back (its pointer goes with it on this registry): b is
     # built again and its tag resolves.
