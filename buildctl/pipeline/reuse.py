@@ -63,14 +63,18 @@ def decide(plan: Plan, *, client: RegistryClient, bases: tuple[ResolvedBase, ...
 
     def one(svc: ServicePlan) -> Decision:
         mine = tuple(keys.Base(b.reference, p, d) for b in bases if b.service == svc.name for p, d in b.digests)
-        dockerfile = svc.build.dockerfile.read_text(encoding="utf-8", errors="surrogateescape")
-        why = keys.unknowable(dockerfile, bases=mine, secrets=bool(configs[svc.name].secrets),
-                              pull=svc.build.options.pull, no_cache=svc.build.options.no_cache)
+        spec = svc.build
+        try:
+            dockerfile = spec.dockerfile.read_text(encoding="utf-8", errors="surrogateescape")
+            why = keys.unknowable(dockerfile, bases=mine, secrets=bool(configs[svc.name].secrets),
+                                  pull=spec.options.pull, no_cache=spec.options.no_cache)
+            entries = () if why else context_entries(spec.context, spec.dockerfile)
+        except OSError as exc:  # the build reads them too, and says so better: just build
+            why = f"the context could not be read here: {exc.strerror or exc}"
         if why:
             return Decision(svc.name, None, why=why, bases=mine)
-        spec = svc.build
         inputs = keys.Inputs(
-            entries=context_entries(spec.context, spec.dockerfile), dockerfile=dockerfile, platforms=spec.platforms,
+            entries=entries, dockerfile=dockerfile, platforms=spec.platforms,
             build_args=spec.build_args, target=spec.target, labels=spec.options.labels, bases=mine,
             source_date_epoch=spec.source_date_epoch,
             outputs={"provenance": str(spec.options.provenance), "sbom": str(spec.options.sbom),
