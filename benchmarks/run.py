@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 import psutil
 
-from benchmarks import scenarios
+from benchmarks import reuse_scenario, scenarios
 from benchmarks.measure import PROJECT, BenchError
 
 HERE = Path(__file__).resolve().parent
@@ -35,6 +35,8 @@ SCENARIOS = {
     "warm": lambda ctx: scenarios.release_vs_bake(ctx, cold=False),
     **{f"{temp}-{kind}": (lambda ctx, temp=temp, kind=kind: scenarios.release_vs_bake(ctx, cold=temp == "cold", kind=kind))
        for kind in ("docker-container", "remote", "multinode") for temp in ("cold", "warm")},
+    **{f"reuse-{kind}": (lambda ctx, kind=kind: reuse_scenario.reuse_vs_bake(ctx, kind=kind))
+       for kind in ("docker", "docker-container")},
     "cache-cold": scenarios.registry_cache_cold_start,
     "cold-fresh": scenarios.cold_fresh_agent,
     "cli": scenarios.cli_speed,

@@ -72,13 +72,18 @@ def _config(ctx: Context, kind: str = "docker") -> Path:
 RUN_ID = secrets.token_hex(3)
 
 
-def _buildctl_build(config: Path, tag: str, *extra: str, env: dict[str, str] | None = None) -> Sample:
+def _buildctl_build(config: Path, tag: str, *extra: str, env: dict[str, str] | None = None,
+                    reuse: bool = False) -> Sample:
+    """``reuse``: let unchanged services be reused (pipeline/reuse.py); the build scenarios pass
+    --rebuild, so they measure the build they always measured."""
     tag = f"{tag}-{RUN_ID}"
     record = config.parent / f"{tag}.release.json"
-    sample = run(buildctl_argv("build", "-c", str(config), "--tag", tag, "--record", str(record), *extra),
+    flags = () if reuse else ("--rebuild",)
+    sample = run(buildctl_argv("build", "-c", str(config), "--tag", tag, "--record", str(record), *flags, *extra),
                  env={**CLI_ENV, **(env or {})})
     data = json.loads(record.read_text())
     sample.detail = {"timings": data["timings"], "build_seconds": {s["name"]: s["build_seconds"] for s in data["services"]},
+                     "outcomes": {s["name"]: s["outcome"].split(" ")[0] for s in data["services"]},
                      "prefetch": data.get("prefetch")}
     return sample
 

@@ -29,7 +29,7 @@ from buildctl.cli_options import (
     ProgressMode,
     ProgressOpt,
     PullOpt,
-    QuietOpt,
+    QuietOpt, RebuildOpt,
     RecordOut,
     RecreateOpt,
     RegistryOpt,
@@ -129,7 +129,7 @@ def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, ta
 
 def _release(*, with_gitops: bool, services, config, tag, registry, builder, json, jobs, pull, no_cache, record,
              metadata_file, progress: ProgressMode, pin_digest=None, nightly: bool = False,
-             recreate_builder: bool = False, retag: bool = False, sources: tuple[Path, ...] = ()) -> None:
+             recreate_builder: bool = False, retag: bool = False, sources: tuple[Path, ...] = (), rebuild: bool = False) -> None:
     from buildctl.commands import release as release_cmd
     from buildctl.output import ci
     from buildctl.pipeline.metadata_file import write_metadata
@@ -142,10 +142,10 @@ def _release(*, with_gitops: bool, services, config, tag, registry, builder, jso
     with display_for(progress, cfg) as display:
         if with_gitops:
             result = release_cmd.run(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
-                                     nightly=nightly, progress=display, retag=retag, sources=sources)
+                                     nightly=nightly, progress=display, retag=retag, sources=sources, rebuild=rebuild)
         else:
             result = release_cmd.build(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
-                                       progress=display, retag=retag, sources=sources)
+                                       progress=display, retag=retag, sources=sources, rebuild=rebuild)
     if metadata_file is not None:  # beside the record: the released images in buildx's shape
         write_metadata(metadata_file, result.record, run_dir=Path(result.outcome.run_dir))
     if json:
@@ -169,7 +169,7 @@ def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag:
           registry: RegistryOpt = None, builder: BuilderOpt = None, json: JsonOpt = False, jobs: JobsOpt = None,
           pull: PullOpt = False, no_cache: NoCacheOpt = False, record: RecordOut = None,
           metadata_file: MetadataOut = None, progress: ProgressOpt = ProgressMode.AUTO, quiet: QuietOpt = False,
-          recreate_builder: RecreateOpt = False, retag: RetagOpt = False,
+          recreate_builder: RecreateOpt = False, retag: RetagOpt = False, rebuild: RebuildOpt = False,
           local: Annotated[bool, typer.Option("--local", help="Build for one platform and load into the local engine; no push.")] = False,
           platform: PlatformOpt = None, by_digest: ByDigestOpt = None, from_: FromOpt = None) -> None:
     """Build, push, verify and tag every service (no Git). The tag appears only if all pass."""
@@ -195,7 +195,7 @@ def build(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag:
         raise errors.UsageError("--platform goes with --local or --by-digest; for releases set platforms: in services.yaml")
     _release(with_gitops=False, services=services, config=config, tag=tag, registry=registry, builder=builder,
              json=json, jobs=jobs, pull=pull, no_cache=no_cache, record=record, metadata_file=metadata_file,
-             progress=mode, recreate_builder=recreate_builder, retag=retag, sources=tuple(from_ or ()))
+             progress=mode, recreate_builder=recreate_builder, retag=retag, sources=tuple(from_ or ()), rebuild=rebuild)
 
 
 @app.command(epilog=epilog("run"))
@@ -203,9 +203,9 @@ def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: T
         registry: RegistryOpt = None, builder: BuilderOpt = None, json: JsonOpt = False, jobs: JobsOpt = None,
         pull: PullOpt = False, no_cache: NoCacheOpt = False, record: RecordOut = None,
         metadata_file: MetadataOut = None, progress: ProgressOpt = ProgressMode.AUTO, quiet: QuietOpt = False,
-        recreate_builder: RecreateOpt = False, retag: RetagOpt = False,
+        recreate_builder: RecreateOpt = False, retag: RetagOpt = False, rebuild: RebuildOpt = False,
         pin_digest: Annotated[Optional[bool], typer.Option("--pin-digest/--no-pin-digest", help="Write TAG@sha256:INDEX (default: services.yaml).")] = None,
-        nightly: Annotated[bool, typer.Option("--nightly", help="--pull, tag nightly-YYYYMMDD (unless --tag), and no commit when the rebuilt images equal the pinned ones (README: Nightly).")] = False,
+        nightly: Annotated[bool, typer.Option("--nightly", help="Tag nightly-YYYYMMDD (unless --tag), rebuild (pulling) only what moved, base images included; no commit when nothing did (README: Nightly).")] = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the buildx commands, the tags and the manifest diff; run nothing.")] = False,
         from_: FromOpt = None) -> None:
     """The whole release: binfmt, builder, build, push, verify, tag, then one GitOps commit."""
@@ -215,12 +215,12 @@ def run(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, tag: T
         from buildctl.commands.release import nightly_tag
 
         cfg = _load(config, tag or (nightly_tag() if nightly else None), registry, services, builder=builder)
-        render.render(plan_with_diff(cfg, pull=pull or nightly, no_cache=no_cache), as_json=json)
+        render.render(plan_with_diff(cfg, pull=pull, no_cache=no_cache), as_json=json)
         return
     _release(with_gitops=True, services=services, config=config, tag=tag, registry=registry, builder=builder,
              json=json, jobs=jobs, pull=pull, no_cache=no_cache, record=record, metadata_file=metadata_file,
              progress=mode, pin_digest=pin_digest, nightly=nightly, recreate_builder=recreate_builder, retag=retag,
-             sources=tuple(from_ or ()))
+             sources=tuple(from_ or ()), rebuild=rebuild)
 
 
 @app.command(epilog=epilog("verify"))

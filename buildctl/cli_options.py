@@ -37,6 +37,7 @@ MetadataOut = Annotated[Optional[Path], typer.Option(
 PullOpt = Annotated[bool, typer.Option("--pull", help="Always pull newer base images.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Build without the build cache.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Same as --progress quiet.")]
+RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Build every service, also one whose inputs equal those of an image released before (default: reuse it).")]
 RetagOpt = Annotated[bool, typer.Option("--retag", help="Move a release tag that already holds other images (tags are immutable otherwise; the record says so).")]
 
 

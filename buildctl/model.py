@@ -257,6 +257,7 @@ class Phase(StrEnum):
     VERIFIED = "verified"
     VERIFICATION_FAILED = "verification failed"
     WAITING = "waiting: another run is releasing this tag"  # registry/claims.py
+    REUSED = "reused"  # inputs unchanged: the index released before, not rebuilt (pipeline/reuse.py)
     TAGGED = "tagged"
     FAILED = "failed"
 
@@ -265,9 +266,10 @@ class Phase(StrEnum):
 class Progress:
     phase: Phase
     step: tuple[int, int] | None = None  # (n, m) of the BuildKit steps, while building
+    detail: str = ""  # after the phase, as it is shown: " (inputs sha256:..., from TAG)" when reused
 
     def __str__(self) -> str:
-        return f"{self.phase} step {self.step[0]}/{self.step[1]}" if self.step else str(self.phase)
+        return f"{self.phase} step {self.step[0]}/{self.step[1]}" if self.step else f"{self.phase}{self.detail}"
 
 
 # (service, platform or "" for all of its platforms, progress): how steps report to the display.
@@ -305,3 +307,4 @@ class BuildSpec:
     builder: str = "default"  # the buildx builder it runs on (--builder)
     metadata_file: Path | None = None  # where buildx writes the index digest (in the run's folder)
     by_digest: bool = False  # pushed by digest only, no tag at all (`build --by-digest`, native agents)
+    annotations: Mapping[str, str] = field(default_factory=frozen_map)  # `index:dev.buildctl.inputs` -> digest

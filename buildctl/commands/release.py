@@ -13,15 +13,17 @@ __all__ = ["build", "nightly_tag", "run"]
 
 def build(config: Config, *, jobs: int | None = None, pull: bool = False, no_cache: bool = False,
           record_path: Path | None = None, progress: ProgressFn | None = None, retag: bool = False,
-          sources: tuple[Path, ...] = ()) -> RunResult:
+          sources: tuple[Path, ...] = (), rebuild: bool = False) -> RunResult:
     return run_release(config, with_gitops=False, jobs=jobs, pull=pull, no_cache=no_cache,
-                       record_path=record_path, progress=progress, retag=retag, sources=sources)
+                       record_path=record_path, progress=progress, retag=retag, sources=sources, rebuild=rebuild)
 
 
 def run(config: Config, *, jobs: int | None = None, pull: bool = False, no_cache: bool = False,
         record_path: Path | None = None, nightly: bool = False, progress: ProgressFn | None = None,
-        retag: bool = False, sources: tuple[Path, ...] = ()) -> RunResult:
-    """The whole release; ``nightly`` also pulls (README: Nightly rebuild); ``sources``: merge what
+        retag: bool = False, sources: tuple[Path, ...] = (), rebuild: bool = False) -> RunResult:
+    """The whole release; ``nightly`` rebuilds (with --pull) exactly the services whose inputs — base
+    digests included — moved, and reuses the rest (README: Nightly rebuild); ``sources``: merge what
     native agents built (README: Native agents) instead of building."""
-    return run_release(config, with_gitops=True, jobs=jobs, pull=pull or nightly, no_cache=no_cache,
-                       record_path=record_path, nightly=nightly, progress=progress, retag=retag, sources=sources)
+    return run_release(config, with_gitops=True, jobs=jobs, pull=pull, no_cache=no_cache,
+                       record_path=record_path, nightly=nightly, progress=progress, retag=retag, sources=sources,
+                       rebuild=rebuild)

@@ -34,6 +34,8 @@ def build_argv(spec: BuildSpec, *, local: tuple[str, str] | None = None) -> list
     if local:
         return [*argv, "--tag", local[1], "--load", str(spec.context)]
     argv += [f"--provenance={str(opts.provenance).lower()}", f"--sbom={str(opts.sbom).lower()}"]
+    for key, value in spec.annotations.items():
+        argv += ["--annotation", f"{key}={value}"]
     for ref in opts.cache_from:
         argv += ["--cache-from", ref]
     for ref in opts.cache_to:

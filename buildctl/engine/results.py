@@ -24,6 +24,7 @@ class BuilderAction(StrEnum):
     REUSED = "reused"
     CREATED = "created"
     RECREATED = "recreated"  # its nodes differed from services.yaml and --recreate-builder was given
+    NOT_NEEDED = "not needed: every service reused"  # pipeline/reuse.py: nothing was built
 
 
 @dataclass(frozen=True)

@@ -230,6 +230,24 @@ def commit_time(path: Path) -> str | None:
     return out if proc.returncode == 0 and out.isdigit() else None
 
 
+def last_change_time(paths: Sequence[Path], *, cwd: Path,
+                     lines: tuple[Path, int, int] | None = None) -> str | None:
+    """The commit time (Unix seconds) of the last commit that touched any of ``paths`` or, with
+    ``lines`` = (file, first, last), that range of lines of the file (`git log -L`, which follows
+    the lines through earlier edits above them); None outside git or before any such commit."""
+    git = Git(GitOpsConfig(repo=""), token=None, throwaway=True)
+    times = []
+    proc = git.run("log", "-1", "--format=%ct", "--", *map(str, paths), cwd=cwd, what="git log", check=False)
+    times.append(proc.stdout.strip() if proc.returncode == 0 else "")
+    if lines is not None:
+        file, first, last = lines
+        proc = git.run("log", "-1", "--format=%ct", "-s", f"-L{first},{last}:{file.name}", cwd=file.parent,
+                       what="git log -L", check=False)  # fails for a file git does not track: no time from it
+        times.append(proc.stdout.strip().splitlines()[0] if proc.returncode == 0 and proc.stdout.strip() else "")
+    found = [int(t) for t in times if t.isdigit()]
+    return str(max(found)) if found else None
+
+
 def head_commit(path: Path) -> str:
     """The full hash of HEAD of the git work tree holding ``path``, or "" outside one (or before
     its first commit): the source commit native agents record and the merge compares."""

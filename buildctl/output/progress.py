@@ -108,7 +108,7 @@ class LiveDisplay(_Rows):
         with self.lock:
             for key, (state, _) in self.rows.items():
                 role = ("fail" if state.phase in (Phase.FAILED, Phase.VERIFICATION_FAILED)
-                        else "ok" if state.phase in (Phase.VERIFIED, Phase.TAGGED) else "")
+                        else "ok" if state.phase in (Phase.VERIFIED, Phase.TAGGED, Phase.REUSED) else "")
                 table.add_row(data(key[0]), data(key[1]), styled(state, role) if role else data(state),
                               f"{self.elapsed(key):5.1f}s")
         return table

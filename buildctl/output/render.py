@@ -192,7 +192,7 @@ def _(result: DriftReport, out: Console) -> None:
 @json_of.register
 def _(result: PlanWithDiff) -> Any:
     return {**json_of(result.plan), "gitops_dry_run": to_data(result.gitops) if result.gitops else None,
-            "base_images": [to_data(b) for b in result.bases]}
+            "base_images": [to_data(b) for b in result.bases], "reuse": dict(result.reuse)}
 
 
 @human.register
@@ -200,6 +200,8 @@ def _(result: PlanWithDiff, out: Console) -> None:
     human(result.plan, out)
     for b in result.bases:  # digests as the registries answered now: the build resolves them again
         out.print(line(f"base {b.service} {b.file}:{b.line} {b.reference}: ", "; ".join(f"{p} {d}" for p, d in b.digests)))
+    for service, decision in result.reuse:
+        out.print(line(f"{service}: {decision}"))
     for s in result.plan.services:
         out.print(line(f"would tag {s.release_ref} (after verification)"))
     if result.gitops is None:
@@ -260,6 +262,11 @@ def release_table(outcome, out: Console, signatures=()) -> None:
         if not s.build.ok:
             out.print(line(styled(s.service, "fail"), f" build log ({s.build.log_file}), last lines:"))
             out.print(line(log_tail(s.build.log_file)))
+        else:  # built or reused (pipeline/reuse.py), and why it was built; which bases moved
+            why = f": {s.build.why_built}" if s.build.why_built and not s.build.reused_from else ""
+            out.print(line(f"{s.service}: {s.build.outcome}{why}"))
+            for moved in s.build.bases_moved:
+                out.print(line(f"  base {moved}"))
     out.print(styled("release gate passed", "ok") if outcome.passed
               else styled("release gate FAILED: no tag created, nothing changed in Git", "fail"))
     if outcome.refusal:

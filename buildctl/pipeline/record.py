@@ -61,7 +61,12 @@ def release_record(outcome: ReleaseOutcome, *, gitops: GitOpsResult | None = Non
             # Which builder node built each platform (builder_spec.platform_nodes: buildx's choice).
             "nodes": {p.platform: outcome.builder.node_of(p.platform) for p in v.platforms} if v else {},
             "checks": [to_data(c) for c in v.checks] if v else [],
-            "built": s.build.ok,
+            "built": s.build.ok,  # an image is there (built now, or reused: see "outcome")
+            "outcome": s.build.outcome,  # built | reused (inputs sha256:..., from TAG) | failed
+            "inputs": s.build.inputs,  # the input digest (pipeline/reuse.py); null: could not be known
+            "reused_from": s.build.reused_from,
+            "why_built": s.build.why_built or None,
+            "bases_moved": list(s.build.bases_moved),
             "verified": bool(v and v.ok),
             "tagged": s.tagged,
             "release": s.tag_status and str(s.tag_status),

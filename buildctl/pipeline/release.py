@@ -23,9 +23,10 @@ from buildctl.inspect.results import Check, CheckStatus, Verification
 from buildctl.model import BuildOptions, Config, Phase, Progress, ProgressFn
 from buildctl.pipeline import build
 from buildctl.pipeline import plan as planning
-from buildctl.pipeline import source_dates
+from buildctl.pipeline import reuse, source_dates
 from buildctl.pipeline import tagging
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome, TagFailure, TagStatus
+from buildctl.pipeline.reuse import ReuseInputs
 from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import TagDeletion
@@ -37,9 +38,10 @@ CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None, retag: bool = False,
-                  claim: ReleaseClaim | None = None) -> ReleaseOutcome:
+                  claim: ReleaseClaim | None = None, reuse_from: ReuseInputs | None = None) -> ReleaseOutcome:
     """Steps 1-5 of a release. ``claim``: this run's claim on the release tag, acquired after the
-    gate and held by the caller until its GitOps step has ended."""
+    gate and held by the caller until its GitOps step has ended. ``reuse_from``: the base digests
+    (and --rebuild, --nightly) to decide which services are reused instead of built (pipeline/reuse.py)."""
     notify = progress or (lambda service, platform, state: None)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -53,15 +55,22 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     warming = prefetch.started(config, client=client)  # the base images' layers, read while the builds run
     info = engine.engine_info()
     platforms = config.all_platforms()
-    # Host handlers only matter (and are only ours to touch) when the builds run on this engine;
-    # emulation is then proved where the builds really run: through the builder.
-    host = (binfmt.register_host(platforms, native=info.native_platform, config=config.binfmt)
-            if builder.runs_locally(config.builder, info) else ())
-    lap("binfmt")
-    selected = builder.ensure_builder(config.builder, platforms=platforms, info=info)
-    lap("builder")
     the_plan = planning.make_plan(config, run_id=run_id, options=options,
                                   commit_times=source_dates.commit_times(config, options))
+    decisions = {} if reuse_from is None else reuse.decide(the_plan, client=client, bases=reuse_from.bases,
+                                                            rebuild=reuse_from.rebuild)
+    the_plan = reuse.apply(the_plan, decisions, nightly=bool(reuse_from and reuse_from.nightly))
+    lap("inputs")
+    if reuse.builds_anything(the_plan, decisions):
+        # Host handlers only matter (and are only ours to touch) when the builds run on this engine;
+        # emulation is then proved where the builds really run: through the builder.
+        host = (binfmt.register_host(platforms, native=info.native_platform, config=config.binfmt)
+                if builder.runs_locally(config.builder, info) else ())
+        lap("binfmt")
+        selected = builder.ensure_builder(config.builder, platforms=platforms, info=info)
+        lap("builder")
+    else:  # every service reused, no smoke command to run under emulation: no handler, no builder needed
+        host, selected = (), reuse.no_builder(config.builder)
     # Emulation is proved where the builds run: on this kernel for a builder on the local engine
     # (5 ms, before anything is built); elsewhere by a probe build on the builder (~0.5 s), run
     # beside the services' builds — its clear message wins if it fails (the builds would then fail
@@ -80,9 +89,17 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
             verifying[svc.name] = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}", client,
                                                 _verify_options(config, svc.name))
 
+        reused = {svc.name: _reused(svc, decisions[svc.name]) for svc in the_plan.services
+                  if svc.name in decisions and decisions[svc.name].reused}
+        for svc in the_plan.services:
+            if (res := reused.get(svc.name)) is not None:
+                notify(svc.name, "", Progress(Phase.REUSED, detail=res.outcome.removeprefix("reused")))
+                start_verification(svc, res)
         try:
-            results = build.build_all(the_plan, run_dir=run_dir, jobs=jobs, progress=notify,
-                                      on_built=start_verification)
+            building = replace(the_plan, services=tuple(s for s in the_plan.services if s.name not in reused))
+            built = iter(build.build_all(building, run_dir=run_dir, jobs=jobs, progress=notify,
+                                         on_built=start_verification))
+            results = [reused.get(svc.name) or _why(next(built), decisions.get(svc.name)) for svc in the_plan.services]
             handlers = probing.result() if probing else handlers
         finally:
             warming.builds_ended()
@@ -102,6 +119,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     )
     outcomes, refused, tag_failure, refusal_hint = gate_and_tag(outcomes, client, notify=notify, retag=retag,
                                                                 claim=claim)
+    if refused is None and tag_failure is None and all(o.tagged for o in outcomes):
+        reuse.publish_pointers(outcomes, decisions, client)
     lap("tag")
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes,
                           timings, refusal=refused, tag_failure=tag_failure, refusal_hint=refusal_hint,
@@ -136,7 +155,8 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
                                      tag_ref=outcome.release_ref, client=client)
                 except OperationError as exc:  # after its retries: for good (a quota, a lock, a policy)
                     return replace(outcome, tag_error=exc.message)
-            notify(outcome.service, "", Progress(Phase.TAGGED))
+            reused = f" ({outcome.build.outcome})" if outcome.build.reused_from else ""
+            notify(outcome.service, "", Progress(Phase.TAGGED, detail=reused))
             return replace(outcome, tagged=True)
 
         if refused is None:
@@ -205,8 +225,20 @@ def _each(fn: Callable[[ServiceOutcome], ServiceOutcome],
     return tuple(future.result() for future in futures)
 
 
+def _reused(svc: planning.ServicePlan, decision: reuse.Decision) -> BuildResult:
+    """The build result of a service not built: the index released before with the same inputs."""
+    return BuildResult(svc.name, svc.repository, "", ok=True, index_digest=decision.reused,
+                       inputs=decision.inputs, reused_from=decision.pointer)
+
+
+def _why(result: BuildResult, decision: reuse.Decision | None) -> BuildResult:
+    if decision is None:
+        return result
+    return replace(result, inputs=decision.inputs, why_built=decision.why, bases_moved=decision.moved)
+
+
 def _clean_staging(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome:
-    if not outcome.build.ok:
+    if not outcome.build.ok or outcome.build.reused_from:
         return outcome
     ref = f"{outcome.repository}:{outcome.build.staging_tag}"
     return replace(outcome, staging=client.delete_tag(ref))

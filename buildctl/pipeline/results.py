@@ -29,6 +29,17 @@ class BuildResult:
     seconds: float = 0.0
     log_file: str | None = None
     error: str | None = None
+    inputs: str | None = None  # the input digest (inputs/key.py); None: unknowable, see why_built
+    reused_from: str | None = None  # REPO:POINTER the index was found under: not built, reused
+    why_built: str = ""  # why it was not reused (shown by plan, kept in the record)
+    bases_moved: tuple[str, ...] = ()  # "REF (PLATFORM): OLD -> NEW" since the last release
+
+    @property
+    def outcome(self) -> str:
+        """``built``, or ``reused (inputs sha256:..., from TAG)``."""
+        if self.reused_from:
+            return f"reused (inputs {self.inputs}, from {self.reused_from.rsplit(':', 1)[1]})"
+        return "built" if self.ok else "failed"
 
 
 class TagAftermath(StrEnum):
@@ -138,6 +149,7 @@ class PlanWithDiff:
     plan: Plan
     gitops: GitOpsResult | None  # a dry run: diff only, nothing pushed
     bases: tuple[ResolvedBase, ...] = ()  # the base images' digests per platform, as the registries answered
+    reuse: tuple[tuple[str, str], ...] = ()  # (service, "would be reused (...)" / "would be built: why")
 
 
 @dataclass(frozen=True)

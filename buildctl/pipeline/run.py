@@ -18,6 +18,7 @@ from buildctl.model import Config, ProgressFn, ReleasedImage
 from buildctl.pipeline import gitops_step, merge, record, sign_step, tagging
 from buildctl.pipeline.plan import build_options, new_run_id
 from buildctl.pipeline.release import build_release
+from buildctl.pipeline.reuse import ReuseInputs
 from buildctl.pipeline.results import ReleaseOutcome, RunResult, Signature
 from buildctl.pipeline.session import registry_session
 from buildctl.redaction import redact_url
@@ -32,9 +33,12 @@ def nightly_tag(today: date | None = None) -> str:
 
 def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, pull: bool = False,
                 no_cache: bool = False, record_path: Path | None = None, nightly: bool = False,
-                progress: ProgressFn | None = None, retag: bool = False, sources: tuple[Path, ...] = ()) -> RunResult:
+                progress: ProgressFn | None = None, retag: bool = False, sources: tuple[Path, ...] = (),
+                rebuild: bool = False) -> RunResult:
     """Build, verify, tag, sign (with ``sign:``) and with ``with_gitops`` commit; ``nightly`` skips
     the commit when the rebuilt images are identical to what the GitOps files already pin.
+    A service whose inputs equal those of an index released before is reused, unless ``rebuild``
+    (pipeline/reuse.py).
     ``sources``: native agents' files (`--from`): merge what they pushed instead of building.
 
     A release tag that exists with other images is refused (OperationError, after the record is
@@ -56,14 +60,17 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
             outcome = merge.merge_release(config, parts, run_dir=run_dir, run_id=run_id, client=client,
                                           progress=progress, retag=retag, claim=claim)
         else:
-            base_platforms.refuse_missing_platforms(config, credentials={config.registry: creds} if creds else None)
+            credentials = {config.registry: creds} if creds else None
+            base_platforms.refuse_missing_platforms(config, credentials=credentials)
+            reuse_from = ReuseInputs(base_platforms.resolved_bases(config, credentials=credentials),
+                                     rebuild=rebuild, nightly=nightly)
             outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                     options=build_options(config, pull=pull, no_cache=no_cache), client=client,
-                                    progress=progress, retag=retag, claim=claim)
+                                    progress=progress, retag=retag, claim=claim, reuse_from=reuse_from)
         try:
             # After the gate and the tags, before Git: only verified, released images get signed.
             signatures = sign_step.sign_release(config, outcome, client)
-            sign_step.attest_release(config, outcome)  # REPO:sha256-<hex>.att, signed when sign: is on
+            sign_step.attest_release(config, outcome, client)  # REPO:sha256-<hex>.att, signed when sign: is on
             if outcome.passed and outcome.refusal is None and outcome.tag_failure is None and with_gitops:
                 same = nightly and _unchanged_images(config, outcome, client)
                 if same:

@@ -1,4 +1,12 @@
-"""SOURCE_DATE_EPOCH per service: the commit time of its build context's git HEAD.
+"""SOURCE_DATE_EPOCH per service: the time of the last commit that touched that service's inputs —
+its build context, its Dockerfile and its entry in services.yaml.
+
+Not HEAD's time: in a monorepo every commit would then change every service's images (their
+config `created`), and no service could ever be reused (pipeline/reuse.py). A commit to `worker/`
+leaves the epoch of `vote` and `result` as it was.
+
+Uncommitted changes do not move the epoch (it is the last commit's time): their content is in the
+input digest anyway, so an edited file still gives a new key and a build, just with that epoch.
 
 The one input of a plan that comes from git rather than services.yaml; `plan` and the release
 read it the same way, so the buildx command `plan` shows is the one the release runs.
@@ -11,7 +19,36 @@ from buildctl.model import BuildOptions, Config
 
 
 def commit_times(config: Config, options: BuildOptions | None = None) -> dict[str, str]:
-    """service -> HEAD commit time of its context, when build.source_date_epoch is auto."""
+    """service -> time of the last commit of its inputs, when build.source_date_epoch is auto."""
     if (options or config.build).source_date_epoch != "auto":
         return {}
-    return {svc.name: t for svc in config.services if (t := git.commit_time(svc.context))}
+    try:
+        text = config.path.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    out = {}
+    for svc in config.services:
+        span = entry_lines(text, svc.line) if svc.line else None
+        lines = (config.path, *span) if span else None
+        if t := git.last_change_time((svc.context, svc.dockerfile), cwd=svc.context, lines=lines):
+            out[svc.name] = t
+    return out
+
+
+def entry_lines(text: str, first: int) -> tuple[int, int] | None:
+    """(first, last) line of the YAML block that starts at line ``first`` (1-based): every following
+    line indented deeper, blank and comment lines inside it included, trailing ones not."""
+    lines = text.splitlines()
+    if not 0 < first <= len(lines):
+        return None
+    indent = len(lines[first - 1]) - len(lines[first - 1].lstrip())
+    last = first
+    for number in range(first + 1, len(lines) + 1):
+        line = lines[number - 1]
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if len(line) - len(line.lstrip()) <= indent:
+            break
+        last = number
+    return first, last

@@ -140,7 +140,7 @@ def test_release_cold_then_warm(kind: Kind, nodes: dict[str, str], tmp_path: Pat
     for run in ("cold", "warm"):
         tag = f"{kind.name}-{run}-{nonce}"
         started = time.monotonic()
-        result = run_cli("run", "--tag", tag, "--record", str(tmp_path / f"{run}.json"), cwd=tmp_path)
+        result = run_cli("run", "--rebuild", "--tag", tag, "--record", str(tmp_path / f"{run}.json"), cwd=tmp_path)
         took = time.monotonic() - started
         print(f"{kind.name}: {run} release {took:.1f} s")
         assert result.code == 0, result.output
@@ -179,7 +179,7 @@ def test_failing_service_fails_the_gate_with_no_tag_and_no_commit(kind: Kind, tm
     kind.services(tmp_path, images, gitops=bare)
     before = log(bare)
     tag = f"{kind.name}-gate-{uuid.uuid4().hex[:8]}"
-    result = run_cli("run", "--tag", tag, "--record", str(tmp_path / "rec.json"), cwd=tmp_path)
+    result = run_cli("run", "--rebuild", "--tag", tag, "--record", str(tmp_path / "rec.json"), cwd=tmp_path)
     assert result.code == 1, result.output
     assert "compiler crashed on arm64" in result.output
     rec = record_of(tmp_path / "rec.json")
@@ -195,7 +195,7 @@ def test_ctrl_c_during_the_build_exits_130_with_no_tag(kind: Kind, tmp_path: Pat
     kind.services(tmp_path, images, gitops=bare)
     before = log(bare)
     tag = f"{kind.name}-int-{nonce}"
-    run = start_cli("run", "--tag", tag, cwd=tmp_path, logs=tmp_path / "logs")
+    run = start_cli("run", "--rebuild", "--tag", tag, cwd=tmp_path, logs=tmp_path / "logs")
     wait_for(lambda: any(nonce in p and "sleep" in p for p in leftovers(-1, nonce)), timeout=120,
              what="the RUN step to start")
     run.signal(signal.SIGINT, group=True)
@@ -235,7 +235,7 @@ def test_registry_cache_makes_a_cold_build_on_a_fresh_builder_faster(tmp_path: P
         ):
             Kind("docker-container", name, fresh_container_builder(name)).services(tmp_path, images, extra=extra)
             started = time.monotonic()
-            result = run_cli("build", "--tag", f"cache-{uuid.uuid4().hex[:6]}", cwd=tmp_path)
+            result = run_cli("build", "--rebuild", "--tag", f"cache-{uuid.uuid4().hex[:6]}", cwd=tmp_path)
             seconds[what] = time.monotonic() - started
             assert result.code == 0, result.output
     finally:
@@ -263,11 +263,11 @@ def test_nightly_no_cache_on_unchanged_sources_is_reproducible_and_commits_nothi
     for path in (tmp_path / "repro").rglob("*"):
         os.utime(path)
     try:
-        first = run_cli("run", "--pin-digest", "--tag", f"r1-{name}", "--record", str(tmp_path / "r1.json"), cwd=tmp_path)
+        first = run_cli("run", "--rebuild", "--pin-digest", "--tag", f"r1-{name}", "--record", str(tmp_path / "r1.json"), cwd=tmp_path)
         assert first.code == 0, first.output
         commits = log(bare)
         os.utime(tmp_path / "repro" / "app.py")  # a checkout's fresh mtimes must not matter
-        nightly = run_cli("run", "--pin-digest", "--nightly", "--no-cache", "--tag", f"r2-{name}", "--record",
+        nightly = run_cli("run", "--rebuild", "--pin-digest", "--nightly", "--no-cache", "--tag", f"r2-{name}", "--record",
                           str(tmp_path / "r2.json"), cwd=tmp_path)
         assert nightly.code == 0, nightly.output
         assert "rebuilt images are identical" in nightly.output
@@ -286,7 +286,7 @@ def test_examples_release_for_real(example: str, nodes: dict[str, str], tmp_path
     env = {"BUILDCTL_GITOPS_REPO": str(bare), "BUILDCTL_NODE_AMD64": nodes["linux/amd64"],
            "BUILDCTL_NODE_ARM64": nodes["linux/arm64"]}
     try:
-        result = run_cli("run", "-c", f"examples/{example}.services.yaml", "--tag", tag, "--record",
+        result = run_cli("run", "--rebuild", "-c", f"examples/{example}.services.yaml", "--tag", tag, "--record",
                          str(tmp_path / "rec.json"), env=env)
     finally:
         remove_builder({"docker-container": "buildctl-container", "multinode": "buildctl-multinode"}[example])

@@ -41,7 +41,7 @@ def new_tag() -> str:
 def test_transient_faults_in_push_verify_and_tag_are_retried(project: Path, tmp_path: Path) -> None:
     clean_tag, tag = new_tag(), new_tag()
     with FaultProxy() as proxy:
-        clean = run_cli("build", "--registry", proxy.address, "--tag", clean_tag, "--record", str(tmp_path / "clean.json"),
+        clean = run_cli("build", "--rebuild", "--registry", proxy.address, "--tag", clean_tag, "--record", str(tmp_path / "clean.json"),
                         cwd=project)
         assert clean.code == 0, clean.output
         # BuildKit retries a failing request 4 times within one build; the 5th and 6th 503 fall on
@@ -52,7 +52,7 @@ def test_transient_faults_in_push_verify_and_tag_are_retried(project: Path, tmp_
         # the release tag's PUT (buildctl's registry client, engine.tag_index) is retried by buildctl
         proxy.fail(503, times=2, method="PUT", path=rf"/manifests/{tag}$", agent="^python-httpx/")
         started = time.monotonic()
-        faulted = run_cli("build", "--registry", proxy.address, "--tag", tag, "--record", str(tmp_path / "rec.json"),
+        faulted = run_cli("build", "--rebuild", "--registry", proxy.address, "--tag", tag, "--record", str(tmp_path / "rec.json"),
                           cwd=project)
         elapsed = time.monotonic() - started
         injected = {kind: proxy.count(kind) for kind in ("injected 503", "injected 429")}
@@ -90,7 +90,7 @@ def test_connections_cut_mid_blob_are_recovered(project: Path, tmp_path: Path) -
     with FaultProxy() as proxy:
         proxy.drop(times=3, method="PUT", path=r"/blobs/uploads/", agent="^buildkit/")  # cut uploads half-way
         proxy.drop(times=2, method="GET", path=r"/blobs/sha256:", agent="^python-httpx/")  # and verification's reads
-        result = run_cli("build", "--registry", proxy.address, "--tag", tag, "--record", "rec.json", cwd=tmp_path)
+        result = run_cli("build", "--rebuild", "--registry", proxy.address, "--tag", tag, "--record", "rec.json", cwd=tmp_path)
         dropped = proxy.count("dropped request"), proxy.count("dropped response")
     assert result.code == 0, result.output
     assert dropped == (3, 2)
@@ -109,7 +109,7 @@ def test_a_registry_that_stays_down_fails_the_release_after_the_bound(tmp_path: 
         # registry whose storage backend is down.
         proxy.fail(503, times=10**6, path=r"^/v2/.+")
         started = time.monotonic()
-        result = run_cli("run", "--registry", proxy.address, "--tag", new_tag(), cwd=tmp_path)
+        result = run_cli("run", "--rebuild", "--registry", proxy.address, "--tag", new_tag(), cwd=tmp_path)
         elapsed = time.monotonic() - started
     print(f"registry down: failed after {elapsed:.1f} s")
     assert result.code == 1, result.output
@@ -132,7 +132,7 @@ def test_an_unreachable_registry_fails_before_anything_is_built(tmp_path: Path) 
         write_services(tmp_path, {"app": IMAGE}, gitops_repo=str(remote))
         before = tip(remote)
         proxy.refuse()
-        result = run_cli("run", "--registry", proxy.address, "--tag", new_tag(), cwd=tmp_path)
+        result = run_cli("run", "--rebuild", "--registry", proxy.address, "--tag", new_tag(), cwd=tmp_path)
     assert result.code == 1, result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("buildctl: error:")]
     assert len(errors) == 1 and errors[0].startswith(f"buildctl: error: registry {proxy.address} unreachable")

@@ -73,7 +73,7 @@ def interrupted(run, signum: int, *, group: bool = False, tag: str) -> float:
 
 
 def rerun_completes(project: Path, registry: str, tag: str, remote: Path, before: str) -> None:
-    result = run_cli("run", "--registry", registry, "--tag", tag, cwd=project)
+    result = run_cli("run", "--rebuild", "--registry", registry, "--tag", tag, cwd=project)
     assert result.code == 0, result.output
     assert sorted(tagged(tag)) == sorted(SERVICES)
     commits = git("rev-list", f"{before}..main", cwd=remote).split()
@@ -87,7 +87,7 @@ def test_ctrl_c_during_the_build(project: Path, tmp_path: Path) -> None:
     with FaultProxy() as proxy:
         remote = setup_release(project, tmp_path, proxy.address)
         before = tip(remote)
-        run = start_cli("run", "--registry", proxy.address, "--tag", tag, cwd=project, logs=tmp_path / "logs")
+        run = start_cli("run", "--rebuild", "--registry", proxy.address, "--tag", tag, cwd=project, logs=tmp_path / "logs")
         wait_for(lambda: any(NONCE in p and "sleep" in p for p in leftovers(-1, NONCE)), timeout=120,
                  what="the RUN step to start")
         took = interrupted(run, signal.SIGINT, group=True, tag=tag)  # Ctrl-C: the whole foreground group
@@ -102,7 +102,7 @@ def test_sigterm_during_verification(project: Path, tmp_path: Path) -> None:
         remote = setup_release(project, tmp_path, proxy.address)
         before = tip(remote)
         proxy.fail(429, times=1, method="GET", path=r"/manifests/sha256:", agent="^python-httpx/", retry_after="3")
-        run = start_cli("run", "--registry", proxy.address, "--tag", tag, cwd=project, logs=tmp_path / "logs")
+        run = start_cli("run", "--rebuild", "--registry", proxy.address, "--tag", tag, cwd=project, logs=tmp_path / "logs")
         wait_for(lambda: proxy.count("injected 429"), timeout=120, what="verification to be held")
         took = interrupted(run, signal.SIGTERM, tag=tag)
         print(f"SIGTERM during verification: exited in {took:.1f} s")
@@ -116,7 +116,7 @@ def test_sigterm_during_tagging_finishes_the_tags_first(project: Path, tmp_path:
         remote = setup_release(project, tmp_path, proxy.address)
         before = tip(remote)
         proxy.fail(503, times=1, method="PUT", path=rf"/manifests/{tag}$", agent="^containerd/")
-        run = start_cli("run", "--registry", proxy.address, "--tag", tag, cwd=project, logs=tmp_path / "logs")
+        run = start_cli("run", "--rebuild", "--registry", proxy.address, "--tag", tag, cwd=project, logs=tmp_path / "logs")
         wait_for(lambda: proxy.count("injected 503"), timeout=120, what="a tag to be retried")
         interrupted(run, signal.SIGTERM, tag=tag)
         # Tagging is one critical section: the interrupt waited for it. All tagged, none in Git.
@@ -148,7 +148,7 @@ def test_sigterm_during_the_gitops_push(project: Path, tmp_path: Path, monkeypat
     with FaultProxy() as proxy, slow_receive_pack(tmp_path / "git", hold=3) as (base, arrived):
         remote = setup_release(project, tmp_path, proxy.address, gitops_url=f"{base}/remote.git")
         before = tip(remote)
-        run = start_cli("run", "--registry", proxy.address, "--tag", tag, cwd=project, logs=tmp_path / "logs")
+        run = start_cli("run", "--rebuild", "--registry", proxy.address, "--tag", tag, cwd=project, logs=tmp_path / "logs")
         assert arrived.wait(timeout=120), run.stdout + run.stderr
         interrupted(run, signal.SIGTERM, tag=tag)
         assert sorted(tagged(tag)) == sorted(SERVICES)  # the release was tagged before Git
@@ -179,7 +179,7 @@ def test_sigterm_during_start_up_exits_130(project: Path, tmp_path: Path, delay:
     during imports (a KeyboardInterrupt lost in the import machinery is delivered again),
     loading the config, or the pre-flight."""
     setup_release(project, tmp_path, REGISTRY)
-    run = start_cli("run", "--tag", "never", cwd=project, logs=tmp_path / "logs")
+    run = start_cli("run", "--rebuild", "--tag", "never", cwd=project, logs=tmp_path / "logs")
     wait_for(lambda: catches_sigterm(run.proc.pid), timeout=10, what="the handler", interval=0.002)
     time.sleep(delay)
     sent = time.monotonic()
@@ -225,7 +225,7 @@ def test_sigterm_while_a_registry_request_hangs(project: Path, tmp_path: Path, c
     that never answers: SIGTERM still ends the run at once, exit 130."""
     with silent_registry() as address:
         setup_release(project, tmp_path, address)
-        args = (["run", "--registry", address, "--tag", "never"] if command == "run"
+        args = (["run", "--rebuild", "--registry", address, "--tag", "never"] if command == "run"
                 else ["verify", f"{address}/buildctl-interrupts/one:never", "--platform", "linux/amd64"])
         run = start_cli(*args, cwd=project, logs=tmp_path / "logs")
         wait_for(lambda: any(c.raddr and c.raddr[1] == int(address.split(":")[1])

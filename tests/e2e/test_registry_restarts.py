@@ -131,7 +131,7 @@ def test_registry_killed_and_restarted(tmp_path: Path, step: str) -> None:
 
         thread = threading.Thread(target=killer, daemon=True)
         thread.start()
-        first = run_cli("run", "--registry", proxy.address, "--tag", tag, "-q", cwd=project, timeout=600)
+        first = run_cli("run", "--rebuild", "--registry", proxy.address, "--tag", tag, "-q", cwd=project, timeout=600)
         thread.join(timeout=30)
         assert killed.is_set(), first.output
         # The kill landed in that step: after the step began, one of its own requests met the dead
@@ -147,7 +147,7 @@ def test_registry_killed_and_restarted(tmp_path: Path, step: str) -> None:
         assert tagged(proxy.address, tag) == sorted(SERVICES), first.output
         assert len(git("rev-list", f"{before}..main", cwd=remote).split()) == 1
 
-        rerun = run_cli("run", "--registry", proxy.address, "--tag", tag, "-q", cwd=project, timeout=600)
+        rerun = run_cli("run", "--rebuild", "--registry", proxy.address, "--tag", tag, "-q", cwd=project, timeout=600)
         assert rerun.code == 0, rerun.output
         assert tagged(proxy.address, tag) == sorted(SERVICES)
         assert len(git("rev-list", f"{before}..main", cwd=remote).split()) == 1

@@ -49,7 +49,7 @@ def test_the_same_tag_twice_identical_then_changed_then_retagged(tmp_path: Path)
     repo = f"{REGISTRY}/buildctl-e2e/rc-same"
     root, remote = project(tmp_path, "rc-same", {"deploy/api.yaml": pod(repo, "old")}, "[deploy/api.yaml]")
     tag = f"rc-{uuid.uuid4().hex[:8]}"
-    first = run_cli("run", "--tag", tag, "--record", "r1.json", "-q", cwd=root)
+    first = run_cli("run", "--rebuild", "--tag", tag, "--record", "r1.json", "-q", cwd=root)
     assert first.code == 0, first.output
     d1 = record_of(root / "r1.json")["services"][0]["index_digest"]
     assert index_digest("buildctl-e2e/rc-same", tag) == d1
@@ -57,7 +57,7 @@ def test_the_same_tag_twice_identical_then_changed_then_retagged(tmp_path: Path)
     assert f"image: {repo}:{tag}@{d1}" in show(remote, "main", "deploy/api.yaml").decode()
 
     # The same sources again: the per-platform images are identical, so the tag stays, no commit.
-    again = run_cli("run", "--tag", tag, "--record", "r2.json", cwd=root)
+    again = run_cli("run", "--rebuild", "--tag", tag, "--record", "r2.json", cwd=root)
     assert again.code == 0, again.output
     svc = record_of(root / "r2.json")["services"][0]
     assert (svc["release"], svc["index_digest"], svc["previous_index_digest"]) == ("already released, identical", d1, d1)
@@ -67,7 +67,7 @@ def test_the_same_tag_twice_identical_then_changed_then_retagged(tmp_path: Path)
 
     # Changed sources under the same tag: refused before tagging, one clear line, exit 1.
     (root / "rc-same" / "app.py").write_text("print('changed')\n")
-    changed = run_cli("run", "--tag", tag, "--record", "r3.json", cwd=root)
+    changed = run_cli("run", "--rebuild", "--tag", tag, "--record", "r3.json", cwd=root)
     assert changed.code == 1, changed.output
     errors = [line for line in changed.stderr.splitlines() if line.startswith("buildctl: error:")]
     assert errors == [(f"buildctl: error: {repo}:{tag} (now {d1[:19]}…) already exists with other images; release "
@@ -79,7 +79,7 @@ def test_the_same_tag_twice_identical_then_changed_then_retagged(tmp_path: Path)
     assert index_digest("buildctl-e2e/rc-same", tag) == d1 and tip(remote) == commit
 
     # --retag moves it deliberately, and the record says so.
-    retag = run_cli("run", "--tag", tag, "--record", "r4.json", "--retag", "-q", cwd=root)
+    retag = run_cli("run", "--rebuild", "--tag", tag, "--record", "r4.json", "--retag", "-q", cwd=root)
     assert retag.code == 0, retag.output
     svc = record_of(root / "r4.json")["services"][0]
     assert (svc["release"], svc["previous_index_digest"]) == ("re-tagged (--retag)", d1)
@@ -118,7 +118,7 @@ def test_chart_values_next_to_plain_manifests_and_a_kustomization(tmp_path: Path
     plan = run_cli("plan", "--diff", "--tag", tag, cwd=root)
     assert plan.code == 0, plan.output
     assert f'-  tag: "0.1.0"\n+  tag: "{tag}"' in plan.stdout  # the values file in the preview diff
-    result = run_cli("run", "--tag", tag, "--record", "r.json", "-q", cwd=root)
+    result = run_cli("run", "--rebuild", "--tag", tag, "--record", "r.json", "-q", cwd=root)
     assert result.code == 0, result.output
     record = record_of(root / "r.json")
     digest = record["services"][0]["index_digest"]
@@ -139,7 +139,7 @@ def test_a_kustomization_broken_by_hand_stops_the_release_before_anything_is_pus
     root, remote = project(tmp_path, "rc-broken", files, "[k8s/api.yaml]")
     before = tip(remote)
     tag = f"rc-{uuid.uuid4().hex[:8]}"
-    result = run_cli("run", "--tag", tag, cwd=root)
+    result = run_cli("run", "--rebuild", "--tag", tag, cwd=root)
     assert result.code == 1, result.output
     assert "buildctl: error: `kustomize build k8s` fails after the edit" in result.stderr
     assert "service.yaml" in result.stderr and "nothing was pushed" in result.stderr
@@ -161,7 +161,7 @@ def test_an_older_release_racing_a_newer_one_never_overwrites_it(tmp_path: Path)
     assert f"{repo}:{newer}@" in landed
     # And the older one again, now that the newer is in: kept, reported, exit 0, no commit.
     commit = tip(remote)
-    again = run_cli("run", "--tag", older, "--record", "again.json", cwd=root)
+    again = run_cli("run", "--rebuild", "--tag", older, "--record", "again.json", cwd=root)
     assert again.code == 0, again.output
     kept = record_of(root / "again.json")["gitops"]["kept"]
     pinned = landed.split("image: ")[1].strip()
@@ -181,12 +181,12 @@ def test_a_signed_release_verifies_with_its_public_key_and_not_with_another(tmp_
     tag = f"rc-{uuid.uuid4().hex[:8]}"
     ref = f"{REGISTRY}/buildctl-e2e/rc-signed:{tag}"
 
-    no_password = run_cli("build", "--tag", tag, cwd=root)  # refused before building anything
+    no_password = run_cli("build", "--rebuild", "--tag", tag, cwd=root)  # refused before building anything
     assert no_password.code == 2, no_password.output
     assert f"sign: needs the key's password in ${variable}" in no_password.stderr
     assert index_digest("buildctl-e2e/rc-signed", tag) is None
 
-    built = run_cli("build", "--tag", tag, "--record", "r.json", "-q", cwd=root, env={variable: "pw-keys"})
+    built = run_cli("build", "--rebuild", "--tag", tag, "--record", "r.json", "-q", cwd=root, env={variable: "pw-keys"})
     assert built.code == 0, built.output
     record = record_of(root / "r.json")
     digest = record["services"][0]["index_digest"]

@@ -53,14 +53,14 @@ def test_a_run_waits_while_another_releases_the_tag_and_then_never_moves_it(tmp_
     before = tip(remote)
     # The other run's images: another nonce, pushed under a tag of its own.
     other = _project(tmp_path / "other", image, nonce=unique_tag("other"), remote=remote)
-    built = run_cli("build", "--tag", "other-build", cwd=other)
+    built = run_cli("build", "--rebuild", "--tag", "other-build", cwd=other)
     assert built.code == 0, built.output
     other_index = resolve(REGISTRY, image, "other-build")
     project = _project(tmp_path / "project", image, nonce=unique_tag("mine"), remote=remote)
     with RegistryClient() as client, claims.ReleaseClaim(client, repositories=[repository], tag=tag,
                                                           run_id="0ther000") as held:
         assert held.acquire() is None
-        running = start_cli("run", "--tag", tag, "--record", "rec.json", cwd=project, logs=tmp_path / "logs")
+        running = start_cli("run", "--rebuild", "--tag", tag, "--record", "rec.json", cwd=project, logs=tmp_path / "logs")
         wait_for(lambda: "waiting: another run is releasing this tag" in running.stdout + running.stderr,
                  timeout=240, what="buildctl to wait for the other run's claim")
         assert resolve(REGISTRY, image, tag) is None  # it waits before writing anything
@@ -85,7 +85,7 @@ def test_a_claim_that_outlives_the_wait_stops_the_run_before_anything_is_tagged(
     with RegistryClient() as client, claims.ReleaseClaim(client, repositories=[repository], tag=tag,
                                                           run_id="5t1ck000") as held:
         assert held.acquire() is None
-        result = run_cli("run", "--tag", tag, "--record", "rec.json", cwd=project,
+        result = run_cli("run", "--rebuild", "--tag", tag, "--record", "rec.json", cwd=project,
                          env={"BUILDCTL_CLAIM_WAIT_SECONDS": "3"})
     assert result.code == 1, result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("buildctl: error: ")]
@@ -103,7 +103,7 @@ def test_two_real_runs_with_the_same_tag_release_one_set_of_images(tmp_path: Pat
     remote = gitops_remote(tmp_path / "git", {"alpha": repository})
     before = tip(remote)
     projects = [_project(tmp_path / f"p{i}", image, nonce=unique_tag(f"n{i}"), remote=remote) for i in range(2)]
-    runs = [start_cli("run", "--tag", tag, "--record", "rec.json", cwd=p, logs=tmp_path / f"logs{i}")
+    runs = [start_cli("run", "--rebuild", "--tag", tag, "--record", "rec.json", cwd=p, logs=tmp_path / f"logs{i}")
             for i, p in enumerate(projects)]
     codes = [r.wait(timeout=300) for r in runs]
     assert sorted(codes) == [0, 1], [r.stdout + r.stderr for r in runs]  # other images: one must lose

@@ -58,7 +58,7 @@ def test_no_secret_in_anything_buildctl_writes(tls_registry: TlsRegistry, tmp_pa
         project = write_services(tmp_path / "project", {"app": IMAGE}, gitops_repo=f"{base}/{remote.name}")
 
         def release(env: dict[str, str], *args: str) -> int:
-            result = run_cli("--debug", "run", "--registry", reg.address, "--tag", f"sec-{uuid.uuid4().hex[:8]}",
+            result = run_cli("--debug", "run", "--rebuild", "--registry", reg.address, "--tag", f"sec-{uuid.uuid4().hex[:8]}",
                              *args, cwd=project, env={**docker_env, **env})
             outputs.extend((result.stdout, result.stderr))
             return result.code
@@ -131,7 +131,7 @@ def test_the_login_is_gone_after_every_kind_of_run(tls_registry: TlsRegistry, tm
     ok = tmp_path / "ok"
     scratch_service(ok, "app")
     write_services(ok, {"app": IMAGE})
-    result = run_cli("build", "--registry", reg.address, "--tag", unique_tag("scoped"), "-q", cwd=ok, env=env)
+    result = run_cli("build", "--rebuild", "--registry", reg.address, "--tag", unique_tag("scoped"), "-q", cwd=ok, env=env)
     assert result.code == 0, result.output  # the registry demands the login: it did happen
     clean("success")
 
@@ -139,14 +139,14 @@ def test_the_login_is_gone_after_every_kind_of_run(tls_registry: TlsRegistry, tm
     (failing / "app").mkdir(parents=True)
     (failing / "app" / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nRUN echo {nonce} && exit 7\n")
     write_services(failing, {"app": IMAGE})
-    result = run_cli("build", "--registry", reg.address, "--tag", unique_tag("scoped"), "-q", cwd=failing, env=env)
+    result = run_cli("build", "--rebuild", "--registry", reg.address, "--tag", unique_tag("scoped"), "-q", cwd=failing, env=env)
     assert result.code == 1, result.output
     clean("failure")
 
     slow = tmp_path / "slow"
     slow_service(slow, "app", nonce=nonce)
     write_services(slow, {"app": IMAGE})
-    run = start_cli("build", "--registry", reg.address, "--tag", unique_tag("scoped"), cwd=slow, logs=tmp_path / "logs",
+    run = start_cli("build", "--rebuild", "--registry", reg.address, "--tag", unique_tag("scoped"), cwd=slow, logs=tmp_path / "logs",
                     env=env)
     wait_for(lambda: any(nonce in p and "sleep" in p for p in leftovers(-1, nonce)), timeout=180,
              what="the RUN step to start")

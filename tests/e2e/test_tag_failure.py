@@ -35,7 +35,7 @@ def test_a_tag_refused_for_good_leaves_a_clear_state_and_the_rerun_completes(tmp
         before = tip(remote)
         # beta's repository refuses its release tag, every time (403: not a fault worth retrying)
         refusal = proxy.fail(403, times=1000, method="PUT", path=rf"/buildctl-tagfail/beta/manifests/{tag}$")
-        first = run_cli("run", "--registry", proxy.address, "--tag", tag, "--record", "rec.json", cwd=project)
+        first = run_cli("run", "--rebuild", "--registry", proxy.address, "--tag", tag, "--record", "rec.json", cwd=project)
         assert first.code == 1, first.output
         errors = [line for line in first.stderr.splitlines() if line.startswith("buildctl: error: ")]
         assert len(errors) == 1 and errors[0].startswith(
@@ -59,7 +59,7 @@ def test_a_tag_refused_for_good_leaves_a_clear_state_and_the_rerun_completes(tmp
         assert refused.code != 0 and tip(remote) == before, refused.output
 
         refusal.times = 0  # the quota was raised
-        rerun = run_cli("run", "--registry", proxy.address, "--tag", tag, "--record", "rerun.json", cwd=project)
+        rerun = run_cli("run", "--rebuild", "--registry", proxy.address, "--tag", tag, "--record", "rerun.json", cwd=project)
         assert rerun.code == 0, rerun.output
         again = {s["name"]: s for s in record(project / "rerun.json")["services"]}
         assert again["alpha"]["release"] == "already released, identical"  # the kept tag, not moved

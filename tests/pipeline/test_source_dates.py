@@ -1,0 +1,61 @@
+"""SOURCE_DATE_EPOCH per service (pipeline/source_dates.py), on a real git repository: the last
+commit of the service's own inputs, so a commit to one folder leaves the other services' epochs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from buildctl.config.loader import load_config
+from buildctl.pipeline.source_dates import commit_times, entry_lines
+from tests.helpers.gitops import git
+
+SERVICES = """\
+registry: 127.0.0.1:5000
+services:
+  # the first
+  one:
+    context: one
+    image: x/one
+
+  two:
+    context: two
+    image: x/two
+    build_args: {A: "1"}
+"""
+
+
+def _commit(root: Path, message: str, when: int) -> None:
+    git("add", "-A", cwd=root)
+    env = {**os.environ, "GIT_COMMITTER_DATE": f"{when} +0000", "GIT_AUTHOR_DATE": f"{when} +0000"}
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], cwd=root,
+                   env=env, check=True)
+
+
+def test_entry_lines_cover_the_block_and_stop_before_the_next() -> None:
+    assert entry_lines(SERVICES, 4) == (4, 6)
+    assert entry_lines(SERVICES, 8) == (8, 11)
+    assert entry_lines(SERVICES, 99) is None
+
+
+def test_each_service_gets_the_time_of_its_own_last_commit(tmp_path: Path) -> None:
+    git("init", "-q", "-b", "main", str(tmp_path))
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "services.yaml").write_text(SERVICES)
+    _commit(tmp_path, "initial", 1_700_000_000)
+    (tmp_path / "two" / "Dockerfile").write_text("FROM scratch\nLABEL a=b\n")
+    _commit(tmp_path, "two: edit", 1_700_000_100)
+    assert commit_times(load_config(tmp_path / "services.yaml")) == {"one": "1700000000", "two": "1700000100"}
+
+    # An edit to one's services.yaml entry moves one's epoch, not two's.
+    (tmp_path / "services.yaml").write_text(SERVICES.replace("image: x/one", "image: x/one\n    target: t"))
+    _commit(tmp_path, "one: target", 1_700_000_200)
+    assert commit_times(load_config(tmp_path / "services.yaml")) == {"one": "1700000200", "two": "1700000100"}
+
+    # An unrelated commit moves nobody.
+    (tmp_path / "README").write_text("x\n")
+    _commit(tmp_path, "docs", 1_700_000_300)
+    assert commit_times(load_config(tmp_path / "services.yaml")) == {"one": "1700000200", "two": "1700000100"}
