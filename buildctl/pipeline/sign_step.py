@@ -54,11 +54,13 @@ def sign_release(config: Config, outcome: ReleaseOutcome, client: RegistryClient
 
 
 def attest_release(config: Config, outcome: ReleaseOutcome,
-                   client: RegistryClient | None = None) -> tuple[attestation.Attested, ...]:
+                   client: RegistryClient) -> tuple[attestation.Attested, ...]:
     """Each released index's verification result attached to it as an in-toto attestation
-    (signing/attestation.py): signed with the release key when ``sign:`` is on. With ``client``, a
-    reused index (pipeline/reuse.py) that has its attestation already keeps it: the same bytes
-    were verified and attested when they were built (a cosign process each, ~0.25 s, saved)."""
+    (signing/attestation.py): signed with the release key when ``sign:`` is on.
+
+    A reused index (pipeline/reuse.py) already carries the attestation of the release that built
+    it. Unsigned, that one says all an unsigned one can: it is kept (no new layer every night). With
+    ``sign:`` it is attested again: the one it has may be unsigned, or signed with another key."""
     if not config.verify.attest or not outcome.passed or outcome.refusal is not None or outcome.tag_failure:
         return ()
     key = config.sign.key if config.sign is not None else None
@@ -67,7 +69,7 @@ def attest_release(config: Config, outcome: ReleaseOutcome,
     for s in outcome.services:
         if not (s.ok and s.tagged and s.released_digest and s.verification is not None):
             continue  # only what was verified and released
-        if s.build.reused_from and client is not None and _attested(client, s.repository, s.released_digest):
+        if key is None and s.build.reused_from and _attested(client, s.repository, s.released_digest):
             continue
         insecure = is_loopback(parse_reference(s.repository).registry)
         attested.append(attestation.attach(s.repository, s.released_digest, attestation.predicate(s.verification),

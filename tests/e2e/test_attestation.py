@@ -48,12 +48,13 @@ def _envelopes(image: str) -> list[dict]:
 
 
 def _release(tmp_path: Path, name: str, *, sign: str = "", env: dict | None = None) -> tuple[Path, str, dict]:
+    """A release that builds (--rebuild: an earlier run's index of the same inputs is not reused)."""
     root = tmp_path / name
     root.mkdir()
     make_project(root, {name: GOOD})
     (root / "services.yaml").write_text(sign + (root / "services.yaml").read_text())
     tag = f"att-{uuid.uuid4().hex[:8]}"
-    built = run_cli("build", "--tag", tag, "--record", "r.json", "-q", cwd=root, env=env)
+    built = run_cli("build", "--rebuild", "--tag", tag, "--record", "r.json", "-q", cwd=root, env=env)
     assert built.code == 0, built.output
     for secret in (env or {}).values():  # the key's password reaches cosign in its environment only
         assert secret not in built.output and secret not in (root / "r.json").read_text()
@@ -147,3 +148,25 @@ def test_verify_attest_false_attaches_nothing(tmp_path: Path) -> None:
     digest = record["services"][0]["index_digest"]
     tags = httpx.get(f"http://{REGISTRY}/v2/buildctl-e2e/att-off/tags/list", timeout=10).json()["tags"]
     assert ref.rpartition(":")[2] in tags and digest.replace(":", "-") + ".att" not in tags
+
+
+def test_a_reused_index_is_attested_again_with_this_releases_key(tmp_path: Path) -> None:
+    """A reused index (pipeline/reuse.py) carries the attestation of the release that built it —
+    unsigned here; this release signs, so its own signed attestation must be there too."""
+    need("cosign")
+    keys = cosign_key_pairs(tmp_path, "keys")[0]
+    name = f"att-reuse-{uuid.uuid4().hex[:6]}"  # a repository no earlier run released into
+    root, _, first = _release(tmp_path, name)
+    variable = f"ATT_PW_{uuid.uuid4().hex[:8].upper()}"
+    (root / "services.yaml").write_text(f"sign: {{key: {keys / 'cosign.key'}, password_env: {variable}}}\n"
+                                        + (root / "services.yaml").read_text())
+    tag = f"att-{uuid.uuid4().hex[:8]}"
+    again = run_cli("build", "--tag", tag, "--record", "r2.json", "-q", cwd=root, env={variable: "pw-keys"})
+    assert again.code == 0, again.output
+    second = record_of(root / "r2.json")
+    assert second["services"][0]["outcome"].startswith("reused"), second["services"][0]
+    assert second["services"][0]["index_digest"] == first["services"][0]["index_digest"]
+    signed = run_cli("verify", "--attestation", "--key", str(keys / "cosign.pub"),
+                     f"{REGISTRY}/buildctl-e2e/{name}:{tag}", cwd=root)
+    assert signed.code == 0, signed.output
+    assert f"signed by {keys / 'cosign.pub'}" in signed.stdout
