@@ -26,6 +26,7 @@ import tenacity
 
 from buildctl.errors import CommandError
 from buildctl.registry.results import RetryPolicy
+from buildctl.registry.retrying import jittered_backoff
 
 log = logging.getLogger("buildctl.engine.docker")
 T = TypeVar("T")
@@ -127,10 +128,9 @@ def with_retries(what: str, action: Callable[[int], T], *, policy: RetryPolicy,
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(TransientRegistryError),
         stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_before_delay(policy.total_seconds),
-        # Exponential with jitter (initial, 2x, 4x... plus up to `initial` at random), so parallel
-        # builds hitting one sick registry do not come back in lockstep.
-        wait=tenacity.wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait,
-                                              jitter=policy.initial_wait),
+        # Exponential with jitter and a floor, so parallel builds hitting one sick registry do not
+        # come back in lockstep, and the attempts span a known window.
+        wait=jittered_backoff(policy),
         before_sleep=before_sleep,
         reraise=True,
     )

@@ -1,7 +1,10 @@
 """How the registry client retries: which failures are transient, and the bounded policy.
 
 Transient: a refused, reset or cut connection, a timeout, and 429/500/502/503/504 answers
-(wire.TransientStatusError). Retried with exponential backoff and full jitter, honouring Retry-After.
+(wire.TransientStatusError). Retried with exponential backoff plus jitter, honouring Retry-After.
+The waits have a floor (initial, 2x, 4x, ... plus up to `initial` at random), as the engine's
+retries do: full jitter (uniform from 0) could spend the five attempts of a default policy in under
+a second, so a registry restarting for a few seconds failed the release by chance (it did in CI).
 """
 
 from __future__ import annotations
@@ -32,10 +35,19 @@ TRANSIENT_ERRORS = (
 )
 
 
+def jittered_backoff(policy: RetryPolicy) -> tenacity.wait.wait_base:
+    """initial, 2x, 4x, ... plus up to `initial` at random, never above max_wait: a floor, so the
+    attempts span a known window, and jitter, so parallel clients do not come back in lockstep.
+    (Composed rather than wait_exponential_jitter, whose `initial` is deprecated from tenacity 9.2
+    and whose replacement does not exist before it.)"""
+    ceiling = max(policy.max_wait - policy.initial_wait, policy.initial_wait)
+    return tenacity.wait_exponential(multiplier=policy.initial_wait, max=ceiling) + tenacity.wait_random(0, policy.initial_wait)
+
+
 def retrying(policy: RetryPolicy, what: str, deadline: Deadline | None = None) -> tenacity.Retrying:
     """Retries of one idempotent request (a GET, a HEAD, or the DELETE of a tag): on TRANSIENT_ERRORS
-    only, full-jitter backoff, Retry-After honoured, bounded by attempts, total time and the deadline."""
-    backoff = tenacity.wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)  # full jitter
+    only, jittered exponential backoff with a floor, Retry-After honoured, bounded by attempts, total time and the deadline."""
+    backoff = jittered_backoff(policy)
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

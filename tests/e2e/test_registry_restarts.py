@@ -1,7 +1,8 @@
 """The registry killed (SIGKILL) in the middle of the push, of verification and of tagging, then
 restarted on the same address and storage (issue #14).
 
-The outage (3 s) is shorter than every retry bound, so the first run rides it out: exit 0, every
+The outage (3 s, plus the restart) is shorter than every retry window (the client waits at least
+0.5 + 1 + 2 + 4 s over its five attempts; the push, longer), so the first run rides it out: exit 0, every
 service tagged, one GitOps commit. Each case first proves the kill landed in its step (one of that
 step's own requests met the dead registry), so it cannot pass on a kill that came too late. A
 rerun is then a no-op release: still exactly one release commit. The registry is this module's own
