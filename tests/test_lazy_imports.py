@@ -4,29 +4,19 @@ interpreter, as a user runs them (benchmarks/ measures the time; this pins the c
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[1]
+from tests.helpers.cli import loaded_modules, run_cli
+
 HEAVY = ("httpx", "python_on_whales", "tenacity", "buildctl.registry.client", "buildctl.engine.docker",
          "buildctl.gitops.publish")
 
 
-def _loaded_after(argv: list[str]) -> set[str]:
-    """The modules loaded once ``buildctl ARGV`` has run in a fresh interpreter."""
-    code = ("import sys\nfrom buildctl import cli\nsys.argv = ['buildctl', *sys.argv[1:]]\n"
-            "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-            "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n")
-    proc = subprocess.run([sys.executable, "-c", code, *argv], cwd=PROJECT, capture_output=True, text=True,
-                          timeout=60)
-    return set(proc.stderr.split())
-
-
 @pytest.mark.parametrize("argv", [["--help"], ["plan", "-c", "services.yaml"]], ids=["help", "plan"])
-def test_a_command_imports_no_module_it_does_not_use(argv: list[str]) -> None:
-    loaded = _loaded_after(argv)
+def test_a_command_imports_no_module_it_does_not_use(argv: list[str], tmp_path: Path) -> None:
+    run_cli(*argv, modules=tmp_path / "modules")
+    loaded = loaded_modules(tmp_path / "modules")
     assert "buildctl.cli" in loaded  # the probe ran
     assert not [m for m in HEAVY if m in loaded]

@@ -1,4 +1,6 @@
-"""The Docker engine and buildx, through python-on-whales. The only module that imports it.
+"""The Docker engine and buildx, through python-on-whales. The only module that imports it, and
+only on first use (``_whales``): its import builds some 150 pydantic models, ~0.4 s of start-up
+that a release reusing every service (it runs `docker info` and nothing else) never needs.
 
 Every DockerException becomes a CommandError carrying command, exit code and output, so the CLI
 shows one clear failure. Nothing here decides; callers (binfmt, builder, build, release) do.
@@ -6,23 +8,15 @@ shows one clear failure. Nothing here decides; callers (binfmt, builder, build, 
 
 from __future__ import annotations
 
+import functools
 import json
-import re
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from python_on_whales import DockerClient
-from python_on_whales.exceptions import DockerException
-from python_on_whales.utils import run as _run_docker
-from python_on_whales.utils import stream_stdout_and_stderr
-
-from buildctl.engine import docker_config
 from buildctl.engine.build_command import build_argv
+from buildctl.engine.logins import renewer
 from buildctl.engine.results import EngineInfo
 from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
@@ -33,10 +27,30 @@ from buildctl.references import parse_reference
 from buildctl.registry.auth import Unauthorized
 
 if TYPE_CHECKING:  # the run's client is passed in; the registry layer loads with it
+    from python_on_whales import DockerClient
+    from python_on_whales.exceptions import DockerException
+
     from buildctl.registry.client import RegistryClient
 
-_docker = DockerClient()
+DOCKER = "docker"  # the client program, found on PATH (python-on-whales' default client_call)
 BUILDX_TIMEOUT = 30.0  # buildx gives up on an unreachable remote node after 20 s
+INFO_TIMEOUT = 30.0  # `docker info` against a DOCKER_HOST that does not answer
+
+
+class _Whales(NamedTuple):
+    client: DockerClient
+    error: type[DockerException]  # what every python-on-whales call raises on a failed command
+    run: Callable[..., Any]  # python_on_whales.utils.run: one command, its stdout
+    stream: Callable[..., Iterator[tuple[str, bytes]]]  # stream_stdout_and_stderr
+
+
+@functools.cache
+def _whales() -> _Whales:
+    from python_on_whales import DockerClient
+    from python_on_whales.exceptions import DockerException
+    from python_on_whales.utils import run, stream_stdout_and_stderr
+
+    return _Whales(DockerClient(client_call=[DOCKER]), DockerException, run, stream_stdout_and_stderr)
 
 
 def _command_error(what: str, exc: DockerException, *, hint: str | None = None) -> CommandError:
@@ -47,13 +61,18 @@ def _command_error(what: str, exc: DockerException, *, hint: str | None = None) 
 def engine_info() -> EngineInfo:
     # One `docker info` (it carries the client's version too, which python-on-whales' model
     # drops) instead of `docker version` + `docker info`: every docker process costs ~50 ms of
-    # CPU, paid on each release (benchmarks/, issue #7).
+    # CPU, paid on each release (benchmarks/, issue #7). Through the one subprocess path, so a
+    # release that builds nothing never loads python-on-whales.
+    argv = [DOCKER, "info", "--format", "{{json .}}"]
+    hint = "start it: scripts/stack.sh up (or Docker Desktop)"
     try:
-        raw = _run_docker([*_docker.docker_cmd, "info", "--format", "{{json .}}"])
-    except DockerException as exc:
-        raise _command_error(
-            "the Docker daemon is not reachable", exc, hint="start it: scripts/stack.sh up (or Docker Desktop)"
-        ) from None
+        proc = run_program(argv, what="the Docker daemon is not reachable", timeout=INFO_TIMEOUT)
+    except ProgramError as exc:  # no docker client, or no answer within INFO_TIMEOUT
+        raise CommandError(exc.message, command=argv, returncode=-1, output=exc.output, hint=hint) from None
+    if proc.returncode != 0:
+        raise CommandError("the Docker daemon is not reachable", command=argv, returncode=proc.returncode,
+                           output=proc.stdout + proc.stderr, hint=hint)
+    raw = proc.stdout
     try:
         info = json.loads(raw)
     except ValueError:
@@ -69,10 +88,11 @@ def engine_info() -> EngineInfo:
 
 
 def buildx_version() -> str:
+    whales = _whales()
     try:
         # "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3": the second field is the version
-        return _docker.buildx.version().split()[1]
-    except DockerException as exc:
+        return whales.client.buildx.version().split()[1]
+    except whales.error as exc:
         raise _command_error("docker buildx is not available", exc, hint="install docker-buildx") from None
 
 
@@ -80,7 +100,7 @@ def buildx(argv: Sequence[str], *, what: str, timeout: float = BUILDX_TIMEOUT) -
     """Run one `docker buildx ...` command (``argv`` as builder_spec makes it, from "docker");
     its stdout. A command that outlives ``timeout`` is killed: a node that does not answer must
     not hang a release (python-on-whales' runner has no timeout)."""
-    full = [str(part) for part in (*_docker.docker_cmd, *list(argv)[1:])]
+    full = [DOCKER, *map(str, list(argv)[1:])]
     try:
         proc = run_program(full, what=what, timeout=timeout)
     except ProgramError as exc:  # not started, or stopped after ``timeout``: its output so far is kept
@@ -110,6 +130,7 @@ def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | N
     attempt just made — and pushes the same layers.
     """
     registry = _registry_of(spec.staging_ref)
+    whales = _whales()
     with log_file.open("w", encoding="utf-8") as log:
 
         def attempt(number: int) -> None:
@@ -118,10 +139,10 @@ def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | N
             again = spec if number == 1 else replace(spec, options=replace(spec.options, no_cache=False))
             try:
                 _build_once(build_argv(again), log=log, on_line=on_line)
-            except DockerException as exc:
+            except whales.error as exc:
                 raise typed(_command_error(f"build of {spec.service} failed", exc), registry=registry) from None
 
-        with_retries(f"push of {spec.service}", attempt, policy=PUSH_RETRY, renew_login=_renewer(registry))
+        with_retries(f"push of {spec.service}", attempt, policy=PUSH_RETRY, renew_login=renewer(registry))
     try:
         digest = json.loads(spec.metadata_file.read_text())["containerimage.digest"]
     except (OSError, ValueError, KeyError, AttributeError) as exc:
@@ -135,15 +156,16 @@ def _build_once(argv: Sequence[str], *, log, on_line: Callable[[str], None] | No
     streamed into ``log`` (python-on-whales' streaming runner: its DockerException carries the
     command, exit code and stderr)."""
     streamed = False
+    whales = _whales()
     try:
-        for _, raw in stream_stdout_and_stderr([*_docker.docker_cmd, *list(argv)[1:]]):
+        for _, raw in whales.stream([*whales.client.docker_cmd, *list(argv)[1:]]):
             line = raw.decode(errors="replace")
             streamed = True
             log.write(line if line.endswith("\n") else line + "\n")
             log.flush()
             if on_line is not None:
                 on_line(line)
-    except DockerException as exc:
+    except whales.error as exc:
         if not streamed:  # streamed lines are in the log already; stderr would repeat them
             log.write(_text(exc.stderr or ""))
         log.flush()
@@ -190,12 +212,13 @@ def create_index(*, sources: Sequence[str], tag_ref: str, failed: str = "", doin
     failed = failed or f"cannot merge {len(sources)} images into {tag_ref}"
 
     def attempt(number: int) -> None:
+        whales = _whales()
         try:
-            _docker.buildx.imagetools.create(sources=list(sources), tags=[tag_ref])
-        except DockerException as exc:
+            whales.client.buildx.imagetools.create(sources=list(sources), tags=[tag_ref])
+        except whales.error as exc:
             raise typed(_command_error(failed, exc), registry=registry) from None
 
-    with_retries(doing or f"merging into {tag_ref}", attempt, policy=TAG_RETRY, renew_login=_renewer(registry))
+    with_retries(doing or f"merging into {tag_ref}", attempt, policy=TAG_RETRY, renew_login=renewer(registry))
 
 
 def _registry_of(ref: str) -> str:
@@ -205,88 +228,31 @@ def _registry_of(ref: str) -> str:
         return ref.split("/", 1)[0]
 
 
-# Credentials this process logged in with, per registry, so that a login that expires mid-run
-# (ACR tokens last 3 hours; a long build can outlive one) is renewed — once per registry per run.
-_logins: dict[str, tuple[str, str]] = {}
-_renewed: dict[str, float] = {}  # registry -> when it was renewed
-_login_lock = threading.Lock()
-_LOGIN_REFUSED = re.compile(r"\b401\b|unauthorized|incorrect username or password", re.IGNORECASE)
-
-
-@contextmanager
-def scoped_login(registry: str, *, username: str, password: str) -> Iterator[None]:
-    """`docker login --password-stdin` (the password never reaches argv) for the duration of the
-    block, into a run-scoped Docker config (docker_config.py): the user's own config never holds
-    this run's password, and nothing is left after the run."""
-    with docker_config.run_scoped(registry):
-        try:
-            with _login_lock:
-                _docker_login(registry, username, password)
-                _logins[registry] = (username, password)
-            yield
-        finally:
-            with _login_lock:
-                _logins.pop(registry, None)
-
-
-def _docker_login(registry: str, username: str, password: str) -> None:
-    # Not DockerClient.login: it lets `docker login` print "Login Succeeded" and its warnings onto
-    # our stdout (which --json keeps for one JSON document) and keeps no error text to report.
-    argv = [*_docker.docker_cmd, "login", "--username", username, "--password-stdin", registry]
-    try:
-        _run_docker(argv, input=password.encode())
-    except DockerException as exc:
-        output = (exc.stderr or "").replace(password, "***")
-        if _LOGIN_REFUSED.search(output):  # one line: the credentials are wrong
-            raise OperationError(f"registry {registry} refused the login of {username!r} (401 Unauthorized)",
-                                 hint="check BUILDCTL_REGISTRY_USERNAME / BUILDCTL_REGISTRY_PASSWORD") from None
-        raise CommandError(
-            f"login to {registry} as {username} failed",
-            command=["docker", "login", registry, "--username", username, "--password-stdin"],
-            returncode=exc.return_code,
-            output=output,
-            hint="check BUILDCTL_REGISTRY_USERNAME / BUILDCTL_REGISTRY_PASSWORD",
-        ) from None
-
-
-def _renewer(registry: str) -> Callable[[float], bool]:
-    def renew(attempt_started: float) -> bool:
-        """Log in again with this run's credentials; True if the failed attempt is worth repeating."""
-        with _login_lock:
-            if registry not in _logins:
-                return False  # we never logged in: nothing to renew (the user's own docker login)
-            if registry in _renewed:  # once only; another thread's fresh renewal still counts
-                return _renewed[registry] >= attempt_started
-            _docker_login(registry, *_logins[registry])
-            _renewed[registry] = time.monotonic()
-            return True
-
-    return renew
-
-
 def run(image: str, command: Sequence[str], *, platform: str | None = None, privileged: bool = False,
         entrypoint: str | None = None) -> str:
     """Run a throw-away container and return its output."""
+    whales = _whales()
     try:
         if platform:
             # python-on-whales' pull="missing" pulls without --platform, i.e. the host's: an index of a
             # foreign platform alone (a native agent's by-digest push) has no match for it.
-            _docker.image.pull(image, platform=platform, quiet=True)
-        out = _docker.run(image, list(command), platform=platform, privileged=privileged, remove=True,
+            whales.client.image.pull(image, platform=platform, quiet=True)
+        out = whales.client.run(image, list(command), platform=platform, privileged=privileged, remove=True,
                           entrypoint=entrypoint, pull="missing")
-    except DockerException as exc:
+    except whales.error as exc:
         raise _command_error(f"`{' '.join(command)}` in {image} ({platform or 'native'}) failed", exc) from None
     return out if isinstance(out, str) else ""
 
 
 def build_local(spec: BuildSpec, *, platform: str, tag: str, log_file: Path) -> str:
     """Build ``spec`` for one platform and load it into the local engine (no push); return its id."""
+    whales = _whales()
     with log_file.open("w", encoding="utf-8") as log:
         try:
             _build_once(build_argv(spec, local=(platform, tag)), log=log, on_line=None)
-        except DockerException as exc:
+        except whales.error as exc:
             raise _command_error(f"local build of {spec.service} for {platform} failed", exc) from None
     try:
-        return _docker.image.inspect(tag).id
-    except DockerException as exc:
+        return whales.client.image.inspect(tag).id
+    except whales.error as exc:
         raise _command_error(f"the local build of {spec.service} left no image {tag}", exc) from None

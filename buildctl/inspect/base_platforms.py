@@ -6,13 +6,13 @@ for every target, or fail late (https://github.com/docker/buildx/issues/1389).
 Only a definite answer refuses: an image that cannot be resolved here (another registry's
 credentials, no network, a reference buildx will reject itself) is left to the build, and the
 whole look-up is bounded (PREFLIGHT_SECONDS, no retries), so a build never waits long on it.
-``resolved_bases`` is the same look-up for ``plan --diff``: each image's digest per platform.
+``resolved_bases`` is the same look-up for ``plan --diff`` and reuse: each image's digest per platform
+(``refuse_missing_platforms`` returns it, so a build resolves every base once).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 import httpx
 
@@ -25,7 +25,7 @@ from buildctl.model import Config, ServiceConfig
 from buildctl.platforms import Platform
 from buildctl.references import parse_reference
 from buildctl.registry.bounds import Deadline
-from buildctl.registry.client import CredentialSource, RegistryClient, RegistryCredentials
+from buildctl.registry.client import CredentialSource, RegistryClient
 from buildctl.registry.results import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -37,28 +37,10 @@ _RETRY = RetryPolicy(attempts=1, total_seconds=10.0)  # no retry: an unanswered 
 
 
 def refuse_missing_platforms(config: Config, *,
-                             credentials: Mapping[str, RegistryCredentials] | None = None) -> None:  # fmt: skip
-    """ConfigError at the first base image (in services.yaml order) lacking a platform it is pulled for."""
-    known: dict[str, frozenset[str] | None] = {}
-    deadline = Deadline(PREFLIGHT_SECONDS, what="resolving the base images")
-    with RegistryClient(credentials=credentials, timeout=10.0, retry=_RETRY) as client:
-        for service in config.services:
-            text, shown = read_dockerfile(config, service)
-            for base in base_images(text, path=shown, target=service.target, build_args=service.build_args):
-                need = _needed(base, service)
-                if not need:
-                    continue
-                if base.reference not in known:
-                    found = _digests(client, base.reference, deadline)
-                    known[base.reference] = frozenset(found) if found is not None else None
-                have = known[base.reference]
-                missing = [p for p in need if have is not None and p not in have]
-                if missing:
-                    raise ConfigError(
-                        f"service {service.name}: {base.reference} has no {', '.join(missing)} image (it has "
-                        f"{', '.join(sorted(have or ())) or 'no platform'}): the {', '.join(missing)} build would "
-                        "use another platform's image or fail late", file=shown, line=base.line,
-                        hint="use a multi-platform image, or leave the platforms it lacks out of services.yaml")
+                             credentials: CredentialSource | None = None) -> tuple[ResolvedBase, ...]:  # fmt: skip
+    """ConfigError at the first base image (in services.yaml order) lacking a platform it is pulled
+    for; else every base image with its digests (``resolved_bases``), from the same one look-up."""
+    return resolved_bases(config, credentials=credentials, refuse_missing=True)
 
 
 def _needed(base: BaseImage, service: ServiceConfig) -> list[str]:
@@ -69,9 +51,11 @@ def _needed(base: BaseImage, service: ServiceConfig) -> list[str]:
     return [str(Platform.of(*base.platform.split("/")))]
 
 
-def resolved_bases(config: Config, *, credentials: CredentialSource | None = None) -> tuple[ResolvedBase, ...]:
+def resolved_bases(config: Config, *, credentials: CredentialSource | None = None,
+                   refuse_missing: bool = False) -> tuple[ResolvedBase, ...]:
     """Every service's base images and their per-platform digests (the image manifest each
-    platform's build would use), as far as the registry answers within PREFLIGHT_SECONDS."""
+    platform's build would use), as far as the registry answers within PREFLIGHT_SECONDS.
+    ``refuse_missing``: ConfigError at the first image that lacks a platform it is pulled for."""
     known: dict[str, dict[str, str] | None] = {}
     out = []
     deadline = Deadline(PREFLIGHT_SECONDS, what="resolving the base images")
@@ -82,7 +66,14 @@ def resolved_bases(config: Config, *, credentials: CredentialSource | None = Non
                 if base.reference not in known:
                     known[base.reference] = _digests(client, base.reference, deadline)
                 have = known[base.reference]
-                need = _needed(base, service) or sorted(have or ()) or [base.platform or "?"]
+                needed = _needed(base, service)
+                if refuse_missing and have is not None and (missing := [p for p in needed if p not in have]):
+                    raise ConfigError(
+                        f"service {service.name}: {base.reference} has no {', '.join(missing)} image (it has "
+                        f"{', '.join(sorted(have)) or 'no platform'}): the {', '.join(missing)} build would "
+                        "use another platform's image or fail late", file=shown, line=base.line,
+                        hint="use a multi-platform image, or leave the platforms it lacks out of services.yaml")
+                need = needed or sorted(have or ()) or [base.platform or "?"]
                 unknown = NOT_RESOLVED if have is None else ABSENT
                 out.append(ResolvedBase(service.name, shown, base.line, base.reference,
                                         tuple((p, (have or {}).get(p, unknown)) for p in need)))

@@ -53,13 +53,17 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         clock = now
 
     warming = prefetch.started(config, client=client)  # the base images' layers, read while the builds run
-    info = engine.engine_info()
+    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="side")
+    asking = side.submit(engine.engine_info)  # `docker info` (~60 ms) beside the input digests
     platforms = config.all_platforms()
-    the_plan = planning.make_plan(config, run_id=run_id, options=options,
-                                  commit_times=source_dates.commit_times(config, options))
-    decisions = {} if reuse_from is None else reuse.decide(the_plan, client=client, bases=reuse_from.bases,
-                                                            rebuild=reuse_from.rebuild)
-    the_plan = reuse.apply(the_plan, decisions, nightly=bool(reuse_from and reuse_from.nightly))
+    try:
+        the_plan = planning.make_plan(config, run_id=run_id, options=options,
+                                      commit_times=source_dates.commit_times(config, options))
+        decisions = {} if reuse_from is None else reuse.decide(the_plan, client=client, bases=reuse_from.bases,
+                                                                rebuild=reuse_from.rebuild)
+        the_plan = reuse.apply(the_plan, decisions, nightly=bool(reuse_from and reuse_from.nightly))
+    finally:
+        info = asking.result()  # its error (no daemon) first: it says more than a failed input digest
     lap("inputs")
     if reuse.builds_anything(the_plan, decisions):
         # Host handlers only matter (and are only ours to touch) when the builds run on this engine;
@@ -76,7 +80,6 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     # beside the services' builds — its clear message wins if it fails (the builds would then fail
     # with `exec format error`), and nothing is tagged.
     handlers = binfmt.probe_local(host, builder=selected) if selected.local else ()
-    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe")
     probing = None if selected.local else side.submit(binfmt.probe_builder, platforms, builder=selected, host=host)
     verifying: dict[str, Future[Verification]] = {}
     workers = max(1, min(len(the_plan.services), verify.MAX_IMAGE_WORKERS))

@@ -61,8 +61,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
                                           progress=progress, retag=retag, claim=claim)
         else:
             credentials = {config.registry: creds} if creds else None
-            base_platforms.refuse_missing_platforms(config, credentials=credentials)
-            reuse_from = ReuseInputs(base_platforms.resolved_bases(config, credentials=credentials),
+            reuse_from = ReuseInputs(base_platforms.refuse_missing_platforms(config, credentials=credentials),
                                      rebuild=rebuild, nightly=nightly)
             outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                     options=build_options(config, pull=pull, no_cache=no_cache), client=client,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
-from buildctl.engine import docker
+from buildctl.engine import logins
 from buildctl.model import Config
 from buildctl.registry import credentials
 from buildctl.registry.client import RegistryClient
@@ -26,7 +26,7 @@ def registry_session(config: Config) -> Iterator[Session]:
     # the user's Docker config (made before the login points DOCKER_CONFIG at the run's own copy).
     lookup = credentials.CredentialLookup(release_registry=config.registry)
     # The run's login lives in a run-scoped Docker config, gone when the run ends however it ends.
-    login = (docker.scoped_login(config.registry, username=creds.username, password=creds.password)
+    login = (logins.scoped_login(config.registry, username=creds.username, password=creds.password)
              if creds is not None else nullcontext())
     with login, RegistryClient(credentials=lookup) as client:
         yield Session(client, creds)

@@ -4,6 +4,9 @@ transient answers, bounds error bodies and turns every failure into one Operatio
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,6 +31,13 @@ MAX_ERROR_BYTES = 64 << 10  # an error answer's body is a short JSON document
 DOCKER_HUB_API = "registry-1.docker.io"  # docker.io references are served from here
 
 
+@functools.lru_cache(maxsize=8)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """httpx's own context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), made once per CA
+    setting (the arguments): loading the CAs costs ~40 ms, and one run opens several clients."""
+    return httpx.create_ssl_context(verify=True, trust_env=True)
+
+
 class Transport:
     """Shared safely by threads; ``close()`` when done."""
 
@@ -44,6 +54,7 @@ class Transport:
             auth=self.auth,
             # TLS is checked against certifi's CAs, or those in SSL_CERT_FILE / SSL_CERT_DIR (a
             # private registry's CA; Go's docker and buildx honour the same variables).
+            verify=_tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=True,  # blob storage redirects; httpx drops Authorization cross-origin
             event_hooks={k: list(v) for k, v in (event_hooks or {}).items()},

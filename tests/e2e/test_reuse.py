@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers.cli import BASE_IMAGE, REGISTRY, run_cli
+from tests.helpers.cli import BASE_IMAGE, REGISTRY, loaded_modules, run_cli
 from tests.helpers.gitops import git
 from tests.helpers.project import GOOD, index_digest, make_project, record_of, seed_gitops
 
@@ -51,10 +51,10 @@ def _commit(root: Path, message: str) -> None:
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message, "--allow-empty", cwd=root)
 
 
-def _release(root: Path, tmp_path: Path, *extra: str, command: str = "build") -> dict:
+def _release(root: Path, tmp_path: Path, *extra: str, command: str = "build", modules: Path | None = None) -> dict:
     tag = f"t-{uuid.uuid4().hex[:8]}"
     out = tmp_path / f"{tag}.json"
-    result = run_cli(command, "--tag", tag, "--record", str(out), *extra, cwd=root)
+    result = run_cli(command, "--tag", tag, "--record", str(out), *extra, cwd=root, modules=modules)
     assert result.code == 0, result.output
     return {**record_of(out), "stdout": result.stdout}
 
@@ -70,8 +70,12 @@ def test_unchanged_services_are_reused_and_only_what_changed_rebuilds(tmp_path: 
     built = {s["name"]: s["index_digest"] for s in first["services"]}
 
     # Nothing changed: all reused, the new tag names the very same index, the gate ran, GitOps committed.
-    second = _release(root, tmp_path, command="run")
+    second = _release(root, tmp_path, command="run", modules=tmp_path / "modules")
     assert _outcomes(second) == {"a": "reused", "b": "reused", "c": "reused"}, second["services"]
+    # Nothing to build: the docker wrapper was never loaded (~0.4 s of start-up), one `docker info` ran.
+    loaded = loaded_modules(tmp_path / "modules")
+    assert "buildctl.pipeline.reuse" in loaded and "python_on_whales" not in loaded
+    assert second["tool"]["docker_server"] not in ("", "?")
     for svc in second["services"]:
         assert svc["index_digest"] == built[svc["name"]]
         assert index_digest(f"{prefix}/{svc['name']}", second["tag"]) == built[svc["name"]]

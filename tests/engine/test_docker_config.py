@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from buildctl.engine import docker_config
+from buildctl.engine import docker_config, logins
 from buildctl.engine.docker_config import run_scoped, scoped_settings, user_config_dir
 from buildctl.errors import BuildctlError
 
@@ -227,10 +227,8 @@ def basic_registry(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.parametrize("basic_registry", [200], indirect=True)
 def test_real_login_goes_by_stdin_into_the_scoped_folder_only(basic_registry: dict, user: Path, scratch_tmp) -> None:
-    from buildctl.engine import docker
-
     address, before = basic_registry["address"], snapshot(user)
-    with docker.scoped_login(address, username="alice", password=PASSWORD):
+    with logins.scoped_login(address, username="alice", password=PASSWORD):
         scoped = Path(os.environ["DOCKER_CONFIG"])
         stored = json.loads((scoped / "config.json").read_text())["auths"][address]["auth"]
         assert base64.b64decode(stored).decode() == f"alice:{PASSWORD}"
@@ -243,10 +241,8 @@ def test_real_login_goes_by_stdin_into_the_scoped_folder_only(basic_registry: di
 
 @pytest.mark.parametrize("basic_registry", [401, 500], indirect=True)
 def test_a_failed_login_shows_no_password_and_leaves_nothing(basic_registry: dict, user: Path, scratch_tmp) -> None:
-    from buildctl.engine import docker
-
     before = snapshot(user)
-    with pytest.raises(BuildctlError) as err, docker.scoped_login(basic_registry["address"], username="alice",
+    with pytest.raises(BuildctlError) as err, logins.scoped_login(basic_registry["address"], username="alice",
                                                                   password=PASSWORD):
         pytest.fail("logged in")
     assert basic_registry["auth"] == ["Basic " + SECRETS[2]] * len(basic_registry["auth"]) != []  # it was sent

@@ -25,12 +25,26 @@ class CliResult:
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 900,
-            input: str | None = None) -> CliResult:
-    """Drive the real CLI (`python -m buildctl`) in a subprocess, as a user would."""
+            input: str | None = None, modules: Path | None = None) -> CliResult:
+    """Drive the real CLI (`python -m buildctl`) in a subprocess, as a user would. ``modules``: a
+    file the run writes, as it exits, the names of every module it loaded (see ``loaded_modules``)."""
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "buildctl", *args], cwd=cwd or PROJECT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, input=input)
+    argv = [sys.executable, "-m", "buildctl", *args]
+    if modules is not None:
+        argv = [sys.executable, "-c", _MODULES_PROBE, str(modules), *args]
+    proc = subprocess.run(argv, cwd=cwd or PROJECT, env=full_env, capture_output=True, text=True,
+                          timeout=timeout, input=input)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+# `python -m buildctl ARGS`, writing sys.modules to argv[1] at exit (after SystemExit too).
+_MODULES_PROBE = ("import atexit, runpy, sys\nout = sys.argv[1]\n"
+                  "atexit.register(lambda: open(out, 'w').write(' '.join(sorted(sys.modules))))\n"
+                  "sys.argv = ['buildctl', *sys.argv[2:]]\nrunpy.run_module('buildctl', run_name='__main__')\n")
+
+
+def loaded_modules(path: Path) -> set[str]:
+    return set(path.read_text().split())
 
 
 def named(items, name: str):
