@@ -248,6 +248,22 @@ def last_change_time(paths: Sequence[Path], *, cwd: Path,
     return str(max(found)) if found else None
 
 
+def commits_touching(folder: Path, *, limit: int) -> list[tuple[str, tuple[str, ...]]]:
+    """The last ``limit`` commits that changed something under ``folder``, newest first: (commit
+    time, the files it changed, relative to ``folder``; both sides of a rename). [] outside git."""
+    git = Git(GitOpsConfig(repo=""), token=None, throwaway=True)
+    proc = git.run("log", f"-n{limit}", "--no-renames", "--format=%x01%ct", "--name-only", "--relative", "-z",
+                   "--", ".", cwd=folder, what="git log", check=False)
+    if proc.returncode != 0:
+        return []
+    out = []
+    for chunk in proc.stdout.split("\x01")[1:]:  # "<time>\0\n<file>\0<file>\0..."
+        when, _, names = chunk.partition("\0")
+        names = names[1:] if names.startswith("\n") else names
+        out.append((when.strip(), tuple(n for n in names.split("\0") if n)))
+    return out
+
+
 def head_commit(path: Path) -> str:
     """The full hash of HEAD of the git work tree holding ``path``, or "" outside one (or before
     its first commit): the source commit native agents record and the merge compares."""

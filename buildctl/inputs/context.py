@@ -13,6 +13,7 @@ import hashlib
 import os
 import posixpath
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,36 @@ def context_entries(context: Path, dockerfile: Path) -> tuple[ContextEntry, ...]
         relative = "Dockerfile"
     included = exclude_paths(str(context), patterns, dockerfile=relative)
     return tuple(sorted((_entry(context, p) for p in included), key=lambda e: e.path))
+
+
+def seen_by_build(context: Path, dockerfile: Path) -> Callable[[str], bool]:
+    """Would a build of ``context`` see the file at this path (POSIX, relative to the context)?
+    The rules of ``context_entries``, for paths that need not exist any more (a commit's files)."""
+    found = ignore_file(context, dockerfile)
+    patterns = ignore_patterns(found.read_text(encoding="utf-8", errors="replace")) if found else []
+    if not patterns:
+        return lambda relative: True
+    from docker.utils.build import PatternMatcher  # see context_entries
+
+    try:
+        own = dockerfile.relative_to(context).as_posix()
+    except ValueError:
+        own = "Dockerfile"
+    matcher = PatternMatcher([*patterns, f"!{own}"])  # as exclude_paths: the Dockerfile is always sent
+    exceptions = [p.cleaned_pattern for p in matcher.patterns if p.exclusion]
+    ignores = {found.relative_to(context).as_posix()} if found.is_relative_to(context) else set()
+
+    def seen(relative: str) -> bool:
+        if relative in ignores:  # a changed ignore file changes what is seen: it counts
+            return True
+        parts = relative.split("/")
+        for depth in range(1, len(parts)):  # as PatternMatcher.walk: a matched folder hides all in it...
+            folder = "/".join(parts[:depth])
+            if matcher.matches(folder) and not any(e.startswith(folder) for e in exceptions):  # ...but !exceptions
+                return False
+        return not matcher.matches(relative)
+
+    return seen
 
 
 def _entry(context: Path, relative: str) -> ContextEntry:

@@ -5,6 +5,9 @@ Not HEAD's time: in a monorepo every commit would then change every service's im
 config `created`), and no service could ever be reused (pipeline/reuse.py). A commit to `worker/`
 leaves the epoch of `vote` and `result` as it was.
 
+Only commits that changed a file the build sees count: a commit to a file `.dockerignore` leaves out
+moves nothing (its content is not in the image, nor in the input digest).
+
 Uncommitted changes do not move the epoch (it is the last commit's time): their content is in the
 input digest anyway, so an edited file still gives a new key and a build, just with that epoch.
 
@@ -15,7 +18,10 @@ read it the same way, so the buildx command `plan` shows is the one the release 
 from __future__ import annotations
 
 from buildctl.gitops import git
-from buildctl.model import BuildOptions, Config
+from buildctl.inputs.context import seen_by_build
+from buildctl.model import BuildOptions, Config, ServiceConfig
+
+HISTORY = 200  # commits of a context read to find its last seen change; past them, the oldest one read
 
 
 def commit_times(config: Config, options: BuildOptions | None = None) -> dict[str, str]:
@@ -30,9 +36,24 @@ def commit_times(config: Config, options: BuildOptions | None = None) -> dict[st
     for svc in config.services:
         span = entry_lines(text, svc.line) if svc.line else None
         lines = (config.path, *span) if span else None
-        if t := git.last_change_time((svc.context, svc.dockerfile), cwd=svc.context, lines=lines):
-            out[svc.name] = t
+        times = [t for t in (_context_time(svc), git.last_change_time((svc.dockerfile,), cwd=svc.context, lines=lines))
+                 if t]
+        if times:
+            out[svc.name] = str(max(map(int, times)))
     return out
+
+
+def _context_time(svc: ServiceConfig) -> str | None:
+    """The time of the last commit that changed a file of the context the build sees."""
+    history = git.commits_touching(svc.context, limit=HISTORY)
+    try:
+        seen = seen_by_build(svc.context, svc.dockerfile)
+    except OSError:  # an unreadable ignore file: every change counts
+        return history[0][0] if history else None
+    for when, files in history:
+        if any(seen(name) for name in files):
+            return when
+    return history[-1][0] if len(history) == HISTORY else None
 
 
 def entry_lines(text: str, first: int) -> tuple[int, int] | None:

@@ -85,11 +85,12 @@ def test_unchanged_services_are_reused_and_only_what_changed_rebuilds(tmp_path: 
     pinned = git("--git-dir", str(remote), "show", "main:deploy/a.yaml")
     assert f"{prefix}/a:{second['tag']}" in pinned
 
-    # A commit to b/ rebuilds b only. A file .dockerignore leaves out, changed (not committed: a
-    # commit to a/ moves a's SOURCE_DATE_EPOCH, pipeline/source_dates.py): a stays reused.
+    # A commit to b/ rebuilds b only. A commit to a file .dockerignore leaves out moves neither a's
+    # input digest nor its SOURCE_DATE_EPOCH (pipeline/source_dates.py): a stays reused.
     (root / "b" / "app.py").write_text("print('b, edited')\n")
     _commit(root, "b: edit")
     (root / "a" / "notes.txt").write_text("edited\n")
+    _commit(root, "a: notes")
     third = _release(root, tmp_path)
     assert _outcomes(third) == {"a": "reused", "b": "built", "c": "reused"}, third["services"]
     b = next(s for s in third["services"] if s["name"] == "b")

@@ -59,3 +59,41 @@ def test_each_service_gets_the_time_of_its_own_last_commit(tmp_path: Path) -> No
     (tmp_path / "README").write_text("x\n")
     _commit(tmp_path, "docs", 1_700_000_300)
     assert commit_times(load_config(tmp_path / "services.yaml")) == {"one": "1700000200", "two": "1700000100"}
+
+
+def test_a_commit_to_a_file_the_build_does_not_see_moves_nothing(tmp_path: Path) -> None:
+    git("init", "-q", "-b", "main", str(tmp_path))
+    for name in ("one", "two"):
+        (tmp_path / name / "docs").mkdir(parents=True)
+        (tmp_path / name / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "one" / "app.py").write_text("x\n")
+    (tmp_path / "one" / ".dockerignore").write_text("notes.txt\ndocs\n!docs/keep.md\n")
+    (tmp_path / "services.yaml").write_text(SERVICES)
+    _commit(tmp_path, "initial", 1_700_000_000)
+
+    # Files .dockerignore leaves out (a file, a whole folder): one's epoch stays.
+    (tmp_path / "one" / "notes.txt").write_text("x\n")
+    (tmp_path / "one" / "docs" / "a.md").write_text("x\n")
+    _commit(tmp_path, "one: notes", 1_700_000_100)
+    assert commit_times(load_config(tmp_path / "services.yaml"))["one"] == "1700000000"
+
+    # A removal or rename out of the seen set counts (the old path was seen), as does an
+    # exception (!docs/keep.md) and an edit of the ignore file itself.
+    for step, (change, when) in enumerate([
+        (lambda: (tmp_path / "one" / "docs" / "keep.md").write_text("x\n"), 1_700_000_200),
+        (lambda: (tmp_path / "one" / ".dockerignore").write_text("notes.txt\n"), 1_700_000_300),
+        (lambda: (tmp_path / "one" / "app.py").rename(tmp_path / "one" / "notes.txt"), 1_700_000_400),
+    ]):
+        change()
+        _commit(tmp_path, f"one: step {step}", when)
+        assert commit_times(load_config(tmp_path / "services.yaml"))["one"] == str(when), step
+
+
+def test_the_ignore_rules_are_dockerignore_rules(tmp_path: Path) -> None:
+    from buildctl.inputs.context import seen_by_build
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / ".dockerignore").write_text("# comment\n**/__pycache__\n*.md\n!README.md\nbuild/\nDockerfile\n")
+    seen = seen_by_build(tmp_path, tmp_path / "Dockerfile")
+    assert [p for p in ("app.py", "README.md", "Dockerfile", ".dockerignore", "a/b/c.py") if not seen(p)] == []
+    assert [p for p in ("x.md", "a/__pycache__/m.pyc", "build/out.o", "__pycache__/m.pyc") if seen(p)] == []
