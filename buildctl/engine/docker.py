@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from buildctl.engine.build_command import build_argv
 from buildctl.engine.logins import renewer
@@ -40,7 +40,6 @@ INFO_TIMEOUT = 30.0  # `docker info` against a DOCKER_HOST that does not answer
 class _Whales(NamedTuple):
     client: DockerClient
     error: type[DockerException]  # what every python-on-whales call raises on a failed command
-    run: Callable[..., Any]  # python_on_whales.utils.run: one command, its stdout
     stream: Callable[..., Iterator[tuple[str, bytes]]]  # stream_stdout_and_stderr
 
 
@@ -48,9 +47,9 @@ class _Whales(NamedTuple):
 def _whales() -> _Whales:
     from python_on_whales import DockerClient
     from python_on_whales.exceptions import DockerException
-    from python_on_whales.utils import run, stream_stdout_and_stderr
+    from python_on_whales.utils import stream_stdout_and_stderr
 
-    return _Whales(DockerClient(client_call=[DOCKER]), DockerException, run, stream_stdout_and_stderr)
+    return _Whales(DockerClient(client_call=[DOCKER]), DockerException, stream_stdout_and_stderr)
 
 
 def _command_error(what: str, exc: DockerException, *, hint: str | None = None) -> CommandError:
