@@ -24,6 +24,7 @@ from buildctl import jsonsafe
 from buildctl.errors import OperationError
 from buildctl.redaction import remember_secret
 from buildctl.registry.bounds import LimitError
+from buildctl.registry.guard import CREDENTIAL_ORIGIN, origin
 from buildctl.registry.wire import refuse_length
 
 # RFC 6750 b64token: what a Bearer header may carry. Anything else (a newline, non-ASCII) would
@@ -157,7 +158,9 @@ class RegistryAuth(httpx.Auth):
         if cached:
             request.headers["Authorization"] = cached
         response = yield request
-        if response.status_code != 401:
+        if response.status_code != 401 or not _answered_by_origin(request.url, response.url):
+            # A 401 from where a redirect led (blob storage) is not the registry's challenge: its
+            # realm would get the registry's credentials. It goes back to the caller as a 401.
             return
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         if challenge is None:
@@ -223,7 +226,8 @@ class RegistryAuth(httpx.Auth):
             # token spec, "OAuth2"; what docker and containerd do for identitytoken logins).
             form = {k: v for k, v in (("grant_type", "refresh_token"), ("refresh_token", creds.identity_token),
                                       ("service", service), ("scope", scope), ("client_id", "buildctl")) if v}
-            return httpx.Request("POST", url, data=form)
+            # Marked: a 307/308 would carry the refresh token in the body to wherever it points.
+            return httpx.Request("POST", url, data=form, extensions={CREDENTIAL_ORIGIN: origin(url)})
         query = {k: v for k, v in (("service", service), ("scope", scope)) if v}
         headers = {"Authorization": creds.basic_header()} if creds else {}
         return httpx.Request("GET", url.copy_merge_params(query), headers=headers)
@@ -261,6 +265,15 @@ class RegistryAuth(httpx.Auth):
         with self._lock:
             self._tokens[key] = (header, time.monotonic() + max(seconds - _EXPIRY_MARGIN, 1.0))
         return header
+
+
+def _answered_by_origin(asked: httpx.URL, answered: httpx.URL) -> bool:
+    """The answer came from the origin asked (or, as httpx keeps Authorization there, from the same
+    host upgraded from http to https), not from another host a redirect led to."""
+    if origin(asked) == origin(answered):
+        return True
+    return (asked.scheme, answered.scheme) == ("http", "https") and asked.host == answered.host \
+        and asked.port in (None, 80) and answered.port in (None, 443)
 
 
 def _read_bounded(response: httpx.Response, host: str) -> bytes:

@@ -177,7 +177,8 @@ class RegistryClient:
             return result
 
         try:
-            return self._transport.request("GET", ref, f"blobs/{digest}", what=what, consume=read, deadline=deadline)
+            return self._transport.request("GET", ref, f"blobs/{digest}", what=what, consume=read, deadline=deadline,
+                                           streamed=True)
         except DigestMismatchError as exc:
             raise OperationError(f"{what}: {exc}; the registry's copy is corrupt") from None
 

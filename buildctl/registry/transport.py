@@ -15,6 +15,7 @@ import httpx
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference
 from buildctl.registry.auth import CredentialSource, RegistryAuth, RegistryCredentials, is_loopback
+from buildctl.registry import guard
 from buildctl.registry.bounds import Deadline
 from buildctl.registry.results import RetryPolicy
 from buildctl.registry.retrying import RETRY_STATUSES, retrying
@@ -57,7 +58,9 @@ class Transport:
             verify=_tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=True,  # blob storage redirects; httpx drops Authorization cross-origin
-            event_hooks={k: list(v) for k, v in (event_hooks or {}).items()},
+            # Ours first: no body read past a limit, no credential off its origin (guard.py).
+            event_hooks={k: [*guard.event_hooks().get(k, ()), *(event_hooks or {}).get(k, ())]
+                         for k in ("request", "response")},
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
 
@@ -92,7 +95,10 @@ class Transport:
         missing_ok: bool = False,
         refused_ok: bool = False,
         deadline: Deadline | None = None,
+        streamed: bool = False,
     ) -> Any:
+        """``streamed``: a 2xx body with no transport limit (a layer: ``consume`` bounds it by its
+        descriptor's size and the deadline); every other body is capped (guard.py)."""
         what = what or f"manifest {ref}"
         url = self.url(ref, path)
 
@@ -102,6 +108,7 @@ class Transport:
                 deadline.check()
                 timeout = httpx.Timeout(deadline.timeout(self._timeout), connect=deadline.timeout(10.0))
             request = self.http.build_request(method, url, headers=dict(headers or {}), content=content,
+                                               extensions={guard.BODY_LIMIT: None} if streamed else None,
                                                **({"timeout": timeout} if timeout else {}))
             response = self.http.send(request, stream=True)
             try:
