@@ -99,3 +99,22 @@ def test_read_file_refuses_what_is_not_a_regular_file_and_what_is_too_large(tmp_
     assert jsonsafe.read_file(regular, max_bytes=11) == b"x" * 11
     with pytest.raises(FileNotFoundError):
         jsonsafe.read_file(tmp_path / "missing", max_bytes=10)
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_every_reader_of_registry_json_answers_a_deep_document_without_crashing() -> None:
+    """Issue #24: a claim manifest, a token's JWT claims and an attestation envelope, all from a
+    registry, went to json.loads: RecursionError, exit 3 (the tag list: test_guard.py)."""
+    import base64
+
+    from buildctl.registry import access, claims
+    from buildctl.signing import attestation
+
+    assert claims.parse_claim("team/app", "buildctl-claim-x", DEEP) is None
+    payload = base64.urlsafe_b64encode(DEEP).decode().rstrip("=")
+    assert access._granted_actions(f"e30.{payload}.sig", "team/app") is None
+    assert attestation._statement(DEEP.decode()) is None
+    envelope = json.dumps({"payloadType": "application/vnd.in-toto+json", "payload": base64.b64encode(DEEP).decode()})
+    assert attestation._statement(envelope) is None

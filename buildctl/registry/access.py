@@ -8,11 +8,11 @@ the local default registry -> ``scripts/stack.sh up``, others -> ``docker login 
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 
 import httpx
 
+from buildctl import jsonsafe
 from buildctl.errors import BuildctlError
 from buildctl.redaction import redact
 from buildctl.registry.auth import is_loopback, parse_challenge
@@ -108,7 +108,7 @@ def _granted_actions(token: str, repository: str) -> set[str] | None:
     if len(parts) != 3:
         return None
     try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        claims = jsonsafe.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except ValueError:
         return None
     access = claims.get("access") if isinstance(claims, dict) else None

@@ -223,3 +223,10 @@ def test_a_layer_streams_past_the_default_limit_also_behind_a_redirect(servers) 
     with RegistryClient(retry=ONCE) as client:
         size = client.stream_blob(f"{registry.address}/team/app:1", digest, lambda f: len(f.read()), size=len(layer))
     assert size == len(layer)
+
+
+def test_a_tag_list_nested_deep_is_one_error_not_a_crash(servers) -> None:
+    """json.loads raised RecursionError (exit 3) on a tag list 100,000 arrays deep."""
+    registry = servers(lambda h: h.reply(200, b"[" * 100_000 + b"]" * 100_000))
+    with RegistryClient(retry=ONCE) as client, pytest.raises(OperationError, match="not JSON"):
+        client.list_tags(f"{registry.address}/team/app")
