@@ -158,7 +158,7 @@ class RegistryAuth(httpx.Auth):
         if cached:
             request.headers["Authorization"] = cached
         response = yield request
-        if response.status_code != 401 or not _answered_by_origin(request.url, response.url):
+        if response.status_code != 401 or not answered_by_origin(request.url, response.url):
             # A 401 from where a redirect led (blob storage) is not the registry's challenge: its
             # realm would get the registry's credentials. It goes back to the caller as a 401.
             return
@@ -267,7 +267,7 @@ class RegistryAuth(httpx.Auth):
         return header
 
 
-def _answered_by_origin(asked: httpx.URL, answered: httpx.URL) -> bool:
+def answered_by_origin(asked: httpx.URL, answered: httpx.URL) -> bool:
     """The answer came from the origin asked (or, as httpx keeps Authorization there, from the same
     host upgraded from http to https), not from another host a redirect led to."""
     if origin(asked) == origin(answered):

@@ -14,7 +14,7 @@ import httpx
 
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference
-from buildctl.registry.auth import CredentialSource, RegistryAuth, RegistryCredentials, is_loopback
+from buildctl.registry.auth import CredentialSource, RegistryAuth, RegistryCredentials, answered_by_origin, is_loopback
 from buildctl.registry import guard
 from buildctl.registry.bounds import Deadline
 from buildctl.registry.results import RetryPolicy
@@ -120,6 +120,10 @@ class Transport:
                     refuse_length(response, MAX_ERROR_BYTES, f"{what}: the error body")
                     response._content = read_capped(response.iter_bytes(), cap=MAX_ERROR_BYTES, deadline=deadline,
                                                     what=f"{what}: the error body")
+                    if response.status_code == 401 and not answered_by_origin(request.url, response.url):
+                        raise OperationError(f"{what}: registry {ref.registry} redirected to "
+                                             f"{response.url.netloc.decode('ascii')}, which answered HTTP 401; buildctl "
+                                             "sends credentials only to the registry's own challenge")
                     if response.status_code == 401:
                         raise self.auth.source.unauthorized(self.host(ref.registry), what)
                     raise status_error(response, ref, what)

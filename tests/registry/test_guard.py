@@ -123,9 +123,28 @@ def test_a_challenge_from_where_a_redirect_led_gets_no_credentials(servers) -> N
     storage = servers(storage_answer)
     registry = servers(lambda h: h.reply(302, headers={"Location": f"http://{storage.address}/blob"}))
     with client_for(registry, RegistryCredentials("alice", PASSWORD)) as client, \
-            pytest.raises(OperationError, match="HTTP 401"):
+            pytest.raises(OperationError, match=f"redirected to {storage.address}, which answered HTTP 401"):
         client.get_blob(f"{registry.address}/team/app:1", DIGEST)
     assert [auth for _, _, auth, _ in storage.seen] == [""], storage.seen  # the blob GET, bare; no token request
+
+
+def test_doctor_sends_no_credentials_to_the_realm_of_a_host_v2_redirects_to(servers, tmp_path) -> None:
+    """doctor read the challenge of whatever answered /v2/ after redirects, and asked that realm
+    for a push token with the release registry's credentials."""
+    from buildctl.registry import access
+    from buildctl.registry.credentials import CredentialLookup
+
+    def elsewhere_answer(h: _Handler) -> None:
+        h.reply(401, b"{}", bearer(f"http://{elsewhere.address}/token"))
+
+    elsewhere = servers(elsewhere_answer)
+    registry = servers(lambda h: h.reply(302, headers={"Location": f"http://{elsewhere.address}/v2/"}))
+    lookup = CredentialLookup(release_registry=registry.address, environ={
+        "BUILDCTL_REGISTRY_USERNAME": "alice", "BUILDCTL_REGISTRY_PASSWORD": PASSWORD,
+        "DOCKER_CONFIG": str(tmp_path)})
+    reachable, credentials = access.check(registry.address, "team/app", lookup)
+    assert not credentials.ok and f"redirects /v2/ to {elsewhere.address}" in credentials.detail
+    assert [auth for _, _, auth, _ in elsewhere.seen] == [""], elsewhere.seen  # no token request
 
 
 def test_the_registrys_own_challenge_still_gets_them(servers) -> None:
