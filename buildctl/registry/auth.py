@@ -3,8 +3,8 @@
 The token flow is the Docker Registry v2 one (https://distribution.github.io/distribution/spec/auth/token/):
 a request answered ``401`` with ``WWW-Authenticate: Bearer realm=...,service=...,scope=...`` is
 repeated with a token from ``GET realm?service=...&scope=...`` (sent Basic credentials when we
-have them — Docker Hub, ACR and Harbor all work this way). Tokens are cached per realm, service
-and scope until shortly before they expire. Passwords never reach a log line or an exception.
+have them — Docker Hub, ACR and Harbor all work this way). Tokens are cached per registry host, realm,
+service and scope until shortly before they expire. Passwords never reach a log line or an exception.
 """
 
 from __future__ import annotations
@@ -149,7 +149,9 @@ class RegistryAuth(httpx.Auth):
     def __init__(self, credentials: Mapping[str, RegistryCredentials] | CredentialSource) -> None:
         self.source = credentials if isinstance(credentials, CredentialSource) else CredentialSource(credentials)
         self._lock = threading.Lock()
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # -> (header, expiry)
+        # (host, realm, service, scope) -> (header, expiry). The host too: a token bought with one
+        # registry's credentials is that registry's, whatever realm another registry's challenge names.
+        self._tokens: dict[tuple[str, str, str, str], tuple[str, float]] = {}
         self._challenges: dict[str, Challenge] = {}  # host -> last challenge seen
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -205,7 +207,7 @@ class RegistryAuth(httpx.Auth):
             if challenge.scheme == "basic":
                 creds = self.source.find(host)
                 return creds.basic_header() if creds else None
-            key = (challenge.params.get("realm", ""), challenge.params.get("service", ""), scope or "")
+            key = (host, challenge.params.get("realm", ""), challenge.params.get("service", ""), scope or "")
             header, expiry = self._tokens.get(key, ("", 0.0))
             return header if header and time.monotonic() < expiry else None
 
@@ -261,7 +263,7 @@ class RegistryAuth(httpx.Auth):
         seconds = float(expires) if valid else _DEFAULT_TOKEN_SECONDS  # the spec's default when absent
         remember_secret(token)  # a registry that echoes it in an error must not make us print it
         header = f"Bearer {token}"
-        key = (challenge.params.get("realm", ""), challenge.params.get("service", ""), scope)
+        key = (host, challenge.params.get("realm", ""), challenge.params.get("service", ""), scope)
         with self._lock:
             self._tokens[key] = (header, time.monotonic() + max(seconds - _EXPIRY_MARGIN, 1.0))
         return header

@@ -249,3 +249,24 @@ def test_a_tag_list_nested_deep_is_one_error_not_a_crash(servers) -> None:
     registry = servers(lambda h: h.reply(200, b"[" * 100_000 + b"]" * 100_000))
     with RegistryClient(retry=ONCE) as client, pytest.raises(OperationError, match="not JSON"):
         client.list_tags(f"{registry.address}/team/app")
+
+
+def test_a_token_got_with_one_registrys_credentials_never_goes_to_another(servers) -> None:
+    """Tokens were cached per (realm, service, scope), not per registry: a third-party registry whose
+    challenge names the release registry's realm was sent the token its credentials had bought."""
+    tokens = servers(lambda h: h.reply(200, json.dumps(
+        {"token": "private-token" if h.headers.get("Authorization") else "anonymous-token"}).encode()))
+
+    def registry_answer(h: _Handler) -> None:
+        if (h.headers.get("Authorization") or "").startswith("Bearer "):
+            h.reply(200, json.dumps({"tags": ["1"]}).encode())
+        else:
+            h.reply(401, b"{}", bearer(f"http://{tokens.address}/token"))
+
+    release, third_party = servers(registry_answer), servers(registry_answer)
+    with client_for(release, RegistryCredentials("alice", PASSWORD)) as client:
+        client.list_tags(f"{third_party.address}/team/app")
+        client.list_tags(f"{release.address}/team/app")
+        client.list_tags(f"{third_party.address}/team/app")
+    assert "Bearer private-token" in [auth for _, _, auth, _ in release.seen]
+    assert "Bearer private-token" not in [auth for _, _, auth, _ in third_party.seen], third_party.seen
