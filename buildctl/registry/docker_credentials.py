@@ -93,15 +93,16 @@ def hostname_of(key: str) -> str:
 
 def load(path: Path) -> DockerConfig:
     """The config file at ``path``; an absent file is an empty config, an unreadable one bad input."""
-    try:
-        with path.open("rb") as file:
-            raw = file.read(_MAX_CONFIG_BYTES + 1)
+    try:  # a FIFO there would block until a writer came: refused, like a record (jsonsafe.read_file)
+        raw = jsonsafe.read_file(path, max_bytes=_MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return DockerConfig(path, exists=False)
+    except jsonsafe.NotARegularFile:
+        raise UsageError(f"{path}: the Docker config is not a regular file") from None
+    except jsonsafe.FileTooLarge:
+        raise UsageError(f"{path}: the Docker config is larger than {_MAX_CONFIG_BYTES >> 20} MiB") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the Docker config ({exc.strerror})") from None
-    if len(raw) > _MAX_CONFIG_BYTES:
-        raise UsageError(f"{path}: the Docker config is larger than {_MAX_CONFIG_BYTES >> 20} MiB")
     try:
         doc = jsonsafe.loads(raw) if raw.strip() else {}
     except ValueError as exc:
