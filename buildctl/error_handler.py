@@ -5,7 +5,8 @@ on stderr; --debug adds the traceback. Every verb's errors reach the user throug
 
 Under CI, everything printed while ``run`` runs (results, errors, log records, click's usage
 errors, tracebacks) goes through one neutraliser (``output.ci_stream``): no text from outside
-becomes an Azure Pipelines or GitHub Actions logging command.
+becomes an Azure Pipelines or GitHub Actions logging command; everywhere, control characters in
+errors, log records and tracebacks are shown as escapes (``console.visible``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import typer
 
 from buildctl import cli_completion, errors, interrupts
 from buildctl.output import ci_stream
+from buildctl.output.console import visible
 from buildctl.redaction import redact
 
 
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return visible(redact(super().format(record)))
 
 
 class _State:
@@ -86,7 +88,7 @@ def _run(app: typer.Typer, argv: list[str] | None) -> None:
         if _State.debug:
             _print_traceback()
         # Even a bug's message may hold a URL with a token (a library's error about a remote).
-        sys.stderr.write(f"buildctl: internal error (a bug): {type(exc).__name__}: {redact(str(exc))}\n"
+        sys.stderr.write(f"buildctl: internal error (a bug): {type(exc).__name__}: {visible(redact(str(exc)))}\n"
                          "  rerun with --debug for the traceback and report it\n")
         sys.exit(errors.EXIT_BUG)
     if rc == errors.EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
@@ -101,12 +103,14 @@ def _report_interrupt() -> None:
 
 
 def _print_traceback() -> None:
-    sys.stderr.write(redact(traceback.format_exc()))  # registry secrets and URL credentials: never shown
+    sys.stderr.write(visible(redact(traceback.format_exc())))  # registry secrets and URL credentials: never shown
 
 
 def _print_error(exc: errors.BuildctlError) -> None:
     if _State.debug:
         _print_traceback()
-    sys.stderr.write(f"buildctl: error: {redact(exc.message)}\n")
+    # Messages quote outside text (a git remote's rejection, a build's output): its control
+    # characters show as \x1b, never set the terminal's title or rewrite the lines above.
+    sys.stderr.write(f"buildctl: error: {visible(redact(exc.message))}\n")
     if exc.hint:
-        sys.stderr.write(f"  hint: {redact(exc.hint)}\n")
+        sys.stderr.write(f"  hint: {visible(redact(exc.hint))}\n")

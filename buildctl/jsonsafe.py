@@ -25,7 +25,10 @@ MAX_DEPTH = 64
 # The longest number in a record, manifest or config is a size or a timestamp (19 digits).
 MAX_DIGITS = 100
 
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|(?<![0-9])[0-9]{%d}' % (MAX_DIGITS + 1), re.DOTALL)
+# A string ends at its closing quote or, unterminated, at the end of the document: otherwise a
+# failed match would be retried from every quote inside it ('"\"\"\"…': quadratic, 80 KB took
+# 46 s). Past an unterminated string the document is invalid anyway; json.loads says where.
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{}]|(?<![0-9])[0-9]{%d}' % (MAX_DIGITS + 1), re.DOTALL)
 _TOKENS_BYTES = re.compile(_TOKENS.pattern.encode(), re.DOTALL)
 _OPENERS = frozenset('[{') | frozenset(b"[{")
 _CLOSERS = frozenset(']}') | frozenset(b"]}")

@@ -86,6 +86,11 @@ def test_one_module_per_outside_tool() -> None:
     # One subprocess path (timeouts, process groups, errors): programs.py; python-on-whales runs docker.
     subprocess_users = sorted(m for m, p in KNOWN.items() if "subprocess" in third_party(p))
     assert subprocess_users == ["buildctl.programs"]
+    # JSON is parsed through jsonsafe (depth and digits bounded: json.loads raises RecursionError on
+    # a deep document, a crash rather than an answer); only buildctl's own documents are exempt.
+    own_json = {"buildctl.config.schema", "buildctl.output.agents"}  # the packaged schema, our own output
+    json_users = sorted(m for m, p in KNOWN.items() if re.search(r"\bjson\.loads?\(", p.read_text()))
+    assert sorted(set(json_users) - own_json) == ["buildctl.jsonsafe"]
 
 
 @pytest.mark.parametrize("module", sorted(KNOWN))

@@ -85,6 +85,17 @@ def test_the_scan_stays_linear() -> None:
     assert time.monotonic() - start < 2
 
 
+@pytest.mark.parametrize("doc", ['"' + '\\"' * 2_000_000, b'{"a": "' + b'\\"' * 2_000_000, '"x\\'],
+                         ids=["escaped-quotes", "bytes", "ends-in-a-backslash"])
+def test_an_unterminated_string_is_scanned_once(doc: str | bytes) -> None:
+    """A failed string match was retried from every quote inside it: '"\\"\\"…' of 80 KB took 46 s
+    (quadratic: a 4 MiB manifest from a registry, hours). Now linear, and invalid JSON as before."""
+    start = time.monotonic()
+    with pytest.raises(json.JSONDecodeError, match="Unterminated string"):
+        jsonsafe.loads(doc)
+    assert time.monotonic() - start < 2
+
+
 def test_read_file_refuses_what_is_not_a_regular_file_and_what_is_too_large(tmp_path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
@@ -99,3 +110,22 @@ def test_read_file_refuses_what_is_not_a_regular_file_and_what_is_too_large(tmp_
     assert jsonsafe.read_file(regular, max_bytes=11) == b"x" * 11
     with pytest.raises(FileNotFoundError):
         jsonsafe.read_file(tmp_path / "missing", max_bytes=10)
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_every_reader_of_registry_json_answers_a_deep_document_without_crashing() -> None:
+    """Issue #24: a claim manifest, a token's JWT claims and an attestation envelope, all from a
+    registry, went to json.loads: RecursionError, exit 3 (the tag list: test_guard.py)."""
+    import base64
+
+    from buildctl.registry import access, claims
+    from buildctl.signing import attestation
+
+    assert claims.parse_claim("team/app", "buildctl-claim-x", DEEP) is None
+    payload = base64.urlsafe_b64encode(DEEP).decode().rstrip("=")
+    assert access._granted_actions(f"e30.{payload}.sig", "team/app") is None
+    assert attestation._statement(DEEP.decode()) is None
+    envelope = json.dumps({"payloadType": "application/vnd.in-toto+json", "payload": base64.b64encode(DEEP).decode()})
+    assert attestation._statement(envelope) is None

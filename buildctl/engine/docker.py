@@ -9,12 +9,12 @@ shows one clear failure. Nothing here decides; callers (binfmt, builder, build, 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from buildctl import jsonsafe
 from buildctl.engine.build_command import build_argv
 from buildctl.engine.logins import renewer
 from buildctl.engine.results import EngineInfo
@@ -73,7 +73,7 @@ def engine_info() -> EngineInfo:
                            output=proc.stdout + proc.stderr, hint=hint)
     raw = proc.stdout
     try:
-        info = json.loads(raw)
+        info = jsonsafe.loads(raw)
     except ValueError:
         raise OperationError(f"`docker info --format '{{{{json .}}}}'` printed no JSON: {raw[:200]!r}") from None
     store = dict(info.get("DriverStatus") or []).get("driver-type", info.get("Driver") or "")
@@ -143,7 +143,7 @@ def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | N
 
         with_retries(f"push of {spec.service}", attempt, policy=PUSH_RETRY, renew_login=renewer(registry))
     try:
-        digest = json.loads(spec.metadata_file.read_text())["containerimage.digest"]
+        digest = jsonsafe.loads(spec.metadata_file.read_text())["containerimage.digest"]
     except (OSError, ValueError, KeyError, AttributeError) as exc:
         raise OperationError(f"build of {spec.service}: buildx wrote no image digest to {spec.metadata_file} "
                              f"({exc})") from None

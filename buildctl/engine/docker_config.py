@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from buildctl import jsonsafe
 from buildctl.registry import docker_credentials
 
 _KEPT = ("buildx", "contexts")  # created in the user's folder when missing, so builders persist
@@ -64,7 +65,7 @@ def run_scoped(registry: str) -> Iterator[Path]:
             if entry.name != "config.json":
                 (scoped / entry.name).symlink_to(entry.resolve())
         try:
-            original = json.loads((user / "config.json").read_text(encoding="utf-8"))
+            original = jsonsafe.loads(jsonsafe.read_file(user / "config.json", max_bytes=4 << 20))  # a FIFO: {}
         except (OSError, ValueError):
             original = {}
         settings = scoped_settings(original if isinstance(original, dict) else {}, registry)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from buildctl.output.ci_stream import neutralise, neutralise_line
+from buildctl.output.console import visible
 from buildctl.redaction import redact_url
 
 
@@ -42,11 +43,12 @@ def escape_github_property(text: str) -> str:
 
 def defuse(text: Any) -> str:
     """Untrusted text without URL userinfo or command markers (line breaks kept; markers escaped
-    as ``ci_stream.neutralise`` does for every line buildctl writes)."""
-    return neutralise(redact_url(str(text)), line_start=False)
+    as ``ci_stream.neutralise`` does for every line buildctl writes), controls shown as escapes
+    (these lines reach the log past the console: ESC would colour or hide text in the log viewer)."""
+    return neutralise(visible(redact_url(str(text))), line_start=False)
 
 
 def plain(text: Any) -> str:
     """Untrusted text as one log line of no meaning to either CI, to put after text of ours (the
     writer breaks a ``::`` at the start of a whole line)."""
-    return neutralise_line(" ".join(redact_url(str(text)).splitlines()), line_start=False)
+    return neutralise_line(visible(" ".join(redact_url(str(text)).splitlines())), line_start=False)

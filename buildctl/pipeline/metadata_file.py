@@ -11,11 +11,11 @@ are kept when they describe that same digest.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from buildctl import jsonsafe
 from buildctl.pipeline import record
 from buildctl.pipeline.plan import metadata_path
 
@@ -45,7 +45,7 @@ def write_metadata(path: Path, release: Mapping[str, Any], *, run_dir: Path) -> 
 
 def _read(path: Path) -> Mapping[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonsafe.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

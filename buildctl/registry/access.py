@@ -8,14 +8,14 @@ the local default registry -> ``scripts/stack.sh up``, others -> ``docker login 
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 
 import httpx
 
+from buildctl import jsonsafe
 from buildctl.errors import BuildctlError
 from buildctl.redaction import redact
-from buildctl.registry.auth import is_loopback, parse_challenge
+from buildctl.registry.auth import answered_by_origin, is_loopback, parse_challenge
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.credentials import CredentialLookup, login_command
 from buildctl.registry.results import RetryPolicy
@@ -60,6 +60,10 @@ def check(registry: str, repository: str, lookup: CredentialLookup) -> tuple[Ans
             return Answer(False, f"{registry} answered /v2/ with HTTP {first.status_code}", unreachable_fix(registry)), \
                 Answer(False, "not checked: /v2/ did not answer", unreachable_fix(registry))
         reachable = Answer(True, f"{registry} answers /v2/ (requires authentication)")
+        if not answered_by_origin(httpx.URL(url), first.url):  # its realm would get the credentials
+            return reachable, Answer(False, f"{registry} redirects /v2/ to {first.url.netloc.decode('ascii')}, which "
+                                            f"asks for credentials: buildctl sends them only to {registry}'s own challenge",
+                                     "point registry: at the host that answers /v2/ itself")
         try:
             answer = _credentials(client, lookup, host=host, url=url, repository=repository,
                                   header=first.headers.get("WWW-Authenticate", ""))
@@ -108,7 +112,7 @@ def _granted_actions(token: str, repository: str) -> set[str] | None:
     if len(parts) != 3:
         return None
     try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        claims = jsonsafe.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except ValueError:
         return None
     access = claims.get("access") if isinstance(claims, dict) else None

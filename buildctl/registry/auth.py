@@ -3,8 +3,8 @@
 The token flow is the Docker Registry v2 one (https://distribution.github.io/distribution/spec/auth/token/):
 a request answered ``401`` with ``WWW-Authenticate: Bearer realm=...,service=...,scope=...`` is
 repeated with a token from ``GET realm?service=...&scope=...`` (sent Basic credentials when we
-have them — Docker Hub, ACR and Harbor all work this way). Tokens are cached per realm, service
-and scope until shortly before they expire. Passwords never reach a log line or an exception.
+have them — Docker Hub, ACR and Harbor all work this way). Tokens are cached per registry host, realm,
+service and scope until shortly before they expire. Passwords never reach a log line or an exception.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from buildctl import jsonsafe
 from buildctl.errors import OperationError
 from buildctl.redaction import remember_secret
 from buildctl.registry.bounds import LimitError
+from buildctl.registry.guard import CREDENTIAL_ORIGIN, origin
 from buildctl.registry.wire import refuse_length
 
 # RFC 6750 b64token: what a Bearer header may carry. Anything else (a newline, non-ASCII) would
@@ -148,7 +149,9 @@ class RegistryAuth(httpx.Auth):
     def __init__(self, credentials: Mapping[str, RegistryCredentials] | CredentialSource) -> None:
         self.source = credentials if isinstance(credentials, CredentialSource) else CredentialSource(credentials)
         self._lock = threading.Lock()
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # -> (header, expiry)
+        # (host, realm, service, scope) -> (header, expiry). The host too: a token bought with one
+        # registry's credentials is that registry's, whatever realm another registry's challenge names.
+        self._tokens: dict[tuple[str, str, str, str], tuple[str, float]] = {}
         self._challenges: dict[str, Challenge] = {}  # host -> last challenge seen
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -157,7 +160,9 @@ class RegistryAuth(httpx.Auth):
         if cached:
             request.headers["Authorization"] = cached
         response = yield request
-        if response.status_code != 401:
+        if response.status_code != 401 or not answered_by_origin(request.url, response.url):
+            # A 401 from where a redirect led (blob storage) is not the registry's challenge: its
+            # realm would get the registry's credentials. It goes back to the caller as a 401.
             return
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         if challenge is None:
@@ -202,7 +207,7 @@ class RegistryAuth(httpx.Auth):
             if challenge.scheme == "basic":
                 creds = self.source.find(host)
                 return creds.basic_header() if creds else None
-            key = (challenge.params.get("realm", ""), challenge.params.get("service", ""), scope or "")
+            key = (host, challenge.params.get("realm", ""), challenge.params.get("service", ""), scope or "")
             header, expiry = self._tokens.get(key, ("", 0.0))
             return header if header and time.monotonic() < expiry else None
 
@@ -223,7 +228,8 @@ class RegistryAuth(httpx.Auth):
             # token spec, "OAuth2"; what docker and containerd do for identitytoken logins).
             form = {k: v for k, v in (("grant_type", "refresh_token"), ("refresh_token", creds.identity_token),
                                       ("service", service), ("scope", scope), ("client_id", "buildctl")) if v}
-            return httpx.Request("POST", url, data=form)
+            # Marked: a 307/308 would carry the refresh token in the body to wherever it points.
+            return httpx.Request("POST", url, data=form, extensions={CREDENTIAL_ORIGIN: origin(url)})
         query = {k: v for k, v in (("service", service), ("scope", scope)) if v}
         headers = {"Authorization": creds.basic_header()} if creds else {}
         return httpx.Request("GET", url.copy_merge_params(query), headers=headers)
@@ -257,10 +263,19 @@ class RegistryAuth(httpx.Auth):
         seconds = float(expires) if valid else _DEFAULT_TOKEN_SECONDS  # the spec's default when absent
         remember_secret(token)  # a registry that echoes it in an error must not make us print it
         header = f"Bearer {token}"
-        key = (challenge.params.get("realm", ""), challenge.params.get("service", ""), scope)
+        key = (host, challenge.params.get("realm", ""), challenge.params.get("service", ""), scope)
         with self._lock:
             self._tokens[key] = (header, time.monotonic() + max(seconds - _EXPIRY_MARGIN, 1.0))
         return header
+
+
+def answered_by_origin(asked: httpx.URL, answered: httpx.URL) -> bool:
+    """The answer came from the origin asked (or, as httpx keeps Authorization there, from the same
+    host upgraded from http to https), not from another host a redirect led to."""
+    if origin(asked) == origin(answered):
+        return True
+    return (asked.scheme, answered.scheme) == ("http", "https") and asked.host == answered.host \
+        and asked.port in (None, 80) and answered.port in (None, 443)
 
 
 def _read_bounded(response: httpx.Response, host: str) -> bytes:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from buildctl import jsonsafe
 from buildctl.errors import OperationError, UsageError
 from buildctl.registry.client import RegistryClient
 
@@ -87,7 +88,7 @@ def claim_document(release_tag: str, run_id: str, *, now: float, ended: bool = F
 def parse_claim(repository: str, tag: str, content: bytes) -> Claim | None:
     """The claim ``content`` records, or None when it is not one of ours (then it is no claim)."""
     try:
-        annotations = json.loads(content).get("annotations") or {}
+        annotations = jsonsafe.loads(content).get("annotations") or {}
         created = datetime.fromisoformat(annotations[CREATED_KEY]).timestamp()
         run_id = str(annotations[RUN_KEY])
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -12,13 +12,13 @@ errors, 429/500/502/503/504) are retried with exponential backoff and jitter, ho
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO, TypeVar
 
 import httpx
 
+from buildctl import jsonsafe
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.auth import CredentialSource, RegistryCredentials
@@ -177,7 +177,8 @@ class RegistryClient:
             return result
 
         try:
-            return self._transport.request("GET", ref, f"blobs/{digest}", what=what, consume=read, deadline=deadline)
+            return self._transport.request("GET", ref, f"blobs/{digest}", what=what, consume=read, deadline=deadline,
+                                           streamed=True)
         except DigestMismatchError as exc:
             raise OperationError(f"{what}: {exc}; the registry's copy is corrupt") from None
 
@@ -208,7 +209,7 @@ class RegistryClient:
             refuse_length(response, MAX_MANIFEST_BYTES, what)
             body = read_capped(response.iter_bytes(), cap=MAX_MANIFEST_BYTES, what=what, deadline=None)
             try:
-                page = json.loads(body)
+                page = jsonsafe.loads(body)
             except ValueError:
                 raise OperationError(f"{what}: the registry answered something that is not JSON") from None
             return page if isinstance(page, dict) else {}, response.links.get("next", {}).get("url")

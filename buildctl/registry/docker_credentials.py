@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from buildctl import jsonsafe
 from buildctl.errors import OperationError, UsageError
 from buildctl.programs import run_program
 
@@ -92,17 +93,18 @@ def hostname_of(key: str) -> str:
 
 def load(path: Path) -> DockerConfig:
     """The config file at ``path``; an absent file is an empty config, an unreadable one bad input."""
-    try:
-        with path.open("rb") as file:
-            raw = file.read(_MAX_CONFIG_BYTES + 1)
+    try:  # a FIFO there would block until a writer came: refused, like a record (jsonsafe.read_file)
+        raw = jsonsafe.read_file(path, max_bytes=_MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return DockerConfig(path, exists=False)
+    except jsonsafe.NotARegularFile:
+        raise UsageError(f"{path}: the Docker config is not a regular file") from None
+    except jsonsafe.FileTooLarge:
+        raise UsageError(f"{path}: the Docker config is larger than {_MAX_CONFIG_BYTES >> 20} MiB") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the Docker config ({exc.strerror})") from None
-    if len(raw) > _MAX_CONFIG_BYTES:
-        raise UsageError(f"{path}: the Docker config is larger than {_MAX_CONFIG_BYTES >> 20} MiB")
     try:
-        doc = json.loads(raw) if raw.strip() else {}
+        doc = jsonsafe.loads(raw) if raw.strip() else {}
     except ValueError as exc:
         line = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise UsageError(f"{path}{line}: the Docker config is not valid JSON",
@@ -169,7 +171,7 @@ def ask_helper(name: str, address: str, *, timeout: float = HELPER_TIMEOUT_SECON
         raise OperationError(f"{what} failed (exit {result.returncode})",
                              hint=f"run `echo {address} | {program} get` to see why, or log in again")
     try:
-        answer = json.loads(result.stdout)
+        answer = jsonsafe.loads(result.stdout)
     except ValueError:
         answer = None
     if not isinstance(answer, dict) or not isinstance(answer.get("Secret"), str) \

@@ -14,7 +14,8 @@ import httpx
 
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference
-from buildctl.registry.auth import CredentialSource, RegistryAuth, RegistryCredentials, is_loopback
+from buildctl.registry.auth import CredentialSource, RegistryAuth, RegistryCredentials, answered_by_origin, is_loopback
+from buildctl.registry import guard
 from buildctl.registry.bounds import Deadline
 from buildctl.registry.results import RetryPolicy
 from buildctl.registry.retrying import RETRY_STATUSES, retrying
@@ -57,7 +58,9 @@ class Transport:
             verify=_tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=True,  # blob storage redirects; httpx drops Authorization cross-origin
-            event_hooks={k: list(v) for k, v in (event_hooks or {}).items()},
+            # Ours first: no body read past a limit, no credential off its origin (guard.py).
+            event_hooks={k: [*guard.event_hooks().get(k, ()), *(event_hooks or {}).get(k, ())]
+                         for k in ("request", "response")},
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
 
@@ -92,7 +95,10 @@ class Transport:
         missing_ok: bool = False,
         refused_ok: bool = False,
         deadline: Deadline | None = None,
+        streamed: bool = False,
     ) -> Any:
+        """``streamed``: a 2xx body with no transport limit (a layer: ``consume`` bounds it by its
+        descriptor's size and the deadline); every other body is capped (guard.py)."""
         what = what or f"manifest {ref}"
         url = self.url(ref, path)
 
@@ -102,6 +108,7 @@ class Transport:
                 deadline.check()
                 timeout = httpx.Timeout(deadline.timeout(self._timeout), connect=deadline.timeout(10.0))
             request = self.http.build_request(method, url, headers=dict(headers or {}), content=content,
+                                               extensions={guard.BODY_LIMIT: None} if streamed else None,
                                                **({"timeout": timeout} if timeout else {}))
             response = self.http.send(request, stream=True)
             try:
@@ -113,6 +120,10 @@ class Transport:
                     refuse_length(response, MAX_ERROR_BYTES, f"{what}: the error body")
                     response._content = read_capped(response.iter_bytes(), cap=MAX_ERROR_BYTES, deadline=deadline,
                                                     what=f"{what}: the error body")
+                    if response.status_code == 401 and not answered_by_origin(request.url, response.url):
+                        raise OperationError(f"{what}: registry {ref.registry} redirected to "
+                                             f"{response.url.netloc.decode('ascii')}, which answered HTTP 401; buildctl "
+                                             "sends credentials only to the registry's own challenge")
                     if response.status_code == 401:
                         raise self.auth.source.unauthorized(self.host(ref.registry), what)
                     raise status_error(response, ref, what)

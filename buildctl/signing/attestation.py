@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from buildctl import __version__
+from buildctl import __version__, jsonsafe
 from buildctl.inspect.results import Check, CheckStatus, PlatformImage, Verification
 from buildctl.signing import cosign
 
@@ -146,10 +146,10 @@ def as_verification(result: ReadBack, *, platforms: tuple[str, ...], exact: bool
 
 def _statement(line: str) -> dict[str, Any] | None:
     try:
-        envelope = json.loads(line)
+        envelope = jsonsafe.loads(line)
         if envelope.get("payloadType") != IN_TOTO:
             return None
-        statement = json.loads(base64.b64decode(envelope["payload"], validate=True))
+        statement = jsonsafe.loads(base64.b64decode(envelope["payload"], validate=True))
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         return None
     return statement if isinstance(statement, dict) else None

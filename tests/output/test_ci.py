@@ -93,6 +93,15 @@ def test_plain_defuses_commands_and_credentials() -> None:
         "a b \\u0023#vso[task.complete]x \\u0023#[error]y https://h/z"
 
 
+def test_controls_in_command_data_and_plain_lines_are_shown_as_escapes() -> None:
+    """Lines of ``emit`` reach the log past the console: a check detail's ESC (an ENTRYPOINT, a
+    build log's colours) reached it raw."""
+    assert ci_escape.plain("a\x1b[8mhidden\x07 \u202eb") == "a\\x1b[8mhidden\\x07 \\u202eb"
+    issue = ci_output.azure_command("task.logissue", {"type": "error"}, "x\x1b]0;t\x07\ny")
+    assert issue == "##vso[task.logissue type=error]x\\x1b]0;t\\x07%0Ay"
+    assert ci_output.github_command("error", {}, "x\x1b[2K") == "::error::x\\x1b[2K"
+
+
 def test_azure_passed_release(passed: dict) -> None:
     lines = ci_output.azure_lines(passed, record_path="/a/release.json")
     assert lines == [

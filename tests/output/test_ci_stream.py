@@ -18,6 +18,7 @@ from buildctl.output.ci_stream import (
     neutralise_line,
 )
 from tests.output import agents
+from tests.output.icu_search import index_of
 
 
 @pytest.mark.parametrize(("line", "expected"), [
@@ -33,6 +34,9 @@ from tests.output import agents
     ("#\u00ad#vso[x]y", "\\u0023\u00ad#vso[x]y"),  # so is a soft hyphen
     ("\ufeff::error::x", "\ufeff\\u003a:error::x"),
     ("\uff03\uff03vso\uff3bx]", "\\uff03\uff03vso\uff3bx]"),  # full-width look-alikes: escaped too
+    ("#\u0640#vso[x]y", "\\u0023\u0640#vso[x]y"),  # ICU ignores the Arabic tatweel (a letter) entirely
+    ("##v\ufe73so[x]y", "\\u0023#v\ufe73so[x]y"),  # and four more: see test_what_icu_finds_is_escaped
+    ("\u180a::error::x", "\u180a\\u003a:error::x"),
     ("a::b ::c # x ## y [z]", "a::b ::c # x ## y [z]"),  # nothing a CI acts on: unchanged
     ("image: reg/app:1  # comment", "image: reg/app:1  # comment"),
     ("", ""),
@@ -126,3 +130,20 @@ def test_the_whole_text_path_agrees_with_line_by_line() -> None:
         expected = "".join(neutralise_line(p) if i % 2 == 0 else p for i, p in enumerate(parts))
         assert neutralise(text) == expected, repr(text)
         assert agents.live_commands(neutralise(text)) == [], repr(text)
+
+
+@pytest.mark.skipif(index_of is None, reason="libicu is not installed")
+def test_what_icu_finds_is_escaped() -> None:
+    """Every code point of the BMP that ICU's search (.NET's culture-aware IndexOf on Linux) skips
+    between the ``#`` of ``##vso[``: the line is escaped (issue #24: the Arabic tatweel and four
+    other letters and punctuation marks, which are no control, format or mark, were not)."""
+    assert index_of is not None
+    missed = []
+    for cp in range(0x10000):
+        ch = chr(cp)
+        if 0xD800 <= cp < 0xE000 or ch in "\r\n#[":
+            continue
+        line = f"#{ch}#vso[x]"
+        if index_of(line, "##vso[") == 0 and neutralise_line(line) == line:
+            missed.append(f"U+{cp:04X}")
+    assert missed == []

@@ -72,6 +72,18 @@ def test_a_diff_keeps_its_crlf_line_ends_and_shows_other_controls() -> None:
     assert text.startswith("--- a/x.yaml\n+++ b/x.yaml\n-image: a:1\r\n+image: a:2\\x1b]0;title\\x07\\x0dhidden\r\n")
 
 
+@pytest.mark.parametrize("invisible", ["\u202e", "\u202a", "\u2066", "\u2069", "\u200f", "\u061c", "\u2028", "\u2029"])
+def test_bidi_controls_and_line_separators_are_shown_not_obeyed(invisible: str) -> None:
+    """Trojan Source: "pass \\u202eliaf" displays as "pass fail" (a check detail, an ENTRYPOINT, a
+    build arg in a reviewed services.yaml); a line separator starts a line no newline started."""
+    shown = f"\\u{ord(invisible):04x}"
+    text = printed(DoctorResult(checks=(DoctorCheck("registry", True, f"pass {invisible}liaf"),)))
+    assert f"pass {shown}liaf" in text and invisible not in text
+    diff = f"--- a/x.yaml\n+++ b/x.yaml\n+image: a:2  # {invisible}x\n"
+    text = printed(GitOpsResult(repo="r", branch="main", commit=None, pushed=False, attempts=1, diff=diff))
+    assert f"# {shown}x" in text and invisible not in text
+
+
 def test_styles_are_ours_only() -> None:
     out = io.StringIO()
     colour = Console(file=out, width=80, force_terminal=True, color_system="standard", markup=False, emoji=False,

@@ -183,3 +183,23 @@ def test_an_entrypoint_that_looks_like_markup_is_reported_whole(tmp_path: Path) 
     assert len(failed) == 2 and all(line.endswith('cannot start "/opt/x[/bold]y": /opt does not exist '
                                                   "(resolving /opt/x[/bold]y)") for line in failed), result.stdout
     assert result.stdout.splitlines()[-1].lstrip().startswith("pass linux/arm64")  # the report ran to its end
+
+
+REJECTING_HOOK = ("#!/bin/sh\nprintf '\\033]0;pwned-title\\007\\033[2K\\033[1Alooks fine\\n' >&2\n"
+                  f"printf '%s\\n' '{agents.AZURE}' '{agents.GITHUB}' >&2\nexit 1\n")
+
+
+@pytest.mark.parametrize("ci", [None, *sorted(agents.ENVIRONMENTS)])
+def test_a_git_remotes_rejection_is_data(project: Path, ci: str | None) -> None:
+    """A pre-receive hook's message (relayed by git as ``remote: …``) is quoted in the push error:
+    its ESC and BEL reached the terminal raw (a window title set, the line above erased)."""
+    hook = (project / "gitops.git").resolve() / "hooks" / "pre-receive"
+    hook.write_text(REJECTING_HOOK)
+    hook.chmod(0o755)
+    env = agents.ENVIRONMENTS[ci] if ci else {}
+    result = run_cli("update-manifests", "--record", "release.json", cwd=project, env=env, timeout=120)
+    assert result.code == 1, result.output
+    assert "remote: \\x1b]0;pwned-title\\x07\\x1b[2K\\x1b[1Alooks fine" in result.stderr, result.stderr
+    assert not [c for c in result.output if c in "\x1b\x07"]
+    if ci:
+        assert_inert(result, shown=2)

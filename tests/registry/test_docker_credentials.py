@@ -5,6 +5,7 @@ addresses, key normalisation, helper precedence), and real credential helper pro
 from __future__ import annotations
 
 import base64
+import os
 import time
 from pathlib import Path
 
@@ -88,6 +89,19 @@ def test_an_absent_or_empty_config_is_empty(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ real helper programs
+
+
+def test_a_config_that_is_a_fifo_or_a_device_is_refused_without_waiting(tmp_path: Path) -> None:
+    """A FIFO at config.json blocked every registry call until a writer came (issue #24's record
+    case, in the Docker config); /dev/zero is refused without reading it."""
+    fifo = tmp_path / "config.json"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(UsageError, match="the Docker config is not a regular file"):
+        dc.load(fifo)
+    assert time.monotonic() - started < 2
+    with pytest.raises(UsageError, match="not a regular file"):
+        dc.load(Path("/dev/zero"))
 
 
 def test_a_helper_answers_with_the_address_on_stdin(bin_dir: Path) -> None:
