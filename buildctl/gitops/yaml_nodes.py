@@ -24,9 +24,13 @@ from buildctl.references import parse_reference
 def repository_of(ref: str) -> str | None:
     """The normalised repository (``registry/path``) of ``ref``, None if it is not a reference:
     ``redis:7-alpine`` and ``index.docker.io/redis`` -> ``docker.io/library/redis``; tag and digest
-    are dropped."""
+    are dropped. A registry host is a DNS name, whatever its letter case: ``MyACR.azurecr.io/team/api``
+    is the image a release to ``myacr.azurecr.io/team/api`` deploys (the edit keeps the file's spelling)."""
     try:
-        return parse_reference(ref).name
+        parsed = parse_reference(ref)
+        if parsed.registry != parsed.registry.lower():  # `Docker.IO/redis` is then docker.io/library/redis
+            parsed = parse_reference(f"{parsed.registry.lower()}/{parsed.repository}")
+        return parsed.name
     except ValueError:
         return None
 

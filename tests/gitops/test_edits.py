@@ -161,6 +161,7 @@ def test_docker_hub_spellings_are_kept(monkeypatch, new):
     ("team/app:41", "team/app:42"), ("docker.io/team/app:41", "docker.io/team/app:42"),
     ("index.docker.io/team/app:41", "index.docker.io/team/app:42"), (f"team/app:41@{DIGEST}", "team/app:42"),
     ("team/app", "team/app:42"), ("team/app:42", "team/app:42"),
+    ("Docker.IO/team/app:41", "Docker.IO/team/app:42"),  # a registry host in any letter case
 ])
 def test_a_reference_keeps_the_files_spelling_of_the_repository(tmp_path, written, after):
     # The release names docker.io/team/app; the file's `team/app` is the same repository.
