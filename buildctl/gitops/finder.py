@@ -20,7 +20,7 @@ from buildctl.gitops.sites.container import CONTAINER_FIELDS, CORE_POD_SPECS, co
 from buildctl.gitops.sites.helm_keys import HelmSite, helm_site, key_field
 from buildctl.gitops.sites.kustomize_entry import is_kustomization, kustomize_images
 from buildctl.gitops.sites.values_tree import ValuesRoot, has
-from buildctl.gitops.yaml_nodes import get, line_of, repository_of, scalar
+from buildctl.gitops.yaml_nodes import get, line_of, repository_of, scalar, template_hint
 from buildctl.model import HelmKeys
 
 
@@ -68,6 +68,12 @@ def not_found(docs: list[Node], *, path: str, repository: str) -> ConfigError:
                 return ConfigError(f"no container image of {repository} that buildctl edits: {_owner(doc, path)} "
                                    f"has it at {dotted}, {_why(doc, dotted, path=path)}", file=path,
                                    line=line_of(node))
+    templated = [node for doc in docs for dotted, node in _scalars(doc, "")
+                 if dotted.endswith("image") and "{{" in node.value]
+    if templated:  # a chart's template whose image a values file sets
+        return ConfigError(f"no container image of {repository} found: the image here is a Helm template action "
+                           f"({templated[0].value.strip()[:80]})", file=path, line=line_of(templated[0]),
+                           hint=template_hint(templated[0].value))
     return ConfigError(f"no container image of {repository} found", file=path)
 
 

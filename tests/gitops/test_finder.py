@@ -1,0 +1,73 @@
+"""finder.not_found and the YAML error for a chart's template listed as a manifest: Helm templates
+are YAML only once rendered, and the refusal says to list the chart's values file instead. Shaped like
+argo-rollouts' examples/helm-blue-green/templates/rollout.yaml and argocd-example-apps'
+helm-guestbook/templates/deployment.yaml."""
+
+from __future__ import annotations
+
+import pytest
+
+from buildctl.errors import ConfigError
+from buildctl.gitops.edits import edit_file
+
+R = "gcr.io/heptio-images/ks-guestbook-demo"
+
+ROLLOUT_TEMPLATE = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: {{ template "helm-guestbook.fullname" . }}
+spec:
+  replicas: {{ .Values.replicaCount }}
+  strategy:
+    blueGreen:
+      activeService: {{ template "helm-guestbook.fullname" . }}
+      previewService: {{ template "helm-guestbook.fullname" . }}-preview
+  template:
+    spec:
+      containers:
+        - name: {{ .Chart.Name }}
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+          resources:
+{{ toYaml .Values.resources | indent 12 }}
+"""
+# The same template with every action quoted parses: the image is still a template action.
+QUOTED_TEMPLATE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: "{{ .Release.Name }}-guestbook"
+spec:
+  template:
+    spec:
+      containers:
+        - name: guestbook
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+          imagePullPolicy: "{{ .Values.image.pullPolicy }}"
+"""
+HINT = ("this looks like a Helm template ({{ ... }}), which is YAML only once Helm renders it: list the chart's "
+        "values file with `helm:` keys instead (README: Helm values files)")
+
+
+def test_a_template_that_is_not_yaml_says_to_list_the_values_file(loader):
+    with pytest.raises(ConfigError) as err:
+        edit_file(ROLLOUT_TEMPLATE, path="templates/rollout.yaml", repository=R, new_reference=f"{R}:0.2")
+    assert str(err.value).startswith("templates/rollout.yaml:10: not valid YAML: ")
+    assert err.value.hint == HINT
+
+
+def test_a_template_that_parses_names_the_template_action(loader):
+    with pytest.raises(ConfigError) as err:
+        edit_file(QUOTED_TEMPLATE, path="templates/deployment.yaml", repository=R, new_reference=f"{R}:0.2")
+    assert str(err.value) == (f"templates/deployment.yaml:10: no container image of {R} found: the image here is a "
+                              "Helm template action ({{ .Values.image.repository }}:{{ .Values.image.tag }})")
+    assert err.value.hint == HINT
+
+
+def test_plain_yaml_errors_and_misses_have_no_template_hint():
+    with pytest.raises(ConfigError) as err:
+        edit_file("kind: Pod\nspec: [\n", path="p.yaml", repository=R, new_reference=f"{R}:0.2")
+    assert err.value.hint is None
+    with pytest.raises(ConfigError) as err:
+        edit_file(QUOTED_TEMPLATE.replace("{{", "{"), path="p.yaml", repository=R, new_reference=f"{R}:0.2")
+    assert str(err.value) == f"p.yaml: no container image of {R} found" and err.value.hint is None
