@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from buildctl.errors import ConfigError
-from buildctl.gitops.sites import ImageSite, argocd
+from buildctl.gitops.sites import ImageSite, argocd, flux
 from buildctl.gitops.sites.container import CONTAINER_FIELDS, CORE_POD_SPECS, container_images, pod_specs
 from buildctl.gitops.sites.helm_keys import HelmSite, helm_site, key_field
 from buildctl.gitops.sites.kustomize_entry import is_kustomization, kustomize_images
@@ -38,12 +38,15 @@ def sites_of(docs: list[Node], *, path: str) -> Iterator[ImageSite]:
 def helm_site_of(docs: list[Node], *, path: str, keys: HelmKeys, repository: str) -> HelmSite:
     """The site ``keys`` address: in a values file (one mapping) or in an Argo CD Application's ``helm``."""
     apps = [d for d in docs if isinstance(d, MappingNode) and argocd.is_argocd(d, path=path)]
+    want = getattr(keys, key_field(keys)) or ""
+    releases = [d for d in docs if flux.is_helm_release(d)]
+    if releases and not (len(docs) == 1 and has((ValuesRoot(docs[0], ""),), want, path=path)):
+        return _helm_release_site(releases, path=path, keys=keys, repository=repository, want=want)
     if not apps:
         if len(docs) != 1 or not isinstance(docs[0], MappingNode):
             raise ConfigError("a Helm values file is one YAML mapping", file=path,
                               line=line_of(docs[min(1, len(docs) - 1)]))
         return helm_site((ValuesRoot(docs[0], ""),), keys, path=path, repository=repository)
-    want = getattr(keys, key_field(keys)) or ""
     for doc in apps:
         for label, roots, values in argocd.helm_roots(doc, path=path):
             if has(roots, want, path=path):
@@ -57,6 +60,28 @@ def helm_site_of(docs: list[Node], *, path: str, keys: HelmKeys, repository: str
     raise ConfigError(f"no Argo CD helm source here sets {want} (in `helm.parameters` by name or "
                       "`helm.valuesObject`)", file=path, line=line_of(apps[0]),
                       hint="add it there, or list the chart's values file with `helm:` instead")
+
+
+def _helm_release_site(releases: list[Node], *, path: str, keys: HelmKeys, repository: str, want: str) -> HelmSite:
+    """The one Flux HelmRelease of the file whose ``spec.values`` set the release's image at ``keys``."""
+    found, refused = [], []
+    for doc in releases:
+        if has(roots := flux.values_roots(doc), want, path=path):
+            try:
+                found.append(helm_site(roots, keys, path=path, repository=repository,
+                                       label=f"{flux.owner(doc)} spec.values"))
+            except ConfigError as exc:  # another HelmRelease of the file: its own image
+                refused.append(exc)
+    if len(found) > 1:
+        raise ConfigError(f"helm key {want} of {repository} is set in {len(found)} HelmReleases' spec.values; "
+                          "buildctl edits one", file=path, line=line_of(found[1].slots[key_field(keys)].value),
+                          hint="list one HelmRelease per file, or give the others another key")
+    if found:
+        return found[0]
+    if refused:
+        raise refused[0]
+    raise ConfigError(f"no Flux HelmRelease here sets {want} in `spec.values`", file=path, line=line_of(releases[0]),
+                      hint="add it there (a value from spec.valuesFrom is not in this file)")
 
 
 def not_found(docs: list[Node], *, path: str, repository: str) -> ConfigError:
@@ -91,6 +116,8 @@ def _why(doc: Node, dotted: str, *, path: str) -> str:
         return "not in its `images:` list (buildctl edits name/newName/newTag/digest entries there)"
     if argocd.is_argocd(doc, path=path):
         return "not in a source's `kustomize.images` (give the entry `helm:` keys for Helm values)"
+    if flux.is_helm_release(doc):
+        return "in its Helm values (give the manifest entry `helm:` keys: they address `spec.values`)"
     kind = scalar(get(doc, "kind")) or ""
     specs = [".".join(p) for p, spec in pod_specs(doc, kind)] if isinstance(doc, MappingNode) else []
     fields = ", ".join(CONTAINER_FIELDS)
