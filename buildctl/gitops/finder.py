@@ -57,9 +57,13 @@ def helm_site_of(docs: list[Node], *, path: str, keys: HelmKeys, repository: str
                                   f"`{label}.values` is a string of YAML, which buildctl does not edit inside",
                                   file=path, line=line_of(values),
                                   hint=f"move the image to `{label}.valuesObject` or a `{label}.parameters` entry")
+    names = [n for doc in apps for _, roots, _ in argocd.helm_roots(doc, path=path) for root in roots
+             if root.parameters for entry in root.node.value if (n := scalar(get(entry, "name")))]
     raise ConfigError(f"no Argo CD helm source here sets {want} (in `helm.parameters` by name or "
                       "`helm.valuesObject`)", file=path, line=line_of(apps[0]),
-                      hint="add it there, or list the chart's values file with `helm:` instead")
+                      hint=f"its parameters are {', '.join(names[:6])}: name the image's in `helm:` (Image Updater "
+                      "writes image.name and image.tag: helm: {repository: image.name, tag: image.tag})" if names
+                      else "add it there, or list the chart's values file with `helm:` instead")
 
 
 def _helm_release_site(releases: list[Node], *, path: str, keys: HelmKeys, repository: str, want: str) -> HelmSite:

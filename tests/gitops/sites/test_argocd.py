@@ -82,6 +82,12 @@ def test_an_image_updater_source_file_is_edited_by_parameter_name():
     keys = HelmKeys(repository="image.name", tag="image.tag")
     after, _, _ = edit(SOURCE, path="apps/api/.argocd-source-api.yaml", helm=keys)
     assert after == SOURCE.replace("value: 1.4.0", "value: 1.5.0")
+    with pytest.raises(ConfigError) as err:  # `helm: {}` names image.repository, which Image Updater does not write
+        edit(SOURCE, path="apps/api/.argocd-source-api.yaml", helm=HelmKeys())
+    assert str(err.value) == ("apps/api/.argocd-source-api.yaml:1: no Argo CD helm source here sets image.repository "
+                              "(in `helm.parameters` by name or `helm.valuesObject`)")
+    assert err.value.hint == ("its parameters are image.name, image.tag: name the image's in `helm:` (Image Updater "
+                              "writes image.name and image.tag: helm: {repository: image.name, tag: image.tag})")
 
 
 def test_a_key_only_in_a_values_string_is_refused_with_the_reason():
