@@ -93,7 +93,8 @@ def not_found(docs: list[Node], *, path: str, repository: str) -> ConfigError:
     want = repository_of(repository)
     for doc in docs:
         for dotted, node in _scalars(doc, ""):
-            if node.tag.endswith(":str") and want and repository_of(node.value.strip()) == want:
+            if node.tag.endswith(":str") and want and _names_an_image(dotted, node.value.strip()) \
+                    and repository_of(node.value.strip()) == want:
                 return ConfigError(f"no container image of {repository} that buildctl edits: {_owner(doc, path)} "
                                    f"has it at {dotted}, {_why(doc, dotted, path=path)}", file=path,
                                    line=line_of(node))
@@ -104,6 +105,15 @@ def not_found(docs: list[Node], *, path: str, repository: str) -> ConfigError:
                            f"({templated[0].value.strip()[:80]})", file=path, line=line_of(templated[0]),
                            hint=template_hint(templated[0].value))
     return ConfigError(f"no container image of {repository} found", file=path)
+
+
+# One word parses as a Docker Hub official image (`redis` is docker.io/library/redis), so a label
+# `app: redis` would be "seen": a value without `/`, `:` or `@` counts only at a key naming an image.
+_IMAGE_KEY = re.compile(r"(?:^|\.)(?:image|repository|newName)$|(?:^|\.)images\[\d+\](?:\.name)?$", re.IGNORECASE)
+
+
+def _names_an_image(dotted: str, value: str) -> bool:
+    return any(c in value for c in "/:@") or _IMAGE_KEY.search(dotted) is not None
 
 
 def _owner(doc: Node, path: str) -> str:

@@ -71,3 +71,44 @@ def test_plain_yaml_errors_and_misses_have_no_template_hint():
     with pytest.raises(ConfigError) as err:
         edit_file(QUOTED_TEMPLATE.replace("{{", "{"), path="p.yaml", repository=R, new_reference=f"{R}:0.2")
     assert str(err.value) == f"p.yaml: no container image of {R} found" and err.value.hint is None
+
+
+# kubernetes/examples web/guestbook/redis-master-deployment.yaml: `redis` is a label and a container name here.
+GUESTBOOK_REDIS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: redis-master
+  labels:
+    app: redis
+spec:
+  selector:
+    matchLabels:
+      app: redis
+      role: master
+      tier: backend
+  replicas: 1
+  template:
+    metadata:
+      labels:
+        app: redis
+        role: master
+        tier: backend
+    spec:
+      containers:
+      - name: master
+        image: registry.k8s.io/redis:e2e  # or just image: redis
+"""
+
+
+def test_a_word_that_also_names_an_official_image_is_not_taken_for_it():
+    with pytest.raises(ConfigError) as err:  # one word `redis` is docker.io/library/redis, but a label is no image
+        edit_file(GUESTBOOK_REDIS, path="redis-master-deployment.yaml", repository="redis", new_reference="redis:8")
+    assert str(err.value) == "redis-master-deployment.yaml: no container image of redis found"
+    pod = GUESTBOOK_REDIS.replace("kind: Deployment", "kind: Pod").replace("image: registry.k8s.io/redis:e2e",
+                                                                           "image: redis")
+    with pytest.raises(ConfigError) as err:  # at an `image:` key one word still counts
+        edit_file(pod, path="p.yaml", repository="redis", new_reference="redis:8")
+    assert str(err.value) == ("p.yaml:23: no container image of redis that buildctl edits: Pod/redis-master has it at "
+                              "spec.template.spec.containers[0].image, which is not the `image` of one of its "
+                              "containers, initContainers, ephemeralContainers")
