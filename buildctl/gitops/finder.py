@@ -104,6 +104,10 @@ def not_found(docs: list[Node], *, path: str, repository: str) -> ConfigError:
         return ConfigError(f"no container image of {repository} found: the image here is a Helm template action "
                            f"({templated[0].value.strip()[:80]})", file=path, line=line_of(templated[0]),
                            hint=template_hint(templated[0].value))
+    if any(is_kustomization(doc, path=path) for doc in docs):  # kustomize sets images in `images:` only
+        return ConfigError(f"no container image of {repository} found: the kustomization has no `images:` entry "
+                           "for it", file=path, hint=f"add one (`- name: {repository}`, as `kustomize edit set image` "
+                           "writes it), or list the resource file that holds the image")
     return ConfigError(f"no container image of {repository} found", file=path)
 
 

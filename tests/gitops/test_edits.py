@@ -195,7 +195,8 @@ def test_a_kustomization_entry_matches_on_the_image_it_produces(entry, found):
     if not found:
         with pytest.raises(ConfigError, match=rf"^{K}(:3: no container image of {V} that buildctl edits: the "
                            rf"kustomization has it at images\[0\]\.name, but the entry's newName makes it deploy "
-                           rf"{V}-other instead|: no container image of {V} found)$"):
+                           rf"{V}-other instead|: no container image of {V} found: the kustomization has no "
+                           rf"`images:` entry for it)$"):
             edit_manifest(text, path=K, repository=V, new_reference=NEW)
         return
     assert edit_manifest(text, path=K, repository=V, new_reference=NEW)[0] == text.replace("'41'", "'42'")

@@ -112,3 +112,24 @@ def test_a_word_that_also_names_an_official_image_is_not_taken_for_it():
     assert str(err.value) == ("p.yaml:23: no container image of redis that buildctl edits: Pod/redis-master has it at "
                               "spec.template.spec.containers[0].image, which is not the `image` of one of its "
                               "containers, initContainers, ephemeralContainers")
+
+
+# argocd-example-apps' kustomize-guestbook/kustomization.yaml: resources only, no `images:`.
+GUESTBOOK_KUSTOMIZATION = """\
+namePrefix: kustomize-
+
+resources:
+- guestbook-ui-deployment.yaml
+- guestbook-ui-svc.yaml
+"""
+
+
+def test_a_kustomization_without_an_images_entry_says_to_add_one():
+    gb = "gcr.io/google-samples/gb-frontend"
+    with pytest.raises(ConfigError) as err:
+        edit_file(GUESTBOOK_KUSTOMIZATION, path="kustomize-guestbook/kustomization.yaml", repository=gb,
+                  new_reference=f"{gb}:v6")
+    assert str(err.value) == (f"kustomize-guestbook/kustomization.yaml: no container image of {gb} found: the "
+                              "kustomization has no `images:` entry for it")
+    assert err.value.hint == (f"add one (`- name: {gb}`, as `kustomize edit set image` writes it), or list the "
+                              "resource file that holds the image")
