@@ -251,3 +251,13 @@ def test_a_digest_key_holding_the_hex_alone_keeps_that_spelling(tmp_path: Path):
     whole, _ = edit_values(KPS.format(hex=old), path="v.yaml", keys=KPS_KEYS, repository=repo, tag="v0.35.0",
                            digest=DIGEST, pin_digest=True)
     assert whole == KPS.format(hex=DIGEST).replace("v0.34.0", "v0.35.0")
+
+
+def test_check_reads_a_tag_that_is_no_tag_as_out_of_sync(tmp_path: Path):
+    # Charts that pass values through `tpl` hold a template there; `--check` crashed on it (exit 3).
+    (tmp_path / "values.yaml").write_text(f'image:\n  repository: {R}\n  tag: "{{{{ .Chart.AppVersion }}}}"\n')
+    (tmp_path / "kustomization.yaml").write_text(f"images:\n- name: {R}\n  newTag: '{{{{.version}}}}'\n")
+    release = ReleasedImage("api", R, "42", DIGEST)
+    targets = {"api": (GitOpsFile("values.yaml", helm=HelmKeys()), GitOpsFile("kustomization.yaml"))}
+    assert [(d.path, d.found) for d in drift(tmp_path, [release], targets)] == [
+        ("values.yaml", f"{R}:{{{{ .Chart.AppVersion }}}}"), ("kustomization.yaml", f"{R}:{{{{.version}}}}")]
