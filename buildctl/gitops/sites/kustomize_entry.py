@@ -56,7 +56,8 @@ class KustomizeImage:
     def reference(self) -> str:
         """The image reference kustomize produces from this entry."""
         ref = scalar(self.field("newName")) or self.name
-        if tag := scalar(self.field("newTag")):
+        # kustomize appends tagSuffix to the tag (to the resource's own when there is no newTag)
+        if tag := (scalar(self.field("newTag")) or "") + (scalar(self.field("tagSuffix")) or ""):
             ref += f":{tag}"
         if digest := scalar(self.field("digest")):
             ref += f"@{digest}"

@@ -266,5 +266,8 @@ def test_an_entry_with_a_field_buildctl_does_not_write_is_refused():
     assert str(err.value) == (f"{K}:5: `tagSuffix` of kustomization image {ad} appends to the tag: kustomize would "
                               f"not deploy the release {ad}:v0.10.7@{DIGEST} from this entry")
     assert err.value.hint == "remove `tagSuffix` from the entry (buildctl writes newName, newTag, digest)"
+    site = next(kustomize_images(compose_documents(TAG_SUFFIX.replace("  tagSuffix", "  newTag: v1\n  tagSuffix"),
+                                                   path=K)[0], path=K))
+    assert site.reference() == f"{ad}:v1CONTAINER_IMAGES_TAG_SUFFIX"  # what kustomize deploys: --check sees drift
     with pytest.raises(ConfigError, match=r"^overlays/prod/kustomization.yaml:5: `newTagg` of .* is not one buildctl "):
         edit(TAG_SUFFIX.replace("tagSuffix: CONTAINER_IMAGES_TAG_SUFFIX", "newTagg: v1"), f"{ad}:v2")
