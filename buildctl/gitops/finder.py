@@ -63,7 +63,16 @@ def helm_site_of(docs: list[Node], *, path: str, keys: HelmKeys, repository: str
                       "`helm.valuesObject`)", file=path, line=line_of(apps[0]),
                       hint=f"its parameters are {', '.join(names[:6])}: name the image's in `helm:` (Image Updater "
                       "writes image.name and image.tag: helm: {repository: image.name, tag: image.tag})" if names
+                      else f"list the values file it reads with `helm:` ({', '.join(files[:3])}; `$values/` is the root "
+                      "of the source with `ref: values`)" if (files := _value_files(apps, path=path))
                       else "add it there, or list the chart's values file with `helm:` instead")
+
+
+def _value_files(apps: list[Node], *, path: str) -> list[str]:
+    """The ``helm.valueFiles`` of the Applications' sources: where their values come from."""
+    lists = [get(get(s, "helm"), "valueFiles") for doc in apps for _, s in argocd.sources(doc, path=path)]
+    return [item.value for files in lists if isinstance(files, SequenceNode) for item in files.value
+            if isinstance(item, ScalarNode) and item.value]
 
 
 def _helm_release_site(releases: list[Node], *, path: str, keys: HelmKeys, repository: str, want: str) -> HelmSite:
