@@ -193,7 +193,10 @@ def unified_diff(change: GitOpsChange) -> str:
 
 
 def _in_sync(ref: str, release: ReleasedImage) -> bool:
-    parsed = parse_reference(ref)
+    try:
+        parsed = parse_reference(ref)
+    except ValueError:  # `newTag: '{{.version}}'`, a Helm `tag: "{{ .Chart.AppVersion }}"`: not the release
+        return False
     if parsed.digest is not None and parsed.digest != release.digest:
         return False
     return parsed.tag == release.tag or (parsed.tag is None and parsed.digest == release.digest)

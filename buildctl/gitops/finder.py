@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from buildctl.errors import ConfigError
-from buildctl.gitops.sites import ImageSite, argocd
+from buildctl.gitops.sites import ImageSite, argocd, flux
 from buildctl.gitops.sites.container import CONTAINER_FIELDS, CORE_POD_SPECS, container_images, pod_specs
 from buildctl.gitops.sites.helm_keys import HelmSite, helm_site, key_field
 from buildctl.gitops.sites.kustomize_entry import is_kustomization, kustomize_images
 from buildctl.gitops.sites.values_tree import ValuesRoot, has
-from buildctl.gitops.yaml_nodes import get, line_of, repository_of, scalar
+from buildctl.gitops.yaml_nodes import get, line_of, repository_of, scalar, template_hint
 from buildctl.model import HelmKeys
 
 
@@ -38,12 +38,15 @@ def sites_of(docs: list[Node], *, path: str) -> Iterator[ImageSite]:
 def helm_site_of(docs: list[Node], *, path: str, keys: HelmKeys, repository: str) -> HelmSite:
     """The site ``keys`` address: in a values file (one mapping) or in an Argo CD Application's ``helm``."""
     apps = [d for d in docs if isinstance(d, MappingNode) and argocd.is_argocd(d, path=path)]
+    want = getattr(keys, key_field(keys)) or ""
+    releases = [d for d in docs if flux.is_helm_release(d)]
+    if releases and not (len(docs) == 1 and has((ValuesRoot(docs[0], ""),), want, path=path)):
+        return _helm_release_site(releases, path=path, keys=keys, repository=repository, want=want)
     if not apps:
         if len(docs) != 1 or not isinstance(docs[0], MappingNode):
             raise ConfigError("a Helm values file is one YAML mapping", file=path,
                               line=line_of(docs[min(1, len(docs) - 1)]))
         return helm_site((ValuesRoot(docs[0], ""),), keys, path=path, repository=repository)
-    want = getattr(keys, key_field(keys)) or ""
     for doc in apps:
         for label, roots, values in argocd.helm_roots(doc, path=path):
             if has(roots, want, path=path):
@@ -54,9 +57,44 @@ def helm_site_of(docs: list[Node], *, path: str, keys: HelmKeys, repository: str
                                   f"`{label}.values` is a string of YAML, which buildctl does not edit inside",
                                   file=path, line=line_of(values),
                                   hint=f"move the image to `{label}.valuesObject` or a `{label}.parameters` entry")
+    names = [n for doc in apps for _, roots, _ in argocd.helm_roots(doc, path=path) for root in roots
+             if root.parameters for entry in root.node.value if (n := scalar(get(entry, "name")))]
     raise ConfigError(f"no Argo CD helm source here sets {want} (in `helm.parameters` by name or "
                       "`helm.valuesObject`)", file=path, line=line_of(apps[0]),
-                      hint="add it there, or list the chart's values file with `helm:` instead")
+                      hint=f"its parameters are {', '.join(names[:6])}: name the image's in `helm:` (Image Updater "
+                      "writes image.name and image.tag: helm: {repository: image.name, tag: image.tag})" if names
+                      else f"list the values file it reads with `helm:` ({', '.join(files[:3])}; `$values/` is the root "
+                      "of the source with `ref: values`)" if (files := _value_files(apps, path=path))
+                      else "add it there, or list the chart's values file with `helm:` instead")
+
+
+def _value_files(apps: list[Node], *, path: str) -> list[str]:
+    """The ``helm.valueFiles`` of the Applications' sources: where their values come from."""
+    lists = [get(get(s, "helm"), "valueFiles") for doc in apps for _, s in argocd.sources(doc, path=path)]
+    return [item.value for files in lists if isinstance(files, SequenceNode) for item in files.value
+            if isinstance(item, ScalarNode) and item.value]
+
+
+def _helm_release_site(releases: list[Node], *, path: str, keys: HelmKeys, repository: str, want: str) -> HelmSite:
+    """The one Flux HelmRelease of the file whose ``spec.values`` set the release's image at ``keys``."""
+    found, refused = [], []
+    for doc in releases:
+        if has(roots := flux.values_roots(doc), want, path=path):
+            try:
+                found.append(helm_site(roots, keys, path=path, repository=repository,
+                                       label=f"{flux.owner(doc)} spec.values"))
+            except ConfigError as exc:  # another HelmRelease of the file: its own image
+                refused.append(exc)
+    if len(found) > 1:
+        raise ConfigError(f"helm key {want} of {repository} is set in {len(found)} HelmReleases' spec.values; "
+                          "buildctl edits one", file=path, line=line_of(found[1].slots[key_field(keys)].value),
+                          hint="list one HelmRelease per file, or give the others another key")
+    if found:
+        return found[0]
+    if refused:
+        raise refused[0]
+    raise ConfigError(f"no Flux HelmRelease here sets {want} in `spec.values`", file=path, line=line_of(releases[0]),
+                      hint="add it there (a value from spec.valuesFrom is not in this file)")
 
 
 def not_found(docs: list[Node], *, path: str, repository: str) -> ConfigError:
@@ -64,11 +102,31 @@ def not_found(docs: list[Node], *, path: str, repository: str) -> ConfigError:
     want = repository_of(repository)
     for doc in docs:
         for dotted, node in _scalars(doc, ""):
-            if node.tag.endswith(":str") and want and repository_of(node.value.strip()) == want:
+            if node.tag.endswith(":str") and want and _names_an_image(dotted, node.value.strip()) \
+                    and repository_of(node.value.strip()) == want:
                 return ConfigError(f"no container image of {repository} that buildctl edits: {_owner(doc, path)} "
                                    f"has it at {dotted}, {_why(doc, dotted, path=path)}", file=path,
                                    line=line_of(node))
+    templated = [node for doc in docs for dotted, node in _scalars(doc, "")
+                 if dotted.endswith("image") and "{{" in node.value]
+    if templated:  # a chart's template whose image a values file sets
+        return ConfigError(f"no container image of {repository} found: the image here is a Helm template action "
+                           f"({templated[0].value.strip()[:80]})", file=path, line=line_of(templated[0]),
+                           hint=template_hint(templated[0].value))
+    if any(is_kustomization(doc, path=path) for doc in docs):  # kustomize sets images in `images:` only
+        return ConfigError(f"no container image of {repository} found: the kustomization has no `images:` entry "
+                           "for it", file=path, hint=f"add one (`- name: {repository}`, as `kustomize edit set image` "
+                           "writes it), or list the resource file that holds the image")
     return ConfigError(f"no container image of {repository} found", file=path)
+
+
+# One word parses as a Docker Hub official image (`redis` is docker.io/library/redis), so a label
+# `app: redis` would be "seen": a value without `/`, `:` or `@` counts only at a key naming an image.
+_IMAGE_KEY = re.compile(r"(?:^|\.)(?:image|repository|newName)$|(?:^|\.)images\[\d+\](?:\.name)?$", re.IGNORECASE)
+
+
+def _names_an_image(dotted: str, value: str) -> bool:
+    return any(c in value for c in "/:@") or _IMAGE_KEY.search(dotted) is not None
 
 
 def _owner(doc: Node, path: str) -> str:
@@ -85,6 +143,8 @@ def _why(doc: Node, dotted: str, *, path: str) -> str:
         return "not in its `images:` list (buildctl edits name/newName/newTag/digest entries there)"
     if argocd.is_argocd(doc, path=path):
         return "not in a source's `kustomize.images` (give the entry `helm:` keys for Helm values)"
+    if flux.is_helm_release(doc):
+        return "in its Helm values (give the manifest entry `helm:` keys: they address `spec.values`)"
     kind = scalar(get(doc, "kind")) or ""
     specs = [".".join(p) for p, spec in pod_specs(doc, kind)] if isinstance(doc, MappingNode) else []
     fields = ", ".join(CONTAINER_FIELDS)

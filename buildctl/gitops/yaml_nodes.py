@@ -24,9 +24,13 @@ from buildctl.references import parse_reference
 def repository_of(ref: str) -> str | None:
     """The normalised repository (``registry/path``) of ``ref``, None if it is not a reference:
     ``redis:7-alpine`` and ``index.docker.io/redis`` -> ``docker.io/library/redis``; tag and digest
-    are dropped."""
+    are dropped. A registry host is a DNS name, whatever its letter case: ``MyACR.azurecr.io/team/api``
+    is the image a release to ``myacr.azurecr.io/team/api`` deploys (the edit keeps the file's spelling)."""
     try:
-        return parse_reference(ref).name
+        parsed = parse_reference(ref)
+        if parsed.registry != parsed.registry.lower():  # `Docker.IO/redis` is then docker.io/library/redis
+            parsed = parse_reference(f"{parsed.registry.lower()}/{parsed.repository}")
+        return parsed.name
     except ValueError:
         return None
 
@@ -102,11 +106,20 @@ def compose_documents(text: str, *, path: str) -> list[Node]:
             # "while parsing a flow sequence" names where the unclosed thing started.
             started = exc.context_mark.line + 1
             problem = f"{exc.context}{f' at line {started}' if started != line else ''}: {exc.problem}"
-        raise ConfigError(f"not valid YAML: {problem}", file=path, line=line) from None
+        raise ConfigError(f"not valid YAML: {problem}", file=path, line=line, hint=template_hint(text)) from None
     except yaml.reader.ReaderError as exc:  # a control character in the file
         line = text.count("\n", 0, exc.position) + 1
-        raise ConfigError(f"not valid YAML: unacceptable character #x{exc.character:04x}", file=path, line=line) from None
+        raise ConfigError(f"not valid YAML: unacceptable character #x{exc.character:04x}", file=path, line=line,
+                          hint=template_hint(text)) from None
     return [d for d in docs if not (isinstance(d, ScalarNode) and d.tag.endswith(":null"))]
+
+
+def template_hint(text: str) -> str | None:
+    """For a Helm chart's template listed as a manifest: it is not YAML until Helm renders it."""
+    if "{{" not in text:
+        return None
+    return ("this looks like a Helm template ({{ ... }}), which is YAML only once Helm renders it: list the chart's "
+            "values file with `helm:` keys instead (README: Helm values files)")
 
 
 def no_documents(text: str, *, path: str, hint: str | None = None) -> ConfigError:

@@ -161,6 +161,7 @@ def test_docker_hub_spellings_are_kept(monkeypatch, new):
     ("team/app:41", "team/app:42"), ("docker.io/team/app:41", "docker.io/team/app:42"),
     ("index.docker.io/team/app:41", "index.docker.io/team/app:42"), (f"team/app:41@{DIGEST}", "team/app:42"),
     ("team/app", "team/app:42"), ("team/app:42", "team/app:42"),
+    ("Docker.IO/team/app:41", "Docker.IO/team/app:42"),  # a registry host in any letter case
 ])
 def test_a_reference_keeps_the_files_spelling_of_the_repository(tmp_path, written, after):
     # The release names docker.io/team/app; the file's `team/app` is the same repository.
@@ -194,7 +195,8 @@ def test_a_kustomization_entry_matches_on_the_image_it_produces(entry, found):
     if not found:
         with pytest.raises(ConfigError, match=rf"^{K}(:3: no container image of {V} that buildctl edits: the "
                            rf"kustomization has it at images\[0\]\.name, but the entry's newName makes it deploy "
-                           rf"{V}-other instead|: no container image of {V} found)$"):
+                           rf"{V}-other instead|: no container image of {V} found: the kustomization has no "
+                           rf"`images:` entry for it)$"):
             edit_manifest(text, path=K, repository=V, new_reference=NEW)
         return
     assert edit_manifest(text, path=K, repository=V, new_reference=NEW)[0] == text.replace("'41'", "'42'")

@@ -156,6 +156,8 @@ def test_get_helpers_never_raise_on_the_wrong_shape():
     ("[::1]:5000/a/b:c", "[::1]:5000/a/b"),
     ("mirror.example.com/library/redis", "mirror.example.com/library/redis"),
     ("registry-1.docker.io/library/redis", "registry-1.docker.io/library/redis"),
+    ("MyACR.azurecr.io:443/team/api:1.0", "myacr.azurecr.io:443/team/api"),  # a host is a DNS name: any case
+    ("Docker.IO/redis", "docker.io/library/redis"),
 ])
 def test_repository_of_normalises_like_docker(ref, repository):
     assert repository_of(ref) == repository

@@ -4,7 +4,8 @@ Kubernetes' own workloads keep their pod spec where the API fixes it (a Deployme
 ``spec.template.spec``); containers anywhere else in them are never run, so they are not sites.
 Every other kind — an Argo Rollout, a Knative Service, an OpenShift DeploymentConfig, any CRD —
 is read by shape: a pod template at ``spec.template``, ``spec.jobTemplate.spec.template`` or
-``template`` whose spec has a ``containers`` list is edited like a Deployment's.
+``template`` — or at a ``template`` key deeper, reached through mappings only (KEDA's ScaledJob:
+``spec.jobTargetRef.template``) — whose spec has a ``containers`` list is edited like a Deployment's.
 """
 
 from __future__ import annotations
@@ -90,10 +91,31 @@ def pod_specs(doc: MappingNode, kind: str) -> Iterator[tuple[tuple[str, ...], No
     if kind in CORE_POD_SPECS:
         yield CORE_POD_SPECS[kind], get_path(doc, *CORE_POD_SPECS[kind])
         return
+    seen = set()
     for shape in TEMPLATE_SHAPES:
         spec = get_path(doc, *shape)
         if isinstance(get(spec, "containers"), SequenceNode):
+            seen.add(id(spec))
             yield shape, spec
+    for at, spec in _templates(doc, ()):  # KEDA's ScaledJob: spec.jobTargetRef.template, a TFJob's replica specs
+        if id(spec) not in seen:
+            yield at, spec
+
+
+def _templates(node: Node, at: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Node]]:
+    """Pod templates deeper in a document: a ``template`` mapping whose ``spec.containers`` is a list, reached
+    through mappings only. A list of templates (an Argo Experiment's, an AnalysisTemplate's jobs) holds
+    alternatives or steps beside the workload, not the workload."""
+    if len(at) > 8 or not isinstance(node, MappingNode):
+        return
+    for key_node, value in node.value:
+        key = scalar(key_node)
+        if key is None or (not at and key in ("metadata", "status")):
+            continue
+        if key == "template" and isinstance(get(spec := get(value, "spec"), "containers"), SequenceNode):
+            yield (*at, "template", "spec"), spec
+        else:
+            yield from _templates(value, (*at, key))
 
 
 def container_images(doc: Node, *, path: str) -> Iterator[ContainerImage]:

@@ -11,6 +11,7 @@ value is refused too: changing it would change its source.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,10 @@ from buildctl.references import parse_reference, written_name
 
 
 _FIELDS = ("registry", "repository", "tag", "digest", "image", "prefix")
+# Charts that print `@sha256:{{ .Values.image.sha }}` (Grafana, kube-prometheus-stack) keep the digest's
+# hex alone; others print the value whole (`@{{ .Values.image.digest }}`: Bitnami, kube-state-metrics).
+# A digest key holding 64 hex digits now is of the first kind and keeps that spelling.
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,8 @@ class HelmSite:
         if self.keys.image:
             return held["image"]
         ref = f"{self._name(held)}:{held['tag']}" if held["tag"] else self._name(held)
-        return f"{ref}@{held['digest']}" if held["digest"] else ref
+        digest = f"sha256:{held['digest']}" if _HEX_DIGEST.fullmatch(held["digest"]) else held["digest"]
+        return f"{ref}@{digest}" if digest else ref
 
     def produces(self) -> str | None:
         return repository_of(self._name()) if self._name() else None
@@ -101,7 +107,9 @@ class HelmSite:
             want |= {"registry": new.registry, "repository": new.repository} if "registry" in self.slots \
                 else {"repository": written_name(new_reference)}
         if "digest" in self.slots:
-            return want | {"tag": new.tag or "", "digest": new.digest or ""}
+            hex_only = _HEX_DIGEST.fullmatch(self.value("digest")) and new.digest
+            return want | {"tag": new.tag or "", "digest": new.digest.removeprefix("sha256:") if hex_only
+                           else new.digest or ""}
         return want | {"tag": f"{new.tag}@{new.digest}" if new.digest else new.tag or ""}
 
     def rewrite(self, edit: Rewrite, new_reference: str) -> tuple[str, list[Splice]]:

@@ -15,6 +15,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from buildctl.errors import ConfigError
 from buildctl.gitops.yaml_nodes import (
+    MERGE_TAG,
     get,
     line_of,
     lookup,
@@ -55,7 +56,8 @@ class KustomizeImage:
     def reference(self) -> str:
         """The image reference kustomize produces from this entry."""
         ref = scalar(self.field("newName")) or self.name
-        if tag := scalar(self.field("newTag")):
+        # kustomize appends tagSuffix to the tag (to the resource's own when there is no newTag)
+        if tag := (scalar(self.field("newTag")) or "") + (scalar(self.field("tagSuffix")) or ""):
             ref += f":{tag}"
         if digest := scalar(self.field("digest")):
             ref += f"@{digest}"
@@ -111,6 +113,12 @@ def kustomize_splices(
             raise ConfigError(f"`{key}` of {what} is a "
                               f"{'mapping' if isinstance(raw, MappingNode) else 'list'}, expected a string",
                               file=path, line=line_of(raw))
+    for key_node, _ in site.entry.value:  # a field buildctl does not write would change what kustomize deploys
+        if isinstance(key_node, ScalarNode) and key_node.tag != MERGE_TAG and key_node.value not in ("name", *FIELDS):
+            why = "appends to the tag" if key_node.value == "tagSuffix" else "is not one buildctl writes"
+            raise ConfigError(f"`{key_node.value}` of {what} {why}: kustomize would not deploy the release "
+                              f"{new_reference} from this entry", file=path, line=line_of(key_node),
+                              hint=f"remove `{key_node.value}` from the entry (buildctl writes newName, newTag, digest)")
     new_name = site.field("newName")
     written = written_name(new_reference)  # as the caller spelled it (new.name is the normalised docker.io/library/x)
     if new_name is not None and repository_of(new_name.value) != repository_of(new_reference):

@@ -82,6 +82,12 @@ def test_an_image_updater_source_file_is_edited_by_parameter_name():
     keys = HelmKeys(repository="image.name", tag="image.tag")
     after, _, _ = edit(SOURCE, path="apps/api/.argocd-source-api.yaml", helm=keys)
     assert after == SOURCE.replace("value: 1.4.0", "value: 1.5.0")
+    with pytest.raises(ConfigError) as err:  # `helm: {}` names image.repository, which Image Updater does not write
+        edit(SOURCE, path="apps/api/.argocd-source-api.yaml", helm=HelmKeys())
+    assert str(err.value) == ("apps/api/.argocd-source-api.yaml:1: no Argo CD helm source here sets image.repository "
+                              "(in `helm.parameters` by name or `helm.valuesObject`)")
+    assert err.value.hint == ("its parameters are image.name, image.tag: name the image's in `helm:` (Image Updater "
+                              "writes image.name and image.tag: helm: {repository: image.name, tag: image.tag})")
 
 
 def test_a_key_only_in_a_values_string_is_refused_with_the_reason():
@@ -133,3 +139,34 @@ def test_parameters_without_helm_keys_say_where_the_image_is():
     assert str(err.value) == (f"apps/api.yaml:15: no container image of {R} that buildctl edits: Application/api has "
                               "it at spec.source.helm.parameters[0].value, not in a source's `kustomize.images` "
                               "(give the entry `helm:` keys for Helm values)")
+
+
+# Argo CD's multiple-sources docs: the chart's values come from a file of another source (`ref: values`).
+MULTI_SOURCE = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: prometheus
+spec:
+  sources:
+  - repoURL: 'https://prometheus-community.github.io/helm-charts'
+    chart: prometheus
+    targetRevision: 15.7.1
+    helm:
+      valueFiles:
+      - $values/charts/prometheus/values.yaml
+  - repoURL: 'https://git.example.com/org/value-files.git'
+    targetRevision: dev
+    ref: values
+"""
+
+
+def test_an_application_reading_a_values_file_says_to_list_that_file():
+    with pytest.raises(ConfigError) as err:
+        edit(MULTI_SOURCE, path="apps/prometheus.yaml", helm=HelmKeys())
+    assert str(err.value).startswith("apps/prometheus.yaml:1: no Argo CD helm source here sets image.repository")
+    assert err.value.hint == ("list the values file it reads with `helm:` ($values/charts/prometheus/values.yaml; "
+                              "`$values/` is the root of the source with `ref: values`)")
+    with pytest.raises(ConfigError) as err:  # `valueFiles` as a string is no list of files
+        edit(MULTI_SOURCE.replace("valueFiles:\n      - $values", "valueFiles: $values"), path="a.yaml", helm=HelmKeys())
+    assert err.value.hint == "add it there, or list the chart's values file with `helm:` instead"

@@ -214,3 +214,50 @@ def test_crlf_files_keep_every_line_ending(loader, layout):
                                digest=None, pin_digest=False)
     assert edits and after == lf.replace("\n", "\r\n") and lf != text
     assert '"8.10"' in lf or ":8.10" in lf  # a new tag like 8.10 stays a string
+
+
+# kube-prometheus-stack prints `@sha256:{{ ...image.sha }}` (Grafana too): the value is the hex alone.
+KPS = """\
+alertmanager:
+  alertmanagerSpec:
+    ## Image of Alertmanager
+    ##
+    image:
+      registry: quay.io
+      repository: prometheus/alertmanager
+      tag: v0.34.0
+      sha: "{hex}"
+      pullPolicy: IfNotPresent
+"""
+KPS_KEYS = HelmKeys(repository="alertmanager.alertmanagerSpec.image.repository",
+                    tag="alertmanager.alertmanagerSpec.image.tag", digest="alertmanager.alertmanagerSpec.image.sha")
+
+
+def test_a_digest_key_holding_the_hex_alone_keeps_that_spelling(tmp_path: Path):
+    text, repo, old = KPS.format(hex="cd" * 32), "quay.io/prometheus/alertmanager", "sha256:" + "cd" * 32
+    after, edits = edit_values(text, path="v.yaml", keys=KPS_KEYS, repository=repo, tag="v0.35.0", digest=DIGEST,
+                               pin_digest=True)
+    assert after == text.replace("v0.34.0", "v0.35.0").replace("cd" * 32, "ab" * 32)  # never @sha256:sha256:
+    at = "alertmanager.alertmanagerSpec.image"
+    assert edits == (f"helm values {at}.registry/{at}.repository/{at}.tag: {repo}:v0.34.0@{old} -> "
+                     f"{repo}:v0.35.0@{DIGEST}",)
+    (tmp_path / "values.yaml").write_text(after)
+    release = ReleasedImage("am", repo, "v0.35.0", DIGEST)
+    assert drift(tmp_path, [release], {"am": (GitOpsFile("values.yaml", helm=KPS_KEYS),)}) == []
+    unpinned, _ = edit_values(text, path="v.yaml", keys=KPS_KEYS, repository=repo, tag="v0.35.0", digest=None,
+                              pin_digest=False)
+    assert unpinned == text.replace("v0.34.0", "v0.35.0").replace("cd" * 32, "")
+    # kube-state-metrics prints `@{{ .Values.image.sha }}`: a value spelled whole stays whole.
+    whole, _ = edit_values(KPS.format(hex=old), path="v.yaml", keys=KPS_KEYS, repository=repo, tag="v0.35.0",
+                           digest=DIGEST, pin_digest=True)
+    assert whole == KPS.format(hex=DIGEST).replace("v0.34.0", "v0.35.0")
+
+
+def test_check_reads_a_tag_that_is_no_tag_as_out_of_sync(tmp_path: Path):
+    # Charts that pass values through `tpl` hold a template there; `--check` crashed on it (exit 3).
+    (tmp_path / "values.yaml").write_text(f'image:\n  repository: {R}\n  tag: "{{{{ .Chart.AppVersion }}}}"\n')
+    (tmp_path / "kustomization.yaml").write_text(f"images:\n- name: {R}\n  newTag: '{{{{.version}}}}'\n")
+    release = ReleasedImage("api", R, "42", DIGEST)
+    targets = {"api": (GitOpsFile("values.yaml", helm=HelmKeys()), GitOpsFile("kustomization.yaml"))}
+    assert [(d.path, d.found) for d in drift(tmp_path, [release], targets)] == [
+        ("values.yaml", f"{R}:{{{{ .Chart.AppVersion }}}}"), ("kustomization.yaml", f"{R}:{{{{.version}}}}")]

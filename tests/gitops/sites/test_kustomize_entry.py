@@ -246,3 +246,28 @@ def test_a_kustomization_that_is_not_a_mapping_is_refused():
 ])
 def test_is_kustomization_by_file_name_or_kind(path, text, expected):
     assert is_kustomization(compose_documents(text, path=path)[0], path=path) is expected
+
+
+# microservices-demo's kustomize/components/container-images-tag-suffix: kustomize appends tagSuffix to
+# the tag, so a newTag written beside it would deploy TAG<suffix> (or fail the build), never the release.
+TAG_SUFFIX = """\
+apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+images:
+- name: us-central1-docker.pkg.dev/online-boutique-ci/microservices-demo/adservice
+  tagSuffix: CONTAINER_IMAGES_TAG_SUFFIX
+"""
+
+
+def test_an_entry_with_a_field_buildctl_does_not_write_is_refused():
+    ad = "us-central1-docker.pkg.dev/online-boutique-ci/microservices-demo/adservice"
+    with pytest.raises(ConfigError) as err:
+        edit(TAG_SUFFIX, f"{ad}:v0.10.7@{DIGEST}")
+    assert str(err.value) == (f"{K}:5: `tagSuffix` of kustomization image {ad} appends to the tag: kustomize would "
+                              f"not deploy the release {ad}:v0.10.7@{DIGEST} from this entry")
+    assert err.value.hint == "remove `tagSuffix` from the entry (buildctl writes newName, newTag, digest)"
+    site = next(kustomize_images(compose_documents(TAG_SUFFIX.replace("  tagSuffix", "  newTag: v1\n  tagSuffix"),
+                                                   path=K)[0], path=K))
+    assert site.reference() == f"{ad}:v1CONTAINER_IMAGES_TAG_SUFFIX"  # what kustomize deploys: --check sees drift
+    with pytest.raises(ConfigError, match=r"^overlays/prod/kustomization.yaml:5: `newTagg` of .* is not one buildctl "):
+        edit(TAG_SUFFIX.replace("tagSuffix: CONTAINER_IMAGES_TAG_SUFFIX", "newTagg: v1"), f"{ad}:v2")
