@@ -60,8 +60,11 @@ def check_entrypoint(platform: str, view: LayeredView, config: Mapping[str, Any]
         return Check(platform, "elf", CheckStatus.FAIL, f"cannot start {json.dumps(argv[0])}: {exc}")
     wrong = [f"{path} is {ident.describe()}, expected {expected.name}"
              for path, ident in resolution.binaries if not expected.matches(ident)]
-    if wrong:
+    if wrong:  # the kernel checks e_machine first (elf_check_arch): the most telling reason
         return Check(platform, "elf", CheckStatus.FAIL, "; ".join(wrong))
+    if resolution.refused:
+        refused = "; ".join(f"{path} cannot be executed: {why}" for path, why in resolution.refused)
+        return Check(platform, "elf", CheckStatus.FAIL, f"cannot start {json.dumps(argv[0])}: {refused}")
     chain = " -> ".join(resolution.chain)
     return Check(platform, "elf", CheckStatus.PASS, f"{chain}: {resolution.binaries[-1][1].describe()}")
 
@@ -111,10 +114,13 @@ def check_elf_files(platform: str, files: Sequence[tuple[str, Entry]], allow_for
     for path, entry in files:
         try:
             ident = elf.parse_ident(entry.head)
+            elf.parse_layout(entry.head)
         except ValueError as exc:
             wrong[f"invalid ({exc})"].append(path)
             continue
         if expected.matches(ident) or ident.machine == elf.EM_BPF:
+            if entry.problem:  # ET_EXEC/ET_DYN that neither the kernel nor ld.so would load
+                wrong[f"not loadable ({entry.problem})"].append(path)
             continue
         if (pattern := _allowed(path, allow_foreign)) is not None:
             used[pattern].append(path)
@@ -135,7 +141,7 @@ def check_elf_files(platform: str, files: Sequence[tuple[str, Entry]], allow_for
 def _interp_problem(view: LayeredView, interp: str, expected: ElfMachine) -> tuple[str, str]:
     """(problem or "", where it resolved) for one PT_INTERP path."""
     if interp == INTERP_UNREADABLE:
-        return "PT_INTERP cut short, empty or unreachable (not read)", ""
+        return "PT_INTERP before their program headers, out of a forward-only read's reach (not read)", ""
     try:
         real, entry = resolve_path(view, interp)
     except ResolveError as exc:
@@ -151,6 +157,8 @@ def _interp_problem(view: LayeredView, interp: str, expected: ElfMachine) -> tup
         return f"{shown}, which is not a valid ELF file ({exc})", real
     if not expected.matches(ident):
         return f"{shown}, which is {ident.describe()}, not {expected.name}", real
+    if why := elf.exec_problem(entry.head, entry.problem):  # fs/binfmt_elf.c load_elf_interp refuses it
+        return f"{shown}, which the kernel cannot load as a program interpreter ({why})", real
     return "", shown
 
 
@@ -169,7 +177,8 @@ def check_interp(platform: str, view: LayeredView, files: Sequence[tuple[str, En
     for interp, paths in sorted(users.items(), key=lambda kv: -len(kv[1])):
         problem, shown = _interp_problem(view, interp, expected)
         if interp == INTERP_UNREADABLE:
-            unread.append(f"{len(paths)} ELF files have their {problem}, e.g. {_examples(paths)}")
+            files_word = "ELF files have their" if len(paths) != 1 else "ELF file has its"
+            unread.append(f"{len(paths)} {files_word} {problem}, e.g. {_examples(paths)}")
         elif problem:
             verb = "files need" if len(paths) != 1 else "file needs"
             bad.append(f"{len(paths)} dynamically linked ELF {verb} {problem}, e.g. {_examples(paths)}")
@@ -177,7 +186,8 @@ def check_interp(platform: str, view: LayeredView, files: Sequence[tuple[str, En
             good.append(f"{len(paths)} via {shown}")
     if bad:
         return Check(platform, "interp", CheckStatus.FAIL, "; ".join(bad + unread))
-    detail = f"{sum(map(len, users.values()))} dynamically linked ELF files: {', '.join(good)} ({expected.name})"
+    detail = f"{sum(map(len, users.values()))} dynamically linked ELF files"
+    detail += f": {', '.join(good)} ({expected.name})" if good else ""  # all unread: no loader to name
     if unread:
         return Check(platform, "interp", CheckStatus.WARN, detail + "; " + "; ".join(unread))
     return Check(platform, "interp", CheckStatus.PASS, detail)

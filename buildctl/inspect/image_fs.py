@@ -31,6 +31,7 @@ class Entry:
     head: bytes = b""  # first bytes of executable regular files, and the ELF header of every ELF file
     interp: str = ""  # an ELF file's PT_INTERP (its program interpreter); "" when statically linked
     page_align: int = 0  # an ELF file's largest page size its PT_LOAD segments map on (elf.load_alignment); 0: none
+    problem: str = ""  # why the kernel would refuse to load an ET_EXEC/ET_DYN file (program headers, PT_INTERP)
 
     @property
     def is_elf(self) -> bool:
@@ -121,6 +122,7 @@ class Resolution:
 
     chain: tuple[str, ...]  # e.g. ("/usr/local/bin/gunicorn", "/usr/bin/python3.11")
     binaries: tuple[tuple[str, elf.ElfIdent], ...]
+    refused: tuple[tuple[str, str], ...] = ()  # (ELF binary, why execve refuses it: elf.exec_problem)
 
 
 def normalize(path: str) -> str:
@@ -241,6 +243,7 @@ def resolve_command(
     real, entry = find_program(fs, name, path_env=search_path, workdir=workdir)
     chain = [real]
     binaries: list[tuple[str, elf.ElfIdent]] = []
+    refused: list[tuple[str, str]] = []
     for _ in range(2 * MAX_INTERPRETERS):
         shebang = parse_shebang(entry.head)
         if shebang is not None:
@@ -269,9 +272,11 @@ def resolve_command(
             binaries.append((real, elf.parse_ident(entry.head)))
         except ValueError as exc:
             raise ResolveError(f"{real}: {exc}") from None
+        if why := elf.exec_problem(entry.head, entry.problem):
+            refused.append((real, why))
         program = _env_program(args) if posixpath.basename(name) == "env" else None
         if program is None:
-            return Resolution(tuple(chain), tuple(binaries))
+            return Resolution(tuple(chain), tuple(binaries), tuple(refused))
         name, args = program, []
         real, entry = find_program(fs, program, path_env=search_path, workdir=workdir)
         chain.append(real)

@@ -49,7 +49,7 @@ __all__ = ["HEAD_BYTES", "LayerCache", "ScanLimits", "default_cache_dir", "dump_
 
 HEAD_BYTES = 256  # the kernel reads 256 bytes for #! lines (BINPRM_BUF_SIZE)
 ELF_HEAD_BYTES = 64  # an Elf64_Ehdr; kept for every ELF file
-INTERP_UNREADABLE = "\0"  # PT_INTERP exists but is cut short, empty or out of reach
+INTERP_UNREADABLE = "\0"  # PT_INTERP exists but lies where a forward-only read cannot reach it
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -190,8 +190,8 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Entry:
         head = extracted.read(HEAD_BYTES if executable else ELF_HEAD_BYTES)
         if not elf.is_elf(head):
             return compact_entry(FILE, mode, "", head if executable else b"")
-        interp, page_align = _program_facts(extracted, head)
-        return Entry(FILE, mode, "", head[:ELF_HEAD_BYTES], interp, page_align)
+        interp, page_align, problem = _program_facts(extracted, head, member.size)
+        return Entry(FILE, mode, "", head[:ELF_HEAD_BYTES], interp, page_align, problem)
     if member.isdir():
         return compact_entry(DIR, mode)
     if member.issym():
@@ -201,21 +201,23 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Entry:
     return Entry(OTHER, mode)
 
 
-def _program_facts(extracted: BinaryIO, prefix: bytes) -> tuple[str, int]:
-    """(PT_INTERP, load alignment) of an ELF file being read front to back (``prefix``: what was
-    read so far); ("", 0) when the file has no program headers to read.
+def _program_facts(extracted: BinaryIO, prefix: bytes, file_size: int) -> tuple[str, int, str]:
+    """(PT_INTERP, load alignment, why the kernel would refuse to load it) of an ELF file of
+    ``file_size`` bytes being read front to back (``prefix``: what was read so far); ("", 0, "")
+    for a file that is not ET_EXEC/ET_DYN (objects, core files: never loaded).
 
     The stream only moves forward: what lies between the program headers and the interpreter
     string is skipped, never kept (the kernel allows PT_INTERP anywhere; glibc's libc.so.6 has it
-    past 64 KiB)."""
+    past 64 KiB). The tar header gives the file's size, so a table or PT_INTERP past the file's
+    end is a definite refusal, not a guess."""
     try:
         layout = elf.parse_layout(prefix)
     except ValueError:
-        return "", 0  # not a valid header: the machine check reports it
-    if layout.e_type not in (elf.ET_EXEC, elf.ET_DYN) or layout.phnum == 0:
-        return "", 0
-    if layout.phentsize * layout.phnum > elf.MAX_PREFIX:
-        return "", 0  # the kernel refuses program headers over 64 KiB (fs/binfmt_elf.c, load_elf_phdrs)
+        return "", 0, ""  # not a valid header: the machine check reports it
+    if layout.e_type not in (elf.ET_EXEC, elf.ET_DYN):
+        return "", 0, ""
+    if problem := elf.table_problem(layout, file_size):
+        return "", 0, problem
     position = len(prefix)
     if layout.phdrs_end <= elf.MAX_PREFIX:
         prefix += extracted.read(max(layout.phdrs_end - len(prefix), 0))
@@ -226,22 +228,28 @@ def _program_facts(extracted: BinaryIO, prefix: bytes) -> tuple[str, int]:
         phdrs = extracted.read(layout.phdrs_end - layout.phoff)
         position = layout.phoff + len(phdrs)
     else:
-        return INTERP_UNREADABLE, 0
+        return INTERP_UNREADABLE, 0, ""
     align = elf.load_alignment(layout, phdrs)
     where = elf.interp_location(layout, phdrs)
     if where is None:
-        return "", align
+        return "", align, ""
     offset, size = where
-    if size == 0 or size > elf.MAX_INTERP:
-        return INTERP_UNREADABLE, align  # the kernel refuses it too (ENOEXEC)
+    if problem := elf.interp_problem(offset, size, file_size):
+        return "", align, problem
     if offset + size <= len(prefix):
         raw = prefix[offset : offset + size]
     elif offset >= position:
         _skip(extracted, offset - position)
         raw = extracted.read(size)
     else:
-        return INTERP_UNREADABLE, align
-    return (elf.interp_string(raw) if len(raw) == size else "") or INTERP_UNREADABLE, align
+        return INTERP_UNREADABLE, align, ""  # before what was read: out of a stream's reach
+    if len(raw) != size:
+        return "", align, f"its PT_INTERP ends past the end of the file ({file_size} bytes)"
+    if not raw.endswith(b"\0"):  # the kernel requires the NUL at p_filesz - 1 (ENOEXEC otherwise)
+        return "", align, "its PT_INTERP is not NUL-terminated"
+    if not (interp := elf.interp_string(raw)):
+        return "", align, "its PT_INTERP is an empty path"
+    return interp, align, ""
 
 
 def _skip(extracted: BinaryIO, count: int) -> None:

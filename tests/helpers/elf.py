@@ -30,13 +30,17 @@ MACHINES = {
 
 
 def make_elf(machine: int, *, elf_class: int = 2, order: str = "<") -> bytes:
-    """A complete ELF header (52 or 64 bytes) of an executable for ``machine``."""
+    """A static executable for ``machine`` the kernel could load: its ELF header (52 or 64 bytes)
+    and a program header table of no entries' worth of PT_LOAD — one PT_NULL entry (the kernel
+    wants at least one program header, inside the file)."""
     ident = b"\x7fELF" + bytes([elf_class, 1 if order == "<" else 2, 1, 0]) + bytes(8)
     if elf_class == 2:
         rest = struct.pack(order + "HHIQQQIHHHHHH", 2, machine, 1, 0x400078, 64, 0, 0, 64, 56, 1, 64, 0, 0)
+        table = struct.pack(order + "IIQQQQQQ", 0, 0, 0, 0, 0, 0, 0, 0)
     else:
         rest = struct.pack(order + "HHIIIIIHHHHHH", 2, machine, 1, 0x8054, 52, 0, 0, 52, 32, 1, 40, 0, 0)
-    return ident + rest
+        table = struct.pack(order + "IIIIIIII", 0, 0, 0, 0, 0, 0, 0, 0)
+    return ident + rest + table
 
 
 def elf_with_loads(segments: Sequence[tuple[int, int, int]], *, machine: int = 183, elf_class: int = 2,
