@@ -87,6 +87,11 @@ def visible_elf_files(view: LayeredView) -> list[tuple[str, Entry]]:
         for path, entry, content in layer.elf_entries:
             if path not in found and view.get(path) is entry and parents_are_dirs(path):  # topmost, not hidden
                 found[path] = content
+        for path in layer.hard_links:  # to a lower layer's file: that file, even if deleted or replaced since
+            if path not in found and parents_are_dirs(path):
+                content = view.get(path)  # whatever is topmost at the path: this link, or what hid it
+                if content is not None and content.is_elf:
+                    found[path] = content
     return sorted(found.items())
 
 

@@ -76,6 +76,11 @@ class LayerTable:
 
 
     @cached_property
+    def hard_links(self) -> tuple[str, ...]:
+        """Paths of hard links the scan could not resolve within this layer (their file is below)."""
+        return tuple(path for path, entry in self.entries.items() if entry.kind == HARDLINK)
+
+    @cached_property
     def elf_entries(self) -> tuple[tuple[str, Entry, Entry], ...]:
         """(path, entry, ELF content) of every ELF file this layer holds, hard links as their file:
         computed once per table, which every service and image built on the layer shares."""
@@ -97,19 +102,38 @@ class LayeredView:
 
     layers: Sequence[LayerTable]
 
-    def get(self, path: str) -> Entry | None:
+    def top(self, path: str) -> tuple[int, Entry] | None:
+        """The topmost entry for ``path`` as its layer wrote it (a hard link stays one), and that
+        layer's index."""
         if path == "/":
-            return ROOT
+            return len(self.layers), ROOT
         implicit = None
-        for layer in reversed(self.layers):
+        for index in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[index]
             entry = layer.entries.get(path)
             if entry is not None:
                 if entry.kind != IMPLICIT_DIR:
-                    return entry
-                implicit = implicit or entry  # a lower layer may say what this really is
+                    return index, entry
+                implicit = implicit or (index, entry)  # a lower layer may say what this really is
             elif layer.hides(path):
                 break
         return implicit
+
+    def get(self, path: str) -> Entry | None:
+        """The entry for ``path``; a hard link is the file its target was when its layer was
+        applied (the scan resolves links within one layer; a link to a lower layer's file is the
+        same inode, whatever upper layers later do to the target path). The link's own layer's
+        whiteouts apply to the layers below it only (OCI image spec), so they do not hide the
+        target from the link: the file stays checked."""
+        found = self.top(path)
+        for _ in range(MAX_SYMLINKS):
+            if found is None or found[1].kind != HARDLINK:
+                return found[1] if found else None
+            index, entry = found
+            same = self.layers[index].entries.get(entry.target)
+            found = (index, same) if same is not None and same is not entry else \
+                LayeredView(self.layers[:index]).top(entry.target)
+        return None  # hard links to hard links without end: a crafted tar the extractor refuses
 
 
 class ResolveError(Exception):
