@@ -280,9 +280,12 @@ def resolve_command(
                                            workdir=workdir)
                 chain.append(real)
                 if _crlf(name, arg) and posixpath.basename(name) == "env":
-                    program = _env_program(args)
+                    program = _env_program(args)  # env -S splits off the \r itself
                     if program is not None:
                         find_program(fs, program, path_env=search_path, workdir=workdir)
+                elif _crlf(name, arg):  # sh, bash, python3 all refuse "-e\r" ("Illegal option -")
+                    raise ResolveError(f"{real} gets the argument {json.dumps(arg)}, which no interpreter "
+                                       "accepts")
             except ResolveError as exc:
                 if _crlf(name, arg):
                     runs = json.dumps("#!" + name + (" " + arg if arg else ""))  # shows the \r escaped
