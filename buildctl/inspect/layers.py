@@ -54,6 +54,7 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZSTD_SKIPPABLE, ZSTD_SKIPPABLE_MASK = 0x184D2A50, 0xFFFFFFF0  # a zstd stream may open with a skippable frame
 _LONG_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
                  tarfile.SOLARIS_XHDTYPE)
 
@@ -98,7 +99,9 @@ def _decompressed(stream: BinaryIO) -> BinaryIO:
     magic = buffered.peek(4)[:4]
     if magic.startswith(GZIP_MAGIC):
         return _gunzip(buffered)
-    if magic == ZSTD_MAGIC:
+    # containerd's DetectCompression knows both openings of a zstd stream (archive/compression)
+    if magic == ZSTD_MAGIC or (len(magic) == 4 and int.from_bytes(magic, "little") & ZSTD_SKIPPABLE_MASK
+                               == ZSTD_SKIPPABLE):
         try:
             import zstandard
         except ImportError:
@@ -141,6 +144,8 @@ def scan_layer(stream: BinaryIO, *, limits: ScanLimits = ScanLimits(), deadline:
     opaque: set[str] = set()
     source = io.BufferedReader(_Bounded(_decompressed(stream), limits, deadline, what), buffer_size=1 << 16)
     count = 0
+    if not source.peek(1):  # an empty blob: containerd applies it as a layer adding nothing
+        return LayerTable(entries)
     try:
         with tarfile.open(fileobj=source, mode="r|", tarinfo=_tarinfo_class(limits, what)) as tar:
             while (member := tar.next()) is not None:
