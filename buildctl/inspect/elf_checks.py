@@ -43,6 +43,11 @@ def expected_machine(platform: str) -> ElfMachine | None:
     return elf.expected_for(arch.partition("/")[0]) if os_name == "linux" else None
 
 
+def working_dir(config: Mapping[str, Any]) -> str:
+    """The image config's WorkingDir (normalised; "/" when unset), where the entrypoint runs."""
+    return normalize((config.get("config") or {}).get("WorkingDir") or "/")
+
+
 def check_entrypoint(platform: str, view: LayeredView, config: Mapping[str, Any]) -> Check:
     """Resolve the entrypoint in ``view`` and compare every ELF on the way with ``platform``."""
     expected = expected_machine(platform)
@@ -53,7 +58,7 @@ def check_entrypoint(platform: str, view: LayeredView, config: Mapping[str, Any]
     if not argv:
         return Check(platform, "elf", CheckStatus.SKIP, NO_COMMAND)
     env = dict(item.partition("=")[::2] for item in settings.get("Env") or [])
-    workdir = normalize(settings.get("WorkingDir") or "/")
+    workdir = working_dir(config)
     try:
         resolution = resolve_command(view, argv, path_env=env.get("PATH"), workdir=workdir)
     except ResolveError as exc:
@@ -143,14 +148,15 @@ def check_elf_files(platform: str, files: Sequence[tuple[str, Entry]], allow_for
     return Check(platform, "elf-files", CheckStatus.PASS, f"{total} {files_word}, all {expected.name}" + _allowed_note(used))
 
 
-def _interp_problem(view: LayeredView, interp: str, expected: ElfMachine) -> tuple[str, str]:
-    """(problem or "", where it resolved) for one PT_INTERP path."""
+def _interp_problem(view: LayeredView, interp: str, expected: ElfMachine, workdir: str) -> tuple[str, str]:
+    """(problem or "", where it resolved) for one PT_INTERP path; a relative one from ``workdir``."""
     if interp == INTERP_UNREADABLE:
         return "PT_INTERP before their program headers, out of a forward-only read's reach (not read)", ""
     try:
-        real, entry = resolve_path(view, interp)
+        real, entry = resolve_path(view, interp, cwd=workdir)
     except ResolveError as exc:
-        return f"{interp}, which does not resolve ({exc})", ""
+        where = "" if interp.startswith("/") else f" from WorkingDir {workdir}"
+        return f"{interp}, which does not resolve{where} ({exc})", ""
     shown = interp if real == interp else f"{interp} -> {real}"
     if not entry.executable:
         return f"{shown}, which is not an executable file", real
@@ -168,7 +174,10 @@ def _interp_problem(view: LayeredView, interp: str, expected: ElfMachine) -> tup
 
 
 def check_interp(platform: str, view: LayeredView, files: Sequence[tuple[str, Entry]],
-                 allow_foreign: Sequence[str]) -> Check:
+                 allow_foreign: Sequence[str], *, workdir: str = "/") -> Check:
+    """Every PT_INTERP resolves to a loader the kernel can use. A relative one is opened from the
+    working directory of whoever runs the file (fs/binfmt_elf.c: open_exec): resolved from the
+    image's WorkingDir, and a warning, since any other directory breaks it."""
     expected = expected_machine(platform)
     if expected is None:
         return Check(platform, "interp", CheckStatus.SKIP, f"no ELF machine known for {platform}; not checked")
@@ -178,9 +187,9 @@ def check_interp(platform: str, view: LayeredView, files: Sequence[tuple[str, En
             users[entry.interp].append(path)
     if not users:
         return Check(platform, "interp", CheckStatus.PASS, "no dynamically linked ELF files")
-    bad, good, unread = [], [], []
+    bad, good, unread, relative = [], [], [], []
     for interp, paths in sorted(users.items(), key=lambda kv: -len(kv[1])):
-        problem, shown = _interp_problem(view, interp, expected)
+        problem, shown = _interp_problem(view, interp, expected, workdir)
         if interp == INTERP_UNREADABLE:
             files_word = "ELF files have their" if len(paths) != 1 else "ELF file has its"
             unread.append(f"{len(paths)} {files_word} {problem}, e.g. {_examples(paths)}")
@@ -189,12 +198,15 @@ def check_interp(platform: str, view: LayeredView, files: Sequence[tuple[str, En
             bad.append(f"{len(paths)} dynamically linked ELF {verb} {problem}, e.g. {_examples(paths)}")
         else:
             good.append(f"{len(paths)} via {shown}")
+            if not interp.startswith("/"):
+                relative.append(f"{len(paths)} with the relative PT_INTERP {interp}, which the kernel opens from the "
+                                f"caller's working directory (here from WorkingDir {workdir}), e.g. {_examples(paths)}")
     if bad:
-        return Check(platform, "interp", CheckStatus.FAIL, "; ".join(bad + unread))
+        return Check(platform, "interp", CheckStatus.FAIL, "; ".join(bad + unread + relative))
     detail = f"{sum(map(len, users.values()))} dynamically linked ELF files"
     detail += f": {', '.join(good)} ({expected.name})" if good else ""  # all unread: no loader to name
-    if unread:
-        return Check(platform, "interp", CheckStatus.WARN, detail + "; " + "; ".join(unread))
+    if unread or relative:
+        return Check(platform, "interp", CheckStatus.WARN, detail + "; " + "; ".join(unread + relative))
     return Check(platform, "interp", CheckStatus.PASS, detail)
 
 

@@ -40,6 +40,7 @@ from buildctl.inspect.elf_checks import (
     check_interp,
     check_page_size,
     visible_elf_files,
+    working_dir,
 )
 from buildctl.inspect.image_fs import LayeredView, LayerTable
 from buildctl.inspect.layers import (
@@ -159,9 +160,11 @@ class _Verifier:
         allow = self.options.allow_foreign
         with parsing(f"image config {config.digest} of {self.ref.name}"):
             entrypoint = check_entrypoint(platform, view, settings)
+            workdir = working_dir(settings)
         pages = check_page_size(platform, files, allow, self.options.page_size)
         return platform, [*checks, entrypoint, check_elf_files(platform, files, allow),
-                          check_interp(platform, view, files, allow), *([pages] if pages else [])]
+                          check_interp(platform, view, files, allow, workdir=workdir),
+                          *([pages] if pages else [])]
 
     def _layer(self, layer: Descriptor) -> LayerTable:
         return read_layer(self.client, self.ref, layer, cache=self.layers, limits=self.options.limits,

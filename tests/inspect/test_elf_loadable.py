@@ -139,3 +139,17 @@ def test_test_helpers_make_loadable_binaries() -> None:
     for arch in ("amd64", "arm64", "arm", "386", "s390x"):
         table = scan_layer(io.BytesIO(make_tar([("bin/x", "f", elf_for(arch), 0o755)])))
         assert table.entries["/bin/x"].problem == ""
+
+
+def test_a_relative_pt_interp_resolves_from_the_working_directory_and_warns() -> None:
+    relative = crafted(interp=b"lib/ld.so\0")
+    fs = view([("srv/lib/ld.so", "f", STATIC, 0o755), ("srv/app", "f", relative, 0o755), ("lib/ld.so", "f", STATIC, 0o755)])
+    files = visible_elf_files(fs)
+    check = check_interp(ARM, fs, files, (), workdir="/srv")
+    assert check.status is CheckStatus.WARN
+    assert check.detail == ("1 dynamically linked ELF files: 1 via lib/ld.so -> /srv/lib/ld.so (aarch64); 1 with the "
+                            "relative PT_INTERP lib/ld.so, which the kernel opens from the caller's working directory "
+                            "(here from WorkingDir /srv), e.g. /srv/app")
+    missing = check_interp(ARM, fs, files, (), workdir="/opt")
+    assert missing.status is FAIL and missing.detail.startswith(
+        "1 dynamically linked ELF file needs lib/ld.so, which does not resolve from WorkingDir /opt (/opt does not exist")
