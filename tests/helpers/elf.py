@@ -63,6 +63,23 @@ def elf_with_loads(segments: Sequence[tuple[int, int, int]], *, machine: int = 1
     return header + table
 
 
+def crafted_elf(*, interp: bytes | None = None, interp_size: int | None = None, phnum: int | None = None,
+            phentsize: int = 56, phoff: int = 64, e_type: int = 2, machine: int = 183, cut: int | None = None) -> bytes:
+    """A 64-bit LE executable: PT_LOAD (64 KiB aligned) and, with ``interp``, a PT_INTERP holding it
+    (``interp_size``: its p_filesz); ``cut``: the file truncated to that many bytes."""
+    tail = interp or b""
+    table_end = phoff + 56 * (2 if interp is not None else 1)
+    phdrs = [struct.pack("<IIQQQQQQ", 1, 5, 0, 0, 0, 0x1000, 0x1000, 0x10000)]
+    if interp is not None:
+        size = len(tail) if interp_size is None else interp_size
+        phdrs.append(struct.pack("<IIQQQQQQ", 3, 4, table_end, table_end, table_end, size, size, 1))
+    count = len(phdrs) if phnum is None else phnum
+    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    header += struct.pack("<HHIQQQIHHHHHH", e_type, machine, 1, 0, phoff, 0, 0, 64, phentsize, count, 64, 0, 0)
+    data = header + bytes(phoff - 64) + b"".join(phdrs) + tail
+    return data if cut is None else data[:cut]
+
+
 # exit(0) by syscall, without libc: all the cross compiler needs is itself (no libc6-dev-arm64-cross).
 EXIT_SOURCE = """
 void _start(void) {

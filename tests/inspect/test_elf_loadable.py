@@ -7,8 +7,6 @@ object or core file. Crafted bytes (struct) through scan_layer, the cache and th
 from __future__ import annotations
 
 import io
-import struct
-
 import pytest
 
 from buildctl.inspect import elf
@@ -16,28 +14,12 @@ from buildctl.inspect.elf_checks import check_elf_files, check_entrypoint, check
 from buildctl.inspect.image_fs import LayeredView
 from buildctl.inspect.layers import dump_table, load_table, scan_layer
 from buildctl.inspect.results import CheckStatus
+from tests.helpers.elf import crafted_elf as crafted
 from tests.helpers.elf import elf_for, make_tar
 
 ARM = "linux/arm64"
 PASS, FAIL = CheckStatus.PASS, CheckStatus.FAIL
 LOADER = "/lib/ld-linux-aarch64.so.1"
-
-
-def crafted(*, interp: bytes | None = None, interp_size: int | None = None, phnum: int | None = None,
-            phentsize: int = 56, phoff: int = 64, e_type: int = 2, machine: int = 183, cut: int | None = None) -> bytes:
-    """A 64-bit LE executable: PT_LOAD (64 KiB aligned) and, with ``interp``, a PT_INTERP holding it
-    (``interp_size``: its p_filesz); ``cut``: the file truncated to that many bytes."""
-    tail = interp or b""
-    table_end = phoff + 56 * (2 if interp is not None else 1)
-    phdrs = [struct.pack("<IIQQQQQQ", 1, 5, 0, 0, 0, 0x1000, 0x1000, 0x10000)]
-    if interp is not None:
-        size = len(tail) if interp_size is None else interp_size
-        phdrs.append(struct.pack("<IIQQQQQQ", 3, 4, table_end, table_end, table_end, size, size, 1))
-    count = len(phdrs) if phnum is None else phnum
-    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
-    header += struct.pack("<HHIQQQIHHHHHH", e_type, machine, 1, 0, phoff, 0, 0, 64, phentsize, count, 64, 0, 0)
-    data = header + bytes(phoff - 64) + b"".join(phdrs) + tail
-    return data if cut is None else data[:cut]
 
 
 GOOD = crafted(interp=LOADER.encode() + b"\0")
