@@ -28,10 +28,10 @@ from buildctl.inspect.descriptors import (
     Descriptor,
     check_size,
     config_json,
-    descriptor,
     is_attestation,
     parsing,
     platform_of,
+    sized_descriptor,
 )
 from buildctl.inspect.elf_checks import (
     NO_COMMAND,
@@ -135,8 +135,8 @@ class _Verifier:
     def _platform(self, index_platform: str | None, manifest: Manifest) -> tuple[str, list[Check]]:
         with parsing(f"manifest {self.ref.name}@{manifest.digest}"):
             body = manifest.json()
-            config = descriptor(body["config"])
-            layer_descriptors = [descriptor(la) for la in body.get("layers") or []]
+            config = sized_descriptor(body["config"], "image config")
+            layer_descriptors = [sized_descriptor(la, "layer") for la in body.get("layers") or []]
         if len(layer_descriptors) > MAX_LAYERS:
             raise LimitError(f"{len(layer_descriptors)} layers (limit: {MAX_LAYERS} per image)")
         with parsing(f"image config {config.digest} of {self.ref.name}"):
@@ -243,7 +243,7 @@ def _verify(verifier: _Verifier, ref: ImageReference, required: list[str], *, ex
         if len(descriptors) > MAX_INDEX_ENTRIES:
             raise LimitError(f"index {pinned} lists {len(descriptors)} manifests (limit: {MAX_INDEX_ENTRIES})")
         images = [d for d in descriptors if not is_attestation(d)]
-        entries = [(platform_of(d.get("platform")), descriptor(d)) for d in images]
+        entries = [(platform_of(d.get("platform")), sized_descriptor(d, "platform manifest")) for d in images]
     platform_check = check_platform_set(required, [p for p, _ in entries], exact=exact,
                                         ignored=len(descriptors) - len(images))
     per_platform = threads.map_in_threads(lambda e: verifier.entry(*e), entries, name="verify-platform",
