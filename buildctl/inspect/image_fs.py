@@ -18,6 +18,7 @@ from buildctl.inspect import elf
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # runc's default
 MAX_SYMLINKS = 40  # Linux MAXSYMLINKS
+BINPRM_BUF_SIZE = 256  # what the kernel reads of a file for its #! line (include/uapi/linux/binfmts.h)
 MAX_INTERPRETERS = 4  # Linux binfmt_script recursion limit (BINPRM_MAX_RECURSION)
 
 FILE, DIR, SYMLINK, HARDLINK, OTHER, IMPLICIT_DIR = "f", "d", "l", "h", "o", "i"
@@ -223,6 +224,8 @@ def parse_shebang(head: bytes) -> tuple[str, str] | None:
     or NUL, and everything after it is one argument. None when the kernel would refuse the file."""
     if not head.startswith(b"#!"):
         return None
+    if len(head) < BINPRM_BUF_SIZE:  # the whole file: the kernel's buffer holds it NUL-padded, so a
+        head += b"\0"  # last line without its newline still ends (binfmt_script.c: "trailing NUL padding")
     line, newline, _ = head[2:].partition(b"\n")
     if not newline and not any(c in line.lstrip(b" \t") for c in b" \t\0"):
         return None  # no newline in the buffer and no terminator: the path may be cut (ENOEXEC)

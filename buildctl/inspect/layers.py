@@ -32,6 +32,7 @@ from buildctl.inspect.cache import (
     shared_layer_cache,
 )
 from buildctl.inspect.image_fs import (
+    BINPRM_BUF_SIZE,
     DIR,
     FILE,
     HARDLINK,
@@ -47,7 +48,7 @@ from buildctl.registry.bounds import Deadline, LimitError
 __all__ = ["HEAD_BYTES", "LayerCache", "ScanLimits", "default_cache_dir", "dump_table", "load_table", "scan_layer",
            "shared_layer_cache"]
 
-HEAD_BYTES = 256  # the kernel reads 256 bytes for #! lines (BINPRM_BUF_SIZE)
+HEAD_BYTES = BINPRM_BUF_SIZE  # the kernel reads 256 bytes for #! lines; a shorter head is the whole file
 ELF_HEAD_BYTES = 64  # an Elf64_Ehdr; kept for every ELF file
 INTERP_UNREADABLE = "\0"  # PT_INTERP exists but lies where a forward-only read cannot reach it
 WHITEOUT_PREFIX = ".wh."

@@ -197,6 +197,9 @@ def test_empty_command() -> None:
     (b"#!/bin/sh -e -x\t\n", ("/bin/sh", "-e -x")),  # one argument, as the kernel passes it
     (b"#!/bin/sh\0junk\n", ("/bin/sh", "")),
     (b"#!" + b"/x" * 200, None),  # no newline within 256 bytes: the path may be cut, ENOEXEC
+    (b"#!/bin/sh", ("/bin/sh", "")),  # the whole file, no newline: the kernel's buffer is NUL-padded
+    (b"#!/bin/sh -e", ("/bin/sh", "-e")),
+    (b"#!/bin/sh" + b"x" * 247, None),  # 256 bytes, no newline, no terminator: no padding, ENOEXEC
     (b"#!\n", None),
     (b"\x7fELF", None),
 ])
