@@ -126,16 +126,18 @@ def check_elf_files(platform: str, files: Sequence[tuple[str, Entry]], allow_for
             ident = elf.parse_ident(entry.head)
             elf.parse_layout(entry.head)
         except ValueError as exc:
-            wrong[f"invalid ({exc})"].append(path)
-            continue
-        if expected.matches(ident) or ident.machine == elf.EM_BPF:
-            if entry.problem:  # ET_EXEC/ET_DYN that neither the kernel nor ld.so would load
-                wrong[f"not loadable ({entry.problem})"].append(path)
-            continue
-        if (pattern := _allowed(path, allow_foreign)) is not None:
+            what = f"invalid ({exc})"
+        else:
+            if expected.matches(ident) or ident.machine == elf.EM_BPF:
+                if not entry.problem:
+                    continue
+                what = f"not loadable ({entry.problem})"  # ET_EXEC/ET_DYN neither the kernel nor ld.so loads
+            else:
+                what = ident.describe()
+        if (pattern := _allowed(path, allow_foreign)) is not None:  # e.g. test fixtures: never run here
             used[pattern].append(path)
             continue
-        wrong[ident.describe()].append(path)
+        wrong[what].append(path)
     total = len(files)
     if wrong:
         parts = [f"{len(paths)} of {total} ELF files are {what}, e.g. {_examples(paths)}"

@@ -135,3 +135,14 @@ def test_a_relative_pt_interp_resolves_from_the_working_directory_and_warns() ->
     missing = check_interp(ARM, fs, files, (), workdir="/opt")
     assert missing.status is FAIL and missing.detail.startswith(
         "1 dynamically linked ELF file needs lib/ld.so, which does not resolve from WorkingDir /opt (/opt does not exist")
+
+
+def test_allow_foreign_also_exempts_invalid_and_unloadable_files() -> None:
+    fixtures = [("usr/share/fixtures/cut", "f", GOOD[:40], 0o644), ("usr/share/fixtures/xnum", "f", REFUSED["pn-xnum"][0],
+                                                                      0o644)]
+    fs = view(fixtures)
+    check = check_elf_files(ARM, visible_elf_files(fs), ("/usr/share/fixtures/*",))
+    assert (check.status, check.detail) == (PASS, "2 ELF files, all aarch64; 2 foreign allowed by verify.allow_foreign "
+                                                  "(/usr/share/fixtures/*: /usr/share/fixtures/cut, "
+                                                  "/usr/share/fixtures/xnum)")
+    assert check_elf_files(ARM, visible_elf_files(fs), ()).status is FAIL
