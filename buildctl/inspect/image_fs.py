@@ -75,7 +75,6 @@ class LayerTable:
             parent = posixpath.dirname(parent)
         return "/" in self.opaque
 
-
     @cached_property
     def hard_links(self) -> tuple[str, ...]:
         """Paths of hard links the scan could not resolve within this layer (their file is below)."""
@@ -121,11 +120,8 @@ class LayeredView:
         return implicit
 
     def get(self, path: str) -> Entry | None:
-        """The entry for ``path``; a hard link is the file its target was when its layer was
-        applied (the scan resolves links within one layer; a link to a lower layer's file is the
-        same inode, whatever upper layers later do to the target path). The link's own layer's
-        whiteouts apply to the layers below it only (OCI image spec), so they do not hide the
-        target from the link: the file stays checked."""
+        """The entry for ``path``; a hard link is its target's file as of the link's layer (the same
+        inode, whatever upper layers do to that path; the layer's own whiteouts only hide below it)."""
         found = self.top(path)
         for _ in range(MAX_SYMLINKS):
             if found is None or found[1].kind != HARDLINK:
