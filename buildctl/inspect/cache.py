@@ -28,8 +28,8 @@ from buildctl.registry.bounds import Deadline
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4  # 2: ELF headers of every ELF file, PT_INTERP, verdicts; 3: a hard link holds its file's entry;
-# 4: an ELF file's load alignment (the page sizes it maps on)
+FORMAT_VERSION = 5  # 2: ELF headers of every ELF file, PT_INTERP, verdicts; 3: a hard link holds its file's entry;
+# 4: an ELF file's load alignment (the page sizes it maps on); 5: why the kernel would refuse to load it
 DEFAULT_MAX_BYTES = 512 << 20
 WAIT_POLL = 0.1  # how often a waiting thread looks at its deadline and for an interrupt
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -43,25 +43,21 @@ def shared_entry(kind: str, mode: int) -> Entry:
 
 
 def compact_entry(kind: str, mode: int, target: str = "", head: bytes = b"", interp: str = "",
-                  page_align: int = 0) -> Entry:
-    if kind in (FILE, DIR, IMPLICIT_DIR) and not (target or head or interp or page_align):
+                  page_align: int = 0, problem: str = "") -> Entry:
+    if kind in (FILE, DIR, IMPLICIT_DIR) and not (target or head or interp or page_align or problem):
         return shared_entry(kind, mode)
-    return Entry(kind, mode, target, head, interp, page_align)
+    return Entry(kind, mode, target, head, interp, page_align, problem)
 
 
 def dump_table(table: LayerTable) -> bytes:
     rows = []
     for path, e in table.entries.items():
         row: list[object] = [path, e.kind, e.mode]
-        # [path, kind, mode, target, head, interp, page_align]: trailing empty fields left out
-        if e.target or e.head or e.interp or e.page_align:
-            row.append(e.target)
-        if e.head or e.interp or e.page_align:
-            row.append(base64.b64encode(e.head).decode("ascii"))
-        if e.interp or e.page_align:
-            row.append(e.interp)
-        if e.page_align:
-            row.append(e.page_align)
+        # [path, kind, mode, target, head, interp, page_align, problem]: trailing empty fields left out
+        fields = [e.target, base64.b64encode(e.head).decode("ascii"), e.interp, e.page_align, e.problem]
+        while fields and not fields[-1]:
+            fields.pop()
+        row.extend(fields)
         rows.append(row)
     doc = {"format": FORMAT_VERSION, "entries": rows,
            "whiteouts": sorted(table.whiteouts), "opaque": sorted(table.opaque)}
@@ -82,7 +78,10 @@ def load_table(data: bytes) -> LayerTable:
         page_align = rest[3] if len(rest) > 3 else 0
         if not isinstance(page_align, int) or isinstance(page_align, bool) or page_align < 0:
             raise ValueError(f"invalid load alignment {page_align!r} of {path!r}")
-        entries[path] = compact_entry(kind, mode, target, head, interp, page_align)
+        problem = rest[4] if len(rest) > 4 else ""
+        if not isinstance(problem, str):
+            raise ValueError(f"invalid load problem {problem!r} of {path!r}")
+        entries[path] = compact_entry(kind, mode, target, head, interp, page_align, problem)
     return LayerTable(entries, frozenset(doc["whiteouts"]), frozenset(doc["opaque"]))
 
 

@@ -10,6 +10,7 @@ their ``unknown/unknown`` platform.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,18 @@ class Descriptor:
 def descriptor(d: Any) -> Descriptor:
     size = d.get("size")
     return Descriptor(d["digest"], size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None)
+
+
+def sized_descriptor(d: Any, what: str) -> Descriptor:
+    """``descriptor`` for what a pull fetches (layers, config, platform manifests): the OCI image
+    spec requires ``size`` (an int64 of at least 0), and without one no reader can check the blob's
+    length, so an image whose descriptor lacks it, or holds a negative or non-integer one, fails."""
+    found = descriptor(d)
+    if found.size is None:
+        written = f"size is {json.dumps(d['size'])}, not a byte count" if "size" in d else "has no size"
+        raise OperationError(f"{what} {found.digest}: its descriptor {written} (the OCI image spec requires one, "
+                             "so a pull can check the blob's length)")
+    return found
 
 
 def check_size(what: str, content: bytes, size: int | None) -> None:

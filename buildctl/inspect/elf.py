@@ -154,6 +154,53 @@ def interp_location(layout: ElfLayout, phdrs: bytes) -> tuple[int, int] | None:
     return None
 
 
+PN_XNUM = 0xFFFF  # e_phnum of extended numbering (the count in section 0): core files only, never exec'd
+ET_NAMES = {ET_REL: "a relocatable object (ET_REL)", ET_CORE: "a core dump (ET_CORE)"}
+
+
+def phdr_size(layout: ElfLayout) -> int:
+    """The size of one program header of the file's class (Elf32_Phdr / Elf64_Phdr)."""
+    return 56 if layout.ident.elf_class == CLASS_64 else 32
+
+
+def table_problem(layout: ElfLayout, file_size: int) -> str:
+    """Why the kernel (fs/binfmt_elf.c load_elf_phdrs) and ld.so (dl-load.c) refuse the program
+    header table of an ET_EXEC/ET_DYN file of ``file_size`` bytes; "" when they do not."""
+    need = phdr_size(layout)
+    if layout.phentsize != need:
+        return f"e_phentsize is {layout.phentsize}, not {need} (the size of an Elf{layout.ident.bits}_Phdr)"
+    if layout.phnum == 0:
+        return "it has no program headers (e_phnum 0)"
+    if need * layout.phnum > MAX_PREFIX:
+        xnum = "; 0xffff is PN_XNUM, extended numbering, which only core files use" if layout.phnum == PN_XNUM else ""
+        return f"e_phnum {layout.phnum} makes a program header table over 64 KiB, which the kernel refuses{xnum}"
+    if layout.phdrs_end > file_size:
+        return f"its program header table ends at byte {layout.phdrs_end}, past the end of the file ({file_size} bytes)"
+    return ""
+
+
+def interp_problem(offset: int, size: int, file_size: int) -> str:
+    """Why the kernel (fs/binfmt_elf.c load_elf_binary) refuses a PT_INTERP at ``offset`` of
+    ``size`` bytes before reading it; "" when it reads it."""
+    if size < 2 or size > MAX_INTERP:
+        return f"its PT_INTERP is {size} byte{'s' if size != 1 else ''} long (the kernel accepts 2 to {MAX_INTERP})"
+    if offset + size > file_size:
+        return f"its PT_INTERP ends at byte {offset + size}, past the end of the file ({file_size} bytes)"
+    return ""
+
+
+def exec_problem(head: bytes, problem: str) -> str:
+    """Why execve (or the kernel loading a program interpreter) refuses this ELF file: its header
+    (``head``: at least the ELF header) or its recorded ``problem``; "" when neither stops it."""
+    try:
+        layout = parse_layout(head)
+    except ValueError as exc:
+        return str(exc)
+    if layout.e_type not in (ET_EXEC, ET_DYN):
+        return f"it is {ET_NAMES.get(layout.e_type, f'of ELF type {layout.e_type}')}, not an executable"
+    return problem
+
+
 def interp_string(raw: bytes) -> str:
     """PT_INTERP's bytes -> the path the kernel opens (up to the NUL it requires)."""
     return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")

@@ -43,6 +43,11 @@ def expected_machine(platform: str) -> ElfMachine | None:
     return elf.expected_for(arch.partition("/")[0]) if os_name == "linux" else None
 
 
+def working_dir(config: Mapping[str, Any]) -> str:
+    """The image config's WorkingDir (normalised; "/" when unset), where the entrypoint runs."""
+    return normalize((config.get("config") or {}).get("WorkingDir") or "/")
+
+
 def check_entrypoint(platform: str, view: LayeredView, config: Mapping[str, Any]) -> Check:
     """Resolve the entrypoint in ``view`` and compare every ELF on the way with ``platform``."""
     expected = expected_machine(platform)
@@ -53,15 +58,18 @@ def check_entrypoint(platform: str, view: LayeredView, config: Mapping[str, Any]
     if not argv:
         return Check(platform, "elf", CheckStatus.SKIP, NO_COMMAND)
     env = dict(item.partition("=")[::2] for item in settings.get("Env") or [])
-    workdir = normalize(settings.get("WorkingDir") or "/")
+    workdir = working_dir(config)
     try:
         resolution = resolve_command(view, argv, path_env=env.get("PATH"), workdir=workdir)
     except ResolveError as exc:
         return Check(platform, "elf", CheckStatus.FAIL, f"cannot start {json.dumps(argv[0])}: {exc}")
     wrong = [f"{path} is {ident.describe()}, expected {expected.name}"
              for path, ident in resolution.binaries if not expected.matches(ident)]
-    if wrong:
+    if wrong:  # the kernel checks e_machine first (elf_check_arch): the most telling reason
         return Check(platform, "elf", CheckStatus.FAIL, "; ".join(wrong))
+    if resolution.refused:
+        refused = "; ".join(f"{path} cannot be executed: {why}" for path, why in resolution.refused)
+        return Check(platform, "elf", CheckStatus.FAIL, f"cannot start {json.dumps(argv[0])}: {refused}")
     chain = " -> ".join(resolution.chain)
     return Check(platform, "elf", CheckStatus.PASS, f"{chain}: {resolution.binaries[-1][1].describe()}")
 
@@ -84,6 +92,11 @@ def visible_elf_files(view: LayeredView) -> list[tuple[str, Entry]]:
         for path, entry, content in layer.elf_entries:
             if path not in found and view.get(path) is entry and parents_are_dirs(path):  # topmost, not hidden
                 found[path] = content
+        for path in layer.hard_links:  # to a lower layer's file: that file, even if deleted or replaced since
+            if path not in found and parents_are_dirs(path):
+                content = view.get(path)  # whatever is topmost at the path: this link, or what hid it
+                if content is not None and content.is_elf:
+                    found[path] = content
     return sorted(found.items())
 
 
@@ -111,15 +124,20 @@ def check_elf_files(platform: str, files: Sequence[tuple[str, Entry]], allow_for
     for path, entry in files:
         try:
             ident = elf.parse_ident(entry.head)
+            elf.parse_layout(entry.head)
         except ValueError as exc:
-            wrong[f"invalid ({exc})"].append(path)
-            continue
-        if expected.matches(ident) or ident.machine == elf.EM_BPF:
-            continue
-        if (pattern := _allowed(path, allow_foreign)) is not None:
+            what = f"invalid ({exc})"
+        else:
+            if expected.matches(ident) or ident.machine == elf.EM_BPF:
+                if not entry.problem:
+                    continue
+                what = f"not loadable ({entry.problem})"  # ET_EXEC/ET_DYN neither the kernel nor ld.so loads
+            else:
+                what = ident.describe()
+        if (pattern := _allowed(path, allow_foreign)) is not None:  # e.g. test fixtures: never run here
             used[pattern].append(path)
             continue
-        wrong[ident.describe()].append(path)
+        wrong[what].append(path)
     total = len(files)
     if wrong:
         parts = [f"{len(paths)} of {total} ELF files are {what}, e.g. {_examples(paths)}"
@@ -132,14 +150,15 @@ def check_elf_files(platform: str, files: Sequence[tuple[str, Entry]], allow_for
     return Check(platform, "elf-files", CheckStatus.PASS, f"{total} {files_word}, all {expected.name}" + _allowed_note(used))
 
 
-def _interp_problem(view: LayeredView, interp: str, expected: ElfMachine) -> tuple[str, str]:
-    """(problem or "", where it resolved) for one PT_INTERP path."""
+def _interp_problem(view: LayeredView, interp: str, expected: ElfMachine, workdir: str) -> tuple[str, str]:
+    """(problem or "", where it resolved) for one PT_INTERP path; a relative one from ``workdir``."""
     if interp == INTERP_UNREADABLE:
-        return "PT_INTERP cut short, empty or unreachable (not read)", ""
+        return "PT_INTERP before their program headers, out of a forward-only read's reach (not read)", ""
     try:
-        real, entry = resolve_path(view, interp)
+        real, entry = resolve_path(view, interp, cwd=workdir)
     except ResolveError as exc:
-        return f"{interp}, which does not resolve ({exc})", ""
+        where = "" if interp.startswith("/") else f" from WorkingDir {workdir}"
+        return f"{interp}, which does not resolve{where} ({exc})", ""
     shown = interp if real == interp else f"{interp} -> {real}"
     if not entry.executable:
         return f"{shown}, which is not an executable file", real
@@ -151,11 +170,16 @@ def _interp_problem(view: LayeredView, interp: str, expected: ElfMachine) -> tup
         return f"{shown}, which is not a valid ELF file ({exc})", real
     if not expected.matches(ident):
         return f"{shown}, which is {ident.describe()}, not {expected.name}", real
+    if why := elf.exec_problem(entry.head, entry.problem):  # fs/binfmt_elf.c load_elf_interp refuses it
+        return f"{shown}, which the kernel cannot load as a program interpreter ({why})", real
     return "", shown
 
 
 def check_interp(platform: str, view: LayeredView, files: Sequence[tuple[str, Entry]],
-                 allow_foreign: Sequence[str]) -> Check:
+                 allow_foreign: Sequence[str], *, workdir: str = "/") -> Check:
+    """Every PT_INTERP resolves to a loader the kernel can use. A relative one is opened from the
+    working directory of whoever runs the file (fs/binfmt_elf.c: open_exec): resolved from the
+    image's WorkingDir, and a warning, since any other directory breaks it."""
     expected = expected_machine(platform)
     if expected is None:
         return Check(platform, "interp", CheckStatus.SKIP, f"no ELF machine known for {platform}; not checked")
@@ -165,21 +189,26 @@ def check_interp(platform: str, view: LayeredView, files: Sequence[tuple[str, En
             users[entry.interp].append(path)
     if not users:
         return Check(platform, "interp", CheckStatus.PASS, "no dynamically linked ELF files")
-    bad, good, unread = [], [], []
+    bad, good, unread, relative = [], [], [], []
     for interp, paths in sorted(users.items(), key=lambda kv: -len(kv[1])):
-        problem, shown = _interp_problem(view, interp, expected)
+        problem, shown = _interp_problem(view, interp, expected, workdir)
         if interp == INTERP_UNREADABLE:
-            unread.append(f"{len(paths)} ELF files have their {problem}, e.g. {_examples(paths)}")
+            files_word = "ELF files have their" if len(paths) != 1 else "ELF file has its"
+            unread.append(f"{len(paths)} {files_word} {problem}, e.g. {_examples(paths)}")
         elif problem:
             verb = "files need" if len(paths) != 1 else "file needs"
             bad.append(f"{len(paths)} dynamically linked ELF {verb} {problem}, e.g. {_examples(paths)}")
         else:
             good.append(f"{len(paths)} via {shown}")
+            if not interp.startswith("/"):
+                relative.append(f"{len(paths)} with the relative PT_INTERP {interp}, which the kernel opens from the "
+                                f"caller's working directory (here from WorkingDir {workdir}), e.g. {_examples(paths)}")
     if bad:
-        return Check(platform, "interp", CheckStatus.FAIL, "; ".join(bad + unread))
-    detail = f"{sum(map(len, users.values()))} dynamically linked ELF files: {', '.join(good)} ({expected.name})"
-    if unread:
-        return Check(platform, "interp", CheckStatus.WARN, detail + "; " + "; ".join(unread))
+        return Check(platform, "interp", CheckStatus.FAIL, "; ".join(bad + unread + relative))
+    detail = f"{sum(map(len, users.values()))} dynamically linked ELF files"
+    detail += f": {', '.join(good)} ({expected.name})" if good else ""  # all unread: no loader to name
+    if unread or relative:
+        return Check(platform, "interp", CheckStatus.WARN, detail + "; " + "; ".join(unread + relative))
     return Check(platform, "interp", CheckStatus.PASS, detail)
 
 

@@ -18,6 +18,7 @@ from buildctl.inspect import elf
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # runc's default
 MAX_SYMLINKS = 40  # Linux MAXSYMLINKS
+BINPRM_BUF_SIZE = 256  # what the kernel reads of a file for its #! line (include/uapi/linux/binfmts.h)
 MAX_INTERPRETERS = 4  # Linux binfmt_script recursion limit (BINPRM_MAX_RECURSION)
 
 FILE, DIR, SYMLINK, HARDLINK, OTHER, IMPLICIT_DIR = "f", "d", "l", "h", "o", "i"
@@ -31,6 +32,7 @@ class Entry:
     head: bytes = b""  # first bytes of executable regular files, and the ELF header of every ELF file
     interp: str = ""  # an ELF file's PT_INTERP (its program interpreter); "" when statically linked
     page_align: int = 0  # an ELF file's largest page size its PT_LOAD segments map on (elf.load_alignment); 0: none
+    problem: str = ""  # why the kernel would refuse to load an ET_EXEC/ET_DYN file (program headers, PT_INTERP)
 
     @property
     def is_elf(self) -> bool:
@@ -73,6 +75,10 @@ class LayerTable:
             parent = posixpath.dirname(parent)
         return "/" in self.opaque
 
+    @cached_property
+    def hard_links(self) -> tuple[str, ...]:
+        """Paths of hard links the scan could not resolve within this layer (their file is below)."""
+        return tuple(path for path, entry in self.entries.items() if entry.kind == HARDLINK)
 
     @cached_property
     def elf_entries(self) -> tuple[tuple[str, Entry, Entry], ...]:
@@ -96,19 +102,35 @@ class LayeredView:
 
     layers: Sequence[LayerTable]
 
-    def get(self, path: str) -> Entry | None:
+    def top(self, path: str) -> tuple[int, Entry] | None:
+        """The topmost entry for ``path`` as its layer wrote it (a hard link stays one), and that
+        layer's index."""
         if path == "/":
-            return ROOT
+            return len(self.layers), ROOT
         implicit = None
-        for layer in reversed(self.layers):
+        for index in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[index]
             entry = layer.entries.get(path)
             if entry is not None:
                 if entry.kind != IMPLICIT_DIR:
-                    return entry
-                implicit = implicit or entry  # a lower layer may say what this really is
+                    return index, entry
+                implicit = implicit or (index, entry)  # a lower layer may say what this really is
             elif layer.hides(path):
                 break
         return implicit
+
+    def get(self, path: str) -> Entry | None:
+        """The entry for ``path``; a hard link is its target's file as of the link's layer (the same
+        inode, whatever upper layers do to that path; the layer's own whiteouts only hide below it)."""
+        found = self.top(path)
+        for _ in range(MAX_SYMLINKS):
+            if found is None or found[1].kind != HARDLINK:
+                return found[1] if found else None
+            index, entry = found
+            same = self.layers[index].entries.get(entry.target)
+            found = (index, same) if same is not None and same is not entry else \
+                LayeredView(self.layers[:index]).top(entry.target)
+        return None  # hard links to hard links without end: a crafted tar the extractor refuses
 
 
 class ResolveError(Exception):
@@ -121,6 +143,7 @@ class Resolution:
 
     chain: tuple[str, ...]  # e.g. ("/usr/local/bin/gunicorn", "/usr/bin/python3.11")
     binaries: tuple[tuple[str, elf.ElfIdent], ...]
+    refused: tuple[tuple[str, str], ...] = ()  # (ELF binary, why execve refuses it: elf.exec_problem)
 
 
 def normalize(path: str) -> str:
@@ -197,6 +220,8 @@ def parse_shebang(head: bytes) -> tuple[str, str] | None:
     or NUL, and everything after it is one argument. None when the kernel would refuse the file."""
     if not head.startswith(b"#!"):
         return None
+    if len(head) < BINPRM_BUF_SIZE:  # the whole file: the kernel's buffer holds it NUL-padded, so a
+        head += b"\0"  # last line without its newline still ends (binfmt_script.c: "trailing NUL padding")
     line, newline, _ = head[2:].partition(b"\n")
     if not newline and not any(c in line.lstrip(b" \t") for c in b" \t\0"):
         return None  # no newline in the buffer and no terminator: the path may be cut (ENOEXEC)
@@ -241,6 +266,7 @@ def resolve_command(
     real, entry = find_program(fs, name, path_env=search_path, workdir=workdir)
     chain = [real]
     binaries: list[tuple[str, elf.ElfIdent]] = []
+    refused: list[tuple[str, str]] = []
     for _ in range(2 * MAX_INTERPRETERS):
         shebang = parse_shebang(entry.head)
         if shebang is not None:
@@ -253,9 +279,12 @@ def resolve_command(
                                            workdir=workdir)
                 chain.append(real)
                 if _crlf(name, arg) and posixpath.basename(name) == "env":
-                    program = _env_program(args)
+                    program = _env_program(args)  # env -S splits off the \r itself
                     if program is not None:
                         find_program(fs, program, path_env=search_path, workdir=workdir)
+                elif _crlf(name, arg):  # sh, bash, python3 all refuse "-e\r" ("Illegal option -")
+                    raise ResolveError(f"{real} gets the argument {json.dumps(arg)}, which no interpreter "
+                                       "accepts")
             except ResolveError as exc:
                 if _crlf(name, arg):
                     runs = json.dumps("#!" + name + (" " + arg if arg else ""))  # shows the \r escaped
@@ -269,9 +298,11 @@ def resolve_command(
             binaries.append((real, elf.parse_ident(entry.head)))
         except ValueError as exc:
             raise ResolveError(f"{real}: {exc}") from None
+        if why := elf.exec_problem(entry.head, entry.problem):
+            refused.append((real, why))
         program = _env_program(args) if posixpath.basename(name) == "env" else None
         if program is None:
-            return Resolution(tuple(chain), tuple(binaries))
+            return Resolution(tuple(chain), tuple(binaries), tuple(refused))
         name, args = program, []
         real, entry = find_program(fs, program, path_env=search_path, workdir=workdir)
         chain.append(real)

@@ -32,6 +32,7 @@ from buildctl.inspect.cache import (
     shared_layer_cache,
 )
 from buildctl.inspect.image_fs import (
+    BINPRM_BUF_SIZE,
     DIR,
     FILE,
     HARDLINK,
@@ -47,13 +48,14 @@ from buildctl.registry.bounds import Deadline, LimitError
 __all__ = ["HEAD_BYTES", "LayerCache", "ScanLimits", "default_cache_dir", "dump_table", "load_table", "scan_layer",
            "shared_layer_cache"]
 
-HEAD_BYTES = 256  # the kernel reads 256 bytes for #! lines (BINPRM_BUF_SIZE)
+HEAD_BYTES = BINPRM_BUF_SIZE  # the kernel reads 256 bytes for #! lines; a shorter head is the whole file
 ELF_HEAD_BYTES = 64  # an Elf64_Ehdr; kept for every ELF file
-INTERP_UNREADABLE = "\0"  # PT_INTERP exists but is cut short, empty or out of reach
+INTERP_UNREADABLE = "\0"  # PT_INTERP exists but lies where a forward-only read cannot reach it
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZSTD_SKIPPABLE, ZSTD_SKIPPABLE_MASK = 0x184D2A50, 0xFFFFFFF0  # a zstd stream may open with a skippable frame
 _LONG_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
                  tarfile.SOLARIS_XHDTYPE)
 
@@ -98,7 +100,9 @@ def _decompressed(stream: BinaryIO) -> BinaryIO:
     magic = buffered.peek(4)[:4]
     if magic.startswith(GZIP_MAGIC):
         return _gunzip(buffered)
-    if magic == ZSTD_MAGIC:
+    # containerd's DetectCompression knows both openings of a zstd stream (archive/compression)
+    if magic == ZSTD_MAGIC or (len(magic) == 4 and int.from_bytes(magic, "little") & ZSTD_SKIPPABLE_MASK
+                               == ZSTD_SKIPPABLE):
         try:
             import zstandard
         except ImportError:
@@ -141,6 +145,8 @@ def scan_layer(stream: BinaryIO, *, limits: ScanLimits = ScanLimits(), deadline:
     opaque: set[str] = set()
     source = io.BufferedReader(_Bounded(_decompressed(stream), limits, deadline, what), buffer_size=1 << 16)
     count = 0
+    if not source.peek(1):  # an empty blob: containerd applies it as a layer adding nothing
+        return LayerTable(entries)
     try:
         with tarfile.open(fileobj=source, mode="r|", tarinfo=_tarinfo_class(limits, what)) as tar:
             while (member := tar.next()) is not None:
@@ -190,8 +196,8 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Entry:
         head = extracted.read(HEAD_BYTES if executable else ELF_HEAD_BYTES)
         if not elf.is_elf(head):
             return compact_entry(FILE, mode, "", head if executable else b"")
-        interp, page_align = _program_facts(extracted, head)
-        return Entry(FILE, mode, "", head[:ELF_HEAD_BYTES], interp, page_align)
+        interp, page_align, problem = _program_facts(extracted, head, member.size)
+        return Entry(FILE, mode, "", head[:ELF_HEAD_BYTES], interp, page_align, problem)
     if member.isdir():
         return compact_entry(DIR, mode)
     if member.issym():
@@ -201,21 +207,23 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Entry:
     return Entry(OTHER, mode)
 
 
-def _program_facts(extracted: BinaryIO, prefix: bytes) -> tuple[str, int]:
-    """(PT_INTERP, load alignment) of an ELF file being read front to back (``prefix``: what was
-    read so far); ("", 0) when the file has no program headers to read.
+def _program_facts(extracted: BinaryIO, prefix: bytes, file_size: int) -> tuple[str, int, str]:
+    """(PT_INTERP, load alignment, why the kernel would refuse to load it) of an ELF file of
+    ``file_size`` bytes being read front to back (``prefix``: what was read so far); ("", 0, "")
+    for a file that is not ET_EXEC/ET_DYN (objects, core files: never loaded).
 
     The stream only moves forward: what lies between the program headers and the interpreter
     string is skipped, never kept (the kernel allows PT_INTERP anywhere; glibc's libc.so.6 has it
-    past 64 KiB)."""
+    past 64 KiB). The tar header gives the file's size, so a table or PT_INTERP past the file's
+    end is a definite refusal, not a guess."""
     try:
         layout = elf.parse_layout(prefix)
     except ValueError:
-        return "", 0  # not a valid header: the machine check reports it
-    if layout.e_type not in (elf.ET_EXEC, elf.ET_DYN) or layout.phnum == 0:
-        return "", 0
-    if layout.phentsize * layout.phnum > elf.MAX_PREFIX:
-        return "", 0  # the kernel refuses program headers over 64 KiB (fs/binfmt_elf.c, load_elf_phdrs)
+        return "", 0, ""  # not a valid header: the machine check reports it
+    if layout.e_type not in (elf.ET_EXEC, elf.ET_DYN):
+        return "", 0, ""
+    if problem := elf.table_problem(layout, file_size):
+        return "", 0, problem
     position = len(prefix)
     if layout.phdrs_end <= elf.MAX_PREFIX:
         prefix += extracted.read(max(layout.phdrs_end - len(prefix), 0))
@@ -226,22 +234,28 @@ def _program_facts(extracted: BinaryIO, prefix: bytes) -> tuple[str, int]:
         phdrs = extracted.read(layout.phdrs_end - layout.phoff)
         position = layout.phoff + len(phdrs)
     else:
-        return INTERP_UNREADABLE, 0
+        return INTERP_UNREADABLE, 0, ""
     align = elf.load_alignment(layout, phdrs)
     where = elf.interp_location(layout, phdrs)
     if where is None:
-        return "", align
+        return "", align, ""
     offset, size = where
-    if size == 0 or size > elf.MAX_INTERP:
-        return INTERP_UNREADABLE, align  # the kernel refuses it too (ENOEXEC)
+    if problem := elf.interp_problem(offset, size, file_size):
+        return "", align, problem
     if offset + size <= len(prefix):
         raw = prefix[offset : offset + size]
     elif offset >= position:
         _skip(extracted, offset - position)
         raw = extracted.read(size)
     else:
-        return INTERP_UNREADABLE, align
-    return (elf.interp_string(raw) if len(raw) == size else "") or INTERP_UNREADABLE, align
+        return INTERP_UNREADABLE, align, ""  # before what was read: out of a stream's reach
+    if len(raw) != size:
+        return "", align, f"its PT_INTERP ends past the end of the file ({file_size} bytes)"
+    if not raw.endswith(b"\0"):  # the kernel requires the NUL at p_filesz - 1 (ENOEXEC otherwise)
+        return "", align, "its PT_INTERP is not NUL-terminated"
+    if not (interp := elf.interp_string(raw)):
+        return "", align, "its PT_INTERP is an empty path"
+    return interp, align, ""
 
 
 def _skip(extracted: BinaryIO, count: int) -> None:

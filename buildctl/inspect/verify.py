@@ -28,10 +28,10 @@ from buildctl.inspect.descriptors import (
     Descriptor,
     check_size,
     config_json,
-    descriptor,
     is_attestation,
     parsing,
     platform_of,
+    sized_descriptor,
 )
 from buildctl.inspect.elf_checks import (
     NO_COMMAND,
@@ -40,6 +40,7 @@ from buildctl.inspect.elf_checks import (
     check_interp,
     check_page_size,
     visible_elf_files,
+    working_dir,
 )
 from buildctl.inspect.image_fs import LayeredView, LayerTable
 from buildctl.inspect.layers import (
@@ -61,7 +62,7 @@ MAX_IMAGE_WORKERS = 8
 MAX_INDEX_ENTRIES = 256  # manifests in one index (platforms and attestations)
 MAX_LAYERS = 256  # layers of one platform image (overlayfs stacks at most 128 below Docker)
 MAX_IMAGE_ENTRIES = 500_000  # tar entries of one platform image, all layers
-VERDICT_VERSION = 2  # 2: the page-size check
+VERDICT_VERSION = 3  # 2: the page-size check; 3: ELF files the kernel would refuse to load
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,8 @@ class _Verifier:
     def _platform(self, index_platform: str | None, manifest: Manifest) -> tuple[str, list[Check]]:
         with parsing(f"manifest {self.ref.name}@{manifest.digest}"):
             body = manifest.json()
-            config = descriptor(body["config"])
-            layer_descriptors = [descriptor(la) for la in body.get("layers") or []]
+            config = sized_descriptor(body["config"], "image config")
+            layer_descriptors = [sized_descriptor(la, "layer") for la in body.get("layers") or []]
         if len(layer_descriptors) > MAX_LAYERS:
             raise LimitError(f"{len(layer_descriptors)} layers (limit: {MAX_LAYERS} per image)")
         with parsing(f"image config {config.digest} of {self.ref.name}"):
@@ -159,9 +160,11 @@ class _Verifier:
         allow = self.options.allow_foreign
         with parsing(f"image config {config.digest} of {self.ref.name}"):
             entrypoint = check_entrypoint(platform, view, settings)
+            workdir = working_dir(settings)
         pages = check_page_size(platform, files, allow, self.options.page_size)
         return platform, [*checks, entrypoint, check_elf_files(platform, files, allow),
-                          check_interp(platform, view, files, allow), *([pages] if pages else [])]
+                          check_interp(platform, view, files, allow, workdir=workdir),
+                          *([pages] if pages else [])]
 
     def _layer(self, layer: Descriptor) -> LayerTable:
         return read_layer(self.client, self.ref, layer, cache=self.layers, limits=self.options.limits,
@@ -240,7 +243,7 @@ def _verify(verifier: _Verifier, ref: ImageReference, required: list[str], *, ex
         if len(descriptors) > MAX_INDEX_ENTRIES:
             raise LimitError(f"index {pinned} lists {len(descriptors)} manifests (limit: {MAX_INDEX_ENTRIES})")
         images = [d for d in descriptors if not is_attestation(d)]
-        entries = [(platform_of(d.get("platform")), descriptor(d)) for d in images]
+        entries = [(platform_of(d.get("platform")), sized_descriptor(d, "platform manifest")) for d in images]
     platform_check = check_platform_set(required, [p for p, _ in entries], exact=exact,
                                         ignored=len(descriptors) - len(images))
     per_platform = threads.map_in_threads(lambda e: verifier.entry(*e), entries, name="verify-platform",

@@ -30,13 +30,17 @@ MACHINES = {
 
 
 def make_elf(machine: int, *, elf_class: int = 2, order: str = "<") -> bytes:
-    """A complete ELF header (52 or 64 bytes) of an executable for ``machine``."""
+    """A static executable for ``machine`` the kernel could load: its ELF header (52 or 64 bytes)
+    and a program header table of no entries' worth of PT_LOAD — one PT_NULL entry (the kernel
+    wants at least one program header, inside the file)."""
     ident = b"\x7fELF" + bytes([elf_class, 1 if order == "<" else 2, 1, 0]) + bytes(8)
     if elf_class == 2:
         rest = struct.pack(order + "HHIQQQIHHHHHH", 2, machine, 1, 0x400078, 64, 0, 0, 64, 56, 1, 64, 0, 0)
+        table = struct.pack(order + "IIQQQQQQ", 0, 0, 0, 0, 0, 0, 0, 0)
     else:
         rest = struct.pack(order + "HHIIIIIHHHHHH", 2, machine, 1, 0x8054, 52, 0, 0, 52, 32, 1, 40, 0, 0)
-    return ident + rest
+        table = struct.pack(order + "IIIIIIII", 0, 0, 0, 0, 0, 0, 0, 0)
+    return ident + rest + table
 
 
 def elf_with_loads(segments: Sequence[tuple[int, int, int]], *, machine: int = 183, elf_class: int = 2,
@@ -57,6 +61,23 @@ def elf_with_loads(segments: Sequence[tuple[int, int, int]], *, machine: int = 1
         table = b"".join(struct.pack(order + "IIIIIIII", 1, off, vaddr, vaddr, 0x10, 0x10, 5, align)
                          for off, vaddr, align in segments)
     return header + table
+
+
+def crafted_elf(*, interp: bytes | None = None, interp_size: int | None = None, phnum: int | None = None,
+            phentsize: int = 56, phoff: int = 64, e_type: int = 2, machine: int = 183, cut: int | None = None) -> bytes:
+    """A 64-bit LE executable: PT_LOAD (64 KiB aligned) and, with ``interp``, a PT_INTERP holding it
+    (``interp_size``: its p_filesz); ``cut``: the file truncated to that many bytes."""
+    tail = interp or b""
+    table_end = phoff + 56 * (2 if interp is not None else 1)
+    phdrs = [struct.pack("<IIQQQQQQ", 1, 5, 0, 0, 0, 0x1000, 0x1000, 0x10000)]
+    if interp is not None:
+        size = len(tail) if interp_size is None else interp_size
+        phdrs.append(struct.pack("<IIQQQQQQ", 3, 4, table_end, table_end, table_end, size, size, 1))
+    count = len(phdrs) if phnum is None else phnum
+    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    header += struct.pack("<HHIQQQIHHHHHH", e_type, machine, 1, 0, phoff, 0, 0, 64, phentsize, count, 64, 0, 0)
+    data = header + bytes(phoff - 64) + b"".join(phdrs) + tail
+    return data if cut is None else data[:cut]
 
 
 # exit(0) by syscall, without libc: all the cross compiler needs is itself (no libc6-dev-arm64-cross).

@@ -148,3 +148,39 @@ def test_the_reader_fails_where_a_short_body_ends() -> None:
     with pytest.raises(OperationError, match="is 3 bytes but its descriptor says 5"):
         reader.read(1)  # before the consumer sees an end of file
     DigestReader(iter([b"ab", b"c"]), sha(b"abc"), size=3).verify()
+
+
+def _without_size(case: str) -> str:
+    """An image whose one descriptor (``case``: what, and how its size is written) lacks a valid size."""
+    what, _, written = case.partition(":")
+    body = image_manifest(CONFIG, [LAYER])
+    target = {"layer": body["layers"][0], "config": body["config"]}.get(what)
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    index = index_of(raw, ARM)
+    target = index["manifests"][0] if what == "manifest" else target
+    if written == "missing":
+        target.pop("size")
+    else:
+        target["size"] = json.loads(written)
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    if what != "manifest":
+        index = index_of(raw, ARM)
+    repository = f"{REPOSITORY}/no-size-{what}"
+    push_blob(REGISTRY, repository, LAYER)
+    push_blob(REGISTRY, repository, CONFIG)
+    push_manifest(REGISTRY, repository, sha(raw), body, OCI_MANIFEST)
+    push_manifest(REGISTRY, repository, written.replace("-", "minus").replace(".", "-"), index, OCI_INDEX)
+    return f"{REGISTRY}/{repository}:{written.replace('-', 'minus').replace('.', '-')}"
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("layer:missing", rf"layer {sha(LAYER)}: its descriptor has no size \(the OCI image spec requires one"),
+    ("layer:-1", rf"layer {sha(LAYER)}: its descriptor size is -1, not a byte count"),
+    ("config:missing", rf"image config {sha(CONFIG)}: its descriptor has no size"),
+    ("manifest:missing", r"platform manifest sha256:[0-9a-f]{64}: its descriptor has no size"),
+])
+def test_a_descriptor_without_a_valid_size_fails(case: str, message: str, client, tmp_path) -> None:
+    # Distribution stores such manifests as they are; nothing could check the blob's length on a pull.
+    with pytest.raises(OperationError) as caught:
+        _verify(client, _without_size(case), LayerCache(tmp_path))
+    assert re.search(message, caught.value.message), caught.value.message

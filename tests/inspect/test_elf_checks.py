@@ -48,6 +48,15 @@ def dynamic(arch: str, interp: bytes, *, size: int | None = None) -> bytes:
     return header + struct.pack("<IIQQQQQQ", 3, 4, 120, 0, 0, filesz, filesz, 1) + interp + b"\0"
 
 
+def far_table(interp: bytes) -> bytes:
+    """An arm64 executable whose program header table lies at 100,000 and its PT_INTERP at 0x100."""
+    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    header += struct.pack("<HHIQQQIHHHHHH", 2, 183, 1, 0, 100_000, 0, 0, 64, 56, 1, 64, 0, 0)
+    body = bytearray(100_000)
+    body[:64], body[0x100 : 0x100 + len(interp)] = header, interp
+    return bytes(body) + struct.pack("<IIQQQQQQ", 3, 4, 0x100, 0, 0, len(interp) + 1, len(interp) + 1, 1)
+
+
 def view(*layers: list) -> LayeredView:
     return LayeredView([scan_layer(io.BytesIO(make_tar(members))) for members in layers])
 
@@ -119,17 +128,20 @@ def test_a_loader_deleted_by_an_upper_layer_is_missing():
 
 
 def test_an_unreadable_pt_interp_warns_and_a_missing_loader_still_fails():
+    # PT_INTERP before a program header table that starts past 64 KiB: a forward-only read has passed it.
     members = [("lib/ld.so", "f", elf_for("arm64"), 0o755), ("bin/good", "f", dynamic("arm64", b"/lib/ld.so"), 0o755),
-               ("bin/cut", "f", dynamic("arm64", b"/lib/ld.so", size=4096), 0o755),
-               ("bin/empty", "f", dynamic("arm64", b"", size=0), 0o755)]
+               ("bin/far", "f", far_table(b"/lib/ld.so"), 0o755), ("bin/far2", "f", far_table(b"/lib/ld.so"), 0o755)]
     assert checks(view(members), "linux/arm64", {})["interp"] == (WARN, (
-        "3 dynamically linked ELF files: 1 via /lib/ld.so (aarch64); 2 ELF files have their PT_INTERP cut short, "
-        "empty or unreachable (not read), e.g. /bin/cut, /bin/empty"))
+        "3 dynamically linked ELF files: 1 via /lib/ld.so (aarch64); 2 ELF files have their PT_INTERP before their "
+        "program headers, out of a forward-only read's reach (not read), e.g. /bin/far, /bin/far2"))
     members.append(("bin/lost", "f", dynamic("arm64", b"/lib/gone.so"), 0o755))
     status, detail = checks(view(members), "linux/arm64", {})["interp"]
     assert status is FAIL and detail.startswith("1 dynamically linked ELF file needs /lib/gone.so, which does not")
-    assert detail.endswith("; 2 ELF files have their PT_INTERP cut short, empty or unreachable (not read), "
-                           "e.g. /bin/cut, /bin/empty")
+    assert detail.endswith("; 2 ELF files have their PT_INTERP before their program headers, out of a forward-only "
+                           "read's reach (not read), e.g. /bin/far, /bin/far2")
+    only = checks(view([members[0], members[2]]), "linux/arm64", {})["interp"]
+    assert only == (WARN, "1 dynamically linked ELF files; 1 ELF file has its PT_INTERP before their program "
+                          "headers, out of a forward-only read's reach (not read), e.g. /bin/far")
 
 
 # --------------------------------------------------------------------------- every ELF file

@@ -140,7 +140,8 @@ def test_env_shebang_looks_python_up_in_path(line: bytes) -> None:
 
 
 @pytest.mark.parametrize(("line", "kernel_runs"), [
-    (b"#!/bin/sh\r\n", '"#!/bin/sh\\r"'), (b"#!/usr/bin/env python3\r\n", '"#!/usr/bin/env python3\\r"')])
+    (b"#!/bin/sh\r\n", '"#!/bin/sh\\r"'), (b"#!/usr/bin/env python3\r\n", '"#!/usr/bin/env python3\\r"'),
+    (b"#!/bin/sh -e\r\n", '"#!/bin/sh -e\\r"')])  # sh exists, but "-e\r" is an illegal option
 def test_crlf_line_ending_is_named(line: bytes, kernel_runs: str) -> None:
     fs = debian_like(__srv__app=exe(line + b"echo hi\r\n"))
     with pytest.raises(ResolveError) as err:
@@ -152,6 +153,8 @@ def test_crlf_line_ending_is_named(line: bytes, kernel_runs: str) -> None:
 def test_lf_twin_of_the_crlf_script_passes() -> None:
     fs = debian_like(__srv__app=exe(b"#!/bin/sh\necho hi\n"))
     assert chain(fs, ["/srv/app"]) == ("/srv/app", "/usr/bin/dash")
+    fs = debian_like(__srv__app=exe(b"#!/usr/bin/env -S python3 -u\r\nprint()\r\n"))  # env -S drops the \r
+    assert chain(fs, ["/srv/app"])[-1] == "/usr/bin/python3.11"
 
 
 def test_env_as_argv0() -> None:
@@ -194,6 +197,9 @@ def test_empty_command() -> None:
     (b"#!/bin/sh -e -x\t\n", ("/bin/sh", "-e -x")),  # one argument, as the kernel passes it
     (b"#!/bin/sh\0junk\n", ("/bin/sh", "")),
     (b"#!" + b"/x" * 200, None),  # no newline within 256 bytes: the path may be cut, ENOEXEC
+    (b"#!/bin/sh", ("/bin/sh", "")),  # the whole file, no newline: the kernel's buffer is NUL-padded
+    (b"#!/bin/sh -e", ("/bin/sh", "-e")),
+    (b"#!/bin/sh" + b"x" * 247, None),  # 256 bytes, no newline, no terminator: no padding, ENOEXEC
     (b"#!\n", None),
     (b"\x7fELF", None),
 ])

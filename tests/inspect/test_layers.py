@@ -75,6 +75,14 @@ def test_compression_is_sniffed(compress) -> None:
     assert scan_layer(io.BytesIO(compress(BASE))) == scan_layer(io.BytesIO(BASE))
 
 
+def test_zstd_opening_with_a_skippable_frame_and_an_empty_blob_are_layers() -> None:
+    # A skippable frame (magic 0x184D2A5?, little-endian) may open a zstd stream: containerd detects it too.
+    skippable = b"\x53\x2a\x4d\x18" + (4).to_bytes(4, "little") + b"meta"
+    assert scan_layer(io.BytesIO(skippable + zstandard.ZstdCompressor().compress(BASE))) == scan_layer(io.BytesIO(BASE))
+    for empty in (b"", gzip_bytes(b"")):  # no tar at all: containerd applies it as a layer adding nothing
+        assert scan_layer(io.BytesIO(empty)).entries == {}
+
+
 def test_layers_merge_into_a_resolvable_view() -> None:
     view = LayeredView([scan_layer(io.BytesIO(BASE)), scan_layer(io.BytesIO(gzip_bytes(UPPER)))])
     res = resolve_command(view, ["/app/new"])
