@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from buildctl.inspect import prefetch
+from buildctl.inspect.cache import FORMAT_VERSION
 from buildctl.inspect.layers import LayerCache, ScanLimits
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.credentials import PASSWORD_ENV, USERNAME_ENV, CredentialLookup
@@ -77,7 +78,7 @@ def test_on_a_fresh_agent_the_prefetch_reads_the_base_layers_once_for_every_serv
     distinct = {layer for layers in base.values() for layer in layers}
     # Read by the prefetch itself: the cache loads a layer once per run, so verification did not.
     assert (report["layers"], report["read"], report["errors"]) == (len(distinct), len(distinct), [])
-    tables = cache / "buildctl" / "layers" / "v4" / "tables"
+    tables = cache / "buildctl" / "layers" / f"v{FORMAT_VERSION}" / "tables"
     for digest, size in distinct:
         assert (tables / f"{digest.replace(':', '-')}-{size}.json").is_file()
     for svc in record["services"]:
