@@ -11,8 +11,11 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from buildctl.engine.retry import classify
+from tests.helpers.cli import REGISTRY
+from tests.helpers.manifest_lookup import manifest_digest
 
 ATTEMPTS = 3
 
@@ -31,3 +34,13 @@ def docker_retried(args: Sequence[str], *, timeout: float = 600) -> subprocess.C
             return proc
         time.sleep(2 * attempt)
     raise AssertionError("unreachable")
+
+
+def pushed_once(ref: str, context: Path, *options: str) -> str:
+    """``ref`` (a tag of the stack's registry that names its content: a digest of the context) built
+    from ``context`` with ``options`` and pushed, unless the registry holds it already; ``ref``."""
+    repository, _, tag = ref.removeprefix(f"{REGISTRY}/").partition(":")
+    if manifest_digest(f"http://{REGISTRY}/v2/{repository}/manifests/{tag}") is None:
+        proc = build_push([*options, "--tag", ref, "--push", str(context)])
+        assert proc.returncode == 0, f"building {ref} failed:\n{proc.stderr[-3000:]}"
+    return ref

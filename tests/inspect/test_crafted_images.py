@@ -9,13 +9,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.helpers.buildx import build_push
+from tests.helpers.buildx import pushed_once
 from tests.helpers.cli import REGISTRY, run_cli
 from tests.helpers.elf import crafted_elf
-from tests.helpers.project import INDEX_ACCEPT
 
 pytestmark = pytest.mark.engine
 
@@ -30,12 +28,6 @@ IMAGES = {
 }
 
 
-def _exists(ref: str) -> bool:
-    repository, _, tag = ref.removeprefix(f"{REGISTRY}/").partition(":")
-    response = httpx.head(f"http://{REGISTRY}/v2/{repository}/manifests/{tag}", headers={"Accept": INDEX_ACCEPT})
-    return response.status_code == 200
-
-
 def _image(context: Path, name: str) -> str:
     files, workdir, loader = IMAGES[name]
     ctx = context / name
@@ -46,11 +38,8 @@ def _image(context: Path, name: str) -> str:
                   f"WORKDIR {workdir}\nENTRYPOINT [\"{PROBE}\"]\n")
     (ctx / "Dockerfile").write_text(dockerfile)
     content = hashlib.sha256(b"".join(files.values()) + dockerfile.encode()).hexdigest()[:16]
-    ref = f"{REGISTRY}/buildctl-test-crafted/{name}:{content}"
-    if not _exists(ref):
-        proc = build_push(["--platform", ARM, "--tag", ref, "--push", "--provenance=false", str(ctx)])
-        assert proc.returncode == 0, f"building {name} failed:\n{proc.stderr[-3000:]}"
-    return ref
+    return pushed_once(f"{REGISTRY}/buildctl-test-crafted/{name}:{content}", ctx, "--platform", ARM,
+                       "--provenance=false")
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,15 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from buildctl.inspect.layers import LayerCache
 from buildctl.inspect.results import Check, CheckStatus, Verification
 from buildctl.inspect.verify import VerifyOptions, page_size_bytes, verify_image
 from buildctl.registry.client import RegistryClient
-from tests.helpers.buildx import build_push
+from tests.helpers.buildx import pushed_once
 from tests.helpers.cli import REGISTRY, run_cli
 from tests.helpers.elf import cross_compile_arm64
-from tests.helpers.project import INDEX_ACCEPT
 
 pytestmark = pytest.mark.engine
 
@@ -32,12 +30,6 @@ DOCKERFILE = f'FROM scratch\nCOPY --chmod=755 probe {PROBE}\nENTRYPOINT ["{PROBE
 LINKED = {"narrow": 4096, "wide": 65536}  # -z max-page-size
 
 
-def _exists(ref: str) -> bool:
-    repository, _, tag = ref.removeprefix(f"{REGISTRY}/").partition(":")
-    response = httpx.head(f"http://{REGISTRY}/v2/{repository}/manifests/{tag}", headers={"Accept": INDEX_ACCEPT})
-    return response.status_code == 200
-
-
 def _image(context: Path, name: str) -> str:
     ctx = context / name
     ctx.mkdir()
@@ -45,12 +37,8 @@ def _image(context: Path, name: str) -> str:
     (ctx / "probe").write_bytes(binary)
     (ctx / "Dockerfile").write_text(DOCKERFILE)
     content = hashlib.sha256(binary + DOCKERFILE.encode()).hexdigest()[:16]
-    ref = f"{REGISTRY}/buildctl-test-pages/{name}:{content}"
-    if not _exists(ref):
-        proc = build_push(["--platform", ARM, "--tag", ref, "--push", "--provenance=false", "--output",
-                           "type=registry,oci-mediatypes=true", str(ctx)])
-        assert proc.returncode == 0, f"building {name} failed:\n{proc.stderr[-3000:]}"
-    return ref
+    return pushed_once(f"{REGISTRY}/buildctl-test-pages/{name}:{content}", ctx, "--platform", ARM,
+                       "--provenance=false", "--output", "type=registry,oci-mediatypes=true")
 
 
 @pytest.fixture(scope="module")
