@@ -63,29 +63,19 @@ def context_entries(context: Path, dockerfile: Path) -> tuple[ContextEntry, ...]
     # that looks for a reusable image pays it.
     from docker.utils.build import exclude_paths
 
-    found = ignore_file(context, dockerfile)
-    patterns = ignore_patterns(found.read_text(encoding="utf-8", errors="replace")) if found else []
-    try:
-        relative = dockerfile.relative_to(context).as_posix()
-    except ValueError:
-        relative = "Dockerfile"
-    included = exclude_paths(str(context), patterns, dockerfile=relative)
+    _, patterns, own = _rules(context, dockerfile)
+    included = exclude_paths(str(context), patterns, dockerfile=own)
     return tuple(sorted((_entry(context, p) for p in included), key=lambda e: e.path))
 
 
 def seen_by_build(context: Path, dockerfile: Path) -> Callable[[str], bool]:
     """Would a build of ``context`` see the file at this path (POSIX, relative to the context)?
     The rules of ``context_entries``, for paths that need not exist any more (a commit's files)."""
-    found = ignore_file(context, dockerfile)
-    patterns = ignore_patterns(found.read_text(encoding="utf-8", errors="replace")) if found else []
-    if not patterns:
+    found, patterns, own = _rules(context, dockerfile)
+    if found is None or not patterns:
         return lambda relative: True
     from docker.utils.build import PatternMatcher  # see context_entries
 
-    try:
-        own = dockerfile.relative_to(context).as_posix()
-    except ValueError:
-        own = "Dockerfile"
     matcher = PatternMatcher([*patterns, f"!{own}"])  # as exclude_paths: the Dockerfile is always sent
     exceptions = [p.cleaned_pattern for p in matcher.patterns if p.exclusion]
     ignores = {found.relative_to(context).as_posix()} if found.is_relative_to(context) else set()
@@ -101,6 +91,17 @@ def seen_by_build(context: Path, dockerfile: Path) -> Callable[[str], bool]:
         return not matcher.matches(relative)
 
     return seen
+
+
+def _rules(context: Path, dockerfile: Path) -> tuple[Path | None, list[str], str]:
+    """The ignore file that applies, its patterns, and the Dockerfile as the context names it."""
+    found = ignore_file(context, dockerfile)
+    patterns = ignore_patterns(found.read_text(encoding="utf-8", errors="replace")) if found else []
+    try:
+        own = dockerfile.relative_to(context).as_posix()
+    except ValueError:
+        own = "Dockerfile"
+    return found, patterns, own
 
 
 def _entry(context: Path, relative: str) -> ContextEntry:
