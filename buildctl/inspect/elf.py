@@ -136,7 +136,7 @@ def interp_location(layout: ElfLayout, phdrs: bytes) -> tuple[int, int] | None:
     (the file's bytes from e_phoff on); None for a statically linked file or a table cut short."""
     order = "<" if layout.ident.data == DATA_LE else ">"
     wide = layout.ident.elf_class == CLASS_64
-    need = 56 if wide else 32
+    need = phdr_size(layout)
     if layout.phentsize < need:
         return None
     for i in range(layout.phnum):
@@ -230,7 +230,7 @@ def load_alignment(layout: ElfLayout, phdrs: bytes) -> int:
     """
     order = "<" if layout.ident.data == DATA_LE else ">"
     wide = layout.ident.elf_class == CLASS_64
-    need = 56 if wide else 32
+    need = phdr_size(layout)
     if layout.phentsize < need:
         return 0
     word_mask = (1 << (64 if wide else 32)) - 1
