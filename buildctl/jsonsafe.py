@@ -17,6 +17,7 @@ import json
 import os
 import re
 import stat
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,16 @@ MAX_DIGITS = 100
 # A string ends at its closing quote or, unterminated, at the end of the document: otherwise a
 # failed match would be retried from every quote inside it ('"\"\"\"…': quadratic, 80 KB took
 # 46 s). Past an unterminated string the document is invalid anyway; json.loads says where.
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{}]|(?<![0-9])[0-9]{%d}' % (MAX_DIGITS + 1), re.DOTALL)
+_STRING = r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)'
+_TOKENS = re.compile(_STRING + r'|[\[\]{}]|(?<![0-9])[0-9]{%d}' % (MAX_DIGITS + 1), re.DOTALL)
 _TOKENS_BYTES = re.compile(_TOKENS.pattern.encode(), re.DOTALL)
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)  # _STRING, unrolled: ~2x faster
+_STRINGS_BYTES = re.compile(_STRINGS.pattern.encode(), re.DOTALL)
+_LONG_NUMBER = re.compile(r"[0-9]{%d}" % (MAX_DIGITS + 1))
+_LONG_NUMBER_BYTES = re.compile(_LONG_NUMBER.pattern.encode())
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_NOT_BRACKET_BYTES = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1} | {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _OPENERS = frozenset('[{') | frozenset(b"[{")
 _CLOSERS = frozenset(']}') | frozenset(b"]}")
 _DIGITS = frozenset("0123456789") | frozenset(b"0123456789")
@@ -66,6 +75,34 @@ class FileTooLarge(ValueError):
 def bounds_error(doc: str | bytes, *, max_depth: int = MAX_DEPTH) -> JSONOutOfBounds | None:
     """The error for ``doc`` if it nests deeper than ``max_depth`` arrays/objects or holds a
     number of more than MAX_DIGITS digits, else None."""
+    if _within_bounds(doc, max_depth=max_depth):
+        return None
+    return _first_bounds_error(doc, max_depth=max_depth)
+
+
+def _within_bounds(doc: str | bytes, *, max_depth: int) -> bool:
+    """True only if ``_first_bounds_error`` would find nothing, measured at C speed: a layer table
+    read back from the verification cache holds ~20,000 strings and arrays, and the token loop
+    below spent ~0.1 s of Python on each (issue #20). The strings go first (one regex pass), then
+    everything but the brackets; what is left is the very bracket sequence the token loop counts,
+    so its running depth is the same. Removing the strings can join two digit runs (``1"x"2``):
+    that only sends a document to the exact scan, never lets one past it."""
+    if isinstance(doc, (bytes, bytearray)):
+        # Without a backslash every quote opens or closes a string: split is ~3x faster than the regex
+        outside = b"".join(doc.split(b'"')[0::2]) if b"\\" not in doc else _STRINGS_BYTES.sub(b"", doc)
+        if _LONG_NUMBER_BYTES.search(outside):
+            return False
+        brackets = outside.translate(None, _NOT_BRACKET_BYTES)
+    else:
+        outside = "".join(doc.split('"')[0::2]) if "\\" not in doc else _STRINGS.sub("", doc)
+        if _LONG_NUMBER.search(outside):
+            return False
+        brackets = _NOT_BRACKETS.sub("", outside)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) <= max_depth
+
+
+def _first_bounds_error(doc: str | bytes, *, max_depth: int) -> JSONOutOfBounds | None:
+    """The first thing past the bounds, in document order, with its position."""
     tokens = _TOKENS_BYTES if isinstance(doc, (bytes, bytearray)) else _TOKENS
     depth = 0
     for match in tokens.finditer(doc):

@@ -7,6 +7,7 @@ the project's own .gitignore says.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 STATE_DIR = ".buildctl"
@@ -36,3 +37,10 @@ def run_dir(root: Path, run_id: str) -> Path:
     path = run_path(root, run_id)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cache_root() -> Path:
+    """The user's cache folder for buildctl: ``$XDG_CACHE_HOME/buildctl``, else ``~/.cache/buildctl``
+    (a relative XDG_CACHE_HOME is invalid by the XDG spec, and ignored)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "buildctl"

@@ -129,3 +129,28 @@ def test_every_reader_of_registry_json_answers_a_deep_document_without_crashing(
     assert attestation._statement(DEEP.decode()) is None
     envelope = json.dumps({"payloadType": "application/vnd.in-toto+json", "payload": base64.b64encode(DEEP).decode()})
     assert attestation._statement(envelope) is None
+
+
+def test_the_fast_measure_agrees_with_the_token_scan() -> None:
+    """bounds_error measures at C speed first (a cached layer table: ~20,000 arrays and strings)
+    and scans token by token only for a document it cannot pass; the two must agree on every
+    document, strings holding brackets, quotes and digits included."""
+    import random
+
+    pieces = ["[", "]", "{", "}", '"', '\\"', "\\", ",", "1", "9" * 60, "9" * 101, '"[["', '"]}"', "x", ":"]
+    rng = random.Random(20)
+    for _ in range(3000):
+        doc = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 40)))
+        depth = rng.choice([2, 3, 64])
+        for form in (doc, doc.encode()):
+            exact = jsonsafe._first_bounds_error(form, max_depth=depth)
+            assert type(jsonsafe.bounds_error(form, max_depth=depth)) is type(exact), form
+            if jsonsafe._within_bounds(form, max_depth=depth):
+                assert exact is None, form
+
+
+def test_a_large_table_is_measured_fast() -> None:
+    doc = json.dumps({"format": 5, "entries": [[f"usr/lib/file{i}", "f", 420, "", "f0VMRgIBAQ"] for i in range(50_000)]})
+    start = time.monotonic()
+    assert jsonsafe.bounds_error(doc) is None and jsonsafe.bounds_error(doc.encode()) is None
+    assert time.monotonic() - start < 0.5  # the token loop took ~1 s here

@@ -11,18 +11,24 @@ import json
 import re
 from functools import cache
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
+from buildctl.config import valid_marks
 from buildctl.config.yaml_hints import azure_macro_hint, split_csv_hint
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, shorten
 from buildctl.errors import ConfigError
 
+if TYPE_CHECKING:  # loaded by the first document that needs validating (~60 ms, issue #20)
+    import jsonschema
+
+
+SCHEMA_FILE = str(resources.files("buildctl.config").joinpath("services.schema.json"))
+
 
 @cache
 def schema() -> dict[str, Any]:
-    return json.loads(resources.files("buildctl.config").joinpath("services.schema.json").read_text())
+    return json.loads(Path(SCHEMA_FILE).read_text())
 
 
 class TextFields:
@@ -80,9 +86,13 @@ def _takes_string(sub: dict[str, Any]) -> bool:
 
 
 def validate(doc: SourceDocument) -> None:
-    validator = _Validator(schema())
-    errors = list(validator.iter_errors(doc.data))
+    mark = valid_marks.mark_of(doc.data, rules=(SCHEMA_FILE, __file__))
+    if mark is not None and valid_marks.is_marked(mark):
+        return  # this very document passed these very rules before
+    errors = list(_validator()(schema()).iter_errors(doc.data))
     if not errors:
+        if mark is not None:
+            valid_marks.mark(mark)
         return
     # An unknown key first, wherever it is: a typo'd key is what makes its mapping "miss" a
     # required one, and "unknown key 'contxt' (did you mean 'context'?)" is the error to fix.
@@ -199,6 +209,8 @@ def _first_repeat(items: list[Any]) -> tuple[int, int] | None:
 def _pattern(validator: Any, pattern: str, instance: Any, _schema: Any):
     """JSON Schema's pattern, with ``$`` at the end meaning the end of the text, as in ECMA-262
     (Python's ``$`` also matches before a trailing newline: ``"vote\\n"`` would pass)."""
+    import jsonschema
+
     if isinstance(instance, str) and not matches(pattern, instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
@@ -208,7 +220,11 @@ def matches(pattern: str, text: str) -> bool:
     return re.search(anchored, text) is not None
 
 
-_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+@cache
+def _validator() -> type[jsonschema.protocols.Validator]:
+    import jsonschema
+
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
 
 
 def _article(word: str) -> str:

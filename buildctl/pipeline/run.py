@@ -12,6 +12,7 @@ from pathlib import Path
 from buildctl import workdir
 from buildctl.errors import OperationError, UsageError
 from buildctl.gitops.results import GitOpsResult
+from buildctl.inputs import context
 from buildctl.inspect import base_platforms, base_policy, dockerfile_files
 from buildctl.inspect.verify import platform_digests
 from buildctl.model import Config, ProgressFn, ReleasedImage
@@ -55,6 +56,8 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
     signatures: tuple[Signature, ...] = ()
     with registry_session(config) as session, _claim(config, session.client, run_id) as claim:
         client, creds = session.client, session.creds
+        if not (sources or rebuild):  # after the session's HTTP stack loaded: fewer imports side by side
+            context.preload()  # the input digests' import, while the registry and git are asked
         _preflight(config, client=client, with_gitops=with_gitops)
         if parts is not None:  # native agents built and checked each platform: merge them
             outcome = merge.merge_release(config, parts, run_dir=run_dir, run_id=run_id, client=client,
