@@ -229,3 +229,19 @@ def test_waiting_for_another_loader_respects_the_own_deadline(tmp_path: Path) ->
     release.set()
     loader.join()
     assert cache.loads == 1
+
+
+def test_the_disk_cache_walks_its_folder_only_when_its_estimate_passes_the_bound(tmp_path: Path) -> None:
+    """A release writes a table per new layer and a verdict per image: walking a folder of 2,000
+    files for each write cost ~30 ms a write (issue #20). Once walked, writes add to an estimate;
+    only an estimate past the bound walks (and evicts) again."""
+    size = len(dump_table(scan_layer(io.BytesIO(BASE))))
+    cache = LayerCache(tmp_path, max_bytes=5 * size + 10)  # five tables fit (one may take a quarter)
+    walks = []
+    real = cache._files
+    cache._files = lambda: walks.append(1) or real()  # type: ignore[method-assign]
+    for i in range(5):
+        cache.get(f"sha256:{i:064x}", lambda: scan_layer(io.BytesIO(BASE)))
+    assert len(walks) == 1  # the first write; the next four fit the estimate
+    cache.get(f"sha256:{9:064x}", lambda: scan_layer(io.BytesIO(BASE)))
+    assert len(walks) == 2 and cache.usage()[0] == 5  # past the bound: walked, and the oldest went
