@@ -10,11 +10,9 @@ Dockerfile wins over the context's ``.dockerignore``, as in BuildKit's dockerfil
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 import posixpath
 import stat
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,28 +55,6 @@ def ignore_file(context: Path, dockerfile: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def preload() -> threading.Thread:
-    """Start importing the docker package's ignore rules (~0.09 s, 0.15 s off a release that
-    reuses everything) on a thread of their own, so the import runs while the release waits on the
-    registry and git before the input digests (issue #20). It imports the one name that
-    context_entries and seen_by_build import: a second thread importing that name waits for the
-    first. (``import docker`` beside ``import docker.utils.build`` fails with "partially
-    initialized module" every time: the submodule's lock is taken before its parent's.) A failure
-    here is left to the real import, which reports it."""
-    def load() -> None:
-        try:
-            importlib.import_module(_RULES_MODULE)
-        except BaseException:  # noqa: BLE001 - context_entries imports it again and says why
-            pass
-
-    loading = threading.Thread(target=load, name="preload-docker", daemon=True)
-    loading.start()
-    return loading
-
-
-_RULES_MODULE = "docker.utils.build"
 
 
 def context_entries(context: Path, dockerfile: Path) -> tuple[ContextEntry, ...]:
