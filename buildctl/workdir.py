@@ -44,3 +44,26 @@ def cache_root() -> Path:
     (a relative XDG_CACHE_HOME is invalid by the XDG spec, and ignored)."""
     base = os.environ.get("XDG_CACHE_HOME", "")
     return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "buildctl"
+
+
+# Throwaway work (the GitOps clone) goes to memory when the machine has room there: on a CI agent's
+# disk each file and folder a checkout creates costs ~0.1-0.3 ms of metadata writes (a 1,000-file
+# clone: 0.88 s on disk, 0.05 s in /dev/shm; removing it 0.16 s vs 0.02 s; issue #20).
+_MEMORY_FS = "/dev/shm"
+_MEMORY_MIN_FREE = 1 << 30  # a container's default 64 MiB /dev/shm is left alone
+
+
+def scratch_parents() -> tuple[str | None, ...]:
+    """Where throwaway folders go, best first: memory (when it is a writable folder with 1 GiB free
+    and the user has not chosen with TMPDIR), then Python's temporary folder (``None``). A caller
+    whose work fills the memory folder (ENOSPC) moves on to the next."""
+    if os.environ.get("TMPDIR"):  # the user's own choice of where temporary files go
+        return (None,)
+    try:
+        fs = os.statvfs(_MEMORY_FS)
+    except OSError:
+        return (None,)
+    if (fs.f_bavail * fs.f_frsize < _MEMORY_MIN_FREE or not os.path.isdir(_MEMORY_FS)
+            or not os.access(_MEMORY_FS, os.W_OK | os.X_OK)):
+        return (None,)
+    return (_MEMORY_FS, None)

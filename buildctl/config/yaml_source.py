@@ -19,6 +19,7 @@ import yaml
 
 from buildctl.config import source_text
 from buildctl.config.secret_fields import secret_interpolation_error
+from buildctl.config.yaml_bounds import MAX_DEPTH, check_bounds
 from buildctl.config.yaml_hints import DOTTED_MACRO, macro_error, tab_error
 from buildctl.errors import ConfigError
 from buildctl.redaction import is_secret_variable
@@ -95,63 +96,6 @@ def _compose(text: str, shown: str) -> yaml.Node | None:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:  # PyYAML's composer recurses; only reached without libyaml
         raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", file=shown) from None
-
-
-# Bounds on what a document may become once its aliases are expanded. An alias bomb ("billion
-# laughs") is a few lines that expand to 10^9 nodes (it ran for minutes and took 4.9 GB before
-# these, issue #14). Only what aliases add counts: the nodes written out are already in memory as
-# text, and a 1 MB manifest without an alias holds well over 100,000 of them.
-MAX_NODES = 100_000
-MAX_DEPTH = 64
-
-
-def check_bounds(text: str, shown: str, loader_class: type) -> None:
-    """Refuse, from the event stream (one linear pass, no recursion, nothing expanded), a
-    document whose aliases add more than MAX_NODES nodes, that nests deeper than MAX_DEPTH
-    collections (aliases included), or with an alias inside the node it names (a cycle)."""
-    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (expanded nodes, collection levels)
-    stack: list[list[Any]] = [[0, 0, None]]  # open collections: [nodes, levels, anchor]
-    total = 0
-    loader = loader_class(text)
-
-    def fail(message: str, line: int, hint: str | None = None) -> ConfigError:
-        return ConfigError(message, file=shown, line=line, hint=hint)
-
-    try:
-        while (event := loader.get_event()) is not None:
-            line = event.start_mark.line + 1
-            if isinstance(event, yaml.CollectionStartEvent):
-                stack.append([1, 1, event.anchor])
-                if len(stack) - 1 > MAX_DEPTH:
-                    raise fail(f"nested deeper than {MAX_DEPTH} levels", line)
-                continue
-            if isinstance(event, yaml.CollectionEndEvent):
-                size, levels, anchor = stack.pop()
-                if anchor:
-                    anchors[anchor] = (size, levels)
-            elif isinstance(event, yaml.ScalarEvent):
-                size, levels = 1, 0
-                if event.anchor:
-                    anchors[event.anchor] = (1, 0)
-            elif isinstance(event, yaml.AliasEvent):
-                if event.anchor not in anchors:
-                    if any(frame[2] == event.anchor for frame in stack):
-                        raise fail(f"alias *{event.anchor} is inside the node it refers to (a cycle)", line)
-                    continue  # an undefined alias: the composer reports it
-                size, levels = anchors[event.anchor]
-                total += size  # what the alias adds: a copy of its node, expanded
-                if len(stack) - 1 + levels > MAX_DEPTH:
-                    raise fail(f"alias *{event.anchor} nests the document deeper than {MAX_DEPTH} levels", line)
-            else:
-                continue
-            if total > MAX_NODES:
-                raise fail(f"aliases expand the document past {MAX_NODES} nodes (an alias bomb?)", line,
-                           hint="write the values out, or use fewer nested aliases")
-            parent = stack[-1]
-            parent[0] += size
-            parent[1] = max(parent[1], levels + 1)
-    finally:
-        loader.dispose()
 
 
 def load_yaml(path: Path, *, shown_as: str | None = None, environ: Mapping[str, str] | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from buildctl.config.yaml_source import check_bounds
+from buildctl.config.yaml_bounds import check_bounds
 from buildctl.errors import ConfigError
 from buildctl.gitops.yaml_nodes import fast_loader
 

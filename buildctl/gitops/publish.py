@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import string
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import tenacity
 
-from buildctl import interrupts
-from buildctl.errors import ConfigError, OperationError, UsageError
+from buildctl import interrupts, workdir
+from buildctl.errors import CommandError, ConfigError, OperationError, UsageError
 from buildctl.gitops import edits, render_check
+from buildctl.gitops.templates import check_message_template, commit_message, push_branch
 from buildctl.gitops.git import (
     Git,
     check_repo_url,
@@ -46,50 +47,12 @@ _RETRYABLE_PUSH = ("fetch first", "non-fast-forward", "stale info", "cannot lock
                    "failed to update ref", "incorrect old value")  # fmt: skip
 
 
+_NO_SPACE = "No space left on device"  # strerror(ENOSPC), as git prints it
+_T = TypeVar("_T")
+
+
 class PushRejected(Exception):
     """The remote branch moved on while we worked: fetch, re-apply, push again."""
-
-
-def commit_message(template: str, releases: Sequence[ReleasedImage], services: Sequence[str]) -> str:
-    """Subject from ``template`` ({tag}, {summary}); body: one line per service with its full digest."""
-    changed = [r for r in releases if r.service in services]
-    summary = ", ".join(f"{r.service} {r.tag}@{r.digest[:19]}…" for r in changed)
-    tags = ",".join(dict.fromkeys(r.tag for r in changed))
-    body = "".join(f"{r.service}: {r.repository}:{r.tag}@{r.digest}\n" for r in changed)
-    return f"{template.format(tag=tags, summary=summary)}\n\n{body}"
-
-
-def check_message_template(template: str) -> None:
-    _check_template(template, fields=("tag", "summary"), key="gitops.message", what="commit message template")
-
-
-def _check_template(template: str, *, fields: tuple[str, ...], key: str, what: str) -> None:
-    """Placeholders known, and the template formats: {tag!x} or {tag:d} fail only in .format()."""
-    try:
-        used = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as exc:
-        raise ConfigError(f"invalid {what}: {exc}", key=key) from None
-    if unknown := sorted(used - set(fields)):
-        names = " and ".join(f"{{{f}}}" for f in fields)
-        raise ConfigError(f"unknown placeholder {{{unknown[0]}}} in the {what}; use {names}", key=key)
-    try:
-        template.format(**{f: "x" for f in fields})
-    except (ValueError, KeyError, IndexError, AttributeError) as exc:
-        raise ConfigError(f"invalid {what} {template!r}: {exc}", key=key) from None
-
-
-def push_branch(cfg: GitOpsConfig, releases: Sequence[ReleasedImage], git: Git) -> str | None:
-    """gitops.push_branch with {tag} filled in (``release/{tag}``), checked as git checks branch names."""
-    if not cfg.push_branch:
-        return None
-    _check_template(cfg.push_branch, fields=("tag",), key="gitops.push_branch", what="push branch template")
-    name = cfg.push_branch.format(tag="-".join(dict.fromkeys(r.tag for r in releases)))
-    valid = not name.startswith("-") and git.run("check-ref-format", "--branch", name, cwd=None,
-                                                 what="checking the push branch name", check=False).returncode == 0
-    if not valid:
-        raise ConfigError(f"{name!r} is not a valid git branch name", key="gitops.push_branch",
-                          hint="see `git check-ref-format --help`; e.g. release/{tag}")
-    return name
 
 
 def publish(
@@ -122,9 +85,7 @@ def publish(
         return _publish_in(git, work, cfg, releases, targets, dry_run=dry_run, push=bool(origin))
     git = Git(cfg, token=token, throwaway=True)
     cfg = dataclasses.replace(cfg, push_branch=push_branch(cfg, releases, git))
-    with tempfile.TemporaryDirectory(prefix="buildctl-gitops-") as tmp:
-        work = _clone(git, cfg, Path(tmp))
-        return _publish_in(git, work, cfg, releases, targets, dry_run=dry_run, push=True)
+    return _in_clone(git, cfg, lambda work: _publish_in(git, work, cfg, releases, targets, dry_run=dry_run, push=True))
 
 
 def find_drift(
@@ -140,8 +101,25 @@ def find_drift(
     if in_place:  # reads the checkout only: no remote, no token
         return edits.drift(_checkout(Git(cfg, token=None, throwaway=False), cfg.repo), releases, targets)
     git = Git(cfg, token=token, throwaway=True)
-    with tempfile.TemporaryDirectory(prefix="buildctl-gitops-") as tmp:
-        return edits.drift(_clone(git, cfg, Path(tmp)), releases, targets)
+    return _in_clone(git, cfg, lambda work: edits.drift(work, releases, targets))
+
+
+def _in_clone(git: Git, cfg: GitOpsConfig, then: Callable[[Path], _T]) -> _T:
+    """``then`` of a throwaway clone of the branch, removed afterwards; in memory where there is room
+    (workdir.scratch_parents), on disk when the clone does not fit there."""
+    *first, last = workdir.scratch_parents()
+    for parent in first:
+        with tempfile.TemporaryDirectory(prefix="buildctl-gitops-", dir=parent) as tmp:
+            try:
+                work = _clone(git, cfg, Path(tmp))
+            except CommandError as exc:
+                if _NO_SPACE not in exc.failure.output:
+                    raise
+                log.info("the clone does not fit in %s; cloning to disk", parent)
+                continue
+            return then(work)
+    with tempfile.TemporaryDirectory(prefix="buildctl-gitops-", dir=last) as tmp:
+        return then(_clone(git, cfg, Path(tmp)))
 
 
 def _clone(git: Git, cfg: GitOpsConfig, into: Path) -> Path:

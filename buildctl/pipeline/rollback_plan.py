@@ -27,7 +27,7 @@ from buildctl.references import parse_reference
 
 # gitops.message is a release's template ("release {tag}: {summary}"): a rollback's subject says
 # what it is instead, so `git log --grep 'rollback to'` finds every one. The body is a release's
-# (one line per service with its full digest, publish.commit_message).
+# (one line per service with its full digest, templates.commit_message).
 MESSAGE = "rollback to {tag}"
 # With gitops.push_branch (a pull request per release), a rollback gets its own branch: the
 # release's own (release/41) holds that release and may have been merged long ago.

@@ -13,7 +13,8 @@ import pytest
 
 from buildctl.config import yaml_source
 from buildctl.config.loader import load_config
-from buildctl.config.yaml_source import MAX_DEPTH, MAX_NODES, load_yaml
+from buildctl.config.yaml_bounds import MAX_DEPTH, MAX_NODES
+from buildctl.config.yaml_source import load_yaml
 from buildctl.errors import ConfigError
 from tests.helpers.cli import named
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from buildctl.errors import EXIT_BAD_INPUT, EXIT_FAILED
-from buildctl.gitops.publish import check_message_template, commit_message
+from buildctl.gitops.templates import check_message_template, commit_message
 from buildctl.gitops.results import Drift, GitOpsResult
 from buildctl.gitops.tag_order import BYPASS, downgrade, is_newer
 from buildctl.inspect.results import Check, CheckStatus, PlatformImage, Verification
