@@ -20,3 +20,13 @@ def test_a_command_imports_no_module_it_does_not_use(argv: list[str], tmp_path: 
     loaded = loaded_modules(tmp_path / "modules")
     assert "buildctl.cli" in loaded  # the probe ran
     assert not [m for m in HEAVY if m in loaded]
+
+
+def test_a_release_loads_httpx_without_its_command_line_client(tmp_path: Path) -> None:
+    # httpx imports its CLI (click, rich.progress, pygments: ~30 ms) whenever click is installed,
+    # and the test extras install it (flask): the release must still not pay for it.
+    pytest.importorskip("click")
+    result = run_cli("build", "-c", "nowhere/services.yaml", modules=tmp_path / "modules")
+    loaded = loaded_modules(tmp_path / "modules")
+    assert result.code == 2 and "httpx" in loaded  # the release's modules loaded, then services.yaml was missing
+    assert not [m for m in ("click", "pygments.lexers") if m in loaded]  # httpx._main: None, refused

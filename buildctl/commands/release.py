@@ -7,8 +7,9 @@ from pathlib import Path
 from buildctl.model import Config, ProgressFn
 from buildctl.pipeline.results import RunResult
 from buildctl.pipeline.run import nightly_tag, run_release
+from buildctl.registry.transport import preload_tls
 
-__all__ = ["build", "nightly_tag", "run"]
+__all__ = ["build", "nightly_tag", "preload_tls", "run"]
 
 
 def build(config: Config, *, jobs: int | None = None, pull: bool = False, no_cache: bool = False,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,10 +33,26 @@ MAX_ERROR_BYTES = 64 << 10  # an error answer's body is a short JSON document
 DOCKER_HUB_API = "registry-1.docker.io"  # docker.io references are served from here
 
 
+_TLS_LOCK = threading.Lock()  # a client made while preload_tls works waits for its context
+
+
+def tls_context() -> ssl.SSLContext:
+    """httpx's own context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), made once per CA setting."""
+    with _TLS_LOCK:
+        return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+def preload_tls() -> None:
+    """Make the TLS context on a thread of its own: loading the CAs costs ~40 ms, most of it in
+    OpenSSL without the GIL, so it overlaps reading services.yaml and the input digests instead of
+    delaying the first registry call (issue #20). Called once the modules are loaded: two threads
+    importing one package can see it half initialised."""
+    threading.Thread(target=tls_context, name="buildctl-tls", daemon=True).start()
+
+
 @functools.lru_cache(maxsize=8)
 def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-    """httpx's own context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), made once per CA
-    setting (the arguments): loading the CAs costs ~40 ms, and one run opens several clients."""
+    """Per CA setting (the arguments): one run opens several clients."""
     return httpx.create_ssl_context(verify=True, trust_env=True)
 
 
@@ -55,7 +72,7 @@ class Transport:
             auth=self.auth,
             # TLS is checked against certifi's CAs, or those in SSL_CERT_FILE / SSL_CERT_DIR (a
             # private registry's CA; Go's docker and buildx honour the same variables).
-            verify=_tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
+            verify=tls_context(),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=True,  # blob storage redirects; httpx drops Authorization cross-origin
             # Ours first: no body read past a limit, no credential off its origin (guard.py).

@@ -215,3 +215,15 @@ def test_digest_reader_rejects_other_bytes() -> None:
     good.verify()  # the unread rest still counts
     with pytest.raises(DigestMismatchError, match="arrived as sha256:ba78"):
         DigestReader(iter([b"abc"]), "sha256:" + "0" * 64).verify()
+
+
+def test_the_tls_context_made_beside_start_up_is_the_one_clients_use(monkeypatch) -> None:
+    from buildctl.registry import transport
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    transport._tls_context.cache_clear()
+    transport.preload_tls()
+    context = transport.tls_context()  # waits for the preload rather than loading the CAs again
+    assert context is transport.tls_context() and transport._tls_context.cache_info().misses == 1
+    assert context.cert_store_stats()["x509_ca"] > 0  # certifi's CAs
