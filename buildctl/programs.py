@@ -1,9 +1,9 @@
 """Running an external program once: bounded time, its whole process group stopped on timeout,
 output captured, nothing of it in an error unless the caller says it may be shown.
 
-The one path for every external program but docker (engine/docker.py, through python-on-whales):
-git, cosign, kustomize and Docker credential helpers are run here by their wrapper modules, which
-add their own environment and redaction. ``subprocess.run(timeout=...)`` kills only the child: a shell-script helper whose ``sleep``
+The one path for external programs: git, cosign, kustomize, Docker credential helpers and docker
+itself (`docker info`, `buildx`, the builds: engine/docker.py; python-on-whales for the rest) are
+run here by their wrapper modules, which add their own environment and redaction. ``subprocess.run(timeout=...)`` kills only the child: a shell-script helper whose ``sleep``
 or ``curl`` grandchild keeps the pipes open would still hang the caller, so the child gets its own
 session and the whole group is killed.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,3 +70,31 @@ def _kill_group(proc: subprocess.Popen[str]) -> tuple[str, str]:
         pass
     stdout, stderr = proc.communicate()  # the group is gone, so its pipes are closed: reap without blocking
     return stdout or "", stderr or ""
+
+
+def stream_program(argv: Sequence[str], *, what: str, on_line: Callable[[str], None]) -> ProgramResult:
+    """Run ``argv`` with stdout and stderr as one stream, handing each line (newline kept) to
+    ``on_line`` as it comes; ``stdout`` of the result holds them all (a failed build's classifier
+    reads its tail), ``stderr`` is empty. No time bound: a build takes what it takes (buildx bounds
+    its own registry calls), and Ctrl-C or a failure here stops the child's whole group."""
+    try:
+        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        raise ProgramError(f"{what}: cannot run {argv[0]} ({exc.strerror or type(exc).__name__})") from None
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        with proc.stdout:
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", errors="replace")
+                lines.append(line)
+                on_line(line)
+    except BaseException:  # the consumer failed, or Ctrl-C: never leave the child behind
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        raise
+    return ProgramResult(tuple(argv), proc.wait(), "".join(lines), "")

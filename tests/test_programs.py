@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from buildctl.programs import ProgramError, run_program
+from buildctl.programs import ProgramError, run_program, stream_program
 
 
 def test_output_and_exit_code_are_captured_with_input_on_stdin() -> None:
@@ -58,3 +58,31 @@ def _gone_or_zombie(pid: int, *, within: float) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
+
+
+def test_a_streamed_program_hands_over_each_line_as_it_comes() -> None:
+    seen: list[tuple[str, float]] = []
+    started = time.monotonic()
+    result = stream_program(["sh", "-c", "echo one; echo two >&2; sleep 0.3; printf 'três'; exit 4"], what="s",
+                            on_line=lambda line: seen.append((line, time.monotonic() - started)))
+    assert [line for line, _ in seen] == ["one\n", "two\n", "três"]  # stderr in the one stream, in order
+    assert seen[2][1] - seen[1][1] >= 0.25  # each as it came (the sleep between), not all at the exit
+    assert (result.returncode, result.stdout, result.stderr) == (4, "one\ntwo\ntrês", "")
+
+
+def test_a_streamed_program_is_stopped_with_its_group_when_the_consumer_fails(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+
+    def consume(line: str) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while a build streams
+
+    with pytest.raises(KeyboardInterrupt):
+        stream_program(["sh", "-c", f'sleep 300 & echo "$! $$" > {pids}; echo started; sleep 300'], what="s",
+                       on_line=consume)
+    for pid in (int(p) for p in pids.read_text().split()):
+        assert _gone_or_zombie(pid, within=2.0), pid
+
+
+def test_a_missing_streamed_program_is_named() -> None:
+    with pytest.raises(ProgramError, match=r"^b: cannot run /nonexistent/docker \(No such file or directory\)$"):
+        stream_program(["/nonexistent/docker", "buildx"], what="b", on_line=print)

@@ -1,6 +1,7 @@
-"""The Docker engine and buildx, through python-on-whales. The only module that imports it, and
-only on first use (``_whales``): its import builds some 150 pydantic models, ~0.4 s of start-up
-that a release reusing every service (it runs `docker info` and nothing else) never needs.
+"""The Docker engine and buildx. The only module that imports python-on-whales, and only on first
+use (``_whales``): its import builds some 150 pydantic models, ~0.3 s of start-up. What a release
+runs on its path — `docker info`, `buildx` commands, the builds themselves — goes through the
+subprocess path (programs.py) instead, so a release loads it only for a smoke test or a binfmt image.
 
 Every DockerException becomes a CommandError carrying command, exit code and output, so the CLI
 shows one clear failure. Nothing here decides; callers (binfmt, builder, build, release) do.
@@ -9,7 +10,7 @@ shows one clear failure. Nothing here decides; callers (binfmt, builder, build, 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -22,7 +23,7 @@ from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
 from buildctl.model import BuildSpec
 from buildctl.platforms import Platform
-from buildctl.programs import ProgramError, run_program
+from buildctl.programs import ProgramError, run_program, stream_program
 from buildctl.references import parse_reference
 from buildctl.registry.auth import Unauthorized
 
@@ -40,22 +41,14 @@ INFO_TIMEOUT = 30.0  # `docker info` against a DOCKER_HOST that does not answer
 class _Whales(NamedTuple):
     client: DockerClient
     error: type[DockerException]  # what every python-on-whales call raises on a failed command
-    stream: Callable[..., Iterator[tuple[str, bytes]]]  # stream_stdout_and_stderr
 
 
 @functools.cache
 def _whales() -> _Whales:
     from python_on_whales import DockerClient
     from python_on_whales.exceptions import DockerException
-    from python_on_whales.utils import stream_stdout_and_stderr
 
-    return _Whales(DockerClient(client_call=[DOCKER]), DockerException, stream_stdout_and_stderr)
-
-
-def preload() -> None:
-    """Load python-on-whales now (~0.3 s of imports), on a side thread while the builder is checked
-    (subprocesses: the interpreter is free), instead of on the build's critical path (issue #20)."""
-    _whales()
+    return _Whales(DockerClient(client_call=[DOCKER]), DockerException)
 
 
 def _command_error(what: str, exc: DockerException, *, hint: str | None = None) -> CommandError:
@@ -135,7 +128,6 @@ def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | N
     attempt just made — and pushes the same layers.
     """
     registry = _registry_of(spec.staging_ref)
-    whales = _whales()
     with log_file.open("w", encoding="utf-8") as log:
 
         def attempt(number: int) -> None:
@@ -143,9 +135,9 @@ def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | N
                 log.write(f"\nbuildctl: attempt {number}: building again from the cache and pushing\n\n")
             again = spec if number == 1 else replace(spec, options=replace(spec.options, no_cache=False))
             try:
-                _build_once(build_argv(again), log=log, on_line=on_line)
-            except whales.error as exc:
-                raise typed(_command_error(f"build of {spec.service} failed", exc), registry=registry) from None
+                _build_once(build_argv(again), log=log, on_line=on_line, what=f"build of {spec.service} failed")
+            except CommandError as exc:
+                raise typed(exc, registry=registry) from None
 
         with_retries(f"push of {spec.service}", attempt, policy=PUSH_RETRY, renew_login=renewer(registry))
     try:
@@ -156,25 +148,25 @@ def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | N
     return digest
 
 
-def _build_once(argv: Sequence[str], *, log, on_line: Callable[[str], None] | None) -> None:
+def _build_once(argv: Sequence[str], *, log, on_line: Callable[[str], None] | None, what: str) -> None:
     """Run one `docker buildx build` (``argv`` from build_command, from "docker"), its plain log
-    streamed into ``log`` (python-on-whales' streaming runner: its DockerException carries the
-    command, exit code and stderr)."""
-    streamed = False
-    whales = _whales()
-    try:
-        for _, raw in whales.stream([*whales.client.docker_cmd, *list(argv)[1:]]):
-            line = raw.decode(errors="replace")
-            streamed = True
-            log.write(line if line.endswith("\n") else line + "\n")
-            log.flush()
-            if on_line is not None:
-                on_line(line)
-    except whales.error as exc:
-        if not streamed:  # streamed lines are in the log already; stderr would repeat them
-            log.write(_text(exc.stderr or ""))
+    streamed into ``log``; CommandError (command, exit code, output) when it fails. Through the
+    subprocess path, not python-on-whales: a release that builds then never loads its ~0.3 s of
+    imports (issue #20)."""
+    full = [DOCKER, *map(str, list(argv)[1:])]
+
+    def line(text: str) -> None:
+        log.write(text if text.endswith("\n") else text + "\n")
         log.flush()
-        raise
+        if on_line is not None:
+            on_line(text)
+
+    try:
+        proc = stream_program(full, what=what, on_line=line)
+    except ProgramError as exc:  # docker not found
+        raise CommandError(exc.message, command=full, returncode=-1, output="") from None
+    if proc.returncode != 0:
+        raise CommandError(what, command=full, returncode=proc.returncode, output=proc.stdout)
 
 
 def tag_index(*, source: str, tag_ref: str, client: RegistryClient | None = None) -> None:
@@ -251,12 +243,10 @@ def run(image: str, command: Sequence[str], *, platform: str | None = None, priv
 
 def build_local(spec: BuildSpec, *, platform: str, tag: str, log_file: Path) -> str:
     """Build ``spec`` for one platform and load it into the local engine (no push); return its id."""
-    whales = _whales()
     with log_file.open("w", encoding="utf-8") as log:
-        try:
-            _build_once(build_argv(spec, local=(platform, tag)), log=log, on_line=None)
-        except whales.error as exc:
-            raise _command_error(f"local build of {spec.service} for {platform} failed", exc) from None
+        _build_once(build_argv(spec, local=(platform, tag)), log=log, on_line=None,
+                    what=f"local build of {spec.service} for {platform} failed")
+    whales = _whales()
     try:
         return whales.client.image.inspect(tag).id
     except whales.error as exc:

@@ -66,7 +66,6 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         info = asking.result()  # its error (no daemon) first: it says more than a failed input digest
     lap("inputs")
     if reuse.builds_anything(the_plan, decisions):
-        side.submit(engine.preload)  # the build's client, while binfmt and the builder are checked
         # Host handlers only matter (and are only ours to touch) when the builds run on this engine;
         # emulation is then proved where the builds really run: through the builder.
         host = (binfmt.register_host(platforms, native=info.native_platform, config=config.binfmt)
