@@ -90,11 +90,12 @@ def stream_program(argv: Sequence[str], *, what: str, on_line: Callable[[str], N
                 line = raw.decode("utf-8", errors="replace")
                 lines.append(line)
                 on_line(line)
-    except BaseException:  # the consumer failed, or Ctrl-C: never leave the child behind
+        returncode = proc.wait()
+    except BaseException:  # the consumer failed, or Ctrl-C (also while waiting): never leave the child behind
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         proc.wait()
         raise
-    return ProgramResult(tuple(argv), proc.wait(), "".join(lines), "")
+    return ProgramResult(tuple(argv), returncode, "".join(lines), "")

@@ -55,9 +55,9 @@ _MEMORY_MIN_FREE = 1 << 30  # a container's default 64 MiB /dev/shm is left alon
 
 def scratch_parents() -> tuple[str | None, ...]:
     """Where throwaway folders go, best first: memory (when it is a writable folder with 1 GiB free
-    and the user has not chosen with TMPDIR), then Python's temporary folder (``None``). A caller
-    whose work fills the memory folder (ENOSPC) moves on to the next."""
-    if os.environ.get("TMPDIR"):  # the user's own choice of where temporary files go
+    and the user has not chosen with TMPDIR, TEMP or TMP), then Python's temporary folder (``None``).
+    A caller whose work fills the memory folder moves on to the next."""
+    if any(os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")):  # the user's choice (tempfile's)
         return (None,)
     try:
         fs = os.statvfs(_MEMORY_FS)
@@ -67,3 +67,12 @@ def scratch_parents() -> tuple[str | None, ...]:
             or not os.access(_MEMORY_FS, os.W_OK | os.X_OK)):
         return (None,)
     return (_MEMORY_FS, None)
+
+
+def nearly_full(folder: str) -> bool:
+    """Less than 1 MiB or 64 inodes left where ``folder`` is: why a write there failed."""
+    try:
+        fs = os.statvfs(folder)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize < 1 << 20 or (fs.f_files > 0 and fs.f_favail < 64)

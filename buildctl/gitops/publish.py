@@ -47,7 +47,9 @@ _RETRYABLE_PUSH = ("fetch first", "non-fast-forward", "stale info", "cannot lock
                    "failed to update ref", "incorrect old value")  # fmt: skip
 
 
-_NO_SPACE = "No space left on device"  # strerror(ENOSPC), as git prints it
+# How git words a clone that ran out of room: ENOSPC while writing objects, but while checking out
+# only that a file could not be written (a tmpfs full of small files' pages).
+_NO_ROOM = ("No space left on device", "unable to write", "unable to create", "unable to checkout working tree")
 _T = TypeVar("_T")
 
 
@@ -113,13 +115,17 @@ def _in_clone(git: Git, cfg: GitOpsConfig, then: Callable[[Path], _T]) -> _T:
             try:
                 work = _clone(git, cfg, Path(tmp))
             except CommandError as exc:
-                if _NO_SPACE not in exc.failure.output:
+                if not _out_of_room(exc.failure.output, parent):
                     raise
                 log.info("the clone does not fit in %s; cloning to disk", parent)
                 continue
             return then(work)
     with tempfile.TemporaryDirectory(prefix="buildctl-gitops-", dir=last) as tmp:
         return then(_clone(git, cfg, Path(tmp)))
+
+
+def _out_of_room(output: str, parent: str) -> bool:
+    return any(words in output for words in _NO_ROOM) or workdir.nearly_full(parent)
 
 
 def _clone(git: Git, cfg: GitOpsConfig, into: Path) -> Path:

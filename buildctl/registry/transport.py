@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from buildctl.errors import OperationError
+from buildctl.errors import OperationError, UsageError
 from buildctl.references import ImageReference
 from buildctl.registry.auth import CredentialSource, RegistryAuth, RegistryCredentials, answered_by_origin, is_loopback
 from buildctl.registry import guard
@@ -38,8 +38,15 @@ _TLS_LOCK = threading.Lock()  # a client made while preload_tls works waits for 
 
 def tls_context() -> ssl.SSLContext:
     """httpx's own context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), made once per CA setting."""
+    cert_file, cert_dir = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
     with _TLS_LOCK:
-        return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        try:
+            return _tls_context(cert_file, cert_dir)
+        except (OSError, ssl.SSLError) as exc:  # bad input, not a bug: one line, exit 2
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise UsageError(f"cannot load the CA certificates of SSL_CERT_FILE={cert_file or ''} "
+                             f"SSL_CERT_DIR={cert_dir or ''}: {why}",
+                             hint="point them at a PEM bundle / a folder of PEM certificates, or unset them") from None
 
 
 def preload_tls() -> None:
@@ -47,7 +54,14 @@ def preload_tls() -> None:
     OpenSSL without the GIL, so it overlaps reading services.yaml and the input digests instead of
     delaying the first registry call (issue #20). Called once the modules are loaded: two threads
     importing one package can see it half initialised."""
-    threading.Thread(target=tls_context, name="buildctl-tls", daemon=True).start()
+    threading.Thread(target=_try_tls_context, name="buildctl-tls", daemon=True).start()
+
+
+def _try_tls_context() -> None:
+    try:
+        tls_context()
+    except Exception:  # a bad SSL_CERT_FILE: the client's own call raises it again, where it is reported
+        pass
 
 
 @functools.lru_cache(maxsize=8)

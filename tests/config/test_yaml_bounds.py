@@ -67,8 +67,10 @@ def generated() -> list[str]:
         texts.append("- " * levels + "x\n")  # every level on one line
         texts.append("a: " + "{b: " * levels + "1" + "}" * levels + "\n")
         texts.append("? " + "- ? " * (levels // 2) + "k\n: v\n")
+        texts.append("x: " + "[a: " * (levels // 2) + "1" + "]" * (levels // 2) + "\n")  # a mapping in each [
+        texts.append("".join("\ufeff" + "  " * i + f"k{i}:\n" for i in range(levels)) + "  " * levels + "x\n")
         texts.append("\r\n".join(yaml.safe_dump(value, default_flow_style=False).splitlines()))
-        texts.append("\ufeff" + yaml.safe_dump(value, default_flow_style=False, indent=2))
+        texts.append("\ufeff" + yaml.safe_dump(value, default_flow_style=False, indent=2))  # walked
     return texts
 
 
@@ -102,7 +104,9 @@ def test_the_sample_and_test_manifests_are_proved_without_a_walk() -> None:
     "x:\n" + "".join("  " * i + "- \n" for i in range(1, 40)),
     "a:\r  b:\r    c: 1\r",  # old Mac line breaks: lines the scan does not split
     "a:\u2028  b: 1\n",
-], ids=["anchor", "deep-flow", "deep-block", "cr-breaks", "line-separator"])
+    "x: " + "[a: " * 33 + "1" + "]" * 33 + "\n",  # 33 brackets, 67 levels: one-pair mappings need no braces
+    "".join("\ufeff" + "  " * i + f"k{i}:\n" for i in range(70)),  # libyaml skips a BOM on any line
+], ids=["anchor", "deep-flow", "deep-block", "cr-breaks", "line-separator", "pair-mappings", "bom-lines"])
 def test_texts_the_characters_cannot_prove_are_walked(text: str) -> None:
     assert not plainly_bounded(text)
 

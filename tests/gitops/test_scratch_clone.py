@@ -19,8 +19,13 @@ VOTE = ReleasedImage("vote", f"{REG}/vote", "42", "sha256:" + "ab" * 32)
 TARGETS = {"vote": (GitOpsFile("apps/vote.yaml", ("vote",)),)}
 
 
+def _no_user_tmpdir(monkeypatch) -> None:
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_memory_comes_first_where_it_has_room(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.delenv("TMPDIR", raising=False)
+    _no_user_tmpdir(monkeypatch)
     monkeypatch.setattr(workdir, "_MEMORY_FS", str(tmp_path))
     assert workdir.scratch_parents() == (str(tmp_path), None)
     monkeypatch.setattr(workdir, "_MEMORY_MIN_FREE", 1 << 62)  # a container's small /dev/shm
@@ -28,10 +33,13 @@ def test_memory_comes_first_where_it_has_room(tmp_path: Path, monkeypatch) -> No
 
 
 def test_the_users_tmpdir_and_a_missing_memory_folder_mean_disk(tmp_path: Path, monkeypatch) -> None:
+    _no_user_tmpdir(monkeypatch)
     monkeypatch.setattr(workdir, "_MEMORY_FS", str(tmp_path))
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "mine"))
-    assert workdir.scratch_parents() == (None,)
-    monkeypatch.delenv("TMPDIR")
+    for name in ("TMPDIR", "TEMP", "TMP"):  # each is tempfile's, so each is the user's choice
+        monkeypatch.setenv(name, str(tmp_path / "mine"))
+        assert workdir.scratch_parents() == (None,)
+        monkeypatch.delenv(name)
+    assert workdir.scratch_parents() == (str(tmp_path), None)
     monkeypatch.setattr(workdir, "_MEMORY_FS", str(tmp_path / "absent"))
     assert workdir.scratch_parents() == (None,)
 
@@ -44,7 +52,7 @@ def small_memory(tmp_path: Path, monkeypatch):
     where = tmp_path / "shm"
     where.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)], check=True)
-    monkeypatch.delenv("TMPDIR", raising=False)
+    _no_user_tmpdir(monkeypatch)
     monkeypatch.setattr(workdir, "_MEMORY_FS", str(where))
     monkeypatch.setattr(workdir, "_MEMORY_MIN_FREE", 0)
     yield where
@@ -60,6 +68,17 @@ def test_a_clone_too_big_for_memory_is_made_on_disk(tmp_path: Path, small_memory
     assert result.pushed and f"image: {REG}/vote:42" in show(remote, "main", "apps/vote.yaml").decode()
     assert f"the clone does not fit in {small_memory}; cloning to disk" in caplog.text
     assert list(small_memory.iterdir()) == []  # the failed attempt left nothing behind
+
+
+def test_a_checkout_of_many_small_files_too_big_for_memory_is_made_on_disk(tmp_path: Path, small_memory: Path,
+                                                                           caplog) -> None:
+    # The objects fit; the work tree does not (a page per file), and git says only "unable to write".
+    files = {"apps/vote.yaml": deployment("vote"), **{f"apps/s{i}.yaml": deployment(f"s{i}") for i in range(200)}}
+    remote = make_remote(tmp_path / "r", files)
+    with caplog.at_level(logging.INFO, logger="buildctl.gitops.publish"):
+        result = publish(GitOpsConfig(repo=str(remote)), releases=[VOTE], targets=TARGETS, dry_run=False, token=None)
+    assert result.pushed and f"the clone does not fit in {small_memory}; cloning to disk" in caplog.text
+    assert list(small_memory.iterdir()) == []
 
 
 def test_a_clone_that_fits_is_made_in_memory(tmp_path: Path, small_memory: Path, caplog, monkeypatch) -> None:

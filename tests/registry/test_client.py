@@ -227,3 +227,18 @@ def test_the_tls_context_made_beside_start_up_is_the_one_clients_use(monkeypatch
     context = transport.tls_context()  # waits for the preload rather than loading the CAs again
     assert context is transport.tls_context() and transport._tls_context.cache_info().misses == 1
     assert context.cert_store_stats()["x509_ca"] > 0  # certifi's CAs
+
+
+def test_unreadable_ca_settings_are_one_clear_error_and_the_preload_stays_quiet(monkeypatch, tmp_path) -> None:
+    from buildctl.errors import UsageError
+    from buildctl.registry import transport
+    from tests.helpers.cli import run_cli
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(UsageError, match=r"^cannot load the CA certificates of SSL_CERT_FILE=.*missing\.pem .*"
+                                         r"No such file or directory$"):
+        transport.tls_context()
+    transport._try_tls_context()  # the side thread's call: nothing raised, nothing printed
+    # The preload thread of a release that stops early (here: no services.yaml) prints no traceback.
+    result = run_cli("build", "-c", "nowhere/services.yaml", env={"SSL_CERT_FILE": str(tmp_path / "missing.pem")})
+    assert result.code == 2 and "Traceback" not in result.stderr and "Exception in thread" not in result.stderr
