@@ -64,10 +64,7 @@ def run_program(argv: Sequence[str], *, what: str, timeout: float, input: str | 
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    _stop_group(proc)
     stdout, stderr = proc.communicate()  # the group is gone, so its pipes are closed: reap without blocking
     return stdout or "", stderr or ""
 
@@ -92,10 +89,14 @@ def stream_program(argv: Sequence[str], *, what: str, on_line: Callable[[str], N
                 on_line(line)
         returncode = proc.wait()
     except BaseException:  # the consumer failed, or Ctrl-C (also while waiting): never leave the child behind
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _stop_group(proc)
         proc.wait()
         raise
     return ProgramResult(tuple(argv), returncode, "".join(lines), "")
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

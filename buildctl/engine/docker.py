@@ -23,7 +23,7 @@ from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
 from buildctl.model import BuildSpec
 from buildctl.platforms import Platform
-from buildctl.programs import ProgramError, run_program, stream_program
+from buildctl.programs import ProgramError, ProgramResult, run_program, stream_program
 from buildctl.references import parse_reference
 from buildctl.registry.auth import Unauthorized
 
@@ -99,13 +99,19 @@ def buildx(argv: Sequence[str], *, what: str, timeout: float = BUILDX_TIMEOUT) -
     its stdout. A command that outlives ``timeout`` is killed: a node that does not answer must
     not hang a release (python-on-whales' runner has no timeout)."""
     full = [DOCKER, *map(str, list(argv)[1:])]
+    return _succeeded(full, what, lambda: run_program(full, what=what, timeout=timeout)).stdout
+
+
+def _succeeded(full: list[str], what: str, run: Callable[[], ProgramResult]) -> ProgramResult:
+    """``run()``'s result; CommandError (command, exit code, output) when it could not start, was
+    stopped, or exited non-zero."""
     try:
-        proc = run_program(full, what=what, timeout=timeout)
-    except ProgramError as exc:  # not started, or stopped after ``timeout``: its output so far is kept
+        proc = run()
+    except ProgramError as exc:  # not started, or stopped after its timeout: its output so far is kept
         raise CommandError(exc.message, command=full, returncode=-1, output=exc.output) from None
     if proc.returncode != 0:
         raise CommandError(what, command=full, returncode=proc.returncode, output=proc.stdout + proc.stderr)
-    return proc.stdout
+    return proc
 
 
 def probe_build(builder: str, platforms: tuple[str, ...], context: Path) -> str:
@@ -113,10 +119,6 @@ def probe_build(builder: str, platforms: tuple[str, ...], context: Path) -> str:
     return buildx(("docker", "buildx", "build", "--builder", builder, "--platform", ",".join(platforms),
                    "--no-cache", "--output", "type=cacheonly", "--progress", "plain", str(context)),
                   what=f"emulation probe on builder {builder!r}", timeout=120)
-
-
-def _text(data: str | bytes) -> str:
-    return data.decode(errors="replace") if isinstance(data, bytes) else data
 
 
 def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | None = None) -> str:
@@ -161,12 +163,7 @@ def _build_once(argv: Sequence[str], *, log, on_line: Callable[[str], None] | No
         if on_line is not None:
             on_line(text)
 
-    try:
-        proc = stream_program(full, what=what, on_line=line)
-    except ProgramError as exc:  # docker not found
-        raise CommandError(exc.message, command=full, returncode=-1, output="") from None
-    if proc.returncode != 0:
-        raise CommandError(what, command=full, returncode=proc.returncode, output=proc.stdout)
+    _succeeded(full, what, lambda: stream_program(full, what=what, on_line=line))
 
 
 def tag_index(*, source: str, tag_ref: str, client: RegistryClient | None = None) -> None:
