@@ -54,6 +54,11 @@ def _resolve(kind: type, value: str | None, implicit: bool | tuple[bool, bool]) 
     """SafeLoader's implicit tag of a node (a pure function of these: no path resolvers, see below)."""
     return yaml.resolver.Resolver.resolve(_RESOLVER, kind, value, implicit)
 
+def implicit_tag(plain: str) -> str:
+    """The tag both loaders give ``plain`` written unquoted and untagged (`42`: int, `a:1`: str)."""
+    return _resolve(ScalarNode, plain, (True, False))
+
+
 if _FAST_LOADER is not None and not yaml.resolver.Resolver.yaml_path_resolvers:
     class _MemoLoader(_FAST_LOADER):  # type: ignore[misc, valid-type]
         """libyaml's composer calls back into Python for every node: the tag resolver (regular

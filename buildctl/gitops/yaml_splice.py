@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import yaml
@@ -25,6 +25,7 @@ class Splice:
     start: int
     end: int
     text: str
+    scalar: ScalarNode | None = field(default=None, compare=False, repr=False)  # the node replace_scalar replaces
 
 
 def render_scalar(value: str, style: str | None) -> str:
@@ -73,7 +74,7 @@ def replace_scalar(text: str, node: ScalarNode, value: str, *, path: str) -> Spl
         # An empty value right after `:` or after its `!tag` / `&anchor`: `tag:"1"` would be one plain
         # scalar, `!!strNEW` another tag.
         rendered = " " + rendered
-    return Splice(start, node.end_mark.index, rendered)
+    return Splice(start, node.end_mark.index, rendered, scalar=node)
 
 
 def value_start(text: str, node: ScalarNode) -> int:

@@ -16,15 +16,17 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from buildctl import __version__, jsonsafe
 from buildctl.config import source_text
 from buildctl.errors import ConfigError
-from buildctl.gitops.results import GitOpsResult
 from buildctl.model import ReleasedImage
 from buildctl.references import DIGEST_RE, is_valid_tag, parse_reference
-from buildctl.pipeline.results import ReleaseOutcome, Signature
+
+if TYPE_CHECKING:  # annotations only: `update-manifests` reads a record without the release's types (~50 ms)
+    from buildctl.gitops.results import GitOpsResult
+    from buildctl.pipeline.results import ReleaseOutcome, Signature
 
 
 # A record is about 2 KiB per service; 16 MiB is thousands of services, and bounds what is read.
