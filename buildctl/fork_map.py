@@ -14,7 +14,6 @@ in-process to raise the real error (gitops/edits.py).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import sys
@@ -47,6 +46,8 @@ def map_forked(fn: Callable[[_Item], _Result], items: Sequence[_Item], *, min_it
             stream.flush()
         except (OSError, ValueError):
             pass
+    import multiprocessing  # only when forking (~7 ms)
+
     # Several chunks per worker: one slow file does not leave the other core idle for long.
     chunk = max(1, len(items) // (workers * 4))
     with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals) as pool:
@@ -54,7 +55,7 @@ def map_forked(fn: Callable[[_Item], _Result], items: Sequence[_Item], *, min_it
 
 
 def _fork_is_safe() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _worker_signals() -> None:
