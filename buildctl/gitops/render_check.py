@@ -93,14 +93,8 @@ _outlined_chars = 0
 
 def remember(text: str, docs: list[Node]) -> None:
     """Record the outline of ``docs``, the documents ``text`` composes into."""
-    global _outlined_chars
-    if text in _OUTLINES:
-        return
-    if _outlined_chars + len(text) > _MAX_OUTLINED_CHARS:
-        _OUTLINES.clear()
-        _outlined_chars = 0
-    _OUTLINES[text] = (_kinds(docs), _duplicates(docs))
-    _outlined_chars += len(text)
+    if text not in _OUTLINES:
+        _store(text, (_kinds(docs), _duplicates(docs)))
 
 
 def known_outlines(*texts: str) -> tuple[tuple[str, Outline], ...]:
@@ -110,11 +104,18 @@ def known_outlines(*texts: str) -> tuple[tuple[str, Outline], ...]:
 
 def remember_outlines(outlines: tuple[tuple[str, Outline], ...]) -> None:
     """Take the outlines a worker remembered (known_outlines) as if composed here."""
-    global _outlined_chars
     for text, outline in outlines:
-        if text not in _OUTLINES and _outlined_chars + len(text) <= _MAX_OUTLINED_CHARS:
-            _OUTLINES[text] = outline
-            _outlined_chars += len(text)
+        if text not in _OUTLINES:
+            _store(text, outline)
+
+
+def _store(text: str, outline: Outline) -> None:
+    global _outlined_chars
+    if _outlined_chars + len(text) > _MAX_OUTLINED_CHARS:
+        _OUTLINES.clear()
+        _outlined_chars = 0
+    _OUTLINES[text] = outline
+    _outlined_chars += len(text)
 
 
 def _outline(text: str, path: str, *, edited: bool) -> Outline:

@@ -29,11 +29,10 @@ from collections.abc import Sequence
 from yaml.nodes import Node
 
 from buildctl.gitops.yaml_nodes import implicit_tag
-from buildctl.gitops.yaml_splice import Splice
+from buildctl.gitops.yaml_splice import LINE_BREAKS, Splice
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]*(?<!:)")
 _AFTER = re.compile(r"[ \t]*(?:#|,|\]|\}|\r?\n|\Z)")
-_BREAKS = re.compile("[\r\n\x85\u2028\u2029]")
 
 
 def swapped_value(text: str, splice: Splice) -> str | None:
@@ -46,7 +45,7 @@ def swapped_value(text: str, splice: Splice) -> str | None:
     if not (old.startswith(quote) and old.endswith(quote) and len(old) >= 2 * len(quote) + (not quote)):
         return None
     value = new[len(quote):len(new) - len(quote)]
-    if new != f"{quote}{value}{quote}" or not _WORD.fullmatch(value) or _BREAKS.search(old):
+    if new != f"{quote}{value}{quote}" or not _WORD.fullmatch(value) or any(b in old for b in LINE_BREAKS):
         return None
     if not _AFTER.match(text, splice.end):
         return None

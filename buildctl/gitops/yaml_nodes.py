@@ -54,6 +54,7 @@ def _resolve(kind: type, value: str | None, implicit: bool | tuple[bool, bool]) 
     """SafeLoader's implicit tag of a node (a pure function of these: no path resolvers, see below)."""
     return yaml.resolver.Resolver.resolve(_RESOLVER, kind, value, implicit)
 
+
 def implicit_tag(plain: str) -> str:
     """The tag both loaders give ``plain`` written unquoted and untagged (`42`: int, `a:1`: str)."""
     return _resolve(ScalarNode, plain, (True, False))

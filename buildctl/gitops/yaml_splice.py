@@ -112,7 +112,7 @@ def delete_key(text: str, mapping: MappingNode, key: str, *, path: str) -> Splic
     pairs = mapping.value
     i = next(n for n, (k, _) in enumerate(pairs) if k.value == key)
     k_start, v_end = pairs[i][0].start_mark.index, pairs[i][1].end_mark.index
-    if text[v_end - 1 : v_end] in _BREAKS:  # a block scalar's end mark is past its line break and blank lines
+    if text[v_end - 1 : v_end] in LINE_BREAKS:  # a block scalar's end mark is past its line break and blank lines
         v_end = k_start + len(text[k_start:v_end].rstrip())
     line_start, eol = text.rfind("\n", 0, k_start) + 1, text.find("\n", v_end)
     line_end = len(text) if eol == -1 else eol + 1
@@ -150,7 +150,7 @@ def delete_key(text: str, mapping: MappingNode, key: str, *, path: str) -> Splic
     )  # fmt: skip
 
 
-_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")
+LINE_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")  # what YAML reads as a line break
 # Between two flow entries there is only white space, comments and the one comma.
 _SEPARATOR = re.compile(r"#[^\n\r\x85\u2028\u2029]*|,")
 _FLOW_REST = re.compile(r"[ \t]*(?:#[^\n]*|\r)?\n?")  # the rest of a line that can go with the entry
