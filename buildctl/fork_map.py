@@ -47,11 +47,24 @@ def map_forked(fn: Callable[[_Item], _Result], items: Sequence[_Item], *, min_it
         except (OSError, ValueError):
             pass
     import multiprocessing  # only when forking (~7 ms)
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     # Several chunks per worker: one slow file does not leave the other core idle for long.
     chunk = max(1, len(items) // (workers * 4))
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals) as pool:
-        return pool.map(fn, items, chunksize=chunk)  # the `with` terminates the workers, on errors too
+    # concurrent.futures, not multiprocessing.Pool: a worker that dies (the OOM killer, a crash in a
+    # C extension) breaks this pool, where Pool would wait forever for the chunk it held.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_signals)
+    try:
+        results = list(pool.map(fn, items, chunksize=chunk))
+    except BrokenProcessPool:
+        pool.shutdown(wait=True)
+        return [fn(item) for item in items]  # what a worker died of, raised here (or done here after all)
+    except BaseException:  # Ctrl-C, SIGTERM: the workers ignore SIGINT and end after their chunk
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)  # its threads joined: the next fork is safe again
+    return results
 
 
 def _fork_is_safe() -> bool:
@@ -59,7 +72,7 @@ def _fork_is_safe() -> bool:
 
 
 def _worker_signals() -> None:
-    """Ctrl-C reaches the whole process group: the parent stops the workers (leaving the pool's
-    `with`), so a worker neither reports the interrupt itself nor runs buildctl's handlers."""
+    """Ctrl-C reaches the whole process group: the parent stops handing out chunks, and a worker
+    neither reports the interrupt itself nor runs buildctl's handlers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

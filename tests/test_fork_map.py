@@ -53,3 +53,21 @@ def test_the_parents_buffered_output_is_not_written_again_by_a_worker(capfd) -> 
     fork_map.map_forked(_pid_of, list(range(400)))
     sys.stdout.flush()
     assert capfd.readouterr().out.count("once") == 1
+
+
+_PARENT = os.getpid()
+
+
+def _dies_in_a_worker(item: int) -> tuple[int, int]:
+    if item == 250 and os.getpid() != _PARENT:
+        os._exit(1)  # as the OOM killer or a crash in a C extension would end it
+    return _pid_of(item)
+
+
+@pytest.mark.skipif(fork_map.cores() < 2, reason="needs two cores to fork")
+def test_a_worker_that_dies_does_not_hang_the_parent_which_does_the_work_itself() -> None:
+    started = time.monotonic()
+    out = fork_map.map_forked(_dies_in_a_worker, list(range(400)))
+    assert [square for square, _ in out] == [i * i for i in range(400)]
+    assert {pid for _, pid in out} == {os.getpid()} and time.monotonic() - started < 30
+    assert threading.active_count() == 1

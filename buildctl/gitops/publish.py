@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import posixpath
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ import tenacity
 
 from buildctl import interrupts, workdir
 from buildctl.errors import CommandError, ConfigError, OperationError, UsageError
-from buildctl.gitops import edits, render_check
+from buildctl.gitops import edits, render_check, staging
 from buildctl.gitops.templates import check_message_template, commit_message, push_branch
 from buildctl.gitops.git import (
     Git,
@@ -85,7 +84,7 @@ def publish(
             raise UsageError(f"{cfg.repo} has uncommitted changes; commit or discard them first")
         origin = _origin_urls(local, work)  # none: commit locally, push nothing
         git = Git(cfg, token=token, throwaway=False, remotes=origin)  # the token goes to origin's host only
-        return _publish_in(git, work, cfg, releases, targets, dry_run=dry_run, push=bool(origin))
+        return _publish_in(git, work, cfg, releases, targets, dry_run=dry_run, push=bool(origin), in_place=True)
     git = Git(cfg, token=token, throwaway=True)
     cfg = dataclasses.replace(cfg, push_branch=push_branch(cfg, releases, git))
     return _in_clone(git, cfg, lambda work: _publish_in(git, work, cfg, releases, targets, dry_run=dry_run, push=True))
@@ -169,7 +168,8 @@ def _checkout(git: Git, repo: str) -> Path:
 
 
 def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[ReleasedImage],
-                targets: Mapping[str, tuple[GitOpsFile, ...]], *, dry_run: bool, push: bool) -> GitOpsResult:  # fmt: skip
+                targets: Mapping[str, tuple[GitOpsFile, ...]], *, dry_run: bool, push: bool,
+                in_place: bool = False) -> GitOpsResult:  # fmt: skip
     branch = cfg.push_branch or cfg.branch
     attempts = 0
     # `fetch --depth 1` would turn a user's full checkout (in_place) shallow: only where it is already.
@@ -191,7 +191,9 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
         if not change.changed:
             return None, change, message
         paths = [f.path for f in change.modified_files]
-        _check_stored_as_checked_out(git, work, paths)
+        staging.check_stored_as_checked_out(git, work, paths)
+        if in_place:
+            staging.check_not_hidden(git, work, paths)
         _write(work, change, edited=True)
         try:
             rendered = render_check.check(work, change, render=cfg.render_check)
@@ -201,11 +203,12 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
         if dry_run:
             _write(work, change, edited=False)
             return None, change, message
-        # Only these paths (`git add .` committed stray files): the index holds nothing else, the clone
-        # is fresh and an --in-place checkout clean. Staged first, then committed: `commit -- paths` builds
-        # a temporary index and refreshes both (1,000 files: 0.11 s -> 0.05 s).
-        git.run("update-index", "-z", "--stdin", cwd=work, what="staging the edited files", input=_nul(paths))
-        git.run("commit", "--quiet", "--no-verify", "-F", "-", cwd=work, what="committing", input=message)
+        try:
+            staging.commit(git, work, paths, message=message)
+        except BaseException:
+            _write(work, change, edited=False)  # an --in-place checkout is left as it was
+            git.run("reset", "--quiet", cwd=work, what="unstaging the edited files", check=False)
+            raise
         if push:
             _push(git, work, branch)
         return git.run("rev-parse", "HEAD", cwd=work, what="reading the commit").stdout.strip(), change, message
@@ -232,37 +235,6 @@ def _publish_in(git: Git, work: Path, cfg: GitOpsConfig, releases: Sequence[Rele
         repo=redact_url(cfg.repo), branch=branch, commit=commit, pushed=commit is not None and push,
         attempts=attempts, diff=edits.unified_diff(change), message=message, kept=kept, rendered=rendered,
     )  # fmt: skip
-
-
-def _check_stored_as_checked_out(git: Git, work: Path, paths: Sequence[str]) -> None:
-    """Each file, unedited, is what git has stored: git's filters applied to it (a .gitattributes eol
-    rule) give the committed blob. Otherwise committing would rewrite lines the edit did not touch (a
-    CRLF file committed before `*.yaml text` was added: every line), and what lands is not the diff
-    shown. A checkout that git converts both ways (eol=crlf, autocrlf) passes: that is what it stores."""
-    filtered = git.run("hash-object", "--", *paths, cwd=work, what="hashing the files as git would store them")
-    # One ls-tree, not `rev-parse HEAD:path` per file (1,000 object lookups: 0.13 s -> 0.02 s).
-    names = [posixpath.normpath(p) for p in paths]
-    listed = git.run("--literal-pathspecs", "ls-tree", "-z", "--full-tree", "HEAD", "--", *names, cwd=work,
-                     what="reading the commit")
-    stored = {}
-    for entry in listed.stdout.split("\0"):
-        meta, _, name = entry.partition("\t")
-        if name:
-            stored[name] = meta.split()[-1]
-    for path, name, blob in zip(paths, names, filtered.stdout.split(), strict=True):
-        if stored.get(name) is None:
-            raise OperationError(f"{path} is not committed in the GitOps repository; nothing was committed or pushed",
-                                 hint="commit the manifest first (git add, git commit), then run again")
-        if blob != stored[name]:
-            raise OperationError(
-                f"git would store {path} differently from the edit (a .gitattributes eol/filter rule "
-                "rewrites lines the edit does not touch); nothing was committed or pushed",
-                hint="renormalise the file in the GitOps repository first (git add --renormalize), or fix .gitattributes",
-            )
-
-
-def _nul(paths: Sequence[str]) -> str:
-    return "".join(f"{p}\0" for p in paths)
 
 
 def _write(work: Path, change: GitOpsChange, *, edited: bool) -> None:

@@ -15,7 +15,9 @@ The proof, per splice (any splice it does not cover: the text is composed again)
 - what follows on the line is a comment, a flow separator or the line's end (never ``:``, so the
   scalar is no mapping key, whose length and uniqueness would matter);
 - a plain value resolves to the same tag as the old one (``42`` would be an int, ``null`` null;
-  an explicit tag differs from every implicit one but ``!!str``, which keeps a word a string).
+  an explicit tag differs from every implicit one but ``!!str``, which keeps a word a string);
+  a quoted one has no tag written before it (``! '42'``, the non-specific tag, resolves its value
+  as if it were plain: PyYAML and libyaml give an int).
 What comes after the token is unchanged, so the scanner continues in the state it did before (a
 plain scalar's continuation on the next line depends only on that line). Tested against composing
 (tests/gitops/test_scalar_swap.py), each condition mutation-checked.
@@ -51,6 +53,8 @@ def swapped_value(text: str, splice: Splice) -> str | None:
         return None
     if not quote and implicit_tag(value) != node.tag:
         return None
+    if quote and "!" in text[node.start_mark.index:splice.start]:
+        return None  # `! '42'` (the non-specific tag) resolves a quoted value as if plain: an int
     return value
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import random
 import re
+import subprocess
 
 from buildctl.gitops.edits import file_diff
 
@@ -60,3 +61,27 @@ def test_the_diff_is_difflibs_and_a_valid_patch() -> None:
             assert _patched(a, diff) == b
         if unique:
             assert diff == _whole_file_diff(a, b)
+
+
+def _git_applies(tmp_path, before: str, diff: str, after: str) -> None:
+    """``diff`` applied by `git apply` (which also checks each hunk's context at a file's ends)."""
+    (tmp_path / "p").write_bytes(before.encode())
+    subprocess.run(["git", "apply", "-p1", "-"], input=diff.encode(), cwd=tmp_path,
+                   check=True, capture_output=True)
+    assert (tmp_path / "p").read_bytes() == after.encode()
+
+
+def test_git_applies_the_diff_even_where_repeated_lines_could_be_matched_elsewhere(tmp_path) -> None:
+    # difflib on the middle alone lined these up so the hunk lost its trailing context; git refused it.
+    before, after = "a\nb\nb\nb\nb\nb\nb\na\na\nb\n", "a\na\nb\nb\nb\nb\na\na\nb\n"
+    _git_applies(tmp_path, before, file_diff("p", before, after), after)
+    rng = random.Random(3)
+    for _ in range(150):
+        before = "".join(rng.choice(["a\n", "b\n", "a\r\n"]) for _ in range(rng.randrange(1, 16)))
+        lines = before.splitlines(keepends=True)
+        for _ in range(rng.randrange(1, 3)):
+            i = rng.randrange(len(lines) + 1)
+            lines[i:i + rng.randrange(2)] = [rng.choice(["a\n", "b\n", "c\n"])] * rng.randrange(3)
+        after = "".join(lines)
+        if after != before:
+            _git_applies(tmp_path, before, file_diff("p", before, after), after)

@@ -33,6 +33,7 @@ CONTEXTS = [
     "k: {{a: [{v}]}}\n", "- {v}\n- b\n", "- - {v}\n", "image: {v}\n...\n", "image: {v}#x\n", "image: {v}\n#c\n",
     "{{{v}: 1}}\n", "image: {v}\n  # comment\n", "image: {v} \n  more\n", "image: {v}\n  continued\nnext: x\n",
     "image: !!str {v}\n", "image: |\n  {v}\n", "image: >-\n  {v}\nnext: x\n", "image: {v}|\n", "[{v}, !!str ]\n",
+    "image: ! {v}\n", "image: !<!> {v}\n", "--- ! {v}\n", "image: &a ! {v}\n", "image: !\n  {v}\n",
 ]
 OLD_SPELLINGS = [OLD, f"'{OLD}'", f'"{OLD}"', f"{OLD} two", f"'{OLD}''s'", ""]
 NEW_VALUES = [
