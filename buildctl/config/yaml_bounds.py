@@ -84,14 +84,44 @@ _INDENTATION = re.compile(r"^ *", re.MULTILINE)
 _COMPACT = re.compile(r"^( *)((?:(?:---|[-?:])[ \t]+)+)", re.MULTILINE)
 _INDICATOR = re.compile(r"(?:---|[-?:])[ \t]+")
 _OTHER_BREAKS = "\r\x85\u2028\u2029"  # line breaks to YAML 1.1 (PyYAML, libyaml) besides \n
+_COMMENT = re.compile(r"(?:^|(?<=[ \t]))#.*", re.MULTILINE)
+_BRACKETS = re.compile(r"[][{}]")
+_WEIGHTS = {"[": 2, "{": 1, "]": -2, "}": -1}
+
+
+def flow_levels(text: str) -> int:
+    """At least the most flow levels open at once in ``text`` (one without \r or BOM).
+
+    A flow sequence's entry may be a one-pair mapping without braces (`[a: b]`, `[? k]`): two levels
+    for each ``[``, one for each ``{``. Counting every bracket ever opened is always enough; the
+    brackets still open are enough when every bracket inside a flow collection is one, and a closing
+    bracket that is not one appears only outside any (where none is open, so it takes nothing away
+    that was there). Inside a flow collection a plain scalar cannot hold ``[]{}``, and no block
+    scalar can start, so only a quoted scalar, a tag (its URI may hold ``[]``) and a comment can.
+    Outside quotes, ``#`` after a blank or at a line's start starts a comment in either context
+    (or is inside a block scalar's line); removed to the line's end it takes away no real bracket.
+    A ``#`` left after that may still start one (PyYAML and libyaml take ``[a,#b]`` for a comment
+    after ``a``), and a quote or ``!`` left may start a quoted scalar or a tag: then the crude count.
+    None left: no quoted scalar (the first real quote would have been left, as no ``#`` before it
+    can be inside quotes), no tag, no other comment, and the brackets still open bound the levels."""
+    crude = 2 * text.count("[") + text.count("{")
+    if crude <= 2:  # nothing to gain from a closer look
+        return crude
+    bare = _COMMENT.sub("", text)
+    if any(c in bare for c in "'\"!#"):
+        return crude
+    level = deepest = 0
+    for bracket in _BRACKETS.findall(bare):
+        level = max(0, level + _WEIGHTS[bracket])
+        deepest = max(deepest, level)
+    return deepest
 
 
 def plainly_bounded(text: str) -> bool:
     """True when ``text`` cannot break a bound, whatever it parses into; False says only "walk it".
 
     Without ``&`` there is no anchor, so no alias (an alias of nothing does not compose). Nesting:
-    a flow collection opens with ``[`` or ``{`` (a sequence's entry may be a mapping without braces:
-    two levels for each ``[``), so flow levels are at most that count. A block
+    flow levels are at most ``flow_levels``. A block
     collection nested in another starts at a greater column, except a sequence as a mapping's value
     (`key:` then `- item` at the key's column), and a sequence's items nest at greater columns again;
     so block levels are at most twice the number of distinct columns a block node can start at."""
@@ -100,8 +130,7 @@ def plainly_bounded(text: str) -> bool:
     text = text.replace("\r\n", "\n")
     if any(c in text for c in _OTHER_BREAKS):  # lines this scan would not see
         return False
-    # A flow sequence's entry may be a one-pair mapping without braces (`[a: b]`, `[? k]`): two levels.
-    budget = MAX_DEPTH - 2 * text.count("[") - text.count("{")
+    budget = MAX_DEPTH - flow_levels(text)
     if budget < 0:
         return False
     columns = set(map(len, _INDENTATION.findall(text)))

@@ -19,10 +19,12 @@ reference the rule would have kept (``downgrade``), so the bypass is said, never
 from __future__ import annotations
 
 import re
-
-import semver
+from typing import TYPE_CHECKING
 
 from buildctl.model import TagOrder
+
+if TYPE_CHECKING:
+    import semver
 
 _INTEGER = re.compile(r"[0-9]+")
 # A year 19xx/20xx, month and day, optionally separated by - or . : the fixed-width part that
@@ -31,6 +33,8 @@ _DATE = re.compile(r"(19|20)[0-9]{2}[-.]?[01][0-9][-.]?[0-3][0-9]")
 
 
 def _semver(tag: str) -> semver.Version | None:
+    import semver  # here: its import (~5 ms, argparse with it) is paid only by a run that compares tags
+
     try:
         return semver.Version.parse(tag[1:] if tag[:1] in "vV" else tag, optional_minor_and_patch=True)
     except (ValueError, TypeError):

@@ -1,9 +1,9 @@
 """A build context as BuildKit receives it: the files ``.dockerignore`` lets through, each with its
 mode, its content digest (regular files) or its link target (symlinks).
 
-The pattern rules are docker-py's (``docker.utils.build.PatternMatcher``, Go's filepath.Match plus
-``**`` and ``!`` exceptions, as moby/patternmatcher applies them); the ignore file is read as
-moby/patternmatcher/ignorefile.ReadAll reads it. ``<Dockerfile>.dockerignore`` beside the
+The pattern rules are docker-py's (``docker.utils.build.PatternMatcher``, loaded by
+ignore_rules.py: Go's filepath.Match plus ``**`` and ``!`` exceptions, as moby/patternmatcher
+applies them); the ignore file is read as moby/patternmatcher/ignorefile.ReadAll reads it. ``<Dockerfile>.dockerignore`` beside the
 Dockerfile wins over the context's ``.dockerignore``, as in BuildKit's dockerfile frontend.
 """
 
@@ -16,6 +16,8 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from buildctl.inputs.ignore_rules import build_module
 
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
 
@@ -59,12 +61,8 @@ def ignore_file(context: Path, dockerfile: Path) -> Path | None:
 
 def context_entries(context: Path, dockerfile: Path) -> tuple[ContextEntry, ...]:
     """Every path of ``context`` that a build sees, sorted, with what decides its bytes in a COPY."""
-    # Imported here: the docker package's import costs ~0.2 s (its API client), only a release
-    # that looks for a reusable image pays it.
-    from docker.utils.build import exclude_paths
-
     _, patterns, own = _rules(context, dockerfile)
-    included = exclude_paths(str(context), patterns, dockerfile=own)
+    included = build_module().exclude_paths(str(context), patterns, dockerfile=own)
     return tuple(sorted((_entry(context, p) for p in included), key=lambda e: e.path))
 
 
@@ -74,9 +72,7 @@ def seen_by_build(context: Path, dockerfile: Path) -> Callable[[str], bool]:
     found, patterns, own = _rules(context, dockerfile)
     if found is None or not patterns:
         return lambda relative: True
-    from docker.utils.build import PatternMatcher  # see context_entries
-
-    matcher = PatternMatcher([*patterns, f"!{own}"])  # as exclude_paths: the Dockerfile is always sent
+    matcher = build_module().PatternMatcher([*patterns, f"!{own}"])  # as exclude_paths: the Dockerfile is always sent
     exceptions = [p.cleaned_pattern for p in matcher.patterns if p.exclusion]
     ignores = {found.relative_to(context).as_posix()} if found.is_relative_to(context) else set()
 

@@ -46,6 +46,8 @@ def commit_times(config: Config, options: BuildOptions | None = None) -> dict[st
 def _context_time(svc: ServiceConfig) -> str | None:
     """The time of the last commit that changed a file of the context the build sees."""
     history = git.commits_touching(svc.context, limit=HISTORY)
+    if not history:  # not in a repository, or never committed: no ignore rules to read
+        return None
     try:
         seen = seen_by_build(svc.context, svc.dockerfile)
     except OSError:  # an unreadable ignore file: every change counts

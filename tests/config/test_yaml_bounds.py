@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from buildctl.config.yaml_bounds import MAX_DEPTH, check_bounds, plainly_bounded, walk_bounds
+from buildctl.config.yaml_bounds import MAX_DEPTH, check_bounds, flow_levels, plainly_bounded, walk_bounds
 from buildctl.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +91,61 @@ def test_what_the_characters_prove_bounded_the_walk_passes(loader) -> None:
     for text in proved:
         assert depth(text) <= MAX_DEPTH, text
         walk_bounds(text, "t.yaml", loader)  # raises if the proof was wrong
+
+
+FAKE_CLOSERS = [  # text holding `]` or `}` that closes nothing, where it can stand inside a flow collection
+    " # ]]]}}\n", ",#]]]}}\n", ", #]]\n", ", ']]]}}'", ", \"]]}}\"", ", !t]]] a", ", !<tag:x,1:]]]> a", ", a#]]",
+    ", ']]\n  ]]'", " #\t]]\n",
+]
+BLOCK_FAKES = [f"k: a{']' * 40}}}}}\n", "k: |\n  ]]]}}\n", "# ]]]\n", "k: a #]]]\n", "k: ']]]'\n",
+               "%TAG !e! tag:x,1:]]\n---\n"]
+
+
+def adversarial() -> list[str]:
+    """Deep flow nesting with brackets that close nothing inside it, and wide shallow flow texts."""
+    texts = []
+    for levels in (20, 31, 32, 33, 40, 66):
+        for fake in FAKE_CLOSERS:
+            after = "  " if fake.startswith(",") and fake.endswith("\n") else "\n , "  # then the next entry
+            for opener in ("[", "[a: ", "{a: ", "[{b: "):
+                closers = "}" * opener.count("{") + "]" * opener.count("[")
+                texts.append("x: " + (opener + "a" + fake + after) * levels + "z" + closers * levels + "\n")
+        for fake in BLOCK_FAKES:
+            texts.append(fake + "x: " + "[" * levels + "]" * levels + "\n")
+            texts.append(fake + "x: " + "[a: " * levels + "1" + "]" * levels + "\n")
+            texts.append("x: " + "[a: " * (levels // 2) + "1" + "]" * (levels // 2) + "\n" + fake)
+    return texts + WIDE
+
+
+WIDE = [  # services.yaml with many flow entries, comments (quotes and brackets in them) too: proved
+    "s:\n" + "".join(f"  - {{path: a/{i}.yaml, containers: [c{i}], n: [{{a: [1]}}]}}\n" for i in range(1000)),
+    "# it's [the] list\ns:\n" + "".join(f"  - {{path: a/{i}.yaml, containers: [c]}}  # [\"{i}\"\n" for i in range(500)),
+]
+
+
+@pytest.mark.parametrize("loader", LOADERS, ids=["libyaml", "pure-python"])
+def test_brackets_that_close_nothing_never_hide_open_ones(loader) -> None:
+    texts = [t for t in adversarial() if valid(t)]
+    assert any(depth(t) > MAX_DEPTH for t in texts)
+    proved = [t for t in texts if plainly_bounded(t)]
+    assert all(t in proved for t in WIDE)  # wide flow texts are proved now
+    for text in proved:
+        assert depth(text) <= MAX_DEPTH, text
+        walk_bounds(text, "t.yaml", loader)
+    for text in texts:
+        assert flow_levels(text) >= flow_depth(text), text
+
+
+def flow_depth(text: str) -> int:
+    """Flow collection levels open at once, as libyaml parses ``text``."""
+    deepest = level = 0
+    for event in yaml.parse(text, Loader=LOADERS[0]):
+        if isinstance(event, yaml.CollectionStartEvent) and (event.flow_style or level):
+            level += 1
+            deepest = max(deepest, level)
+        elif isinstance(event, yaml.CollectionEndEvent) and level:
+            level -= 1
+    return deepest
 
 
 def test_the_sample_and_test_manifests_are_proved_without_a_walk() -> None:

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from buildctl.errors import OperationError
 from buildctl.registry import claims
 from buildctl.registry.client import RegistryClient
 from tests.helpers.cli import REGISTRY
@@ -130,3 +131,18 @@ def test_list_tags_follows_the_registrys_pages(monkeypatch: pytest.MonkeyPatch) 
                                 claims.INDEX_TYPE)
         monkeypatch.setattr("buildctl.registry.client.TAGS_PAGE", 3)  # 7 tags: three pages
         assert sorted(client.list_tags(repository)) == names
+
+
+@engine
+def test_a_claim_pushed_beside_one_that_failed_is_taken_back() -> None:
+    """The claims are pushed to every repository at once: one that lands while another fails is
+    still noted, so the run's end takes it back (else it would hold the release for its lifetime)."""
+    good = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
+    refused = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}-"  # a path component may not end in "-"
+    with RegistryClient() as client:
+        claim = claims.ReleaseClaim(client, repositories=[good, refused], tag="v1", run_id="cccc0003")
+        with pytest.raises(OperationError) as failure:
+            claim.acquire()
+        assert _claim_tags(client, good) == [claims.claim_tag("v1", "cccc0003")], failure.value
+        claim.release()
+        assert _claim_tags(client, good) == []
