@@ -17,6 +17,8 @@ read it the same way, so the buildx command `plan` shows is the one the release 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from buildctl.gitops import git
 from buildctl.inputs.context import seen_by_build
 from buildctl.model import BuildOptions, Config, ServiceConfig
@@ -32,15 +34,18 @@ def commit_times(config: Config, options: BuildOptions | None = None) -> dict[st
         text = config.path.read_text(encoding="utf-8")
     except OSError:
         text = ""
-    out = {}
-    for svc in config.services:
+
+    def last_time(svc: ServiceConfig) -> str | None:
         span = entry_lines(text, svc.line) if svc.line else None
         lines = (config.path, *span) if span else None
         times = [t for t in (_context_time(svc), git.last_change_time((svc.dockerfile,), cwd=svc.context, lines=lines))
                  if t]
-        if times:
-            out[svc.name] = str(max(map(int, times)))
-    return out
+        return str(max(map(int, times))) if times else None
+
+    # Three git processes a service (~3 ms each, read-only): every service's at once.
+    with ThreadPoolExecutor(max_workers=max(1, len(config.services)), thread_name_prefix="dates") as pool:
+        found = list(pool.map(last_time, config.services))
+    return {svc.name: when for svc, when in zip(config.services, found) if when}
 
 
 def _context_time(svc: ServiceConfig) -> str | None:
