@@ -16,7 +16,7 @@ class FileChange:
     after: str
     edits: tuple[str, ...]  # human descriptions, e.g. "Deployment/vote container vote: old -> new"
     kept: tuple[str, ...] = ()  # references newer than the release, left alone (gitops.tag_order)
-    diff: str | None = None  # the unified diff, where the plan made it already (on its workers); else edits.file_diff
+    diff: str | None = None  # the unified diff, where the plan made it already (on its workers); else file_diff.file_diff
 
     @property
     def modified(self) -> bool:

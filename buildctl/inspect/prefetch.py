@@ -32,6 +32,7 @@ from buildctl.inspect.descriptors import Descriptor, descriptor, is_attestation,
 from buildctl.inspect.dockerfile import BUILD, TARGET, BaseImage, image_base
 from buildctl.inspect.dockerfile_files import read_dockerfile
 from buildctl.inspect.layers import LayerCache, ScanLimits, shared_layer_cache
+from buildctl.inspect.shared_tables import SharedTables
 from buildctl.inspect.results import PrefetchReport
 from buildctl.inspect.verify import MAX_LAYERS, read_layer
 from buildctl.model import Config
@@ -126,8 +127,8 @@ class Prefetch:
     """The prefetch of ``targets``' layers into ``cache``; ``start`` returns at once."""
 
     def __init__(self, targets: Sequence[BaseTarget], *, client: RegistryClient, cache: LayerCache,
-                 limits: ScanLimits, seconds: float = PREFETCH_SECONDS) -> None:
-        self.targets, self.cache, self.limits = tuple(targets), cache, limits
+                 limits: ScanLimits, seconds: float = PREFETCH_SECONDS, shared: SharedTables | None = None) -> None:
+        self.targets, self.cache, self.limits, self.shared = tuple(targets), cache, limits, shared
         # The run's credential lookup, so each registry gets its own credentials only (registry/credentials.py).
         self.client = RegistryClient(credentials=client.auth.source, timeout=READ_TIMEOUT, retry=_RETRY)
         self.deadline = Deadline(seconds, what="prefetching the base images' layers")
@@ -187,7 +188,7 @@ class Prefetch:
                 with slots, self._niced():
                     self._guarded(f"layer {job[1].digest}", lambda: read_layer(
                         self.client, job[0], job[1], cache=self.cache, limits=self.limits, deadline=self.deadline,
-                        on_read=self._count_read))
+                        on_read=self._count_read, shared=self.shared))
             # Only what no cache holds: a table on disk is read when (and only if) a verification
             # needs it — a rebuild that changed nothing reuses verdicts and needs none.
             missing = [job for key, job in jobs.items() if not self.cache.has(key)]
@@ -265,11 +266,11 @@ def _set_nice(tid: int, nice: int) -> None:
 
 
 def started(config: Config, *, client: RegistryClient, cache: LayerCache | None = None,
-            limits: ScanLimits | None = None) -> Prefetch:
+            limits: ScanLimits | None = None, shared: SharedTables | None = None) -> Prefetch:
     """The prefetch of ``config``'s base images into the cache verification reads (by default the
     process-wide one), started; an empty one when BUILDCTL_PREFETCH=0."""
     # Never past the verification's own deadline: a verification waiting for a layer the prefetch
     # reads must see it end (and read the layer itself) before its deadline does.
     return Prefetch(targets_of(config) if enabled() else (), client=client, cache=cache or shared_layer_cache(),
-                    limits=limits or ScanLimits(),
+                    limits=limits or ScanLimits(), shared=shared,
                     seconds=min(PREFETCH_SECONDS, config.verify.deadline_seconds)).start()

@@ -50,6 +50,7 @@ from buildctl.inspect.layers import (
     shared_layer_cache,
 )
 from buildctl.inspect.results import Check, CheckStatus, PlatformImage, Verification
+from buildctl.inspect.shared_tables import SharedTables
 from buildctl.platforms import Platform, PlatformError
 from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.bounds import DEFAULT_DEADLINE_SECONDS, Deadline, LimitError
@@ -74,6 +75,7 @@ class VerifyOptions:
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     limits: ScanLimits = field(default_factory=ScanLimits)
     page_size: int = elf.PAGE_SIZES["4k"]
+    shared: SharedTables | None = field(default=None, compare=False)  # tables shared through the registry
 
     def __post_init__(self) -> None:
         if self.page_size not in elf.PAGE_SIZES.values():
@@ -168,7 +170,7 @@ class _Verifier:
 
     def _layer(self, layer: Descriptor) -> LayerTable:
         return read_layer(self.client, self.ref, layer, cache=self.layers, limits=self.options.limits,
-                          deadline=self.deadline)
+                          deadline=self.deadline, shared=self.options.shared)
 
     def entry(self, platform: str, entry: Descriptor) -> list[Check]:
         digest = entry.digest
@@ -181,17 +183,23 @@ class _Verifier:
 
 
 def read_layer(client: RegistryClient, ref: ImageReference, layer: Descriptor, *, cache: LayerCache,
-               limits: ScanLimits, deadline: Deadline, on_read: Callable[[], None] | None = None) -> LayerTable:
-    """The table of ``layer`` (of ``ref``'s repository): from ``cache``, else streamed and scanned,
-    its bytes checked against the digest and size (verification and prefetch share this).
-    ``on_read`` runs when this call, not the cache, read it."""
+               limits: ScanLimits, deadline: Deadline, on_read: Callable[[], None] | None = None,
+               shared: SharedTables | None = None) -> LayerTable:
+    """The table of ``layer`` (of ``ref``'s repository): from ``cache``, else from ``shared`` (an
+    earlier run's, through the registry), else streamed and scanned, its bytes checked against the
+    digest and size (verification and prefetch share this); then shared in turn. ``on_read`` runs
+    when this call, not a cache, read it."""
     digest, size, what = layer.digest, layer.size, f"layer {layer.digest}"
 
     def load() -> LayerTable:
+        if shared is not None and (table := shared.fetch(digest, size)) is not None:
+            return table
         table = client.stream_blob(ref, digest, lambda body: scan_layer(body, limits=limits, deadline=deadline,
                                                                         what=what), size=size, deadline=deadline)
         if on_read is not None:
             on_read()
+        if shared is not None:
+            shared.publish(digest, size, table)
         return table
     # Keyed by size too: a table read for a descriptor of the true size must not vouch for one
     # that claims another (the read checks the size as the blob arrives).

@@ -18,7 +18,7 @@ from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
 from buildctl.errors import CommandError, OperationError
-from buildctl.inspect import prefetch, verify
+from buildctl.inspect import prefetch, shared_tables, verify
 from buildctl.inspect.results import Check, CheckStatus, Verification
 from buildctl.model import BuildOptions, Config, Phase, Progress, ProgressFn
 from buildctl.pipeline import build
@@ -52,7 +52,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         timings[step] = round(now - clock, 3)
         clock = now
 
-    warming = prefetch.started(config, client=client)  # the base images' layers, read while the builds run
+    shared = shared_tables.of_release(config, client)
+    warming = prefetch.started(config, client=client, shared=shared)  # the base images' layers, read while the builds run
     side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="side")
     asking = side.submit(engine.engine_info)  # `docker info` (~60 ms) beside the input digests
     platforms = config.all_platforms()
@@ -90,7 +91,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         def start_verification(svc: planning.ServicePlan, res: BuildResult) -> None:
             notify(svc.name, "", Progress(Phase.VERIFYING))
             verifying[svc.name] = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}", client,
-                                                _verify_options(config, svc.name))
+                                                replace(_verify_options(config, svc.name), shared=shared))
 
         reused = {svc.name: _reused(svc, decisions[svc.name]) for svc in the_plan.services
                   if svc.name in decisions and decisions[svc.name].reused}

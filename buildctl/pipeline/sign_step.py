@@ -9,14 +9,19 @@ the signature covers exactly what the manifests will pin.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from buildctl.errors import OperationError, UsageError
 from buildctl.model import Config
-from buildctl.pipeline.results import ReleaseOutcome, Signature
+from buildctl.pipeline.results import ReleaseOutcome, ServiceOutcome, Signature
 from buildctl.references import parse_reference
 from buildctl.registry.auth import is_loopback
 from buildctl.registry.client import RegistryClient
 from buildctl.signing import attestation, cosign
+
+T = TypeVar("T")
 
 
 def preflight(config: Config) -> None:
@@ -38,19 +43,20 @@ def preflight(config: Config) -> None:
 def sign_release(config: Config, outcome: ReleaseOutcome, client: RegistryClient) -> tuple[Signature, ...]:
     if config.sign is None or not outcome.passed or outcome.refusal is not None or outcome.tag_failure is not None:
         return ()
-    password = os.environ.get(config.sign.password_env, "")
-    signatures = []
-    for s in outcome.services:
+    password, key = os.environ.get(config.sign.password_env, ""), config.sign.key
+
+    def sign(s: ServiceOutcome) -> Signature | None:
         if not (s.ok and s.tagged and s.released_digest):
-            continue  # never sign what was not verified and released
+            return None  # never sign what was not verified and released
         signed = f"{s.repository}@{s.released_digest}"
         insecure = is_loopback(parse_reference(s.repository).registry)
-        cosign.sign(signed, key=config.sign.key, password=password, insecure=insecure)
+        cosign.sign(signed, key=key, password=password, insecure=insecure)
         head = client.head_manifest(f"{s.repository}:{cosign.signature_tag(s.released_digest)}")
         if head is None:
             raise OperationError(f"cosign signed {signed}, but the registry has no signature for it")
-        signatures.append(Signature(s.service, signed, f"{s.repository}@{head.digest}", config.sign.key))
-    return tuple(signatures)
+        return Signature(s.service, signed, f"{s.repository}@{head.digest}", key)
+
+    return _each_service(sign, outcome.services)
 
 
 def attest_release(config: Config, outcome: ReleaseOutcome,
@@ -65,16 +71,26 @@ def attest_release(config: Config, outcome: ReleaseOutcome,
         return ()
     key = config.sign.key if config.sign is not None else None
     password = os.environ.get(config.sign.password_env, "") if config.sign is not None else ""
-    attested = []
-    for s in outcome.services:
+
+    def attest(s: ServiceOutcome) -> attestation.Attested | None:
         if not (s.ok and s.tagged and s.released_digest and s.verification is not None):
-            continue  # only what was verified and released
+            return None  # only what was verified and released
         if key is None and s.build.reused_from and _attested(client, s.repository, s.released_digest):
-            continue
+            return None
         insecure = is_loopback(parse_reference(s.repository).registry)
-        attested.append(attestation.attach(s.repository, s.released_digest, attestation.predicate(s.verification),
-                                           key=key, password=password, insecure=insecure))
-    return tuple(attested)
+        return attestation.attach(s.repository, s.released_digest, attestation.predicate(s.verification),
+                                  key=key, password=password, insecure=insecure)
+
+    return _each_service(attest, outcome.services)
+
+
+def _each_service(fn: Callable[[ServiceOutcome], T | None], services: Sequence[ServiceOutcome]) -> tuple[T, ...]:
+    """``fn`` of every service at once — one cosign process each (~0.1-0.15 s, mostly registry
+    round trips: in sequence they were the longest step after a cold release's builds, issue #20);
+    the results in order, the first error raised once every one has ended."""
+    with ThreadPoolExecutor(max_workers=max(1, len(services)), thread_name_prefix="cosign") as pool:
+        futures = [pool.submit(fn, s) for s in services]
+    return tuple(r for r in (f.result() for f in futures) if r is not None)
 
 
 def _attested(client: RegistryClient, repository: str, digest: str) -> bool:

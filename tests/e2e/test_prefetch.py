@@ -49,12 +49,14 @@ def layers_per_platform(repository: str, reference: str) -> dict[str, list[tuple
 
 
 def project(root: Path, base: str) -> Path:
-    """Two services built FROM ``base`` (one image shared by both, on both platforms)."""
+    """Two services built FROM ``base`` (one image shared by both, on both platforms), in
+    repositories of their own: no table an earlier test shared through them (shared_tables.py)."""
+    own = uuid.uuid4().hex[:8]
     for name in ("one", "two"):
         (root / name).mkdir(parents=True)
         (root / name / "Dockerfile").write_text(GOOD)
         (root / name / "app.py").write_text(f"print('{name} {uuid.uuid4().hex}')\n")
-    services = "".join(f"  {name}:\n    context: {name}\n    image: buildctl-e2e/prefetch-{name}\n"
+    services = "".join(f"  {name}:\n    context: {name}\n    image: buildctl-e2e/prefetch-{own}-{name}\n"
                        f"    build_args: {{BASE_IMAGE: '{base}'}}\n" for name in ("one", "two"))
     (root / "services.yaml").write_text(f"platforms: [{', '.join(BOTH)}]\nservices:\n{services}")
     return root
@@ -83,13 +85,21 @@ def test_on_a_fresh_agent_the_prefetch_reads_the_base_layers_once_for_every_serv
         assert (tables / f"{digest.replace(':', '-')}-{size}.json").is_file()
     for svc in record["services"]:
         assert svc["verified"], svc["checks"]
-        pushed = layers_per_platform(f"buildctl-e2e/prefetch-{svc['name']}", svc["index_digest"])
+        pushed = layers_per_platform(svc["repository"].split("/", 1)[1], svc["index_digest"])
         for platform in BOTH:  # the premise: the pushed image's bottom layers are the base's blobs
             assert pushed[platform][: len(base[platform])] == base[platform]
     # A second run finds them in the cache: nothing to read again.
     code, again, output = release(root, cache)
     assert code == 0, output
     assert (again["prefetch"]["layers"], again["prefetch"]["read"]) == (len(distinct), 0)
+    # Another fresh agent takes the tables the first run shared through the release's repositories.
+    code, fresh, output = release(root, tmp_path / "another-agent")
+    assert code == 0, output
+    assert (fresh["prefetch"]["layers"], fresh["prefetch"]["read"], fresh["prefetch"]["errors"]) == (
+        len(distinct), 0, [])
+    assert all(s["verified"] for s in fresh["services"])
+    assert all((tmp_path / "another-agent" / tables.relative_to(cache) / f"{d.replace(':', '-')}-{n}.json").is_file()
+               for d, n in distinct)
 
 
 def test_a_prefetch_the_registry_refuses_leaves_the_layers_to_verification(tmp_path: Path) -> None:

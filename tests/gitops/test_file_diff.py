@@ -1,4 +1,4 @@
-"""edits.file_diff hands difflib only the changed middle of a file: the diff it prints is what difflib
+"""gitops/file_diff.py hands difflib only the changed middle of a file: the diff it prints is what difflib
 prints for the whole file whenever lines are unique, and always a patch that turns before into after."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import random
 import re
 import subprocess
 
-from buildctl.gitops.edits import file_diff
+from buildctl.gitops.file_diff import file_diff
 
 _HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@")
 
