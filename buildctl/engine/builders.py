@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from concurrent.futures import Future
 from urllib.parse import urlsplit
 
 from buildctl import platforms as platforms_of
@@ -45,8 +46,12 @@ def runs_locally(cfg: BuilderConfig, info: EngineInfo, *, environ=None) -> bool:
 
 
 def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: EngineInfo,
-                   recreate: bool = False) -> BuilderReport:
-    state = _inspect(cfg.name)
+                   recreate: bool = False, read: Future[BuilderState | None] | None = None) -> BuilderReport:
+    """``read``: ``describe(cfg)`` started earlier; its answer stands for the first inspect when it
+    has one (a failed one is inspected again, so an error is the inspect's own)."""
+    state = _earlier(read) if read is not None else _UNREAD
+    if state is _UNREAD:
+        state = _inspect(cfg.name)
     action = BuilderAction.REUSED
     if cfg.driver is Driver.DOCKER and state is None:
         raise OperationError(
@@ -94,6 +99,16 @@ def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: Engi
 def describe(cfg: BuilderConfig) -> BuilderState | None:
     """The configured builder as it is now (None if missing), starting and changing nothing."""
     return _inspect(cfg.name)
+
+
+_UNREAD = object()  # no earlier answer to use
+
+
+def _earlier(read: Future[BuilderState | None]) -> BuilderState | None | object:
+    try:
+        return read.result()
+    except OperationError:
+        return _UNREAD
 
 
 def _inspect(name: str) -> BuilderState | None:

@@ -7,6 +7,7 @@ step. The release tag is written only after every service passed every check.
 from __future__ import annotations
 
 import shlex
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,6 +18,7 @@ from buildctl import interrupts
 from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
+from buildctl.engine.results import BinfmtAction, BuilderState
 from buildctl.errors import CommandError, OperationError
 from buildctl.inspect import prefetch, shared_tables, verify
 from buildctl.inspect.results import Check, CheckStatus, Verification
@@ -54,14 +56,19 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
 
     shared = shared_tables.of_release(config, client)
     warming = prefetch.started(config, client=client, shared=shared)  # the base images' layers, read while the builds run
-    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="side")
+    side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="side")
     asking = side.submit(engine.engine_info)  # `docker info` (~60 ms) beside the input digests
+    # So is `buildx inspect` (0.15-0.2 s, mostly waiting on the builder), from the moment one
+    # service is known to build; a release that builds nothing never runs it (issue #20).
+    inspecting = _Once(lambda: side.submit(builder.describe, config.builder))
     platforms = config.all_platforms()
     try:
         the_plan = planning.make_plan(config, run_id=run_id, options=options,
                                       commit_times=source_dates.commit_times(config, options))
+        if reuse_from is None:  # everything builds
+            inspecting()
         decisions = {} if reuse_from is None else reuse.decide(the_plan, client=client, bases=reuse_from.bases,
-                                                                rebuild=reuse_from.rebuild)
+                                                                rebuild=reuse_from.rebuild, on_build=inspecting)
         the_plan = reuse.apply(the_plan, decisions, nightly=bool(reuse_from and reuse_from.nightly))
     finally:
         info = asking.result()  # its error (no daemon) first: it says more than a failed input digest
@@ -72,7 +79,11 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         host = (binfmt.register_host(platforms, native=info.native_platform, config=config.binfmt)
                 if builder.runs_locally(config.builder, info) else ())
         lap("binfmt")
-        selected = builder.ensure_builder(config.builder, platforms=platforms, info=info)
+        # A handler registered just now changes what the builder reports (BuildKit looks for
+        # emulators on every inspect): then an earlier answer is stale.
+        fresh = not any(r.action is BinfmtAction.REGISTERED for r in host)
+        selected = builder.ensure_builder(config.builder, platforms=platforms, info=info,
+                                          read=inspecting.result if fresh else None)
         lap("builder")
     else:  # every service reused, no smoke command to run under emulation: no handler, no builder needed
         host, selected = (), reuse.no_builder(config.builder)
@@ -171,6 +182,19 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
                     tag_failure = tagging.failure(outcomes)
     outcomes = _each(lambda o: _clean_staging(o, client), outcomes)
     return outcomes, refused, tag_failure, refusal_hint
+
+
+class _Once:
+    """``start()`` called once, from whichever thread calls first; ``result`` is what it returned."""
+
+    def __init__(self, start: Callable[[], Future[BuilderState | None]]) -> None:
+        self._start, self._lock = start, threading.Lock()
+        self.result: Future[BuilderState | None] | None = None
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self.result is None:
+                self.result = self._start()
 
 
 def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome:

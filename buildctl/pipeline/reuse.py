@@ -15,7 +15,7 @@ an image filed under the new key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -56,10 +56,12 @@ class Decision:
 
 
 def decide(plan: Plan, *, client: RegistryClient, bases: tuple[ResolvedBase, ...],
-           rebuild: bool = False) -> dict[str, Decision]:
+           rebuild: bool = False, on_build: Callable[[], None] | None = None) -> dict[str, Decision]:
     """Per service: reused (and from where) or built (and why). The plan's build options are the
-    run's: its --pull / --no-cache defeat reuse."""
+    run's: its --pull / --no-cache defeat reuse. ``on_build`` hears at once (on the service's
+    thread) that a service will be built, before the other decisions have ended."""
     configs = {s.name: s for s in plan.config.services}
+    building = on_build or (lambda: None)
 
     def one(svc: ServicePlan) -> Decision:
         mine = tuple(keys.Base(b.reference, p, d) for b in bases if b.service == svc.name for p, d in b.digests)
@@ -72,6 +74,7 @@ def decide(plan: Plan, *, client: RegistryClient, bases: tuple[ResolvedBase, ...
         except OSError as exc:  # the build reads them too, and says so better: just build
             why = f"the context could not be read here: {exc.strerror or exc}"
         if why:
+            building()
             return Decision(svc.name, None, why=why, bases=mine)
         inputs = keys.Inputs(
             entries=entries, dockerfile=dockerfile, platforms=spec.platforms,
@@ -84,6 +87,7 @@ def decide(plan: Plan, *, client: RegistryClient, bases: tuple[ResolvedBase, ...
         found = None if rebuild else find(client, pointer, digest)
         if found:
             return Decision(svc.name, digest, reused=found, pointer=pointer, bases=mine)
+        building()
         why = REBUILD if rebuild else "no index released with these inputs"
         return Decision(svc.name, digest, pointer=pointer, why=why, bases=mine, moved=_moved(client, svc, mine))
 
@@ -103,9 +107,14 @@ def find(client: RegistryClient, pointer: str, digest: str) -> str | None:
         if (body.get("annotations") or {}).get(keys.ANNOTATION) != digest:
             log.info("%s names %s, which was not built from %s: building", pointer, head.digest, digest)
             return None
-        for child in body.get("manifests") or []:
-            if client.head_manifest(f"{repository}@{child['digest']}") is None:
-                log.info("%s: %s lists %s, which is gone: building", pointer, head.digest, child["digest"])
+        children = [child["digest"] for child in body.get("manifests") or []]
+        # Each platform's manifest and attestation, at once (in sequence: 4 round trips a service).
+        with ThreadPoolExecutor(max_workers=max(1, len(children)), thread_name_prefix="reuse-child") as pool:
+            present = list(pool.map(lambda child: client.head_manifest(f"{repository}@{child}") is not None,
+                                    children))
+        for child, there in zip(children, present, strict=True):
+            if not there:
+                log.info("%s: %s lists %s, which is gone: building", pointer, head.digest, child)
                 return None
         return index.digest
     except (OperationError, KeyError, TypeError, ValueError) as exc:

@@ -7,6 +7,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -40,6 +41,24 @@ def test_default_builder_is_reused_and_covers_both_platforms() -> None:
     report = builder.ensure_builder(BuilderConfig(), platforms=("linux/amd64", "linux/arm64"), info=info)
     assert (report.name, report.driver, report.action) == ("default", "docker", "reused")
     assert {"linux/amd64", "linux/arm64"} <= set(report.platforms)
+
+
+@pytest.mark.engine
+def test_an_earlier_inspect_stands_for_the_first_and_a_failed_one_is_inspected_again() -> None:
+    """The release starts `buildx inspect` as soon as one service is known to build (pipeline/release.py):
+    its answer is the report's (a missing builder too), and one that failed leaves the inspect (and
+    its error) to ensure_builder."""
+    info, both = engine.engine_info(), ("linux/amd64", "linux/arm64")
+    plain = builder.ensure_builder(BuilderConfig(), platforms=both, info=info)
+    with ThreadPoolExecutor(1) as pool:
+        early = pool.submit(builder.describe, BuilderConfig())
+        missing = pool.submit(builder.describe, BuilderConfig(name="nosuch"))
+        broken = pool.submit(lambda: (_ for _ in ()).throw(OperationError("docker vanished")))
+        assert builder.ensure_builder(BuilderConfig(), platforms=both, info=info, read=early) == plain
+        assert builder.ensure_builder(BuilderConfig(), platforms=both, info=info, read=broken) == plain
+    assert missing.result() is None
+    with pytest.raises(OperationError, match="buildx builder 'nosuch' not found"):
+        builder.ensure_builder(BuilderConfig(name="nosuch"), platforms=both, info=info, read=missing)
 
 
 @pytest.mark.engine
