@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from buildctl import jsonsafe, workdir
-from buildctl.inspect.image_fs import DIR, FILE, IMPLICIT_DIR, Entry, LayerTable
+from buildctl.inspect.image_fs import BINPRM_BUF_SIZE, DIR, FILE, HARDLINK, IMPLICIT_DIR, OTHER, SYMLINK, Entry
+from buildctl.inspect.image_fs import LayerTable, normalize
 from buildctl.registry.bounds import Deadline
 
 log = logging.getLogger(__name__)
@@ -73,16 +74,32 @@ def load_table(data: bytes) -> LayerTable:
     for row in doc["entries"]:
         path, kind, mode, *rest = row
         target = rest[0] if rest else ""
-        head = base64.b64decode(rest[1]) if len(rest) > 1 else b""
+        head = base64.b64decode(rest[1], validate=True) if len(rest) > 1 else b""
         interp = rest[2] if len(rest) > 2 else ""
         page_align = rest[3] if len(rest) > 3 else 0
-        if not isinstance(page_align, int) or isinstance(page_align, bool) or page_align < 0:
-            raise ValueError(f"invalid load alignment {page_align!r} of {path!r}")
         problem = rest[4] if len(rest) > 4 else ""
-        if not isinstance(problem, str):
-            raise ValueError(f"invalid load problem {problem!r} of {path!r}")
+        # As scan_layer makes them: a table from the cache folder (it may be shared) or the registry
+        # (shared_tables.py) that is not one is refused whole, never half used.
+        if not (_is_path(path) and kind in _KINDS and _is_int(mode) and 0 <= mode <= 0o7777
+                and isinstance(target, str) and len(head) <= BINPRM_BUF_SIZE and isinstance(interp, str)
+                and _is_int(page_align) and page_align >= 0 and isinstance(problem, str) and len(rest) <= 5):
+            raise ValueError(f"invalid table entry for {str(path)[:80]!r}")
         entries[path] = compact_entry(kind, mode, target, head, interp, page_align, problem)
-    return LayerTable(entries, frozenset(doc["whiteouts"]), frozenset(doc["opaque"]))
+    whiteouts, opaque = doc["whiteouts"], doc["opaque"]
+    if not (isinstance(whiteouts, list) and isinstance(opaque, list) and all(map(_is_path, whiteouts + opaque))):
+        raise ValueError("invalid whiteouts or opaque folders")
+    return LayerTable(entries, frozenset(whiteouts), frozenset(opaque))
+
+
+_KINDS = frozenset({FILE, DIR, SYMLINK, HARDLINK, OTHER, IMPLICIT_DIR})
+
+
+def _is_path(path: object) -> bool:
+    return isinstance(path, str) and "\0" not in path and path == normalize(path)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def default_cache_dir() -> Path:

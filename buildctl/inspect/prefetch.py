@@ -5,7 +5,7 @@ A pushed image's bottom layers are its base image's layers, blob for blob (Build
 base's compressed blobs as they are), so their tables (inspect.layers) can be made before the
 build ends: the plan knows each service's base image — the ``FROM`` image under its target stage
 (dockerfile.image_base) — and the platforms it is pulled for. Each distinct layer is read once
-for every service and platform that shares it, through verify.read_layer into the same
+for every service and platform that shares it, through layer_reads.read_layer into the same
 content-addressed LayerCache verification uses (bytes checked against the digest and size).
 
 Never in the build's way: daemon threads at a lower CPU priority while the builds run (back to
@@ -27,14 +27,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from buildctl.inspect import threads
+from buildctl.inspect import shared_tables, threads
 from buildctl.inspect.descriptors import Descriptor, descriptor, is_attestation, platform_of
 from buildctl.inspect.dockerfile import BUILD, TARGET, BaseImage, image_base
 from buildctl.inspect.dockerfile_files import read_dockerfile
 from buildctl.inspect.layers import LayerCache, ScanLimits, shared_layer_cache
 from buildctl.inspect.shared_tables import SharedTables
 from buildctl.inspect.results import PrefetchReport
-from buildctl.inspect.verify import MAX_LAYERS, read_layer
+from buildctl.inspect.layer_reads import read_layer
+from buildctl.inspect.verify import MAX_LAYERS
 from buildctl.model import Config
 from buildctl.platforms import Platform, PlatformError
 from buildctl.references import parse_reference
@@ -127,8 +128,10 @@ class Prefetch:
     """The prefetch of ``targets``' layers into ``cache``; ``start`` returns at once."""
 
     def __init__(self, targets: Sequence[BaseTarget], *, client: RegistryClient, cache: LayerCache,
-                 limits: ScanLimits, seconds: float = PREFETCH_SECONDS, shared: SharedTables | None = None) -> None:
-        self.targets, self.cache, self.limits, self.shared = tuple(targets), cache, limits, shared
+                 limits: ScanLimits, seconds: float = PREFETCH_SECONDS, shared: SharedTables | None = None,
+                 homes: tuple[str, ...] = ()) -> None:
+        self.targets, self.cache, self.limits = tuple(targets), cache, limits
+        self.shared, self.homes = shared, homes  # tables shared in the repositories verified later
         # The run's credential lookup, so each registry gets its own credentials only (registry/credentials.py).
         self.client = RegistryClient(credentials=client.auth.source, timeout=READ_TIMEOUT, retry=_RETRY)
         self.deadline = Deadline(seconds, what="prefetching the base images' layers")
@@ -169,7 +172,8 @@ class Prefetch:
         with self._lock:
             ended = self._ended if self._ended is not None else time.monotonic()
             report = PrefetchReport(tuple(self._images), len(self._keys), self._read,
-                                    round(ended - self._started, 3), tuple(self._errors))
+                                    round(ended - self._started, 3), tuple(self._errors),
+                                    shared=self.shared.taken if self.shared is not None else 0)
         return report
 
     # ------------------------------------------------------------------ in the daemon threads
@@ -188,7 +192,7 @@ class Prefetch:
                 with slots, self._niced():
                     self._guarded(f"layer {job[1].digest}", lambda: read_layer(
                         self.client, job[0], job[1], cache=self.cache, limits=self.limits, deadline=self.deadline,
-                        on_read=self._count_read, shared=self.shared))
+                        on_read=self._count_read, shared=self.shared, homes=self.homes or None))
             # Only what no cache holds: a table on disk is read when (and only if) a verification
             # needs it — a rebuild that changed nothing reuses verdicts and needs none.
             missing = [job for key, job in jobs.items() if not self.cache.has(key)]
@@ -272,5 +276,5 @@ def started(config: Config, *, client: RegistryClient, cache: LayerCache | None 
     # Never past the verification's own deadline: a verification waiting for a layer the prefetch
     # reads must see it end (and read the layer itself) before its deadline does.
     return Prefetch(targets_of(config) if enabled() else (), client=client, cache=cache or shared_layer_cache(),
-                    limits=limits or ScanLimits(), shared=shared,
+                    limits=limits or ScanLimits(), shared=shared, homes=shared_tables.homes_of(config),
                     seconds=min(PREFETCH_SECONDS, config.verify.deadline_seconds)).start()

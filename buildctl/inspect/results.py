@@ -77,9 +77,10 @@ class PrefetchReport:
 
     images: tuple[str, ...]  # "REFERENCE PLATFORM" read
     layers: int  # distinct layers of those images
-    read: int  # read from the registry by the prefetch; the others were in the layer cache already
+    read: int  # read from the registry by the prefetch; the others were in the layer cache or shared
     seconds: float  # from its start until the last layer was ready, or it stopped
     errors: tuple[str, ...]  # one line each; the verification reads those layers itself
+    shared: int = 0  # tables this run took from the registry instead of reading a layer (shared_tables.py)
 
 
 @dataclass(frozen=True)

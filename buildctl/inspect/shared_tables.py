@@ -3,15 +3,19 @@
 Verification needs a layer's table (cache.dump_table: each path, its mode, an ELF file's head), and
 making one means reading and inflating the layer: an 87 MB base layer is 1.6 s of CPU, and on a
 fresh CI agent the sample's two base layers took ~3 s of the 2 cores while BuildKit built. Like
-BuildKit's registry cache for layers, each run publishes the table of every large layer it read to
-the release's own repository, and a run with an empty cache looks there before reading a layer.
+BuildKit's registry cache for layers, a run shares the table of every large layer it read in the
+repositories of the images that hold it, and a run with an empty cache looks there first.
 
 A shared table is an empty OCI index (as release claims are: one PUT, one GET, no blob upload)
 under ``REPO:buildctl-layer-v<format>-<hex>``, whose annotations name the layer's digest, its size
-and the table format, and carry the table (gzip, base64). It is used only when it is bound to what
-is asked: same digest, same size, this format, a table ``load_table`` accepts (inflated within a
-bound); anything else is as if absent, and the layer is read. Whoever can push to the release
-repository could replace the released images themselves: a table there adds no trust of its own.
+and the table format, and carry the table (zlib, base64). It is used only when it is bound to what
+is asked — same digest, same size, this format, a table ``load_table`` accepts (inflated within a
+bound) — and the layer's blob is in that repository with that size; anything else is as if absent,
+and the layer is read. A table in repository R vouches only for an image verified in R: whoever
+can push to R could replace R's images themselves, so it adds no trust of its own there. It is
+never kept in the layer cache, which holds only tables made from the bytes. Registry calls here
+have a 5 s timeout and no retries, and publishing runs on a daemon thread: a slow or read-only
+registry costs a read of the layer, never the release.
 """
 
 from __future__ import annotations
@@ -21,16 +25,19 @@ import binascii
 import json
 import logging
 import os
+import threading
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from concurrent.futures import Future
 
 from buildctl import jsonsafe
 from buildctl.errors import OperationError
+from buildctl.inspect import threads
 from buildctl.inspect.cache import FORMAT_VERSION, dump_table, load_table
 from buildctl.inspect.image_fs import LayerTable
 from buildctl.model import Config
 from buildctl.registry.client import RegistryClient
+from buildctl.registry.results import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -40,48 +47,76 @@ FORMAT_KEY, TABLE_KEY = "org.buildctl.layer.table-format", "org.buildctl.layer.t
 DISABLE_ENV = "BUILDCTL_SHARED_TABLES"  # "0": neither look for shared tables nor publish any
 MIN_LAYER_BYTES = 1 << 20  # a smaller layer is read about as fast as its table is fetched
 MAX_PACKED_BYTES = 3 << 20  # the index stays under the 4 MiB manifests may have (registry/client.py)
-MAX_TABLE_BYTES = 64 << 20  # inflated: a table is ~1% of its layer
+MAX_TABLE_BYTES = 16 << 20  # inflated: a table is ~1% of its layer (87 MB: 0.95 MB)
+TIMEOUT = 5.0
 
 
 def tag_of(digest: str) -> str:
     return f"buildctl-layer-v{FORMAT_VERSION}-{digest.removeprefix('sha256:')}"
 
 
-@dataclass(frozen=True)
 class SharedTables:
-    """Where this run looks for shared tables (``repositories``, in order) and publishes them (the
-    first): the release's own repositories, on its registry client."""
+    """One release's shared tables: fetched once per (repository, layer), shared in the background.
+    ``taken`` counts the tables this run used instead of reading a layer (the record says it)."""
 
-    client: RegistryClient = field(repr=False, compare=False)
-    repositories: tuple[str, ...]
+    def __init__(self, client: RegistryClient) -> None:
+        # The run's credential lookup (each registry its own credentials), bounded as said above.
+        self._client = RegistryClient(credentials=client.auth.source, timeout=TIMEOUT,
+                                      retry=RetryPolicy(attempts=1, total_seconds=TIMEOUT))
+        self._lock = threading.Lock()
+        self._fetched: dict[tuple[str, str, int], Future[LayerTable | None]] = {}
+        self.taken = 0
 
-    def fetch(self, digest: str, size: int | None) -> LayerTable | None:
+    def get(self, repository: str, digest: str, size: int | None) -> LayerTable | None:
+        """The table shared in ``repository`` for the layer ``digest`` of ``size``, if one is bound to it."""
         if size is None or size < MIN_LAYER_BYTES or not digest.startswith("sha256:"):
             return None
-        for repository in self.repositories:
+        key = (repository, digest, size)
+        with self._lock:
+            pending, mine = self._fetched.get(key), False
+            if pending is None:
+                pending, mine = self._fetched.setdefault(key, Future()), True
+        if mine:
             try:
-                head = self.client.head_manifest(f"{repository}:{tag_of(digest)}")
-                if head is None:
-                    continue
-                table = table_of(self.client.get_manifest(f"{repository}@{head.digest}").content,
-                                 digest=digest, size=size)
-            except OperationError as exc:  # a registry that will not say: the layer is read instead
-                log.info("no shared table of %s from %s: %s", digest, repository, exc.message)
-                continue
-            if table is not None:
-                return table
-        return None
+                pending.set_result(self._fetch(repository, digest, size))
+            except BaseException:  # those waiting for it read the layer; this caller sees the error
+                pending.set_result(None)
+                raise
+        table = pending.result()
+        if table is not None:
+            with self._lock:
+                self.taken += 1
+        return table
 
-    def publish(self, digest: str, size: int | None, table: LayerTable) -> None:
-        if size is None or size < MIN_LAYER_BYTES or not self.repositories or not digest.startswith("sha256:"):
+    def _fetch(self, repository: str, digest: str, size: int) -> LayerTable | None:
+        try:
+            head = self._client.head_manifest(f"{repository}:{tag_of(digest)}")
+            if head is None or self._client.head_blob(repository, digest) != size:
+                return None
+            return table_of(self._client.get_manifest(f"{repository}@{head.digest}").content,
+                            digest=digest, size=size)
+        except OperationError as exc:  # a registry that will not say: the layer is read instead
+            log.info("no shared table of %s from %s: %s", digest, repository, exc.message)
+            return None
+
+    def publish(self, repository: str, digest: str, size: int | None, table: LayerTable) -> None:
+        """Share ``table`` in ``repository`` unless it is there already; on a daemon thread."""
+        if size is None or size < MIN_LAYER_BYTES or not digest.startswith("sha256:"):
             return
+        with self._lock:
+            known = self._fetched.get((repository, digest, size))
+        if known is not None and known.done() and known.result() is not None:
+            return
+        threads.start(lambda: self._put(repository, digest, size, table), name="share-table")
+
+    def _put(self, repository: str, digest: str, size: int, table: LayerTable) -> None:
         document = document_of(table, digest=digest, size=size)
         if document is None:
             return
         try:
-            self.client.put_manifest(f"{self.repositories[0]}:{tag_of(digest)}", document, INDEX_TYPE)
+            self._client.put_manifest(f"{repository}:{tag_of(digest)}", document, INDEX_TYPE)
         except OperationError as exc:  # a read-only registry, a quota: the next fresh agent reads the layer
-            log.info("could not share the table of %s: %s", digest, exc.message)
+            log.info("could not share the table of %s in %s: %s", digest, repository, exc.message)
 
 
 def document_of(table: LayerTable, *, digest: str, size: int) -> bytes | None:
@@ -112,8 +147,13 @@ def table_of(content: bytes, *, digest: str, size: int) -> LayerTable | None:
 
 def of_release(config: Config, client: RegistryClient, *, environ: Mapping[str, str] | None = None,
                ) -> SharedTables | None:
-    """A release's shared tables: in its services' repositories, sorted (the same first one run
-    after run, whatever order services.yaml lists them in); None when BUILDCTL_SHARED_TABLES=0."""
+    """A release's shared tables; None when BUILDCTL_SHARED_TABLES=0."""
     if (os.environ if environ is None else environ).get(DISABLE_ENV, "1") == "0":
         return None
-    return SharedTables(client, tuple(sorted({f"{config.registry}/{s.image}" for s in config.services})))
+    return SharedTables(client)
+
+
+def homes_of(config: Config) -> tuple[str, ...]:
+    """The repositories a release verifies images in: where the prefetch looks for and shares the
+    tables of the base layers (those images hold them)."""
+    return tuple(sorted({f"{config.registry}/{s.image}" for s in config.services}))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from buildctl.errors import OperationError, UsageError
@@ -46,10 +46,10 @@ from buildctl.inspect.image_fs import LayeredView, LayerTable
 from buildctl.inspect.layers import (
     LayerCache,
     ScanLimits,
-    scan_layer,
     shared_layer_cache,
 )
 from buildctl.inspect.results import Check, CheckStatus, PlatformImage, Verification
+from buildctl.inspect.layer_reads import read_layer
 from buildctl.inspect.shared_tables import SharedTables
 from buildctl.platforms import Platform, PlatformError
 from buildctl.references import ImageReference, parse_reference
@@ -180,30 +180,6 @@ class _Verifier:
             return self.platform(platform, manifest)[1]
         except OperationError as exc:
             raise _located(exc, f"{self.ref.name}@{digest} {platform}") from None
-
-
-def read_layer(client: RegistryClient, ref: ImageReference, layer: Descriptor, *, cache: LayerCache,
-               limits: ScanLimits, deadline: Deadline, on_read: Callable[[], None] | None = None,
-               shared: SharedTables | None = None) -> LayerTable:
-    """The table of ``layer`` (of ``ref``'s repository): from ``cache``, else from ``shared`` (an
-    earlier run's, through the registry), else streamed and scanned, its bytes checked against the
-    digest and size (verification and prefetch share this); then shared in turn. ``on_read`` runs
-    when this call, not a cache, read it."""
-    digest, size, what = layer.digest, layer.size, f"layer {layer.digest}"
-
-    def load() -> LayerTable:
-        if shared is not None and (table := shared.fetch(digest, size)) is not None:
-            return table
-        table = client.stream_blob(ref, digest, lambda body: scan_layer(body, limits=limits, deadline=deadline,
-                                                                        what=what), size=size, deadline=deadline)
-        if on_read is not None:
-            on_read()
-        if shared is not None:
-            shared.publish(digest, size, table)
-        return table
-    # Keyed by size too: a table read for a descriptor of the true size must not vouch for one
-    # that claims another (the read checks the size as the blob arrives).
-    return cache.get(digest if size is None else f"{digest}/{size}", load, deadline=deadline)
 
 
 def _located(exc: OperationError, where: str) -> OperationError:

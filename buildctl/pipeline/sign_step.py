@@ -22,6 +22,7 @@ from buildctl.registry.client import RegistryClient
 from buildctl.signing import attestation, cosign
 
 T = TypeVar("T")
+MAX_COSIGNS = 8  # cosign processes at once (a repository of 1,000 services is not 1,000 processes)
 
 
 def preflight(config: Config) -> None:
@@ -88,7 +89,7 @@ def _each_service(fn: Callable[[ServiceOutcome], T | None], services: Sequence[S
     """``fn`` of every service at once — one cosign process each (~0.1-0.15 s, mostly registry
     round trips: in sequence they were the longest step after a cold release's builds, issue #20);
     the results in order, the first error raised once every one has ended."""
-    with ThreadPoolExecutor(max_workers=max(1, len(services)), thread_name_prefix="cosign") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(services), MAX_COSIGNS)), thread_name_prefix="cosign") as pool:
         futures = [pool.submit(fn, s) for s in services]
     return tuple(r for r in (f.result() for f in futures) if r is not None)
 

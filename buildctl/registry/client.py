@@ -153,6 +153,16 @@ class RegistryClient:
             raise OperationError(f"blob {digest} of {ref.name}: registry sent bytes with another digest")
         return content
 
+    def head_blob(self, reference: ImageReference | str, digest: str) -> int | None:
+        """HEAD a blob of ``reference``'s repository: its size, or None when the registry has none."""
+        ref = _as_ref(reference)
+        response = self._transport.request("HEAD", ref, f"blobs/{digest}", what=f"blob {digest} of {ref}",
+                                           missing_ok=True)
+        if response.status_code == 404:
+            return None
+        length = response.headers.get("Content-Length", "")
+        return int(length) if length.isdigit() else None
+
     def stream_blob(self, reference: ImageReference | str, digest: str, consume: Callable[[BinaryIO], T], *,
                     size: int | None = None, deadline: Deadline | None = None) -> T:
         """Stream a blob (a layer) through ``consume`` and verify its digest at the end.

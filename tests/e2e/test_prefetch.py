@@ -97,9 +97,11 @@ def test_on_a_fresh_agent_the_prefetch_reads_the_base_layers_once_for_every_serv
     assert code == 0, output
     assert (fresh["prefetch"]["layers"], fresh["prefetch"]["read"], fresh["prefetch"]["errors"]) == (
         len(distinct), 0, [])
+    assert fresh["prefetch"]["shared"] >= len(distinct)  # and the record says so
     assert all(s["verified"] for s in fresh["services"])
-    assert all((tmp_path / "another-agent" / tables.relative_to(cache) / f"{d.replace(':', '-')}-{n}.json").is_file()
-               for d, n in distinct)
+    # Tables from the registry vouch for their own repository only: never kept as if read here.
+    assert not any((tmp_path / "another-agent" / tables.relative_to(cache) / f"{d.replace(':', '-')}-{n}.json").exists()
+                   for d, n in distinct)
 
 
 def test_a_prefetch_the_registry_refuses_leaves_the_layers_to_verification(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import tarfile
+import time
 import uuid
 import zlib
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 from buildctl.errors import OperationError
 from buildctl.inspect import shared_tables
-from buildctl.inspect.cache import FORMAT_VERSION
+from buildctl.inspect.cache import FORMAT_VERSION, dump_table, load_table
 from buildctl.inspect.image_fs import FILE, Entry, LayerTable
 from buildctl.inspect.layers import LayerCache
 from buildctl.inspect.results import CheckStatus
@@ -28,11 +29,12 @@ from buildctl.inspect.shared_tables import SharedTables, document_of, table_of, 
 from buildctl.inspect.verify import VerifyOptions, verify_image
 from buildctl.registry.client import RegistryClient
 from tests.helpers.cli import REGISTRY
-from tests.helpers.crafted_images import OCI_INDEX, OCI_MANIFEST, image_manifest, index_of, push_blob, push_manifest
+from tests.helpers.crafted_images import OCI_INDEX, OCI_MANIFEST, image_manifest, index_of
+from tests.helpers.crafted_images import push_blob, push_manifest, pushed_digest
 from tests.helpers.elf import elf_for
 
 DIGEST, SIZE = "sha256:" + "ab" * 32, 5 << 20
-TABLE = LayerTable({"bin/app": Entry(FILE, 0o755, head=b"\x7fELF" + bytes(60))}, frozenset(), frozenset())
+TABLE = LayerTable({"/bin/app": Entry(FILE, 0o755, head=b"\x7fELF" + bytes(60))}, frozenset(), frozenset())
 
 
 def _annotations(document: bytes) -> dict:
@@ -74,14 +76,25 @@ def test_a_table_that_inflates_past_its_bound_is_ignored() -> None:
 
 
 def test_small_layers_are_neither_fetched_nor_published() -> None:
-    class Refusing:  # any registry call would fail the test
-        def __getattr__(self, name: str):
-            raise AssertionError(f"registry called: {name}")
+    with RegistryClient() as client:
+        tables = SharedTables(client)
+    tables._client = None  # type: ignore[assignment]  # any registry call would fail the test
+    assert tables.get("r/x", DIGEST, shared_tables.MIN_LAYER_BYTES - 1) is None
+    assert tables.get("r/x", DIGEST, None) is None
+    tables.publish("r/x", DIGEST, shared_tables.MIN_LAYER_BYTES - 1, TABLE)
 
-    tables = SharedTables(Refusing(), ("r/x",))  # type: ignore[arg-type]
-    assert tables.fetch(DIGEST, shared_tables.MIN_LAYER_BYTES - 1) is None
-    tables.publish(DIGEST, shared_tables.MIN_LAYER_BYTES - 1, TABLE)
-    assert tables.fetch(DIGEST, None) is None
+
+def test_a_table_that_is_not_one_scan_layer_makes_is_refused_whole() -> None:
+    """load_table checks each entry as scan_layer makes them (a table from the registry is input)."""
+    good = json.loads(dump_table(TABLE))
+    for bad in (["app", "f", 493], ["/app", "f", "755"], ["/app", "x", 493], ["/a/../app", "f", 493],
+                ["/app", "f", 493, "", "", ["a"]], ["/app", "f", 0o17777], ["/app", "f", True],
+                ["/app", "f", 493, "", base64.b64encode(bytes(300)).decode()], ["/app\0", "f", 493]):
+        doc = {**good, "entries": [bad]}
+        with pytest.raises((ValueError, TypeError)):
+            load_table(json.dumps(doc).encode())
+    with pytest.raises(ValueError):
+        load_table(json.dumps({**good, "whiteouts": ["rel"]}).encode())
 
 
 # --------------------------------------------------------------------------- on the real registry
@@ -100,42 +113,69 @@ def _big_layer() -> tuple[bytes, bytes]:
     return gzip.compress(out.getvalue(), mtime=0), out.getvalue()
 
 
+LAYER, TAR = _big_layer()
+
+
 def _pushed_image(repository: str) -> tuple[str, str]:
-    layer, tar = _big_layer()
     config = json.dumps({"architecture": "arm64", "os": "linux", "config": {"Entrypoint": ["/app"]},
-                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(
-                             tar).hexdigest()]}}).encode()
-    push_blob(REGISTRY, repository, layer)
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(TAR).hexdigest()]}}).encode()
+    push_blob(REGISTRY, repository, LAYER)
     push_blob(REGISTRY, repository, config)
-    manifest = push_manifest(REGISTRY, repository, "m", image_manifest(config, [layer]), OCI_MANIFEST)
+    manifest = push_manifest(REGISTRY, repository, "m", image_manifest(config, [LAYER]), OCI_MANIFEST)
     push_manifest(REGISTRY, repository, "v1", index_of(manifest, ARM), OCI_INDEX)
-    return f"{REGISTRY}/{repository}:v1", "sha256:" + hashlib.sha256(layer).hexdigest()
+    return f"{REGISTRY}/{repository}:v1", "sha256:" + hashlib.sha256(LAYER).hexdigest()
 
 
-def _verify(reference: str, cache_dir: Path, client: RegistryClient, shared: SharedTables | None):
-    return verify_image(reference, platforms=["linux/arm64"], client=client, layers=LayerCache(cache_dir),
-                        options=VerifyOptions(shared=shared))
+def _verify(reference: str, cache: LayerCache, shared: SharedTables | None):
+    with RegistryClient() as client:
+        return verify_image(reference, platforms=["linux/arm64"], client=client, layers=cache,
+                            options=VerifyOptions(shared=shared))
+
+
+def _shared_in(repository: str, layer: str, *, within: float = 10.0) -> bool:
+    """Publishing runs on a daemon thread: wait for the tag."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if pushed_digest(REGISTRY, repository, tag_of(layer)):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @pytest.mark.engine
-def test_an_empty_cache_takes_the_table_an_earlier_run_shared_instead_of_reading_the_layer(tmp_path: Path) -> None:
-    repository = f"buildctl-test-shared/{uuid.uuid4().hex[:8]}"
-    reference, layer = _pushed_image(repository)
+def test_an_empty_cache_takes_the_table_shared_in_the_images_own_repository(tmp_path: Path) -> None:
+    own, other = (f"buildctl-test-shared/{uuid.uuid4().hex[:8]}" for _ in range(2))
+    reference, layer = _pushed_image(own)
     with RegistryClient() as client:
-        shared = SharedTables(client, (f"{REGISTRY}/{repository}",))
-        first = _verify(reference, tmp_path / "agent-1", client, shared)
-        assert first.ok, first.checks
-        assert tag_of(layer) in client.list_tags(f"{REGISTRY}/{repository}")  # published
-        # The layer's bytes gone from the registry: only the shared table can vouch for them now.
-        gone = httpx.delete(f"http://{REGISTRY}/v2/{repository}/blobs/{layer}", timeout=30)
-        assert gone.status_code == 202, gone.text
-        with pytest.raises(OperationError):  # without the shared table, an empty cache must read the layer
-            _verify(reference, tmp_path / "agent-2", client, None)
-        second = _verify(reference, tmp_path / "agent-3", client, shared)
-        assert second.ok and [c.status for c in second.checks] == [c.status for c in first.checks]
+        first_cache = LayerCache(tmp_path / "agent-1")
+        first = _verify(reference, first_cache, SharedTables(client))
+        assert first.ok and first_cache.loads == 1, first.checks
+        assert _shared_in(own, layer)
+        # A fresh agent: the table stands for the layer's bytes (no layer read), with the same verdicts.
+        tables, fresh = SharedTables(client), LayerCache(tmp_path / "agent-2")
+        second = _verify(reference, fresh, tables)
+        assert second.ok and (fresh.loads, tables.taken) == (0, 1)
+        assert [(c.name, c.status) for c in second.checks] == [(c.name, c.status) for c in first.checks]
         assert any(c.status is CheckStatus.PASS for c in second.checks)
-        # A table bound to another layer, put under this layer's tag, vouches for nothing.
+        assert not list((tmp_path / "agent-2").rglob("*.json")) or all(
+            "tables" not in p.parts for p in (tmp_path / "agent-2").rglob("*.json"))  # never kept as if read here
+        # The same image in another repository: a table shared in `own` vouches for nothing there.
+        other_reference, _ = _pushed_image(other)
+        tables, cache = SharedTables(client), LayerCache(tmp_path / "agent-3")
+        assert _verify(other_reference, cache, tables).ok and (cache.loads, tables.taken) == (1, 0)
+        # A table bound to another layer, under this layer's tag, is no table for it.
         forged = document_of(TABLE, digest="sha256:" + "ef" * 32, size=SIZE)
-        client.put_manifest(f"{REGISTRY}/{repository}:{tag_of(layer)}", forged, shared_tables.INDEX_TYPE)
+        client.put_manifest(f"{REGISTRY}/{own}:{tag_of(layer)}", forged, shared_tables.INDEX_TYPE)
+        tables, cache = SharedTables(client), LayerCache(tmp_path / "agent-4")
+        assert _verify(reference, cache, tables).ok and (cache.loads, tables.taken) == (1, 0)
+        assert _shared_in(own, layer)
+        # The layer's blob gone: no table vouches for a layer a pull could not fetch.
+        client.put_manifest(f"{REGISTRY}/{own}:{tag_of(layer)}", document_of(
+            first_cache.get(f"{layer}/{len(LAYER)}", lambda: TABLE), digest=layer, size=len(LAYER)),
+            shared_tables.INDEX_TYPE)
+        gone = httpx.delete(f"http://{REGISTRY}/v2/{own}/blobs/{layer}", timeout=30)
+        assert gone.status_code == 202, gone.text
+        tables = SharedTables(client)
         with pytest.raises(OperationError):
-            _verify(reference, tmp_path / "agent-4", client, shared)
+            _verify(reference, LayerCache(tmp_path / "agent-5"), tables)
+        assert tables.taken == 0
