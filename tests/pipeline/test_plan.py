@@ -123,11 +123,13 @@ def test_the_printed_buildx_command_is_the_one_that_runs(tmp_path: Path) -> None
     assert built.code == 0, built.output
     calls = [json.loads(line) for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
     ran = [argv for argv in calls if argv[:2] == ["buildx", "build"] and "--metadata-file" in argv]
-    assert len(ran) == 1, calls
+    # One build, or one more for each transient failure it said it retried (engine/retry.py): a
+    # loaded CI machine sees a push fail now and then. Every attempt runs plan's command.
+    assert len(ran) == 1 + built.output.count("failed, retrying in"), (calls, built.output)
     record = json.loads((project / "release.json").read_text())
     planned_id = printed["staging_ref"].rsplit(STAGING_PREFIX, 1)[1]
     expected = [word.replace(planned_id, record["run_id"]) for word in printed["buildx"]]
-    assert ["docker", *ran[0]] == expected
+    assert all(["docker", *attempt] == expected for attempt in ran)
     assert ran[0][ran[0].index("--builder") + 1] == "default" and "--pull" in ran[0]
     assert "PIP_EXTRAS=[prod]" in ran[0]
 
