@@ -86,7 +86,9 @@ def load_table(data: bytes) -> LayerTable:
             raise ValueError(f"invalid table entry for {str(path)[:80]!r}")
         entries[path] = compact_entry(kind, mode, target, head, interp, page_align, problem)
     whiteouts, opaque = doc["whiteouts"], doc["opaque"]
-    if not (isinstance(whiteouts, list) and isinstance(opaque, list) and all(map(_is_path, whiteouts + opaque))):
+    # A whiteout's folder is kept as the tar names it (`dir/.wh..` is "/dir/."): absolute, not normalised.
+    if not (isinstance(whiteouts, list) and isinstance(opaque, list)
+            and all(isinstance(p, str) and p.startswith("/") for p in whiteouts + opaque)):
         raise ValueError("invalid whiteouts or opaque folders")
     return LayerTable(entries, frozenset(whiteouts), frozenset(opaque))
 
@@ -95,7 +97,7 @@ _KINDS = frozenset({FILE, DIR, SYMLINK, HARDLINK, OTHER, IMPLICIT_DIR})
 
 
 def _is_path(path: object) -> bool:
-    return isinstance(path, str) and "\0" not in path and path == normalize(path)
+    return isinstance(path, str) and path == normalize(path)
 
 
 def _is_int(value: object) -> bool:

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from buildctl.inspect import shared_tables, threads
+from buildctl.inspect import threads
 from buildctl.inspect.descriptors import Descriptor, descriptor, is_attestation, platform_of
 from buildctl.inspect.dockerfile import BUILD, TARGET, BaseImage, image_base
 from buildctl.inspect.dockerfile_files import read_dockerfile
@@ -61,6 +61,7 @@ class BaseTarget:
 
     reference: str
     platforms: tuple[str, ...]
+    homes: tuple[str, ...] = ()  # the repositories of the services built on it (shared_tables.py)
 
 
 def pulled_for(base: BaseImage, platforms: Sequence[str]) -> tuple[str, ...]:
@@ -74,17 +75,20 @@ def pulled_for(base: BaseImage, platforms: Sequence[str]) -> tuple[str, ...]:
         return ()  # the build will say what is wrong with it
 
 
-def wanted(bases: Iterable[tuple[BaseImage | None, Sequence[str]]]) -> tuple[BaseTarget, ...]:
+def wanted(bases: Iterable[tuple[BaseImage | None, Sequence[str]] | tuple[BaseImage | None, Sequence[str], str]],
+           ) -> tuple[BaseTarget, ...]:
     """One target per distinct base image (first seen first), the platforms of every service that
-    uses it merged: a base shared by three services is read once."""
+    uses it merged (and its repository, when given third): a base shared by three services is read once."""
     merged: dict[str, dict[str, None]] = {}
-    for base, platforms in bases:
+    homes: dict[str, dict[str, None]] = {}
+    for base, platforms, *home in bases:
         if base is None:
             continue
         need = pulled_for(base, platforms)
         if need:
             merged.setdefault(base.reference, {}).update(dict.fromkeys(need))
-    return tuple(BaseTarget(ref, tuple(platforms)) for ref, platforms in merged.items())
+            homes.setdefault(base.reference, {}).update(dict.fromkeys(home))
+    return tuple(BaseTarget(ref, tuple(platforms), tuple(sorted(homes[ref]))) for ref, platforms in merged.items())
 
 
 def platform_manifests(index: Mapping[str, Any], platforms: Sequence[str]) -> dict[str, Descriptor]:
@@ -116,7 +120,7 @@ def targets_of(config: Config) -> tuple[BaseTarget, ...]:
         except Exception as exc:  # noqa: BLE001 - never the prefetch's to fail a build: the build reports it
             log.debug("prefetch: no base image for %s: %s", service.name, exc)
             continue
-        bases.append((base, service.platforms))
+        bases.append((base, service.platforms, f"{config.registry}/{service.image}"))
     return wanted(bases)
 
 
@@ -128,10 +132,8 @@ class Prefetch:
     """The prefetch of ``targets``' layers into ``cache``; ``start`` returns at once."""
 
     def __init__(self, targets: Sequence[BaseTarget], *, client: RegistryClient, cache: LayerCache,
-                 limits: ScanLimits, seconds: float = PREFETCH_SECONDS, shared: SharedTables | None = None,
-                 homes: tuple[str, ...] = ()) -> None:
-        self.targets, self.cache, self.limits = tuple(targets), cache, limits
-        self.shared, self.homes = shared, homes  # tables shared in the repositories verified later
+                 limits: ScanLimits, seconds: float = PREFETCH_SECONDS, shared: SharedTables | None = None) -> None:
+        self.targets, self.cache, self.limits, self.shared = tuple(targets), cache, limits, shared
         # The run's credential lookup, so each registry gets its own credentials only (registry/credentials.py).
         self.client = RegistryClient(credentials=client.auth.source, timeout=READ_TIMEOUT, retry=_RETRY)
         self.deadline = Deadline(seconds, what="prefetching the base images' layers")
@@ -181,18 +183,21 @@ class Prefetch:
     def _run(self) -> None:
         try:
             jobs: dict[str, tuple[Any, Descriptor]] = {}
+            homes: dict[str, dict[str, None]] = {}  # a layer's: the repositories of the images that hold it
             for target in self.targets:
                 for ref, layer in self._layers(target):
                     jobs.setdefault(f"{layer.digest}/{layer.size}", (ref, layer))
+                    homes.setdefault(f"{layer.digest}/{layer.size}", {}).update(dict.fromkeys(target.homes))
             with self._lock:
                 self._keys.update(jobs)
             slots = threading.BoundedSemaphore(MAX_READERS)
 
             def read(job: tuple[Any, Descriptor]) -> None:
+                places = tuple(homes[f"{job[1].digest}/{job[1].size}"]) or None
                 with slots, self._niced():
                     self._guarded(f"layer {job[1].digest}", lambda: read_layer(
                         self.client, job[0], job[1], cache=self.cache, limits=self.limits, deadline=self.deadline,
-                        on_read=self._count_read, shared=self.shared, homes=self.homes or None))
+                        on_read=self._count_read, shared=self.shared, homes=places))
             # Only what no cache holds: a table on disk is read when (and only if) a verification
             # needs it — a rebuild that changed nothing reuses verdicts and needs none.
             missing = [job for key, job in jobs.items() if not self.cache.has(key)]
@@ -276,5 +281,5 @@ def started(config: Config, *, client: RegistryClient, cache: LayerCache | None 
     # Never past the verification's own deadline: a verification waiting for a layer the prefetch
     # reads must see it end (and read the layer itself) before its deadline does.
     return Prefetch(targets_of(config) if enabled() else (), client=client, cache=cache or shared_layer_cache(),
-                    limits=limits or ScanLimits(), shared=shared, homes=shared_tables.homes_of(config),
+                    limits=limits or ScanLimits(), shared=shared,
                     seconds=min(PREFETCH_SECONDS, config.verify.deadline_seconds)).start()

@@ -36,6 +36,7 @@ from buildctl.inspect import threads
 from buildctl.inspect.cache import FORMAT_VERSION, dump_table, load_table
 from buildctl.inspect.image_fs import LayerTable
 from buildctl.model import Config
+from buildctl.registry.bounds import Deadline
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import RetryPolicy
 
@@ -49,6 +50,7 @@ MIN_LAYER_BYTES = 1 << 20  # a smaller layer is read about as fast as its table 
 MAX_PACKED_BYTES = 3 << 20  # the index stays under the 4 MiB manifests may have (registry/client.py)
 MAX_TABLE_BYTES = 16 << 20  # inflated: a table is ~1% of its layer (87 MB: 0.95 MB)
 TIMEOUT = 5.0
+MAX_PUTS = 4  # tables shared at once
 
 
 def tag_of(digest: str) -> str:
@@ -65,7 +67,19 @@ class SharedTables:
                                       retry=RetryPolicy(attempts=1, total_seconds=TIMEOUT))
         self._lock = threading.Lock()
         self._fetched: dict[tuple[str, str, int], Future[LayerTable | None]] = {}
-        self.taken = 0
+        self._taken: set[tuple[str, str, int]] = set()
+        self._documents: dict[tuple[str, int], bytes | None] = {}
+        self._puts = threading.BoundedSemaphore(MAX_PUTS)
+
+    @property
+    def taken(self) -> int:
+        """Distinct tables (repository, layer) that stood for a layer read in this run."""
+        with self._lock:
+            return len(self._taken)
+
+    def took(self, repositories: tuple[str, ...], digest: str, size: int | None) -> None:
+        with self._lock:
+            self._taken.update((r, digest, size or 0) for r in repositories)
 
     def get(self, repository: str, digest: str, size: int | None) -> LayerTable | None:
         """The table shared in ``repository`` for the layer ``digest`` of ``size``, if one is bound to it."""
@@ -82,19 +96,19 @@ class SharedTables:
             except BaseException:  # those waiting for it read the layer; this caller sees the error
                 pending.set_result(None)
                 raise
-        table = pending.result()
-        if table is not None:
-            with self._lock:
-                self.taken += 1
-        return table
+        try:
+            return pending.result(timeout=2 * TIMEOUT)
+        except TimeoutError:  # another thread's fetch is stuck: read the layer
+            return None
 
     def _fetch(self, repository: str, digest: str, size: int) -> LayerTable | None:
         try:
             head = self._client.head_manifest(f"{repository}:{tag_of(digest)}")
             if head is None or self._client.head_blob(repository, digest) != size:
                 return None
-            return table_of(self._client.get_manifest(f"{repository}@{head.digest}").content,
-                            digest=digest, size=size)
+            shared = self._client.get_manifest(f"{repository}@{head.digest}",
+                                               deadline=Deadline(TIMEOUT, what=f"the shared table of {digest}"))
+            return table_of(shared.content, digest=digest, size=size)
         except OperationError as exc:  # a registry that will not say: the layer is read instead
             log.info("no shared table of %s from %s: %s", digest, repository, exc.message)
             return None
@@ -110,9 +124,18 @@ class SharedTables:
         threads.start(lambda: self._put(repository, digest, size, table), name="share-table")
 
     def _put(self, repository: str, digest: str, size: int, table: LayerTable) -> None:
-        document = document_of(table, digest=digest, size=size)
-        if document is None:
-            return
+        with self._puts:  # a few at a time: many layers and services must not crowd the connections
+            with self._lock:
+                known = (digest, size) in self._documents
+                document = self._documents.get((digest, size))
+            if not known:  # made once, however many repositories it is shared in
+                document = document_of(table, digest=digest, size=size)
+                with self._lock:
+                    self._documents[(digest, size)] = document
+            if document is not None:
+                self._send(repository, digest, document)
+
+    def _send(self, repository: str, digest: str, document: bytes) -> None:
         try:
             self._client.put_manifest(f"{repository}:{tag_of(digest)}", document, INDEX_TYPE)
         except OperationError as exc:  # a read-only registry, a quota: the next fresh agent reads the layer
@@ -151,9 +174,3 @@ def of_release(config: Config, client: RegistryClient, *, environ: Mapping[str, 
     if (os.environ if environ is None else environ).get(DISABLE_ENV, "1") == "0":
         return None
     return SharedTables(client)
-
-
-def homes_of(config: Config) -> tuple[str, ...]:
-    """The repositories a release verifies images in: where the prefetch looks for and shares the
-    tables of the base layers (those images hold them)."""
-    return tuple(sorted({f"{config.registry}/{s.image}" for s in config.services}))

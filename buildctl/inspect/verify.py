@@ -115,6 +115,7 @@ class _Verifier:
     def __init__(self, ref: ImageReference, client: RegistryClient, layers: LayerCache, options: VerifyOptions,
                  deadline: Deadline) -> None:
         self.ref, self.client, self.layers, self.options, self.deadline = ref, client, layers, options, deadline
+        self.shared_used = False  # a table shared through the registry stood for a layer read
 
     def platform(self, index_platform: str | None, manifest: Manifest) -> tuple[str, list[Check]]:
         """The per-platform checks; ``index_platform`` is None for a lone manifest."""
@@ -126,8 +127,9 @@ class _Verifier:
         if isinstance(cached, dict) and cached.get("v") == VERDICT_VERSION:
             return cached["platform"], [Check(*row) for row in cached["checks"]]
         platform, checks = self._platform(index_platform, manifest)
-        self.layers.store_verdict(key, {"v": VERDICT_VERSION, "platform": platform,
-                                        "checks": [[c.platform, c.name, str(c.status), c.detail] for c in checks]})
+        if not self.shared_used:  # a shared table vouches for its own repository's images only: no verdict
+            self.layers.store_verdict(key, {"v": VERDICT_VERSION, "platform": platform,  # for any other
+                                            "checks": [[c.platform, c.name, str(c.status), c.detail] for c in checks]})
         return platform, checks
 
     def _verdict_key(self, digest: str, index_platform: str | None) -> str:
@@ -170,7 +172,10 @@ class _Verifier:
 
     def _layer(self, layer: Descriptor) -> LayerTable:
         return read_layer(self.client, self.ref, layer, cache=self.layers, limits=self.options.limits,
-                          deadline=self.deadline, shared=self.options.shared)
+                          deadline=self.deadline, shared=self.options.shared, on_shared=self._used_shared)
+
+    def _used_shared(self) -> None:
+        self.shared_used = True
 
     def entry(self, platform: str, entry: Descriptor) -> list[Check]:
         digest = entry.digest

@@ -97,7 +97,7 @@ def test_on_a_fresh_agent_the_prefetch_reads_the_base_layers_once_for_every_serv
     assert code == 0, output
     assert (fresh["prefetch"]["layers"], fresh["prefetch"]["read"], fresh["prefetch"]["errors"]) == (
         len(distinct), 0, [])
-    assert fresh["prefetch"]["shared"] >= len(distinct)  # and the record says so
+    assert fresh["prefetch"]["shared"] == 2 * len(distinct)  # each layer's table in both services' repositories
     assert all(s["verified"] for s in fresh["services"])
     # Tables from the registry vouch for their own repository only: never kept as if read here.
     assert not any((tmp_path / "another-agent" / tables.relative_to(cache) / f"{d.replace(':', '-')}-{n}.json").exists()

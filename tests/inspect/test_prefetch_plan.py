@@ -52,6 +52,9 @@ def test_one_target_per_image_with_every_platform_of_its_services() -> None:
     assert targets == (BaseTarget("reg/base:1", ("linux/amd64", "linux/arm64")),
                        BaseTarget("reg/other:2", BOTH))
     assert wanted([(BaseImage(1, "reg/base:1", BUILD), BOTH)]) == ()
+    # With the services' repositories: each image's are those built on it, where its tables are shared.
+    homed = wanted([(shared, BOTH, "reg/a"), (BaseImage(2, "reg/other:2", TARGET), BOTH, "reg/c"), (shared, BOTH, "reg/b")])
+    assert [(t.reference, t.homes) for t in homed] == [("reg/base:1", ("reg/a", "reg/b")), ("reg/other:2", ("reg/c",))]
     assert wanted([(BaseImage(1, "reg/base:1", TARGET), ("linux/nonsense-arch",))]) == ()  # the build says why
 
 

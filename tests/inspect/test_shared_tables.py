@@ -23,7 +23,7 @@ from buildctl.errors import OperationError
 from buildctl.inspect import shared_tables
 from buildctl.inspect.cache import FORMAT_VERSION, dump_table, load_table
 from buildctl.inspect.image_fs import FILE, Entry, LayerTable
-from buildctl.inspect.layers import LayerCache
+from buildctl.inspect.layers import LayerCache, scan_layer
 from buildctl.inspect.results import CheckStatus
 from buildctl.inspect.shared_tables import SharedTables, document_of, table_of, tag_of
 from buildctl.inspect.verify import VerifyOptions, verify_image
@@ -31,7 +31,7 @@ from buildctl.registry.client import RegistryClient
 from tests.helpers.cli import REGISTRY
 from tests.helpers.crafted_images import OCI_INDEX, OCI_MANIFEST, image_manifest, index_of
 from tests.helpers.crafted_images import push_blob, push_manifest, pushed_digest
-from tests.helpers.elf import elf_for
+from tests.helpers.elf import elf_for, make_tar
 
 DIGEST, SIZE = "sha256:" + "ab" * 32, 5 << 20
 TABLE = LayerTable({"/bin/app": Entry(FILE, 0o755, head=b"\x7fELF" + bytes(60))}, frozenset(), frozenset())
@@ -89,12 +89,22 @@ def test_a_table_that_is_not_one_scan_layer_makes_is_refused_whole() -> None:
     good = json.loads(dump_table(TABLE))
     for bad in (["app", "f", 493], ["/app", "f", "755"], ["/app", "x", 493], ["/a/../app", "f", 493],
                 ["/app", "f", 493, "", "", ["a"]], ["/app", "f", 0o17777], ["/app", "f", True],
-                ["/app", "f", 493, "", base64.b64encode(bytes(300)).decode()], ["/app\0", "f", 493]):
+                ["/app", "f", 493, "", base64.b64encode(bytes(300)).decode()]):
         doc = {**good, "entries": [bad]}
         with pytest.raises((ValueError, TypeError)):
             load_table(json.dumps(doc).encode())
     with pytest.raises(ValueError):
         load_table(json.dumps({**good, "whiteouts": ["rel"]}).encode())
+
+
+def test_every_table_a_scan_makes_loads_back_as_it_was() -> None:
+    """The checks refuse no table scan_layer makes: whiteouts as tars name them, opaque folders,
+    links, odd names (a table refused is a layer read again on every run)."""
+    members = [("dir/.wh.", "f", b"", 0o644), ("dir/.wh..", "f", b"", 0o644), ("dir/.wh...", "f", b"", 0o644),
+               ("opq/.wh..wh..opq", "f", b"", 0o644), ("./dot/a b", "f", b"x", 0o644), ("é/ü\nnew", "f", b"", 0o4755),
+               ("link", "l", "/bin/sh", 0o777), ("bin/app", "f", elf_for("arm64"), 0o755), ("d/", "d", b"", 0o755)]
+    table = scan_layer(io.BytesIO(make_tar(members)))
+    assert load_table(dump_table(table)) == table and table.whiteouts and table.opaque
 
 
 # --------------------------------------------------------------------------- on the real registry
@@ -163,6 +173,14 @@ def test_an_empty_cache_takes_the_table_shared_in_the_images_own_repository(tmp_
         other_reference, _ = _pushed_image(other)
         tables, cache = SharedTables(client), LayerCache(tmp_path / "agent-3")
         assert _verify(other_reference, cache, tables).ok and (cache.loads, tables.taken) == (1, 0)
+        # What a shared table decided is no verdict for anything else: a forged table in `own`
+        # (an empty layer: no entrypoint) fails `own`; the same image in `other`, with the same
+        # cache, is checked again (from its own table or bytes) and passes.
+        empty = document_of(LayerTable({}, frozenset(), frozenset()), digest=layer, size=len(LAYER))
+        client.put_manifest(f"{REGISTRY}/{own}:{tag_of(layer)}", empty, shared_tables.INDEX_TYPE)
+        tables, cache = SharedTables(client), LayerCache(tmp_path / "agent-shared")
+        assert not _verify(reference, cache, tables).ok and tables.taken == 1
+        assert _verify(other_reference, cache, SharedTables(client)).ok
         # A table bound to another layer, under this layer's tag, is no table for it.
         forged = document_of(TABLE, digest="sha256:" + "ef" * 32, size=SIZE)
         client.put_manifest(f"{REGISTRY}/{own}:{tag_of(layer)}", forged, shared_tables.INDEX_TYPE)
