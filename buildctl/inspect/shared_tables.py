@@ -69,6 +69,9 @@ class SharedTables:
         self._fetched: dict[tuple[str, str, int], Future[LayerTable | None]] = {}
         self._taken: set[tuple[str, str, int]] = set()
         self._documents: dict[tuple[str, int], bytes | None] = {}
+        # By (the shared document's digest, as read and checked; the layer asked for): the same
+        # document in another repository is the same table; under another layer's tag it is none.
+        self._parsed: dict[tuple[str, str, int], LayerTable | None] = {}
         self._puts = threading.BoundedSemaphore(MAX_PUTS)
 
     @property
@@ -106,9 +109,16 @@ class SharedTables:
             head = self._client.head_manifest(f"{repository}:{tag_of(digest)}")
             if head is None or self._client.head_blob(repository, digest) != size:
                 return None
+            read = (head.digest, digest, size)  # the same document for the same layer: one table
+            with self._lock:
+                if read in self._parsed:
+                    return self._parsed[read]
             shared = self._client.get_manifest(f"{repository}@{head.digest}",
                                                deadline=Deadline(TIMEOUT, what=f"the shared table of {digest}"))
-            return table_of(shared.content, digest=digest, size=size)
+            table = table_of(shared.content, digest=digest, size=size)
+            with self._lock:
+                self._parsed[read] = table
+            return table
         except OperationError as exc:  # a registry that will not say: the layer is read instead
             log.info("no shared table of %s from %s: %s", digest, repository, exc.message)
             return None

@@ -197,3 +197,19 @@ def test_an_empty_cache_takes_the_table_shared_in_the_images_own_repository(tmp_
         with pytest.raises(OperationError):
             _verify(reference, LayerCache(tmp_path / "agent-5"), tables)
         assert tables.taken == 0
+
+
+@pytest.mark.engine
+def test_one_document_under_another_layers_tag_is_no_table_for_it(tmp_path: Path) -> None:
+    """Tables read are kept by document and layer: the document of layer A, put under layer B's tag,
+    is refused for B even right after it was taken for A."""
+    repository = f"buildctl-test-shared/{uuid.uuid4().hex[:8]}"
+    reference, layer = _pushed_image(repository)
+    other_layer = push_blob(REGISTRY, repository, os.urandom(shared_tables.MIN_LAYER_BYTES + 10))
+    document = document_of(TABLE, digest=layer, size=len(LAYER))
+    with RegistryClient() as client:
+        for tag in (tag_of(layer), tag_of(other_layer)):
+            client.put_manifest(f"{REGISTRY}/{repository}:{tag}", document, shared_tables.INDEX_TYPE)
+        tables = SharedTables(client)
+        assert tables.get(f"{REGISTRY}/{repository}", layer, len(LAYER)) == TABLE
+        assert tables.get(f"{REGISTRY}/{repository}", other_layer, shared_tables.MIN_LAYER_BYTES + 10) is None
