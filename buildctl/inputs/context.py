@@ -3,8 +3,9 @@ mode, its content digest (regular files) or its link target (symlinks).
 
 The pattern rules are docker-py's (``docker.utils.build.PatternMatcher``, loaded by
 ignore_rules.py: Go's filepath.Match plus ``**`` and ``!`` exceptions, as moby/patternmatcher
-applies them); the ignore file is read as moby/patternmatcher/ignorefile.ReadAll reads it. ``<Dockerfile>.dockerignore`` beside the
-Dockerfile wins over the context's ``.dockerignore``, as in BuildKit's dockerfile frontend.
+applies them); the ignore file is read as moby/patternmatcher/ignorefile.ReadAll reads it.
+``<Dockerfile>.dockerignore`` beside the Dockerfile wins over the context's ``.dockerignore``, as
+in BuildKit's dockerfile frontend.
 """
 
 from __future__ import annotations

@@ -31,10 +31,10 @@ from buildctl.inspect import threads
 from buildctl.inspect.descriptors import Descriptor, descriptor, is_attestation, platform_of
 from buildctl.inspect.dockerfile import BUILD, TARGET, BaseImage, image_base
 from buildctl.inspect.dockerfile_files import read_dockerfile
-from buildctl.inspect.layers import LayerCache, ScanLimits, shared_layer_cache
-from buildctl.inspect.shared_tables import SharedTables
-from buildctl.inspect.results import PrefetchReport
 from buildctl.inspect.layer_reads import read_layer
+from buildctl.inspect.layers import LayerCache, ScanLimits, shared_layer_cache
+from buildctl.inspect.results import PrefetchReport
+from buildctl.inspect.shared_tables import SharedTables
 from buildctl.inspect.verify import MAX_LAYERS
 from buildctl.model import Config
 from buildctl.platforms import Platform, PlatformError

@@ -86,7 +86,7 @@ class SharedTables:
 
     def get(self, repository: str, digest: str, size: int | None) -> LayerTable | None:
         """The table shared in ``repository`` for the layer ``digest`` of ``size``, if one is bound to it."""
-        if size is None or size < MIN_LAYER_BYTES or not digest.startswith("sha256:"):
+        if not _worth_sharing(digest, size):
             return None
         key = (repository, digest, size)
         with self._lock:
@@ -125,7 +125,7 @@ class SharedTables:
 
     def publish(self, repository: str, digest: str, size: int | None, table: LayerTable) -> None:
         """Share ``table`` in ``repository`` unless it is there already; on a daemon thread."""
-        if size is None or size < MIN_LAYER_BYTES or not digest.startswith("sha256:"):
+        if not _worth_sharing(digest, size):
             return
         with self._lock:
             known = self._fetched.get((repository, digest, size))
@@ -150,6 +150,11 @@ class SharedTables:
             self._client.put_manifest(f"{repository}:{tag_of(digest)}", document, INDEX_TYPE)
         except OperationError as exc:  # a read-only registry, a quota: the next fresh agent reads the layer
             log.info("could not share the table of %s in %s: %s", digest, repository, exc.message)
+
+
+def _worth_sharing(digest: str, size: int | None) -> bool:
+    """A layer large enough that its table is fetched faster than it is read, of a known size."""
+    return size is not None and size >= MIN_LAYER_BYTES and digest.startswith("sha256:")
 
 
 def document_of(table: LayerTable, *, digest: str, size: int) -> bytes | None:

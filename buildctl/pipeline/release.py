@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from buildctl import interrupts
+from buildctl import concurrently, interrupts
 from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
@@ -55,7 +55,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         clock = now
 
     shared = shared_tables.of_release(config, client)
-    warming = prefetch.started(config, client=client, shared=shared)  # the base images' layers, read while the builds run
+    # The base images' layers, read while the builds run.
+    warming = prefetch.started(config, client=client, shared=shared)
     side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="side")
     asking = side.submit(engine.engine_info)  # `docker info` (~60 ms) beside the input digests
     # So is `buildx inspect` (0.15-0.2 s, mostly waiting on the builder), from the moment one
@@ -246,11 +247,9 @@ def _smoke(command: tuple[str, ...], reference: str, platform: str) -> Check:
 
 def _each(fn: Callable[[ServiceOutcome], ServiceOutcome],
           outcomes: tuple[ServiceOutcome, ...]) -> tuple[ServiceOutcome, ...]:
-    """``fn`` over every outcome at once — each call is a docker process (~0.1 s) or a registry
-    round trip, so in sequence they add up; results in order, the first error raised once all ended."""
-    with ThreadPoolExecutor(max_workers=max(1, len(outcomes)), thread_name_prefix="release") as pool:
-        futures = [pool.submit(fn, outcome) for outcome in outcomes]
-    return tuple(future.result() for future in futures)
+    """``fn`` over every outcome at once: each call is a docker process (~0.1 s) or a registry
+    round trip, so in sequence they add up."""
+    return tuple(concurrently.each(fn, outcomes, name="release"))
 
 
 def _reused(svc: planning.ServicePlan, decision: reuse.Decision) -> BuildResult:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from buildctl import concurrently
 from buildctl.engine.results import BuilderAction, BuilderReport
 from buildctl.errors import OperationError
 from buildctl.inputs import key as keys
@@ -91,8 +91,7 @@ def decide(plan: Plan, *, client: RegistryClient, bases: tuple[ResolvedBase, ...
         why = REBUILD if rebuild else "no index released with these inputs"
         return Decision(svc.name, digest, pointer=pointer, why=why, bases=mine, moved=_moved(client, svc, mine))
 
-    with ThreadPoolExecutor(max_workers=max(1, len(plan.services)), thread_name_prefix="reuse") as pool:
-        return {d.service: d for d in pool.map(one, plan.services)}
+    return {d.service: d for d in concurrently.each(one, plan.services, name="reuse")}
 
 
 def find(client: RegistryClient, pointer: str, digest: str) -> str | None:
@@ -109,9 +108,8 @@ def find(client: RegistryClient, pointer: str, digest: str) -> str | None:
             return None
         children = [child["digest"] for child in body.get("manifests") or []]
         # Each platform's manifest and attestation, at once (in sequence: 4 round trips a service).
-        with ThreadPoolExecutor(max_workers=max(1, len(children)), thread_name_prefix="reuse-child") as pool:
-            present = list(pool.map(lambda child: client.head_manifest(f"{repository}@{child}") is not None,
-                                    children))
+        present = concurrently.each(lambda child: client.head_manifest(f"{repository}@{child}") is not None,
+                                    children, name="reuse-child")
         for child, there in zip(children, present, strict=True):
             if not there:
                 log.info("%s: %s lists %s, which is gone: building", pointer, head.digest, child)
@@ -185,5 +183,4 @@ def publish_pointers(outcomes: tuple[ServiceOutcome, ...], decisions: Mapping[st
         except OperationError as exc:
             log.warning("could not write the reuse pointer of %s: %s", outcome.service, exc)
 
-    with ThreadPoolExecutor(max_workers=max(1, len(outcomes)), thread_name_prefix="pointer") as pool:
-        list(pool.map(one, outcomes))
+    concurrently.each(one, outcomes, name="pointer")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from buildctl import concurrently
 from buildctl.errors import OperationError, UsageError
 from buildctl.model import Config
 from buildctl.pipeline.results import ReleaseOutcome, ServiceOutcome, Signature
@@ -86,12 +86,10 @@ def attest_release(config: Config, outcome: ReleaseOutcome,
 
 
 def _each_service(fn: Callable[[ServiceOutcome], T | None], services: Sequence[ServiceOutcome]) -> tuple[T, ...]:
-    """``fn`` of every service at once — one cosign process each (~0.1-0.15 s, mostly registry
-    round trips: in sequence they were the longest step after a cold release's builds, issue #20);
-    the results in order, the first error raised once every one has ended."""
-    with ThreadPoolExecutor(max_workers=max(1, min(len(services), MAX_COSIGNS)), thread_name_prefix="cosign") as pool:
-        futures = [pool.submit(fn, s) for s in services]
-    return tuple(r for r in (f.result() for f in futures) if r is not None)
+    """``fn`` of every service at once, but for those it returns None: one cosign process each
+    (~0.1-0.15 s, mostly registry round trips; in sequence they were the longest step after a cold
+    release's builds, issue #20)."""
+    return tuple(r for r in concurrently.each(fn, services, name="cosign", limit=MAX_COSIGNS) if r is not None)
 
 
 def _attested(client: RegistryClient, repository: str, digest: str) -> bool:

@@ -17,8 +17,7 @@ read it the same way, so the buildx command `plan` shows is the one the release 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
+from buildctl import concurrently
 from buildctl.gitops import git
 from buildctl.inputs.context import seen_by_build
 from buildctl.model import BuildOptions, Config, ServiceConfig
@@ -43,8 +42,7 @@ def commit_times(config: Config, options: BuildOptions | None = None) -> dict[st
         return str(max(map(int, times))) if times else None
 
     # Three git processes a service (~3 ms each, read-only): every service's at once.
-    with ThreadPoolExecutor(max_workers=max(1, len(config.services)), thread_name_prefix="dates") as pool:
-        found = list(pool.map(last_time, config.services))
+    found = concurrently.each(last_time, config.services, name="dates")
     return {svc.name: when for svc, when in zip(config.services, found) if when}
 
 
