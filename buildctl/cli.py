@@ -16,34 +16,12 @@ import typer
 from buildctl import cli_completion, error_handler, errors
 from buildctl.cli_examples import epilog, exit_codes
 from buildctl.cli_options import (
-    DEFAULT_CONFIG,
-    BuilderOpt,
-    ByDigestOpt,
-    ConfigOpt,
-    FromOpt,
-    JobsOpt,
-    JsonOpt,
-    MetadataOut,
-    NoCacheOpt,
-    PlatformOpt,
-    ProgressMode,
-    ProgressOpt,
-    PullOpt,
-    QuietOpt, RebuildOpt,
-    RecordOut,
-    RecreateOpt,
-    RegistryOpt,
-    RetagOpt,
-    ServicesArg,
-    TagOpt,
-    Deferred,
-    configured_platforms,
-    display_for,
-    finite,
-    load,
-    platform_list,
+    DEFAULT_CONFIG, BuilderOpt, ByDigestOpt, ConfigOpt, FromOpt, JobsOpt, JsonOpt, MetadataOut, NoCacheOpt,
+    PlatformOpt, ProgressMode, ProgressOpt, PullOpt, QuietOpt, RebuildOpt, RecordOut, RecreateOpt, RegistryOpt,
+    RetagOpt, ServicesArg, TagOpt, Deferred, configured_platforms, display_for, finite, load, platform_list,
     progress_mode,
 )
+from buildctl.engine import early_info
 
 
 render = Deferred("buildctl.output.render")  # rich: not for --help (issue #15)
@@ -130,38 +108,40 @@ def builder(services: ServicesArg = None, config: ConfigOpt = DEFAULT_CONFIG, ta
 def _release(*, with_gitops: bool, services, config, tag, registry, builder, json, jobs, pull, no_cache, record,
              metadata_file, progress: ProgressMode, pin_digest=None, nightly: bool = False,
              recreate_builder: bool = False, retag: bool = False, sources: tuple[Path, ...] = (), rebuild: bool = False) -> None:
-    from buildctl.commands import release as release_cmd
-    from buildctl.output import ci
-    from buildctl.pipeline.metadata_file import write_metadata
+    with early_info.started():  # `docker info` runs beside the imports below (~0.2 s), and all after them
+        from buildctl.commands import release as release_cmd
+        from buildctl.output import ci
+        from buildctl.pipeline.metadata_file import write_metadata
 
-    release_cmd.preload_tls()  # beside services.yaml and the input digests
-    tag = release_cmd.nightly_tag() if nightly and tag is None else tag
-    cfg = _load(config, tag, registry, services, builder=builder,
-                recreate_builder=recreate_builder).with_gitops(pin_digest=pin_digest)
-    quiet = progress is ProgressMode.QUIET
-    with display_for(progress, cfg) as display:
-        if with_gitops:
-            result = release_cmd.run(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
-                                     nightly=nightly, progress=display, retag=retag, sources=sources, rebuild=rebuild)
-        else:
-            result = release_cmd.build(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
-                                       progress=display, retag=retag, sources=sources, rebuild=rebuild)
-    if metadata_file is not None:  # beside the record: the released images in buildx's shape
-        write_metadata(metadata_file, result.record, run_dir=Path(result.outcome.run_dir))
-    if json:
-        render.emit_json(result.record)
-    elif not quiet or not result.outcome.passed:
-        out = render.console()
-        render.release_table(result.outcome, out, result.signatures)
-        if result.gitops is not None:
-            render.human(result.gitops, out)
-        out.print(f"release record: {result.record_path}")
-    # Under Azure Pipelines / GitHub Actions: variables, outputs, summary. On stderr with --json,
-    # so stdout stays one JSON document.
-    ci.emit(result.record, environ=os.environ, stdout=sys.stderr if json else sys.stdout,
-            record_path=result.record_path)
-    if not result.outcome.passed:
-        raise typer.Exit(errors.EXIT_FAILED)
+        release_cmd.preload_tls()  # beside services.yaml and the input digests
+        tag = release_cmd.nightly_tag() if nightly and tag is None else tag
+        cfg = _load(config, tag, registry, services, builder=builder,
+                    recreate_builder=recreate_builder).with_gitops(pin_digest=pin_digest)
+        quiet = progress is ProgressMode.QUIET
+        with display_for(progress, cfg) as display:
+            if with_gitops:
+                result = release_cmd.run(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
+                                         nightly=nightly, progress=display, retag=retag, sources=sources,
+                                         rebuild=rebuild)
+            else:
+                result = release_cmd.build(cfg, jobs=jobs, pull=pull, no_cache=no_cache, record_path=record,
+                                           progress=display, retag=retag, sources=sources, rebuild=rebuild)
+        if metadata_file is not None:  # beside the record: the released images in buildx's shape
+            write_metadata(metadata_file, result.record, run_dir=Path(result.outcome.run_dir))
+        if json:
+            render.emit_json(result.record)
+        elif not quiet or not result.outcome.passed:
+            out = render.console()
+            render.release_table(result.outcome, out, result.signatures)
+            if result.gitops is not None:
+                render.human(result.gitops, out)
+            out.print(f"release record: {result.record_path}")
+        # Under Azure Pipelines / GitHub Actions: variables, outputs, summary. On stderr with --json,
+        # so stdout stays one JSON document.
+        ci.emit(result.record, environ=os.environ, stdout=sys.stderr if json else sys.stdout,
+                record_path=result.record_path)
+        if not result.outcome.passed:
+            raise typer.Exit(errors.EXIT_FAILED)
 
 
 @app.command(epilog=epilog("build"))

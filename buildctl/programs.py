@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,44 @@ def run_program(argv: Sequence[str], *, what: str, timeout: float, input: str | 
     The child has its own session, so a terminal's Ctrl-C reaches only buildctl: outside a
     critical section (interrupts.py) the KeyboardInterrupt stops the child's whole group here; in
     one, the signal waits and so does the child's work (a `git push` ends whole or not at all)."""
+    return start_program(argv, what=what, timeout=timeout, input=input, env=env, cwd=cwd).result()
+
+
+class Started:
+    """A program `start_program` started; ``result()`` waits for it as `run_program` does."""
+
+    def __init__(self, argv: Sequence[str], proc: subprocess.Popen[str], *, what: str, timeout: float,
+                 input: str | None) -> None:
+        self._argv, self._proc, self._what, self._input, self._timeout = tuple(argv), proc, what, input, timeout
+        self._deadline = time.monotonic() + timeout
+
+    def result(self) -> ProgramResult:
+        proc, argv = self._proc, self._argv
+        # One that ended in time but is collected after its deadline (the caller did other work
+        # meanwhile) answered: its output is read, not thrown away as a timeout.
+        left = max(0.0, self._deadline - time.monotonic())
+        try:
+            stdout, stderr = proc.communicate(self._input, timeout=left if proc.poll() is None else None)
+        except subprocess.TimeoutExpired:
+            stdout, stderr = _kill_group(proc)
+            raise ProgramError(f"{self._what}: {Path(argv[0]).name} did not answer within {self._timeout:g} s "
+                               "(stopped)", output=stdout + stderr) from None
+        except BaseException:  # Ctrl-C while waiting: never leave the child behind
+            _kill_group(proc)
+            raise
+        return ProgramResult(argv, proc.returncode, stdout, stderr)
+
+    def stop(self) -> None:
+        """Nobody will collect it: its whole group stopped, its pipes read and closed."""
+        if self._proc.poll() is None:
+            _stop_group(self._proc)
+        self._proc.communicate()
+
+
+def start_program(argv: Sequence[str], *, what: str, timeout: float, input: str | None = None,
+                  env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Started:
+    """`run_program`, its waiting left to ``result()``: a program whose answer is needed later
+    (`docker info`, started before the release's imports) runs meanwhile. ``timeout`` counts from now."""
     try:
         proc = subprocess.Popen(list(argv), cwd=cwd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
@@ -51,16 +91,7 @@ def run_program(argv: Sequence[str], *, what: str, timeout: float, input: str | 
                                 start_new_session=True)
     except OSError as exc:
         raise ProgramError(f"{what}: cannot run {argv[0]} ({exc.strerror or type(exc).__name__})") from None
-    try:
-        stdout, stderr = proc.communicate(input, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        stdout, stderr = _kill_group(proc)
-        raise ProgramError(f"{what}: {Path(argv[0]).name} did not answer within {timeout:g} s (stopped)",
-                           output=stdout + stderr) from None
-    except BaseException:  # Ctrl-C while waiting: never leave the child behind
-        _kill_group(proc)
-        raise
-    return ProgramResult(tuple(argv), proc.returncode, stdout, stderr)
+    return Started(argv, proc, what=what, timeout=timeout, input=input)
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> tuple[str, str]:
@@ -69,16 +100,67 @@ def _kill_group(proc: subprocess.Popen[str]) -> tuple[str, str]:
     return stdout or "", stderr or ""
 
 
-def stream_program(argv: Sequence[str], *, what: str, on_line: Callable[[str], None]) -> ProgramResult:
+class ProgramStopped(ProgramError):
+    """The program was stopped by its caller's `Stop` (not a failure of its own): never retried."""
+
+
+class Stop:
+    """Stops every program streamed under it, now and later (each one's whole group), once pulled:
+    the builds started before the builder was checked, when the check is about to change the
+    builder. Until pulled or kept it is unsettled; ``settled()`` waits for that."""
+
+    def __init__(self, *, why: str) -> None:
+        self.why = why  # said in the error of each program it stopped
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen] = set()
+        self._settled = threading.Event()
+        self.pulled = False
+
+    def pull(self) -> None:
+        with self._lock:
+            self.pulled = True
+            running = list(self._running)
+        self._settled.set()
+        for proc in running:
+            _stop_group(proc)
+
+    def keep(self) -> None:
+        """The programs may go on (a later ``pull`` still stops them)."""
+        self._settled.set()
+
+    def settled(self) -> bool:
+        """Waits until pulled or kept; whether pulled."""
+        self._settled.wait()
+        return self.pulled
+
+    def _started(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._running.add(proc)
+            pulled = self.pulled
+        if pulled:
+            _stop_group(proc)
+
+    def _ended(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._running.discard(proc)
+
+
+def stream_program(argv: Sequence[str], *, what: str, on_line: Callable[[str], None],
+                   stop: Stop | None = None) -> ProgramResult:
     """Run ``argv`` with stdout and stderr as one stream, handing each line (newline kept) to
     ``on_line`` as it comes; ``stdout`` of the result holds them all (a failed build's classifier
     reads its tail), ``stderr`` is empty. No time bound: a build takes what it takes (buildx bounds
-    its own registry calls), and Ctrl-C or a failure here stops the child's whole group."""
+    its own registry calls), and Ctrl-C or a failure here stops the child's whole group; so does
+    ``stop`` when pulled (then ProgramStopped; once pulled, no program starts under it)."""
+    if stop is not None and stop.pulled:
+        raise ProgramStopped(f"{what}: not started ({stop.why})")
     try:
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     except OSError as exc:
         raise ProgramError(f"{what}: cannot run {argv[0]} ({exc.strerror or type(exc).__name__})") from None
+    if stop is not None:
+        stop._started(proc)
     lines: list[str] = []
     try:
         assert proc.stdout is not None
@@ -92,6 +174,11 @@ def stream_program(argv: Sequence[str], *, what: str, on_line: Callable[[str], N
         _stop_group(proc)
         proc.wait()
         raise
+    finally:
+        if stop is not None:
+            stop._ended(proc)
+    if stop is not None and stop.pulled:
+        raise ProgramStopped(f"{what}: stopped ({stop.why})", output="".join(lines))
     return ProgramResult(tuple(argv), returncode, "".join(lines), "")
 
 

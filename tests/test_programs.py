@@ -4,13 +4,14 @@ pipes included) — the error never carries the output."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from buildctl.programs import ProgramError, run_program, stream_program
+from buildctl.programs import ProgramError, ProgramStopped, Stop, run_program, start_program, stream_program
 
 
 def test_output_and_exit_code_are_captured_with_input_on_stdin() -> None:
@@ -86,3 +87,82 @@ def test_a_streamed_program_is_stopped_with_its_group_when_the_consumer_fails(tm
 def test_a_missing_streamed_program_is_named() -> None:
     with pytest.raises(ProgramError, match=r"^b: cannot run /nonexistent/docker \(No such file or directory\)$"):
         stream_program(["/nonexistent/docker", "buildx"], what="b", on_line=print)
+
+
+# --------------------------------------------------------------------------- Stop, start_program
+
+def test_a_pulled_stop_ends_every_streamed_program_with_its_group_and_starts_no_more(tmp_path: Path) -> None:
+    stop = Stop(why="the builder changed")
+    pids = tmp_path / "pids"
+    errors: list[BaseException] = []
+
+    def streamed() -> None:
+        try:
+            stream_program(["sh", "-c", f'sleep 300 & echo "$! $$" > {pids}; echo started; sleep 300'], what="b",
+                           on_line=lambda line: None, stop=stop)
+        except BaseException as exc:  # noqa: BLE001 - what the test looks at
+            errors.append(exc)
+
+    worker = threading.Thread(target=streamed)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    stop.pull()
+    worker.join(5)
+    assert not worker.is_alive() and time.monotonic() - started < 2
+    assert [type(e) for e in errors] == [ProgramStopped]
+    assert errors[0].message == "b: stopped (the builder changed)" and "started" in errors[0].output
+    for pid in (int(p) for p in pids.read_text().split()):
+        assert _gone_or_zombie(pid, within=2.0), pid
+    ran = tmp_path / "ran"
+    with pytest.raises(ProgramStopped, match=r"^c: not started \(the builder changed\)$"):
+        stream_program(["sh", "-c", f"touch {ran}"], what="c", on_line=lambda line: None, stop=stop)
+    assert not ran.exists()
+
+
+def test_a_stop_is_settled_once_kept_or_pulled_and_a_kept_one_leaves_programs_alone() -> None:
+    kept, pulled = Stop(why="x"), Stop(why="y")
+    answers: list[bool] = []
+    waiter = threading.Thread(target=lambda: answers.append(kept.settled()))
+    waiter.start()
+    time.sleep(0.2)
+    assert waiter.is_alive()  # unsettled: it waits
+    kept.keep()
+    waiter.join(2)
+    assert answers == [False]
+    result = stream_program(["sh", "-c", "echo fine"], what="k", on_line=lambda line: None, stop=kept)
+    assert (result.returncode, result.stdout) == (0, "fine\n")
+    pulled.pull()
+    assert pulled.settled() is True
+
+
+def test_a_started_program_is_collected_later_its_timeout_counted_from_the_start() -> None:
+    started = start_program(["sh", "-c", "sleep 0.2; echo later"], what="p", timeout=5)
+    time.sleep(0.4)  # it ran meanwhile
+    before = time.monotonic()
+    assert started.result().stdout == "later\n" and time.monotonic() - before < 0.1
+    slow = start_program(["sh", "-c", "sleep 300"], what="q", timeout=0.3)
+    time.sleep(0.4)
+    before = time.monotonic()
+    with pytest.raises(ProgramError, match=r"^q: sh did not answer within 0.3 s \(stopped\)$"):
+        slow.result()
+    assert time.monotonic() - before < 1  # its time was up already: no second wait
+
+
+def test_a_started_program_that_ended_in_time_is_collected_after_its_deadline() -> None:
+    started = start_program(["sh", "-c", "echo answered"], what="p", timeout=0.2)
+    time.sleep(0.5)  # the caller did other work past the deadline; the program had long answered
+    assert started.result().stdout == "answered\n"
+
+
+def test_a_started_program_nobody_collects_is_stopped_with_its_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    started = start_program(["sh", "-c", f'sleep 300 & echo "$! $$" > {pids}; sleep 300'], what="p", timeout=60)
+    deadline = time.monotonic() + 10
+    while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started.stop()
+    for pid in (int(p) for p in pids.read_text().split()):
+        assert _gone_or_zombie(pid, within=2.0), pid

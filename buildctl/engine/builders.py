@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from concurrent.futures import Future
 from urllib.parse import urlsplit
 
@@ -46,9 +47,13 @@ def runs_locally(cfg: BuilderConfig, info: EngineInfo, *, environ=None) -> bool:
 
 
 def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: EngineInfo,
-                   recreate: bool = False, read: Future[BuilderState | None] | None = None) -> BuilderReport:
+                   recreate: bool = False, read: Future[BuilderState | None] | None = None,
+                   before_change: Callable[[], None] | None = None) -> BuilderReport:
     """``read``: ``describe(cfg)`` started earlier; its answer stands for the first inspect when it
-    has one (a failed one is inspected again, so an error is the inspect's own)."""
+    has one (a failed one is inspected again, so an error is the inspect's own). ``before_change``
+    is called before the builder is removed, created or started: builds begun before this check
+    must stop then (pipeline/release.py starts them beside it)."""
+    changing = before_change or (lambda: None)
     state = _earlier(read) if read is not None else _UNREAD
     if state is _UNREAD:
         state = _inspect(cfg.name)
@@ -67,12 +72,15 @@ def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: Engi
                 if state.driver != Driver.DOCKER else "set another builder.name (the docker driver's builder "
                 "is the engine's own and cannot be replaced)",
             )
+        changing()
         engine.buildx(("docker", "buildx", "rm", cfg.name), what=f"cannot remove buildx builder {cfg.name!r}")
         state, action = None, BuilderAction.RECREATED
     if state is None:
+        changing()
         _create(cfg)
         action = BuilderAction.RECREATED if action is BuilderAction.RECREATED else BuilderAction.CREATED
     if state is None or any(n.status != "running" for n in state.nodes):
+        changing()
         _check_reachable(cfg)
         state = _bootstrap(cfg, created=action is not BuilderAction.REUSED)
     _check_nodes(state)

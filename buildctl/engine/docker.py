@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from buildctl import jsonsafe
+from buildctl.engine import early_info
 from buildctl.engine.build_command import build_argv
 from buildctl.engine.logins import renewer
 from buildctl.engine.results import EngineInfo
@@ -23,7 +24,7 @@ from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
 from buildctl.errors import CommandError, OperationError
 from buildctl.model import BuildSpec
 from buildctl.platforms import Platform
-from buildctl.programs import ProgramError, ProgramResult, run_program, stream_program
+from buildctl.programs import ProgramError, ProgramResult, ProgramStopped, Stop, run_program, stream_program
 from buildctl.references import parse_reference
 from buildctl.registry.auth import Unauthorized
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:  # the run's client is passed in; the registry layer loads wit
 
 DOCKER = "docker"  # the client program, found on PATH (python-on-whales' default client_call)
 BUILDX_TIMEOUT = 30.0  # buildx gives up on an unreachable remote node after 20 s
-INFO_TIMEOUT = 30.0  # `docker info` against a DOCKER_HOST that does not answer
 
 
 class _Whales(NamedTuple):
@@ -61,11 +61,12 @@ def engine_info() -> EngineInfo:
     # drops) instead of `docker version` + `docker info`: every docker process costs ~50 ms of
     # CPU, paid on each release (benchmarks/, issue #7). Through the one subprocess path, so a
     # release that builds nothing never loads python-on-whales.
-    argv = [DOCKER, "info", "--format", "{{json .}}"]
+    # Started by the CLI before its imports, when it can (engine/early_info.py).
+    argv = list(early_info.INFO_ARGV)
     hint = "start it: scripts/stack.sh up (or Docker Desktop)"
     try:
-        proc = run_program(argv, what="the Docker daemon is not reachable", timeout=INFO_TIMEOUT)
-    except ProgramError as exc:  # no docker client, or no answer within INFO_TIMEOUT
+        proc = early_info.take().result()
+    except ProgramError as exc:  # no docker client, or no answer within early_info.INFO_TIMEOUT
         raise CommandError(exc.message, command=argv, returncode=-1, output=exc.output, hint=hint) from None
     if proc.returncode != 0:
         raise CommandError("the Docker daemon is not reachable", command=argv, returncode=proc.returncode,
@@ -107,6 +108,8 @@ def _succeeded(full: list[str], what: str, run: Callable[[], ProgramResult]) -> 
     stopped, or exited non-zero."""
     try:
         proc = run()
+    except ProgramStopped:  # by the caller, on purpose: nothing to retry or classify
+        raise
     except ProgramError as exc:  # not started, or stopped after its timeout: its output so far is kept
         raise CommandError(exc.message, command=full, returncode=-1, output=exc.output) from None
     if proc.returncode != 0:
@@ -121,9 +124,11 @@ def probe_build(builder: str, platforms: tuple[str, ...], context: Path) -> str:
                   what=f"emulation probe on builder {builder!r}", timeout=120)
 
 
-def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | None = None) -> str:
+def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | None = None,
+          stop: Stop | None = None) -> str:
     """Build and push ``spec`` on its builder; stream the plain log into ``log_file`` (and each line
     to ``on_line``, for progress); return the index digest, read from ``spec.metadata_file``.
+    ``stop``, when pulled, ends the build (ProgramStopped).
 
     A push that fails on a transient registry fault is retried (engineretry.PUSH_RETRY): the
     build runs again from the BuildKit cache — even under --no-cache, whose fresh layers the first
@@ -137,7 +142,8 @@ def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | N
                 log.write(f"\nbuildctl: attempt {number}: building again from the cache and pushing\n\n")
             again = spec if number == 1 else replace(spec, options=replace(spec.options, no_cache=False))
             try:
-                _build_once(build_argv(again), log=log, on_line=on_line, what=f"build of {spec.service} failed")
+                _build_once(build_argv(again), log=log, on_line=on_line, what=f"build of {spec.service} failed",
+                            stop=stop)
             except CommandError as exc:
                 raise typed(exc, registry=registry) from None
 
@@ -150,7 +156,8 @@ def build(spec: BuildSpec, *, log_file: Path, on_line: Callable[[str], None] | N
     return digest
 
 
-def _build_once(argv: Sequence[str], *, log, on_line: Callable[[str], None] | None, what: str) -> None:
+def _build_once(argv: Sequence[str], *, log, on_line: Callable[[str], None] | None, what: str,
+                stop: Stop | None = None) -> None:
     """Run one `docker buildx build` (``argv`` from build_command, from "docker"), its plain log
     streamed into ``log``; CommandError (command, exit code, output) when it fails. Through the
     subprocess path, not python-on-whales: a release that builds then never loads its ~0.3 s of
@@ -163,7 +170,7 @@ def _build_once(argv: Sequence[str], *, log, on_line: Callable[[str], None] | No
         if on_line is not None:
             on_line(text)
 
-    _succeeded(full, what, lambda: stream_program(full, what=what, on_line=line))
+    _succeeded(full, what, lambda: stream_program(full, what=what, on_line=line, stop=stop))
 
 
 def tag_index(*, source: str, tag_ref: str, client: RegistryClient | None = None) -> None:

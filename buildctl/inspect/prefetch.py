@@ -147,6 +147,9 @@ class Prefetch:
         self._started = time.monotonic()
         self._ended: float | None = None
         self._done = threading.Event()
+        self._building = threading.Event()  # set by builds_began (then _preload) or stop
+        self._preload = False
+        self._loaded = 0
 
     def start(self) -> Prefetch:
         if self.targets:
@@ -154,6 +157,11 @@ class Prefetch:
         else:
             self._finish()
         return self
+
+    def builds_began(self) -> None:
+        """Something builds: the base layers' tables on disk are loaded now, beside the builds."""
+        self._preload = True
+        self._building.set()
 
     def builds_ended(self) -> None:
         """The builds are done: verification needs the layers now. What is still being read goes
@@ -165,17 +173,19 @@ class Prefetch:
                 _set_nice(tid, 0)
 
     def wait(self, timeout: float) -> bool:
-        """Whether it ended (every read done or given up) within ``timeout`` seconds."""
+        """Whether it ended (every read done or given up) within ``timeout`` seconds; one with tables on
+        disk ends only after builds_began loaded them, or stop."""
         return self._done.wait(timeout)
 
     def stop(self) -> PrefetchReport:
         """End it (whatever is still being read stops at its next check) and say what it did."""
         self.deadline.cut(0)
+        self._building.set()  # no tables loaded from disk from now on, unless builds_began said so
         with self._lock:
             ended = self._ended if self._ended is not None else time.monotonic()
             report = PrefetchReport(tuple(self._images), len(self._keys), self._read,
                                     round(ended - self._started, 3), tuple(self._errors),
-                                    shared=self.shared.taken if self.shared is not None else 0)
+                                    shared=self.shared.taken if self.shared is not None else 0, loaded=self._loaded)
         return report
 
     # ------------------------------------------------------------------ in the daemon threads
@@ -192,18 +202,26 @@ class Prefetch:
                 self._keys.update(jobs)
             slots = threading.BoundedSemaphore(MAX_READERS)
 
-            def read(job: tuple[Any, Descriptor]) -> None:
+            def read(job: tuple[Any, Descriptor]) -> object:
                 places = tuple(homes[f"{job[1].digest}/{job[1].size}"]) or None
                 with slots, self._niced():
-                    self._guarded(f"layer {job[1].digest}", lambda: read_layer(
+                    return self._guarded(f"layer {job[1].digest}", lambda: read_layer(
                         self.client, job[0], job[1], cache=self.cache, limits=self.limits, deadline=self.deadline,
                         on_read=self._count_read, shared=self.shared, homes=places))
-            # Only what no cache holds: a table on disk is read when (and only if) a verification
-            # needs it — a rebuild that changed nothing reuses verdicts and needs none.
-            missing = [job for key, job in jobs.items() if not self.cache.has(key)]
+            on_disk = {key for key in jobs if self.cache.has(key)}
             # Largest first: the reads end together instead of one long read last.
-            ordered = sorted(missing, key=lambda job: -(job[1].size or 0))
-            for future in [threads.start(lambda job=job: read(job), name="prefetch-layer") for job in ordered]:
+            ordered = sorted((job for key, job in jobs.items() if key not in on_disk),
+                             key=lambda job: -(job[1].size or 0))
+            reading = [threads.start(lambda job=job: read(job), name="prefetch-layer") for job in ordered]
+            # A table on disk is loaded (~50 ms of CPU for a Debian base) only once something builds,
+            # before its verification needs it: a release that builds nothing reuses verdicts and needs none.
+            if on_disk:
+                self._building.wait()
+            if on_disk and self._preload:
+                loaded = sum(read(jobs[key]) is not None for key in on_disk)
+                with self._lock:
+                    self._loaded = loaded
+            for future in reading:
                 future.exception()  # _guarded keeps every error in the report
         finally:
             self._finish()

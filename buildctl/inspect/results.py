@@ -81,6 +81,7 @@ class PrefetchReport:
     seconds: float  # from its start until the last layer was ready, or it stopped
     errors: tuple[str, ...]  # one line each; the verification reads those layers itself
     shared: int = 0  # tables this run took from the registry instead of reading a layer (shared_tables.py)
+    loaded: int = 0  # tables loaded from the layer cache on disk while the builds ran (before verification)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from buildctl.errors import BuildctlError
 from buildctl.model import Phase, Progress, ProgressFn
 from buildctl.pipeline.plan import Plan, ServicePlan
 from buildctl.pipeline.results import BuildResult
+from buildctl.programs import Stop
 
 
 def log_tail(log_file: str | None, *, lines: int = 25) -> str:
@@ -37,11 +38,13 @@ def _announce(service: str, line: str, notify: ProgressFn) -> None:
 
 def build_all(plan: Plan, *, run_dir: Path, jobs: int | None = None,
               progress: ProgressFn | None = None,
-              on_built: Callable[[ServicePlan, BuildResult], None] | None = None) -> tuple[BuildResult, ...]:
+              on_built: Callable[[ServicePlan, BuildResult], None] | None = None,
+              stop: Stop | None = None) -> tuple[BuildResult, ...]:
     """Build every service of ``plan``; at most ``jobs`` at once (default: all).
 
     ``on_built`` is called (in the building thread) as soon as a service is pushed, so the
-    caller can start checking it while the others still build.
+    caller can start checking it while the others still build. ``stop``, when pulled, ends every
+    build (each result then failed, not announced as failed: the caller builds again or raises).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(jobs or len(plan.services), len(plan.services)))
@@ -54,9 +57,12 @@ def build_all(plan: Plan, *, run_dir: Path, jobs: int | None = None,
         try:
             # On the builder, with the metadata file, the plan names (the argv `plan` prints).
             digest = engine.build(service.build, log_file=log_file,
-                                  on_line=lambda line: _announce(service.name, line, notify))
+                                  on_line=lambda line: _announce(service.name, line, notify), stop=stop)
         except BuildctlError as exc:
-            notify(service.name, "", Progress(Phase.FAILED))
+            # Under a stop, a build may have failed because its builder was not ready (missing, not
+            # started): not a failure to announce once the builder check stops it (it builds again).
+            if stop is None or not stop.settled():
+                notify(service.name, "", Progress(Phase.FAILED))
             return BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
                                ok=False, seconds=time.monotonic() - started, log_file=str(log_file),
                                error=exc.message.splitlines()[0])
@@ -72,6 +78,8 @@ def build_all(plan: Plan, *, run_dir: Path, jobs: int | None = None,
         return tuple(pool.map(one, plan.services))
     except KeyboardInterrupt:
         # Stop the running `docker buildx build` children first, or the pool would wait for them.
+        if stop is not None:
+            stop.pull()  # and a failed build waiting for the builder check to settle waits no more
         pool.shutdown(wait=False, cancel_futures=True)
         interrupts.terminate_children()
         raise

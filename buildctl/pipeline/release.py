@@ -27,12 +27,15 @@ from buildctl.pipeline import build
 from buildctl.pipeline import plan as planning
 from buildctl.pipeline import reuse, source_dates
 from buildctl.pipeline import tagging
+from buildctl.pipeline.builder_check import BuilderCheck
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome, TagFailure, TagStatus
 from buildctl.pipeline.reuse import ReuseInputs
+from buildctl.programs import Stop
 from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import TagDeletion
 
+TaggingHook = Callable[[tuple[ServiceOutcome, ...]], None]
 CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it has ended (this run's "
               "images then count as identical, or as other images, as for any existing tag)")
 
@@ -40,10 +43,12 @@ CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None, retag: bool = False,
-                  claim: ReleaseClaim | None = None, reuse_from: ReuseInputs | None = None) -> ReleaseOutcome:
+                  claim: ReleaseClaim | None = None, reuse_from: ReuseInputs | None = None,
+                  on_tagging: TaggingHook | None = None) -> ReleaseOutcome:
     """Steps 1-5 of a release. ``claim``: this run's claim on the release tag, acquired after the
     gate and held by the caller until its GitOps step has ended. ``reuse_from``: the base digests
-    (and --rebuild, --nightly) to decide which services are reused instead of built (pipeline/reuse.py)."""
+    (and --rebuild, --nightly) to decide which services are reused instead of built (pipeline/reuse.py).
+    ``on_tagging``: see gate_and_tag."""
     notify = progress or (lambda service, platform, state: None)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -81,19 +86,20 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                 if builder.runs_locally(config.builder, info) else ())
         lap("binfmt")
         # A handler registered just now changes what the builder reports (BuildKit looks for
-        # emulators on every inspect): then an earlier answer is stale.
+        # emulators on every inspect): then an earlier answer is stale, and the builds wait for the
+        # check. Otherwise they start beside it (pipeline/builder_check.py).
         fresh = not any(r.action is BinfmtAction.REGISTERED for r in host)
-        selected = builder.ensure_builder(config.builder, platforms=platforms, info=info,
-                                          read=inspecting.result if fresh else None)
+        check = BuilderCheck(config.builder, platforms=platforms, info=info, host=host,
+                             read=inspecting.result if fresh else None)
+        if not fresh:
+            try:
+                check.selected()
+            except BaseException:
+                warming.stop()
+                raise
         lap("builder")
     else:  # every service reused, no smoke command to run under emulation: no handler, no builder needed
-        host, selected = (), reuse.no_builder(config.builder)
-    # Emulation is proved where the builds run: on this kernel for a builder on the local engine
-    # (5 ms, before anything is built); elsewhere by a probe build on the builder (~0.5 s), run
-    # beside the services' builds — its clear message wins if it fails (the builds would then fail
-    # with `exec format error`), and nothing is tagged.
-    handlers = binfmt.probe_local(host, builder=selected) if selected.local else ()
-    probing = None if selected.local else side.submit(binfmt.probe_builder, platforms, builder=selected, host=host)
+        check = None
     verifying: dict[str, Future[Verification]] = {}
     workers = max(1, min(len(the_plan.services), verify.MAX_IMAGE_WORKERS))
     # Each service is verified as soon as it is pushed, while the others still build: the checks
@@ -113,10 +119,21 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                 start_verification(svc, res)
         try:
             building = replace(the_plan, services=tuple(s for s in the_plan.services if s.name not in reused))
-            built = iter(build.build_all(building, run_dir=run_dir, jobs=jobs, progress=notify,
-                                         on_built=start_verification))
-            results = [reused.get(svc.name) or _why(next(built), decisions.get(svc.name)) for svc in the_plan.services]
-            handlers = probing.result() if probing else handlers
+
+            def build_each(stop: Stop | None) -> list[BuildResult]:
+                built = iter(build.build_all(building, run_dir=run_dir, jobs=jobs, progress=notify,
+                                             on_built=start_verification, stop=stop))
+                return [reused.get(s.name) or _why(next(built), decisions.get(s.name)) for s in the_plan.services]
+
+            if building.services:
+                warming.builds_began()
+            results = build_each(check.stop if check else None)
+            selected = check.selected() if check else reuse.no_builder(config.builder)
+            handlers = check.handlers() if check else ()
+            if check is not None and check.stopped:  # the builder changed under those builds
+                for svc in building.services:  # what a stopped round verified is not what is built now
+                    verifying.pop(svc.name, None)
+                results = build_each(None)
         finally:
             warming.builds_ended()
             side.shutdown(wait=False, cancel_futures=True)
@@ -134,7 +151,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         for svc, res in zip(the_plan.services, results)
     )
     outcomes, refused, tag_failure, refusal_hint = gate_and_tag(outcomes, client, notify=notify, retag=retag,
-                                                                claim=claim)
+                                                                claim=claim, on_tagging=on_tagging)
     if refused is None and tag_failure is None and all(o.tagged for o in outcomes):
         reuse.publish_pointers(outcomes, decisions, client)
     lap("tag")
@@ -144,11 +161,13 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
 
 
 def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *, notify: ProgressFn, retag: bool,
-                 claim: ReleaseClaim | None = None,
+                 claim: ReleaseClaim | None = None, on_tagging: TaggingHook | None = None,
                  ) -> tuple[tuple[ServiceOutcome, ...], str | None, TagFailure | None, str | None]:
     """The gate and the tag step, shared by a release built here and one merged from native agents
     (pipeline/merge.py): every release tag, or none; then the staging tags go. Returns the outcomes,
-    the refusal, the tag failure and the refusal's hint."""
+    the refusal, the tag failure and the refusal's hint. ``on_tagging`` is called with the outcomes
+    (each tag decided, released_digest known) once the gate passed and no tag was refused, just
+    before the tags are written."""
     refused = tag_failure = refusal_hint = None
     # Another run releasing the same tag right now (a re-queued CI job): wait for it to end, so
     # that what decide reads cannot change before this run's tags are written (registry/claims.py).
@@ -176,6 +195,8 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
             return replace(outcome, tagged=True)
 
         if refused is None:
+            if on_tagging is not None:
+                on_tagging(outcomes)
             with interrupts.critical():  # all services tagged, or (on an error) none reported as released
                 outcomes = _each(tag, outcomes)
                 if any(o.tag_error is not None for o in outcomes):

@@ -62,9 +62,9 @@ def project(root: Path, base: str) -> Path:
     return root
 
 
-def release(root: Path, cache: Path) -> tuple[int, dict, str]:
+def release(root: Path, cache: Path, *extra: str) -> tuple[int, dict, str]:
     tag = f"e2e-{uuid.uuid4().hex[:8]}"
-    result = run_cli("build", "--tag", tag, "--record", "rec.json", cwd=root,
+    result = run_cli("build", "--tag", tag, "--record", "rec.json", *extra, cwd=root,
                      env={"XDG_CACHE_HOME": str(cache), "BUILDCTL_PREFETCH": "1"})
     return result.code, record_of(root / "rec.json"), result.output
 
@@ -88,10 +88,17 @@ def test_on_a_fresh_agent_the_prefetch_reads_the_base_layers_once_for_every_serv
         pushed = layers_per_platform(svc["repository"].split("/", 1)[1], svc["index_digest"])
         for platform in BOTH:  # the premise: the pushed image's bottom layers are the base's blobs
             assert pushed[platform][: len(base[platform])] == base[platform]
-    # A second run finds them in the cache: nothing to read again.
-    code, again, output = release(root, cache)
+    assert report["loaded"] == 0  # none was on disk
+    # A second run finds them in the cache: nothing to read again; building, it loads them from disk
+    # while the builds run. A third that builds nothing (every service reused) loads none.
+    code, again, output = release(root, cache, "--rebuild")
     assert code == 0, output
-    assert (again["prefetch"]["layers"], again["prefetch"]["read"]) == (len(distinct), 0)
+    assert (again["prefetch"]["layers"], again["prefetch"]["read"], again["prefetch"]["loaded"]) == (
+        len(distinct), 0, len(distinct))
+    code, reused, output = release(root, cache)
+    assert code == 0, output
+    assert {s["outcome"].split()[0] for s in reused["services"]} == {"reused"}
+    assert (reused["prefetch"]["read"], reused["prefetch"]["loaded"]) == (0, 0)
     # Another fresh agent takes the tables the first run shared through the release's repositories.
     code, fresh, output = release(root, tmp_path / "another-agent")
     assert code == 0, output

@@ -13,13 +13,13 @@ from dataclasses import replace
 import pytest
 
 from buildctl import platforms
-from buildctl.config.builder_config import stack_buildkit_image
 from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
 from buildctl.engine.results import BinfmtAction, BuilderAction
 from buildctl.errors import OperationError
 from buildctl.model import BuilderConfig, BuilderNode, Driver, frozen_map
+from tests.helpers.buildx import new_container_builder
 
 
 def test_missing_platforms_normalises_arm64_v8() -> None:
@@ -99,13 +99,8 @@ def test_docker_container_builder_whose_image_cannot_start_is_reported_and_remov
 
 @pytest.fixture
 def container_builder() -> Iterator[BuilderConfig]:
-    name = f"buildctl-test-{uuid.uuid4().hex[:6]}"
-    image = stack_buildkit_image()
-    if image is None:
-        pytest.fail("no local BuildKit image: run scripts/stack.sh up --buildkit")
-    yield BuilderConfig(name=name, driver=Driver.DOCKER_CONTAINER,
-                        driver_opts=frozen_map({"network": "host", "image": image}))
-    subprocess.run(["docker", "buildx", "rm", name], capture_output=True, check=False)
+    with new_container_builder("buildctl-test") as cfg:
+        yield cfg
 
 
 @pytest.mark.engine

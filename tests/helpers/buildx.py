@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from buildctl.config.builder_config import stack_buildkit_image
 from buildctl.engine.retry import classify
+from buildctl.model import BuilderConfig, Driver, frozen_map
 from tests.helpers.cli import REGISTRY
 from tests.helpers.manifest_lookup import manifest_digest
 
@@ -44,3 +50,18 @@ def pushed_once(ref: str, context: Path, *options: str) -> str:
         proc = build_push([*options, "--tag", ref, "--push", str(context)])
         assert proc.returncode == 0, f"building {ref} failed:\n{proc.stderr[-3000:]}"
     return ref
+
+
+@contextmanager
+def new_container_builder(prefix: str) -> Iterator[BuilderConfig]:
+    """The config of a docker-container builder on the stack's BuildKit image that does not exist
+    yet (named ``prefix``-<random>); removed afterwards if something created it."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    image = stack_buildkit_image()
+    if image is None:
+        pytest.fail("no local BuildKit image: run scripts/stack.sh up --buildkit")
+    try:
+        yield BuilderConfig(name=name, driver=Driver.DOCKER_CONTAINER,
+                            driver_opts=frozen_map({"network": "host", "image": image}))
+    finally:
+        subprocess.run(["docker", "buildx", "rm", name], capture_output=True, check=False)

@@ -1,0 +1,81 @@
+"""Step 2 beside step 3: the builder is checked while the builds already run on it.
+
+`buildx inspect` takes 0.15-0.3 s, mostly waiting on the builder, and a release whose builder is
+as services.yaml says (the usual case) need not wait for it (issue #20). So the builds start at
+once, under a `Stop`, and the check runs beside them. Before the check changes anything (removes,
+creates or starts the builder), or when it fails, it pulls the Stop: every build ends, and the
+release builds again once the builder is ready, or fails with the check's own error. Builds are
+kept only when the check found the builder usable as it was when they started.
+
+A release that has just registered a binfmt handler waits for the check before building: the
+builder's platforms are what changed (engine/binfmt.py); a failed emulation probe still stops its builds.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+from buildctl import interrupts
+from buildctl.engine import binfmt
+from buildctl.engine import builders as builder
+from buildctl.engine.results import BinfmtResult, BuilderReport, BuilderState, EngineInfo
+from buildctl.inspect import threads
+from buildctl.model import BuilderConfig
+from buildctl.programs import Stop
+
+
+class BuilderCheck:
+    """The builder's check and emulation probe, running beside the builds (see the module doc)."""
+
+    def __init__(self, cfg: BuilderConfig, *, platforms: tuple[str, ...], info: EngineInfo,
+                 host: tuple[BinfmtResult, ...], read: Future[BuilderState | None] | None) -> None:
+        # The builds run under it: pulled before the check changes the builder, or when the check
+        # or the emulation probe fails (after it, the builds' `exec format error` says less).
+        self.stop = Stop(why="the builder check changes the builder, or it failed")
+        # Daemon threads: an interrupted release exits without waiting for them (its children are
+        # stopped on exit, interrupts.py).
+        self._selected = threads.start(lambda: self._select(cfg, platforms, info, read), name="builder-check")
+        self._handlers = threads.start(lambda: self._probe(platforms, host), name="emulation-probe")
+
+    def _select(self, cfg: BuilderConfig, platforms: tuple[str, ...], info: EngineInfo,
+                read: Future[BuilderState | None] | None) -> BuilderReport:
+        try:
+            selected = builder.ensure_builder(cfg, platforms=platforms, info=info, read=read,
+                                              before_change=self._changing)
+            self.stop.keep()  # usable as it was: the builds begun on it stand
+            return selected
+        except BaseException:
+            self.stop.pull()  # the release fails with this error: no build of it goes on
+            raise
+
+    def _changing(self) -> None:
+        self.stop.pull()
+        if interrupts.interrupted.is_set():  # Ctrl-C while checking: create, remove or start nothing
+            raise KeyboardInterrupt
+
+    def _probe(self, platforms: tuple[str, ...], host: tuple[BinfmtResult, ...]) -> tuple[BinfmtResult, ...]:
+        # Emulation is proved where the builds run: on this kernel for a builder on the local engine
+        # (5 ms); elsewhere by a probe build on the builder (~0.5 s), beside the services' builds —
+        # its clear message wins if it fails (the builds would then fail with `exec format error`).
+        selected = self._selected.result()
+        try:
+            if selected.local:
+                return binfmt.probe_local(host, builder=selected)
+            return binfmt.probe_builder(platforms, builder=selected, host=host)
+        except BaseException:
+            self.stop.pull()
+            raise
+
+    def selected(self) -> BuilderReport:
+        """The builder, ready (waits for the check; its error if it failed)."""
+        return self._selected.result()
+
+    def handlers(self) -> tuple[BinfmtResult, ...]:
+        """The emulation each platform runs under, proved (waits for the probe; its error if it failed)."""
+        return self._handlers.result()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether builds begun before the check were stopped: once ``selected()`` and ``handlers()``
+        returned, they must run again, on the builder the check made ready."""
+        return self.stop.pulled

@@ -1,0 +1,84 @@
+"""pipeline/builder_check.py: the builds start beside the builder check; they stand when the check
+found the builder as it was, and are stopped (then built again) when the check changes it or fails."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from buildctl.engine import binfmt
+from buildctl.engine import docker as engine
+from buildctl.engine.results import BinfmtAction, BuilderAction
+from buildctl.errors import OperationError
+from buildctl.model import BinfmtConfig, BuilderConfig, Driver
+from buildctl.pipeline.builder_check import BuilderCheck
+from buildctl.programs import ProgramStopped, Stop, stream_program
+from tests.helpers.buildx import new_container_builder
+
+pytestmark = pytest.mark.engine
+BOTH = ("linux/amd64", "linux/arm64")
+
+
+def check_of(cfg: BuilderConfig) -> BuilderCheck:
+    info = engine.engine_info()
+    host = binfmt.register_host(BOTH, native=info.native_platform, config=BinfmtConfig())
+    return BuilderCheck(cfg, platforms=BOTH, info=info, host=host, read=None)
+
+
+def begun_under(stop: Stop | None) -> tuple[threading.Thread, list[BaseException]]:
+    """A long program streamed under ``stop``, as a build begun before the check answered."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            stream_program(["sleep", "300"], what="build", on_line=lambda line: None, stop=stop)
+        except BaseException as exc:  # noqa: BLE001 - what the test looks at
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    return worker, errors
+
+
+@pytest.fixture
+def missing_container_builder() -> Iterator[BuilderConfig]:
+    with new_container_builder("buildctl-check") as cfg:
+        yield cfg
+
+
+def test_on_the_builder_services_yaml_names_the_builds_begun_beside_the_check_stand() -> None:
+    check = check_of(BuilderConfig(name="default", driver=Driver.DOCKER))
+    worker, errors = begun_under(check.stop)
+    selected = check.selected()
+    assert selected.action is BuilderAction.REUSED and not check.stopped
+    assert check.stop.settled() is False  # kept
+    arm = next(h for h in check.handlers() if h.platform == "linux/arm64")
+    assert arm.action is not BinfmtAction.NATIVE and arm.probe.startswith("ran a linux/arm64 program")
+    time.sleep(0.3)
+    assert worker.is_alive() and not errors  # the "build" goes on
+    check.stop.pull()
+    worker.join(5)
+
+
+def test_a_check_that_creates_the_builder_stops_what_began_before_it(
+        missing_container_builder: BuilderConfig) -> None:
+    check = check_of(missing_container_builder)
+    worker, errors = begun_under(check.stop)
+    selected = check.selected()
+    worker.join(5)
+    assert selected.action is BuilderAction.CREATED and check.stopped
+    assert not worker.is_alive() and [type(e) for e in errors] == [ProgramStopped]
+    assert selected.nodes[0].status == "running"
+
+
+def test_a_check_that_fails_stops_the_builds_and_its_error_is_the_one_raised() -> None:
+    check = check_of(BuilderConfig(name=f"no-such-context-{uuid.uuid4().hex[:6]}", driver=Driver.DOCKER))
+    worker, errors = begun_under(check.stop)
+    with pytest.raises(OperationError, match=r"^buildx builder 'no-such-context-\w+' not found$"):
+        check.selected()
+    worker.join(5)
+    assert check.stopped and [type(e) for e in errors] == [ProgramStopped]
