@@ -149,6 +149,7 @@ class Prefetch:
         self._done = threading.Event()
         self._building = threading.Event()  # set by builds_began (then _preload) or stop
         self._preload = False
+        self._building_in: frozenset[str] = frozenset()
         self._loaded = 0
 
     def start(self) -> Prefetch:
@@ -158,8 +159,10 @@ class Prefetch:
             self._finish()
         return self
 
-    def builds_began(self) -> None:
-        """Something builds: the base layers' tables on disk are loaded now, beside the builds."""
+    def builds_began(self, repositories: Iterable[str]) -> None:
+        """The services of ``repositories`` build: their base layers' tables on disk are loaded now,
+        beside the builds."""
+        self._building_in = frozenset(repositories)
         self._preload = True
         self._building.set()
 
@@ -217,10 +220,11 @@ class Prefetch:
             # before its verification needs it: a release that builds nothing reuses verdicts and needs none.
             if on_disk:
                 self._building.wait()
-            if on_disk and self._preload:
-                loaded = sum(read(jobs[key]) is not None for key in on_disk)
-                with self._lock:
-                    self._loaded = loaded
+            # Only the bases of the services that build: a reused service's verdict needs no table.
+            for key in (k for k in on_disk if self._preload and self._building_in & set(homes[k])):
+                if read(jobs[key]) is not None:
+                    with self._lock:
+                        self._loaded += 1
             for future in reading:
                 future.exception()  # _guarded keeps every error in the report
         finally:

@@ -7,21 +7,36 @@ creates or starts the builder), or when it fails, it pulls the Stop: every build
 release builds again once the builder is ready, or fails with the check's own error. Builds are
 kept only when the check found the builder usable as it was when they started.
 
-A release that has just registered a binfmt handler waits for the check before building: the
-builder's platforms are what changed (engine/binfmt.py); a failed emulation probe still stops its builds.
+Only a builder that passed this check before, as configured now, for these platforms, against this
+Docker (a mark in the user's cache, ``$XDG_CACHE_HOME/buildctl/usable-builders``, removed when a
+check fails) is built on ahead: a new machine, a new builder or one that failed waits for the check,
+so a builder that cannot build the platforms builds nothing. So does a release that has just
+registered a binfmt handler: the builder's platforms are what changed (engine/binfmt.py). A failed
+emulation probe still stops the builds.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from concurrent.futures import Future
+from pathlib import Path
 
-from buildctl import interrupts
+from buildctl import interrupts, workdir
 from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine.results import BinfmtResult, BuilderReport, BuilderState, EngineInfo
 from buildctl.inspect import threads
 from buildctl.model import BuilderConfig
 from buildctl.programs import Stop
+
+
+FOLDER = "usable-builders"
+
+
+def known_usable(cfg: BuilderConfig, platforms: tuple[str, ...]) -> bool:
+    """Whether this builder passed the check before, as ``cfg`` says now, for ``platforms``."""
+    return (_folder() / _mark(cfg, platforms)).is_file()
 
 
 class BuilderCheck:
@@ -43,9 +58,11 @@ class BuilderCheck:
             selected = builder.ensure_builder(cfg, platforms=platforms, info=info, read=read,
                                               before_change=self._changing)
             self.stop.keep()  # usable as it was: the builds begun on it stand
+            _remember(cfg, platforms, usable=True)
             return selected
         except BaseException:
             self.stop.pull()  # the release fails with this error: no build of it goes on
+            _remember(cfg, platforms, usable=False)
             raise
 
     def _changing(self) -> None:
@@ -79,3 +96,24 @@ class BuilderCheck:
         """Whether builds begun before the check were stopped: once ``selected()`` and ``handlers()``
         returned, they must run again, on the builder the check made ready."""
         return self.stop.pulled
+
+
+def _mark(cfg: BuilderConfig, platforms: tuple[str, ...]) -> str:
+    docker = (os.environ.get("DOCKER_HOST", ""), os.environ.get("DOCKER_CONTEXT", ""))
+    return hashlib.sha256(repr((cfg, tuple(sorted(platforms)), docker)).encode()).hexdigest()
+
+
+def _folder() -> Path:
+    return workdir.cache_root() / FOLDER
+
+
+def _remember(cfg: BuilderConfig, platforms: tuple[str, ...], *, usable: bool) -> None:
+    path = _folder() / _mark(cfg, platforms)
+    try:
+        if usable:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only or full cache: the next release waits for its check

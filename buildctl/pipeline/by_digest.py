@@ -93,7 +93,7 @@ def build_by_digest(config: Config, *, platform: str, file: Path, jobs: int | No
                 verifying[svc.name] = checks.submit(check_service, svc, f"{svc.repository}@{res.index_digest}",
                                                     client, verify_options(narrowed, svc.name))
 
-            warming.builds_began()
+            warming.builds_began(svc.repository for svc in the_plan.services)
             results = build.build_all(the_plan, run_dir=run_dir, jobs=jobs, progress=notify,
                                       on_built=start_verification)
             warming.builds_ended()

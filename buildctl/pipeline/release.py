@@ -27,7 +27,7 @@ from buildctl.pipeline import build
 from buildctl.pipeline import plan as planning
 from buildctl.pipeline import reuse, source_dates
 from buildctl.pipeline import tagging
-from buildctl.pipeline.builder_check import BuilderCheck
+from buildctl.pipeline.builder_check import BuilderCheck, known_usable
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome, TagFailure, TagStatus
 from buildctl.pipeline.reuse import ReuseInputs
 from buildctl.programs import Stop
@@ -35,7 +35,6 @@ from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import TagDeletion
 
-TaggingHook = Callable[[tuple[ServiceOutcome, ...]], None]
 CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it has ended (this run's "
               "images then count as identical, or as other images, as for any existing tag)")
 
@@ -43,12 +42,10 @@ CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None, retag: bool = False,
-                  claim: ReleaseClaim | None = None, reuse_from: ReuseInputs | None = None,
-                  on_tagging: TaggingHook | None = None) -> ReleaseOutcome:
+                  claim: ReleaseClaim | None = None, reuse_from: ReuseInputs | None = None) -> ReleaseOutcome:
     """Steps 1-5 of a release. ``claim``: this run's claim on the release tag, acquired after the
     gate and held by the caller until its GitOps step has ended. ``reuse_from``: the base digests
-    (and --rebuild, --nightly) to decide which services are reused instead of built (pipeline/reuse.py).
-    ``on_tagging``: see gate_and_tag."""
+    (and --rebuild, --nightly) to decide which services are reused instead of built (pipeline/reuse.py)."""
     notify = progress or (lambda service, platform, state: None)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -87,11 +84,11 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         lap("binfmt")
         # A handler registered just now changes what the builder reports (BuildKit looks for
         # emulators on every inspect): then an earlier answer is stale, and the builds wait for the
-        # check. Otherwise they start beside it (pipeline/builder_check.py).
+        # check, as on a builder not known to pass it. Otherwise they start beside it (pipeline/builder_check.py).
         fresh = not any(r.action is BinfmtAction.REGISTERED for r in host)
         check = BuilderCheck(config.builder, platforms=platforms, info=info, host=host,
                              read=inspecting.result if fresh else None)
-        if not fresh:
+        if not (fresh and known_usable(config.builder, platforms)):
             try:
                 check.selected()
             except BaseException:
@@ -126,7 +123,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                 return [reused.get(s.name) or _why(next(built), decisions.get(s.name)) for s in the_plan.services]
 
             if building.services:
-                warming.builds_began()
+                warming.builds_began(svc.repository for svc in building.services)
             results = build_each(check.stop if check else None)
             selected = check.selected() if check else reuse.no_builder(config.builder)
             handlers = check.handlers() if check else ()
@@ -151,7 +148,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         for svc, res in zip(the_plan.services, results)
     )
     outcomes, refused, tag_failure, refusal_hint = gate_and_tag(outcomes, client, notify=notify, retag=retag,
-                                                                claim=claim, on_tagging=on_tagging)
+                                                                claim=claim)
     if refused is None and tag_failure is None and all(o.tagged for o in outcomes):
         reuse.publish_pointers(outcomes, decisions, client)
     lap("tag")
@@ -161,13 +158,11 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
 
 
 def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *, notify: ProgressFn, retag: bool,
-                 claim: ReleaseClaim | None = None, on_tagging: TaggingHook | None = None,
+                 claim: ReleaseClaim | None = None,
                  ) -> tuple[tuple[ServiceOutcome, ...], str | None, TagFailure | None, str | None]:
     """The gate and the tag step, shared by a release built here and one merged from native agents
     (pipeline/merge.py): every release tag, or none; then the staging tags go. Returns the outcomes,
-    the refusal, the tag failure and the refusal's hint. ``on_tagging`` is called with the outcomes
-    (each tag decided, released_digest known) once the gate passed and no tag was refused, just
-    before the tags are written."""
+    the refusal, the tag failure and the refusal's hint."""
     refused = tag_failure = refusal_hint = None
     # Another run releasing the same tag right now (a re-queued CI job): wait for it to end, so
     # that what decide reads cannot change before this run's tags are written (registry/claims.py).
@@ -195,8 +190,6 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
             return replace(outcome, tagged=True)
 
         if refused is None:
-            if on_tagging is not None:
-                on_tagging(outcomes)
             with interrupts.critical():  # all services tagged, or (on an error) none reported as released
                 outcomes = _each(tag, outcomes)
                 if any(o.tag_error is not None for o in outcomes):

@@ -3,10 +3,12 @@ found the builder as it was, and are stopped (then built again) when the check c
 
 from __future__ import annotations
 
+import subprocess
 import threading
-import uuid
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -14,8 +16,8 @@ from buildctl.engine import binfmt
 from buildctl.engine import docker as engine
 from buildctl.engine.results import BinfmtAction, BuilderAction
 from buildctl.errors import OperationError
-from buildctl.model import BinfmtConfig, BuilderConfig, Driver
-from buildctl.pipeline.builder_check import BuilderCheck
+from buildctl.model import BinfmtConfig, BuilderConfig, Driver, frozen_map
+from buildctl.pipeline.builder_check import BuilderCheck, known_usable
 from buildctl.programs import ProgramStopped, Stop, stream_program
 from tests.helpers.buildx import new_container_builder
 
@@ -82,3 +84,20 @@ def test_a_check_that_fails_stops_the_builds_and_its_error_is_the_one_raised() -
         check.selected()
     worker.join(5)
     assert check.stopped and [type(e) for e in errors] == [ProgramStopped]
+
+
+def test_only_a_builder_that_passed_its_check_before_is_built_on_ahead(
+        missing_container_builder: BuilderConfig) -> None:
+    cfg = missing_container_builder
+    assert not known_usable(cfg, BOTH)  # new: the release waits for its check
+    check_of(cfg).selected()
+    assert known_usable(cfg, BOTH)
+    assert not known_usable(cfg, ("linux/amd64",))  # other platforms: another mark
+    # The builder of that name replaced by one that differs from cfg: cfg's next check fails and
+    # takes its mark back, so the release after it waits for the check again.
+    subprocess.run(["docker", "buildx", "rm", cfg.name], capture_output=True, check=True, timeout=120)
+    other = replace(cfg, driver_opts=frozen_map({**cfg.driver_opts, "network": "bridge"}))
+    check_of(other).selected()
+    with pytest.raises(OperationError, match="differs from services.yaml"):
+        check_of(cfg).selected()
+    assert not known_usable(cfg, BOTH) and known_usable(other, BOTH)
