@@ -46,6 +46,25 @@ def cache_root() -> Path:
     return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "buildctl"
 
 
+def has_mark(folder: str, name: str) -> bool:
+    """Whether the empty file ``name`` is in ``folder`` of the cache (config/valid_marks.py,
+    pipeline/builder_check.py: a verdict kept under the digest of what it depends on)."""
+    return (cache_root() / folder / name).is_file()
+
+
+def set_mark(folder: str, name: str, *, present: bool = True) -> None:
+    """Make (or, not ``present``, remove) that mark; a read-only or full cache just keeps none."""
+    path = cache_root() / folder / name
+    try:
+        if present:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 # Throwaway work (the GitOps clone) goes to memory when the machine has room there: on a CI agent's
 # disk each file and folder a checkout creates costs ~0.1-0.3 ms of metadata writes (a 1,000-file
 # clone: 0.88 s on disk, 0.05 s in /dev/shm; removing it 0.16 s vs 0.02 s; issue #20).

@@ -35,20 +35,11 @@ def mark_of(data: Any, *, rules: tuple[str, ...]) -> str | None:
 
 
 def is_marked(mark: str) -> bool:
-    return (_folder() / mark).is_file()
+    return workdir.has_mark(FOLDER, mark)
 
 
 def mark(mark: str) -> None:
-    folder = _folder()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / mark).touch()
-    except OSError:
-        pass  # a read-only or full cache: the next run validates again
-
-
-def _folder() -> Path:
-    return workdir.cache_root() / FOLDER
+    workdir.set_mark(FOLDER, mark)  # a read-only or full cache: the next run validates again
 
 
 @cache

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the run's client is passed in; the registry layer loads wit
 
     from buildctl.registry.client import RegistryClient
 
-DOCKER = "docker"  # the client program, found on PATH (python-on-whales' default client_call)
+DOCKER = early_info.DOCKER  # the client program, found on PATH (python-on-whales' default client_call)
 BUILDX_TIMEOUT = 30.0  # buildx gives up on an unreachable remote node after 20 s
 
 

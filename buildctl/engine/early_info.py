@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from buildctl.programs import ProgramError, Started, start_program
 
-DOCKER = "docker"  # as engine/docker.py runs it: found on PATH
+DOCKER = "docker"  # the client program, found on PATH (engine/docker.py runs the same one)
 INFO_ARGV = (DOCKER, "info", "--format", "{{json .}}")
 INFO_TIMEOUT = 30.0  # `docker info` against a DOCKER_HOST that does not answer
 WHAT = "the Docker daemon is not reachable"

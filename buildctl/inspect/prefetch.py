@@ -147,9 +147,8 @@ class Prefetch:
         self._started = time.monotonic()
         self._ended: float | None = None
         self._done = threading.Event()
-        self._building = threading.Event()  # set by builds_began (then _preload) or stop
-        self._preload = False
-        self._building_in: frozenset[str] = frozenset()
+        self._building = threading.Event()  # set by builds_began or stop
+        self._building_in: frozenset[str] = frozenset()  # builds_began's repositories
         self._loaded = 0
 
     def start(self) -> Prefetch:
@@ -163,7 +162,6 @@ class Prefetch:
         """The services of ``repositories`` build: their base layers' tables on disk are loaded now,
         beside the builds."""
         self._building_in = frozenset(repositories)
-        self._preload = True
         self._building.set()
 
     def builds_ended(self) -> None:
@@ -221,7 +219,7 @@ class Prefetch:
             if on_disk:
                 self._building.wait()
             # Only the bases of the services that build: a reused service's verdict needs no table.
-            for key in (k for k in on_disk if self._preload and self._building_in & set(homes[k])):
+            for key in (k for k in on_disk if not self._building_in.isdisjoint(homes[k])):
                 if read(jobs[key]) is not None:
                     with self._lock:
                         self._loaded += 1

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import Future
-from pathlib import Path
 
 from buildctl import interrupts, workdir
 from buildctl.engine import binfmt
@@ -36,7 +35,7 @@ FOLDER = "usable-builders"
 
 def known_usable(cfg: BuilderConfig, platforms: tuple[str, ...]) -> bool:
     """Whether this builder passed the check before, as ``cfg`` says now, for ``platforms``."""
-    return (_folder() / _mark(cfg, platforms)).is_file()
+    return workdir.has_mark(FOLDER, _mark(cfg, platforms))
 
 
 class BuilderCheck:
@@ -58,11 +57,11 @@ class BuilderCheck:
             selected = builder.ensure_builder(cfg, platforms=platforms, info=info, read=read,
                                               before_change=self._changing)
             self.stop.keep()  # usable as it was: the builds begun on it stand
-            _remember(cfg, platforms, usable=True)
+            workdir.set_mark(FOLDER, _mark(cfg, platforms))
             return selected
         except BaseException:
             self.stop.pull()  # the release fails with this error: no build of it goes on
-            _remember(cfg, platforms, usable=False)
+            workdir.set_mark(FOLDER, _mark(cfg, platforms), present=False)
             raise
 
     def _changing(self) -> None:
@@ -101,19 +100,3 @@ class BuilderCheck:
 def _mark(cfg: BuilderConfig, platforms: tuple[str, ...]) -> str:
     docker = (os.environ.get("DOCKER_HOST", ""), os.environ.get("DOCKER_CONTEXT", ""))
     return hashlib.sha256(repr((cfg, tuple(sorted(platforms)), docker)).encode()).hexdigest()
-
-
-def _folder() -> Path:
-    return workdir.cache_root() / FOLDER
-
-
-def _remember(cfg: BuilderConfig, platforms: tuple[str, ...], *, usable: bool) -> None:
-    path = _folder() / _mark(cfg, platforms)
-    try:
-        if usable:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-        else:
-            path.unlink(missing_ok=True)
-    except OSError:
-        pass  # a read-only or full cache: the next release waits for its check
