@@ -113,10 +113,10 @@ def _release(*, with_gitops: bool, services, config, tag, registry, builder, jso
         from buildctl.output import ci
         from buildctl.pipeline.metadata_file import write_metadata
 
-        release_cmd.preload_tls()  # beside services.yaml and the input digests
         tag = release_cmd.nightly_tag() if nightly and tag is None else tag
         cfg = _load(config, tag, registry, services, builder=builder,
                     recreate_builder=recreate_builder).with_gitops(pin_digest=pin_digest)
+        release_cmd.preload_tls(cfg)  # beside the input digests
         quiet = progress is ProgressMode.QUIET
         with display_for(progress, cfg) as display:
             if with_gitops:

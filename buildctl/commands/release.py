@@ -7,9 +7,17 @@ from pathlib import Path
 from buildctl.model import Config, ProgressFn
 from buildctl.pipeline.results import RunResult
 from buildctl.pipeline.run import nightly_tag, run_release
-from buildctl.registry.transport import preload_tls
+from buildctl.registry import tls
+from buildctl.registry.auth import is_loopback
 
 __all__ = ["build", "nightly_tag", "preload_tls", "run"]
+
+
+def preload_tls(config: Config) -> None:
+    """A release to a TLS registry loads the CA certificates beside its start-up (registry/tls.py);
+    one to a local registry never needs them."""
+    if not is_loopback(config.registry):
+        tls.preload()
 
 
 def build(config: Config, *, jobs: int | None = None, pull: bool = False, no_cache: bool = False,

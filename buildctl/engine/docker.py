@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from buildctl import jsonsafe
 from buildctl.engine import early_info
 from buildctl.engine.build_command import build_argv
+from buildctl.engine.buildx_program import program_argv
 from buildctl.engine.logins import renewer
 from buildctl.engine.results import EngineInfo
 from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
@@ -98,8 +99,9 @@ def buildx_version() -> str:
 def buildx(argv: Sequence[str], *, what: str, timeout: float = BUILDX_TIMEOUT) -> str:
     """Run one `docker buildx ...` command (``argv`` as builder_spec makes it, from "docker");
     its stdout. A command that outlives ``timeout`` is killed: a node that does not answer must
-    not hang a release (python-on-whales' runner has no timeout)."""
-    full = [DOCKER, *map(str, list(argv)[1:])]
+    not hang a release (python-on-whales' runner has no timeout). The plugin runs directly when it
+    can (engine/buildx_program.py)."""
+    full = program_argv(argv)
     return _succeeded(full, what, lambda: run_program(full, what=what, timeout=timeout)).stdout
 
 
@@ -161,8 +163,8 @@ def _build_once(argv: Sequence[str], *, log, on_line: Callable[[str], None] | No
     """Run one `docker buildx build` (``argv`` from build_command, from "docker"), its plain log
     streamed into ``log``; CommandError (command, exit code, output) when it fails. Through the
     subprocess path, not python-on-whales: a release that builds then never loads its ~0.3 s of
-    imports (issue #20)."""
-    full = [DOCKER, *map(str, list(argv)[1:])]
+    imports (issue #20). The plugin runs directly when it can (engine/buildx_program.py)."""
+    full = program_argv(argv)
 
     def line(text: str) -> None:
         log.write(text if text.endswith("\n") else text + "\n")

@@ -1,12 +1,14 @@
-"""Retries for what docker/buildx do against a registry: the build's push and `imagetools create`.
+"""Retries for what docker/buildx (and cosign) do against a registry: the build's push,
+`imagetools create` and the attestation's `cosign attach`.
 
 docker reports registry failures only as text, so ``classify`` reads the ``ERROR:`` lines buildx
-prints last: a 5xx/429 answer or a refused, reset or cut connection is transient
-(``TransientRegistryError``: retried with exponential backoff and jitter, bounded in attempts and
-time); a 401 is a missing or expired login (``RegistryAuthError``: the caller may log in again once);
-anything else — a failing RUN step, a bad Dockerfile — is not retried.
+prints last (cosign's ``error during command execution:`` alike): a 5xx/429 answer or a refused,
+reset or cut connection is transient (``TransientRegistryError``: retried with exponential backoff
+and jitter, bounded in attempts and time); a 401 is a missing or expired login
+(``RegistryAuthError``: the caller may log in again once); anything else — a failing RUN step, a
+bad Dockerfile — is not retried.
 
-Both operations are idempotent: a retried build rebuilds from the BuildKit cache (the layers and
+These operations are idempotent: a retried build rebuilds from the BuildKit cache (the layers and
 per-platform image manifests come back identical) and pushes the same bytes again; tagging points
 the same tag at the same digest. BuildKit itself retries a failing push request 4 times within one
 build (1, 2, 4 s apart, moby/buildkit#4104); these retries cover longer outages, and
@@ -37,7 +39,8 @@ PUSH_RETRY = RetryPolicy(attempts=3, total_seconds=300.0, initial_wait=2.0, max_
 # interrupt waits for it): more attempts, a short total bound.
 TAG_RETRY = RetryPolicy(attempts=5, total_seconds=60.0, initial_wait=1.0, max_wait=10.0)
 
-_ERROR_LINE = re.compile(r"^ERROR: (.*)$", re.MULTILINE)
+# buildx ends with "ERROR: ...", cosign with "error during command execution: ..."
+_ERROR_LINE = re.compile(r"^(?:ERROR|error during command execution): (.*)$", re.MULTILINE)
 _STATUS = re.compile(r"\b(429 Too Many Requests|500 Internal Server Error|502 Bad Gateway|503 Service Unavailable"
                      r"|504 Gateway Timeout)\b")
 _CAUSES = (

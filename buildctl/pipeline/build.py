@@ -6,6 +6,7 @@ hide the others. The index digest comes from buildx's metadata file, never from 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,26 +40,35 @@ def _announce(service: str, line: str, notify: ProgressFn) -> None:
 def build_all(plan: Plan, *, run_dir: Path, jobs: int | None = None,
               progress: ProgressFn | None = None,
               on_built: Callable[[ServicePlan, BuildResult], None] | None = None,
+              on_started: Callable[[], None] | None = None,
               stop: Stop | None = None) -> tuple[BuildResult, ...]:
     """Build every service of ``plan``; at most ``jobs`` at once (default: all).
 
     ``on_built`` is called (in the building thread) as soon as a service is pushed, so the
-    caller can start checking it while the others still build. ``stop``, when pulled, ends every
-    build (each result then failed, not announced as failed: the caller builds again or raises).
+    caller can start checking it while the others still build. ``on_started`` is called once,
+    when every build that runs now has printed its first line (or ended), or at once when there
+    is nothing to build. ``stop``, when pulled, ends every build (each result then failed, not
+    announced as failed: the caller builds again or raises).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(jobs or len(plan.services), len(plan.services)))
     notify = progress or (lambda service, platform, state: None)
+    began = _FirstLines(plan.services[:workers], on_started or (lambda: None))
 
     def one(service: ServicePlan) -> BuildResult:
         log_file = run_dir / f"{service.name}.build.log"
         notify(service.name, "", Progress(Phase.BUILDING))
         started = time.monotonic()
+
+        def line(text: str) -> None:
+            began.saw(service.name)
+            _announce(service.name, text, notify)
+
         try:
             # On the builder, with the metadata file, the plan names (the argv `plan` prints).
-            digest = engine.build(service.build, log_file=log_file,
-                                  on_line=lambda line: _announce(service.name, line, notify), stop=stop)
+            digest = engine.build(service.build, log_file=log_file, on_line=line, stop=stop)
         except BuildctlError as exc:
+            began.saw(service.name)
             # Under a stop, a build may have failed because its builder was not ready (missing, not
             # started): not a failure to announce once the builder check stops it (it builds again).
             if stop is None or not stop.settled():
@@ -66,6 +76,7 @@ def build_all(plan: Plan, *, run_dir: Path, jobs: int | None = None,
             return BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
                                ok=False, seconds=time.monotonic() - started, log_file=str(log_file),
                                error=exc.message.splitlines()[0])
+        began.saw(service.name)
         notify(service.name, "", Progress(Phase.PUSHED))
         result = BuildResult(service.name, service.repository, service.build.staging_ref.rsplit(":", 1)[1],
                              ok=True, index_digest=digest, seconds=time.monotonic() - started, log_file=str(log_file))
@@ -85,3 +96,24 @@ def build_all(plan: Plan, *, run_dir: Path, jobs: int | None = None,
         raise
     finally:
         pool.shutdown(wait=True)
+
+
+class _FirstLines:
+    """``then()`` once, when each of ``services`` was ``saw``: their processes run."""
+
+    def __init__(self, services: tuple[ServicePlan, ...], then: Callable[[], None]) -> None:
+        self._waiting, self._then, self._lock = {s.name for s in services}, then, threading.Lock()
+        self._done = False
+        self._finish_if_none_left()
+
+    def saw(self, service: str) -> None:
+        with self._lock:
+            self._waiting.discard(service)
+        self._finish_if_none_left()
+
+    def _finish_if_none_left(self) -> None:
+        with self._lock:
+            if self._waiting or self._done:
+                return
+            self._done = True
+        self._then()

@@ -26,11 +26,21 @@ from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine.results import BinfmtResult, BuilderReport, BuilderState, EngineInfo
 from buildctl.inspect import threads
-from buildctl.model import BuilderConfig
+from buildctl.model import BuilderConfig, Config
 from buildctl.programs import Stop
 
 
 FOLDER = "usable-builders"
+
+
+def host_handlers(config: Config, platforms: tuple[str, ...], asking: Future[EngineInfo]) -> tuple[BinfmtResult, ...]:
+    """Step 1: this host's binfmt handlers, once ``asking`` (`docker info`) answered. They only
+    matter (and are only ours to touch) when the builds run on this engine; emulation is then
+    proved where the builds really run: through the builder."""
+    info = asking.result()
+    if not builder.runs_locally(config.builder, info):
+        return ()
+    return binfmt.register_host(platforms, native=info.native_platform, config=config.binfmt)
 
 
 def known_usable(cfg: BuilderConfig, platforms: tuple[str, ...]) -> bool:

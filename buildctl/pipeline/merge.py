@@ -26,7 +26,7 @@ from buildctl.model import Config, Phase, Progress, ProgressFn
 from buildctl.pipeline import agent_file, belongs
 from buildctl.pipeline import plan as planning
 from buildctl.pipeline.release import _verify_options as verify_options  # the gate's, so verdicts are shared
-from buildctl.pipeline.release import gate_and_tag
+from buildctl.pipeline.release import TaggingHook, gate_and_tag
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
 from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
@@ -41,7 +41,7 @@ def belonging(config: Config, paths: Sequence[Path]) -> tuple[belongs.ServicePar
 
 def merge_release(config: Config, parts: tuple[belongs.ServiceParts, ...], *, run_dir: Path, run_id: str,
                   client: RegistryClient, progress: ProgressFn | None = None, retag: bool = False,
-                  claim: ReleaseClaim | None = None) -> ReleaseOutcome:
+                  claim: ReleaseClaim | None = None, on_tagging: TaggingHook | None = None) -> ReleaseOutcome:
     notify = progress or (lambda service, platform, state: None)
     started = time.monotonic()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ def merge_release(config: Config, parts: tuple[belongs.ServiceParts, ...], *, ru
         outcomes = tuple(pool.map(one, the_plan.services))
     merged = time.monotonic()
     outcomes, refused, tag_failure, refusal_hint = gate_and_tag(outcomes, client, notify=notify, retag=retag,
-                                                                claim=claim)
+                                                                claim=claim, on_tagging=on_tagging)
     sources = {p.platform: p.source for s in parts for p in s.parts}
     # Where each platform was built: the agent file that brought it (the record's "nodes").
     agents = BuilderReport("native agents", "", BuilderAction.REUSED, tuple(sources), local=False,

@@ -10,15 +10,15 @@ import shlex
 import threading
 import time
 from collections.abc import Callable
+from typing import Generic, TypeVar
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 from buildctl import concurrently, interrupts
-from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
-from buildctl.engine.results import BinfmtAction, BuilderState
+from buildctl.engine.results import BinfmtAction
 from buildctl.errors import CommandError, OperationError
 from buildctl.inspect import prefetch, shared_tables, verify
 from buildctl.inspect.results import Check, CheckStatus, Verification
@@ -27,7 +27,7 @@ from buildctl.pipeline import build
 from buildctl.pipeline import plan as planning
 from buildctl.pipeline import reuse, source_dates
 from buildctl.pipeline import tagging
-from buildctl.pipeline.builder_check import BuilderCheck, known_usable
+from buildctl.pipeline.builder_check import BuilderCheck, host_handlers, known_usable
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome, TagFailure, TagStatus
 from buildctl.pipeline.reuse import ReuseInputs
 from buildctl.programs import Stop
@@ -35,6 +35,8 @@ from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import TagDeletion
 
+T = TypeVar("T")
+TaggingHook = Callable[[tuple[ServiceOutcome, ...]], None]
 CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it has ended (this run's "
               "images then count as identical, or as other images, as for any existing tag)")
 
@@ -42,10 +44,12 @@ CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None, retag: bool = False,
-                  claim: ReleaseClaim | None = None, reuse_from: ReuseInputs | None = None) -> ReleaseOutcome:
+                  claim: ReleaseClaim | None = None, reuse_from: ReuseInputs | None = None,
+                  on_tagging: TaggingHook | None = None) -> ReleaseOutcome:
     """Steps 1-5 of a release. ``claim``: this run's claim on the release tag, acquired after the
     gate and held by the caller until its GitOps step has ended. ``reuse_from``: the base digests
-    (and --rebuild, --nightly) to decide which services are reused instead of built (pipeline/reuse.py)."""
+    (and --rebuild, --nightly) to decide which services are reused instead of built (pipeline/reuse.py).
+    ``on_tagging``: see gate_and_tag."""
     notify = progress or (lambda service, platform, state: None)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -59,28 +63,33 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     shared = shared_tables.of_release(config, client)
     # The base images' layers, read while the builds run.
     warming = prefetch.started(config, client=client, shared=shared)
-    side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="side")
-    asking = side.submit(engine.engine_info)  # `docker info` (~60 ms) beside the input digests
-    # So is `buildx inspect` (0.15-0.2 s, mostly waiting on the builder), from the moment one
-    # service is known to build; a release that builds nothing never runs it (issue #20).
-    inspecting = _Once(lambda: side.submit(builder.describe, config.builder))
     platforms = config.all_platforms()
+    side = ThreadPoolExecutor(max_workers=3, thread_name_prefix="side")
+    asking = side.submit(engine.engine_info)  # `docker info` (~60 ms) beside the input digests
+    # So are `buildx inspect` (0.15-0.2 s, mostly waiting on the builder) and the host's binfmt
+    # handlers, from the moment one service is known to build; a release that builds nothing
+    # never runs them (issue #20).
+    inspecting = _Once(lambda: side.submit(builder.describe, config.builder))
+    registering = _Once(lambda: side.submit(host_handlers, config, platforms, asking))
+
+    def building() -> None:
+        inspecting()
+        registering()
+
     try:
         the_plan = planning.make_plan(config, run_id=run_id, options=options,
                                       commit_times=source_dates.commit_times(config, options))
         if reuse_from is None:  # everything builds
-            inspecting()
+            building()
         decisions = {} if reuse_from is None else reuse.decide(the_plan, client=client, bases=reuse_from.bases,
-                                                                rebuild=reuse_from.rebuild, on_build=inspecting)
+                                                                rebuild=reuse_from.rebuild, on_build=building)
         the_plan = reuse.apply(the_plan, decisions, nightly=bool(reuse_from and reuse_from.nightly))
     finally:
         info = asking.result()  # its error (no daemon) first: it says more than a failed input digest
     lap("inputs")
     if reuse.builds_anything(the_plan, decisions):
-        # Host handlers only matter (and are only ours to touch) when the builds run on this engine;
-        # emulation is then proved where the builds really run: through the builder.
-        host = (binfmt.register_host(platforms, native=info.native_platform, config=config.binfmt)
-                if builder.runs_locally(config.builder, info) else ())
+        registering()  # a smoke command of a reused service needs the handlers too
+        host = registering.result.result()
         lap("binfmt")
         # A handler registered just now changes what the builder reports (BuildKit looks for
         # emulators on every inspect): then an earlier answer is stale, and the builds wait for the
@@ -113,17 +122,27 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         for svc in the_plan.services:
             if (res := reused.get(svc.name)) is not None:
                 notify(svc.name, "", Progress(Phase.REUSED, detail=res.outcome.removeprefix("reused")))
-                start_verification(svc, res)
-        try:
-            building = replace(the_plan, services=tuple(s for s in the_plan.services if s.name not in reused))
+        building = replace(the_plan, services=tuple(s for s in the_plan.services if s.name not in reused))
+        side_work = threading.Event()
 
-            def build_each(stop: Stop | None) -> list[BuildResult]:
-                built = iter(build.build_all(building, run_dir=run_dir, jobs=jobs, progress=notify,
-                                             on_built=start_verification, stop=stop))
-                return [reused.get(s.name) or _why(next(built), decisions.get(s.name)) for s in the_plan.services]
-
+        def builds_started() -> None:
+            """Once every build's process runs: the reused services' checks and the base tables'
+            loading, Python work that holds the GIL and would delay spawning them (~20 ms, issue #20)."""
+            if side_work.is_set():  # a second round of builds (the builder check stopped the first)
+                return
+            side_work.set()
+            for svc in the_plan.services:
+                if (res := reused.get(svc.name)) is not None:
+                    start_verification(svc, res)
             if building.services:
                 warming.builds_began(svc.repository for svc in building.services)
+
+        try:
+            def build_each(stop: Stop | None) -> list[BuildResult]:
+                built = iter(build.build_all(building, run_dir=run_dir, jobs=jobs, progress=notify,
+                                             on_built=start_verification, on_started=builds_started, stop=stop))
+                return [reused.get(s.name) or _why(next(built), decisions.get(s.name)) for s in the_plan.services]
+
             results = build_each(check.stop if check else None)
             selected = check.selected() if check else reuse.no_builder(config.builder)
             handlers = check.handlers() if check else ()
@@ -131,6 +150,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                 for svc in building.services:  # what a stopped round verified is not what is built now
                     verifying.pop(svc.name, None)
                 results = build_each(None)
+            if claim is not None and all(r.ok for r in results):  # its round trips beside the last checks
+                claim.acquire_soon()
         finally:
             warming.builds_ended()
             side.shutdown(wait=False, cancel_futures=True)
@@ -148,7 +169,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         for svc, res in zip(the_plan.services, results)
     )
     outcomes, refused, tag_failure, refusal_hint = gate_and_tag(outcomes, client, notify=notify, retag=retag,
-                                                                claim=claim)
+                                                                claim=claim, on_tagging=on_tagging)
     if refused is None and tag_failure is None and all(o.tagged for o in outcomes):
         reuse.publish_pointers(outcomes, decisions, client)
     lap("tag")
@@ -158,11 +179,13 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
 
 
 def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *, notify: ProgressFn, retag: bool,
-                 claim: ReleaseClaim | None = None,
+                 claim: ReleaseClaim | None = None, on_tagging: TaggingHook | None = None,
                  ) -> tuple[tuple[ServiceOutcome, ...], str | None, TagFailure | None, str | None]:
     """The gate and the tag step, shared by a release built here and one merged from native agents
     (pipeline/merge.py): every release tag, or none; then the staging tags go. Returns the outcomes,
-    the refusal, the tag failure and the refusal's hint."""
+    the refusal, the tag failure and the refusal's hint. ``on_tagging`` is called with the outcomes
+    (each tag decided, released_digest known) once the gate passed and no tag was refused, just
+    before the tags are written."""
     refused = tag_failure = refusal_hint = None
     # Another run releasing the same tag right now (a re-queued CI job): wait for it to end, so
     # that what decide reads cannot change before this run's tags are written (registry/claims.py).
@@ -187,24 +210,26 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
                     return replace(outcome, tag_error=exc.message)
             reused = f" ({outcome.build.outcome})" if outcome.build.reused_from else ""
             notify(outcome.service, "", Progress(Phase.TAGGED, detail=reused))
-            return replace(outcome, tagged=True)
+            return _clean_staging(replace(outcome, tagged=True), client)  # in the same round trip's thread
 
         if refused is None:
+            if on_tagging is not None:
+                on_tagging(outcomes)
             with interrupts.critical():  # all services tagged, or (on an error) none reported as released
                 outcomes = _each(tag, outcomes)
                 if any(o.tag_error is not None for o in outcomes):
                     outcomes = _each(lambda o: _undo_tag(o, client), outcomes)
                     tag_failure = tagging.failure(outcomes)
-    outcomes = _each(lambda o: _clean_staging(o, client), outcomes)
+    outcomes = _each(lambda o: o if o.staging is not None else _clean_staging(o, client), outcomes)
     return outcomes, refused, tag_failure, refusal_hint
 
 
-class _Once:
+class _Once(Generic[T]):
     """``start()`` called once, from whichever thread calls first; ``result`` is what it returned."""
 
-    def __init__(self, start: Callable[[], Future[BuilderState | None]]) -> None:
+    def __init__(self, start: Callable[[], Future[T]]) -> None:
         self._start, self._lock = start, threading.Lock()
-        self.result: Future[BuilderState | None] | None = None
+        self.result: Future[T] | None = None
 
     def __call__(self) -> None:
         with self._lock:

@@ -2,9 +2,10 @@
 released is not rebuilt; its new release tag points at that index.
 
 The earlier index is found under a pointer tag, ``REPO:buildctl-inputs-v1-<hex>``, written after a
-release passed its gate and was tagged. Only what is bound to digests is trusted: the pointer is
-HEADed, the index it names is read by digest and must carry ``dev.buildctl.inputs`` with exactly
-this input digest, and every manifest it lists must still be there. Anything else (no pointer, an
+release passed its gate and was tagged. Only what is bound to digests is trusted: the index the
+pointer names is read (its digest is that of the bytes read, whatever the registry claims) and
+must carry ``dev.buildctl.inputs`` with exactly this input digest, and every manifest it lists
+must still be there. Anything else (no pointer, an
 index deleted behind buildctl's back, another digest) builds — so a release tag never dangles.
 
 When the inputs are known and a build happens, it runs with ``--pull``: the key was computed on the
@@ -98,13 +99,12 @@ def find(client: RegistryClient, pointer: str, digest: str) -> str | None:
     """The index digest ``pointer`` names when that index is there, whole, and built from ``digest``."""
     repository = pointer.rsplit(":", 1)[0]
     try:
-        head = client.head_manifest(pointer)
-        if head is None:
+        index = client.find_manifest(pointer)  # by tag, but its digest is that of the bytes read
+        if index is None:
             return None
-        index = client.get_manifest(f"{repository}@{head.digest}")
         body = index.json() if index.is_index else {}
         if (body.get("annotations") or {}).get(keys.ANNOTATION) != digest:
-            log.info("%s names %s, which was not built from %s: building", pointer, head.digest, digest)
+            log.info("%s names %s, which was not built from %s: building", pointer, index.digest, digest)
             return None
         children = [child["digest"] for child in body.get("manifests") or []]
         # Each platform's manifest and attestation, at once (in sequence: 4 round trips a service).
@@ -112,7 +112,7 @@ def find(client: RegistryClient, pointer: str, digest: str) -> str | None:
                                     children, name="reuse-child")
         for child, there in zip(children, present, strict=True):
             if not there:
-                log.info("%s: %s lists %s, which is gone: building", pointer, head.digest, child)
+                log.info("%s: %s lists %s, which is gone: building", pointer, index.digest, child)
                 return None
         return index.digest
     except (OperationError, KeyError, TypeError, ValueError) as exc:
@@ -123,9 +123,9 @@ def find(client: RegistryClient, pointer: str, digest: str) -> str | None:
 def _moved(client: RegistryClient, svc: ServicePlan, bases: tuple[keys.Base, ...]) -> tuple[str, ...]:
     """The bases whose digests differ from those of the index released last (its annotation)."""
     try:
-        if client.head_manifest(f"{svc.repository}:{LAST_TAG}") is None:
+        if (last := client.find_manifest(f"{svc.repository}:{LAST_TAG}")) is None:
             return ()
-        body = client.get_manifest(f"{svc.repository}:{LAST_TAG}").json()
+        body = last.json()
     except (OperationError, ValueError) as exc:
         log.info("reading %s:%s failed: %s", svc.repository, LAST_TAG, exc)
         return ()

@@ -56,21 +56,25 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
     with registry_session(config) as session, _claim(config, session.client, run_id) as claim:
         client, creds = session.client, session.creds
         _preflight(config, client=client, with_gitops=with_gitops)
+        attest = sign_step.AttestBesideTags(config, client)  # REPO:sha256-<hex>.att, signed when sign: is on
         if parts is not None:  # native agents built and checked each platform: merge them
             outcome = _merging().merge_release(config, parts, run_dir=run_dir, run_id=run_id, client=client,
-                                          progress=progress, retag=retag, claim=claim)
+                                          progress=progress, retag=retag, claim=claim, on_tagging=attest)
         else:
             credentials = {config.registry: creds} if creds else None
             reuse_from = ReuseInputs(base_platforms.refuse_missing_platforms(config, credentials=credentials),
                                      rebuild=rebuild, nightly=nightly)
             outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                     options=build_options(config, pull=pull, no_cache=no_cache), client=client,
-                                    progress=progress, retag=retag, claim=claim, reuse_from=reuse_from)
+                                    progress=progress, retag=retag, claim=claim, reuse_from=reuse_from,
+                                    on_tagging=attest)
+        if not (with_gitops and _releasable(outcome)):  # no Git step the claim must cover
+            claim.release_soon()
         try:
             # After the gate and the tags, before Git: only verified, released images get signed.
             signatures = sign_step.sign_release(config, outcome, client)
-            sign_step.attest_release(config, outcome, client)  # REPO:sha256-<hex>.att, signed when sign: is on
-            if outcome.passed and outcome.refusal is None and outcome.tag_failure is None and with_gitops:
+            attest.finish(outcome)
+            if with_gitops and _releasable(outcome):
                 same = nightly and _unchanged_images(config, outcome, client)
                 if same:
                     gitops = GitOpsResult(repo=redact_url(config.gitops.repo), branch=config.gitops.branch,
@@ -78,6 +82,7 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
                 else:
                     gitops = _gitops().update(config, outcome.released())
         finally:
+            attest.settle()
             data = record.release_record(outcome, gitops=gitops, signatures=signatures)
             record.write_record(target, data)
     if outcome.refusal is not None:
@@ -86,6 +91,11 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
     if outcome.tag_failure is not None:
         raise OperationError(outcome.tag_failure.message, hint=f"{outcome.tag_failure.hint}; release record: {target}")
     return RunResult(outcome, gitops, str(target), data, signatures)
+
+
+def _releasable(outcome: ReleaseOutcome) -> bool:
+    """Passed and tagged: what the GitOps step may hand on."""
+    return outcome.passed and outcome.refusal is None and outcome.tag_failure is None
 
 
 # Loaded by the runs that use them (~40 ms of imports that `buildctl build` does not need, issue #20).

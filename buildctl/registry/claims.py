@@ -20,7 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -109,22 +112,72 @@ class ReleaseClaim:
 
     def __init__(self, client: RegistryClient, *, repositories: Sequence[str], tag: str, run_id: str,
                  wait_seconds: float = WAIT_SECONDS, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], object] | None = None) -> None:
         self._client, self._repositories = client, tuple(sorted(set(repositories)))
         self._tag, self._run_id, self._wait = tag, run_id, wait_seconds
-        self._clock, self._sleep = clock, sleep
+        self._stopping = threading.Event()  # release(): an early attempt stops waiting, at once
+        self._clock, self._sleep = clock, sleep or self._stopping.wait
         self._pushed: dict[str, str] = {}  # repository -> digest of this run's claim there
         self.waited: tuple[Claim, ...] = ()  # the other runs this run waited for (the record says so)
+        self._releasing: threading.Thread | None = None
+        self._early: Future[str | None] | None = None  # acquire_soon's attempt, until acquire takes it
+        self._early_waits: tuple[Claim, ...] = ()  # the runs that attempt waits for, once it does
 
     def __enter__(self) -> ReleaseClaim:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._releasing is not None:
+            self._releasing.join()
         self.release()
+
+    def acquire_soon(self) -> None:
+        """Begin ``acquire`` on a thread of its own, for a run whose builds all succeeded while its
+        last verifications still run: the claim's round trips (~20 ms) go beside them instead of
+        after the gate. ``acquire`` then answers with that attempt; ``release`` (the gate failed, or
+        the run ends) stops it waiting for another run."""
+        if self._early is not None or self._pushed:
+            return
+        early: Future[str | None] = Future()
+
+        def attempt() -> None:
+            try:
+                early.set_result(self._acquire(on_wait=self._heard))
+            except BaseException as exc:  # noqa: BLE001 - handed to acquire(), which raises it
+                early.set_exception(exc)
+
+        self._early = early
+        threading.Thread(target=attempt, name="claim-acquire", daemon=True).start()
+
+    def _heard(self, others: tuple[Claim, ...]) -> None:
+        self._early_waits = others
+
+    def release_soon(self) -> None:
+        """Begin taking the claims back on a thread of their own, for a run whose release is over
+        (its tags written or refused, no GitOps step to come): what the run still does — the
+        attestation, the record — goes on beside the deletes, which Distribution makes slow in a
+        repository of many tags (~20-40 ms, it looks through them all). The context's exit waits for it."""
+        if self._pushed and self._releasing is None:
+            self._releasing = threading.Thread(target=self.release, name="claim-release", daemon=True)
+            self._releasing.start()
 
     def acquire(self, *, on_wait: Callable[[tuple[Claim, ...]], None] | None = None) -> str | None:
         """None once this run holds the release; else why not (another run's claim outlived the wait).
         ``on_wait`` hears, once, that this run waits and for whom."""
+        if (early := self._early) is None:
+            return self._acquire(on_wait=on_wait)
+        told = False
+        while True:  # the attempt begun early: its answer, and (once) whom it waits for
+            try:
+                answer = early.result(timeout=0.05)
+                self._early = None
+                return answer
+            except FutureTimeout:
+                if self._early_waits and not told and on_wait is not None:
+                    on_wait(self._early_waits)
+                    told = True
+
+    def _acquire(self, *, on_wait: Callable[[tuple[Claim, ...]], None] | None) -> str | None:
         give_up = time.monotonic() + self._wait
         seen: dict[str, Claim] = {}
         while True:
@@ -136,15 +189,25 @@ class ReleaseClaim:
             if not seen and on_wait is not None:
                 on_wait(others)
             seen.update((c.run_id, c) for c in others)
-            self.release()
-            if time.monotonic() >= give_up:
+            self._take_back_all()
+            if time.monotonic() >= give_up or self._stopping.is_set():
                 names = ", ".join(sorted({c.describe() for c in others}))
                 return (f"another run is releasing {self._tag} at the same time: {names}; "
                         f"waited {self._wait:g}s, nothing was tagged")
             self._sleep(random.uniform(0.5, 2.0))  # random: two runs that saw each other do not meet again
 
     def release(self) -> None:
-        """Delete this run's claims (by their own digests: no other tag can share them)."""
+        """Delete this run's claims (by their own digests: no other tag can share them), once an
+        attempt begun early has ended."""
+        if (early := self._early) is not None:
+            self._stopping.set()
+            try:
+                early.exception()  # waits; its claims, if it pushed any, are deleted below
+            except BaseException:  # noqa: BLE001 - an interrupt while waiting: delete what is there
+                pass
+        self._take_back_all()
+
+    def _take_back_all(self) -> None:
         pushed, self._pushed = self._pushed, {}
         concurrently.each(lambda item: self._take_back(*item), list(pushed.items()), name="claim")
 

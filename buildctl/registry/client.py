@@ -26,19 +26,9 @@ from buildctl.registry.bounds import Deadline, LimitError
 from buildctl.registry.results import Manifest, ManifestHead, RetryPolicy, TagDeletion
 from buildctl.registry.retrying import retrying
 from buildctl.registry.transport import Transport
-from buildctl.registry.wire import (
-    INDEX_TYPES,
-    MANIFEST_ACCEPT,
-    MANIFEST_TYPES,
-    DigestMismatchError,
-    DigestReader,
-    media_type_from_body,
-    read_capped,
-    reason,
-    refuse_length,
-    sha256_digest,
-    size_mismatch,
-)
+from buildctl.registry.wire import (INDEX_TYPES, MANIFEST_ACCEPT, MANIFEST_TYPES, DigestMismatchError, DigestReader,
+                                    media_type_from_body, read_capped, reason, refuse_length, sha256_digest,
+                                    size_mismatch)
 
 __all__ = ["Manifest", "ManifestHead", "RegistryClient", "RegistryCredentials", "RetryPolicy"]
 
@@ -93,15 +83,31 @@ class RegistryClient:
 
         At most MAX_MANIFEST_BYTES are read, whatever Content-Length says or the body is."""
         ref = _as_ref(reference)
+        if (found := self._get_manifest(ref, deadline=deadline, missing_ok=False)) is None:  # a 404 raised already
+            raise OperationError(f"manifest of {ref}: not found")
+        return found
+
+    def find_manifest(self, reference: ImageReference | str) -> Manifest | None:
+        """get_manifest, or None when the registry does not have it: one round trip where HEAD then
+        GET take two (by tag, the digest is still the bytes' own)."""
+        return self._get_manifest(_as_ref(reference), deadline=None, missing_ok=True)
+
+    def _get_manifest(self, ref: ImageReference, *, deadline: Deadline | None, missing_ok: bool) -> Manifest | None:
         what = f"manifest of {ref}"
 
-        def read(response: httpx.Response) -> tuple[bytes, httpx.Headers]:
+        def read(response: httpx.Response) -> tuple[bytes, httpx.Headers] | None:
+            if response.status_code == 404:  # only with missing_ok: any other error status raised
+                return None
             refuse_length(response, MAX_MANIFEST_BYTES, what)
             return read_capped(response.iter_bytes(), cap=MAX_MANIFEST_BYTES, what=what,
                                deadline=deadline), response.headers
 
-        content, headers = self._transport.request("GET", ref, f"manifests/{_ref_part(ref)}", consume=read, deadline=deadline,
-                                         headers={"Accept": MANIFEST_ACCEPT, "Accept-Encoding": "identity"})
+        answer = self._transport.request("GET", ref, f"manifests/{_ref_part(ref)}", consume=read, deadline=deadline,
+                                         headers={"Accept": MANIFEST_ACCEPT, "Accept-Encoding": "identity"},
+                                         missing_ok=missing_ok)
+        if answer is None:
+            return None
+        content, headers = answer
         digest = sha256_digest(content)
         claimed = ref.digest or headers.get("Docker-Content-Digest")
         if claimed and claimed != digest:

@@ -4,22 +4,19 @@ transient answers, bounds error bodies and turns every failure into one Operatio
 
 from __future__ import annotations
 
-import functools
-import os
-import ssl
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
-from buildctl.errors import OperationError, UsageError
+from buildctl.errors import OperationError
 from buildctl.references import ImageReference
 from buildctl.registry.auth import CredentialSource, RegistryAuth, RegistryCredentials, answered_by_origin, is_loopback
 from buildctl.registry import guard
 from buildctl.registry.bounds import Deadline
 from buildctl.registry.results import RetryPolicy
 from buildctl.registry.retrying import RETRY_STATUSES, retrying
+from buildctl.registry.tls import tls_context
 from buildctl.registry.wire import (
     TransientStatusError,
     parse_retry_after,
@@ -31,43 +28,6 @@ from buildctl.registry.wire import (
 
 MAX_ERROR_BYTES = 64 << 10  # an error answer's body is a short JSON document
 DOCKER_HUB_API = "registry-1.docker.io"  # docker.io references are served from here
-
-
-_TLS_LOCK = threading.Lock()  # a client made while preload_tls works waits for its context
-
-
-def tls_context() -> ssl.SSLContext:
-    """httpx's own context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), made once per CA setting."""
-    cert_file, cert_dir = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
-    with _TLS_LOCK:
-        try:
-            return _tls_context(cert_file, cert_dir)
-        except (OSError, ssl.SSLError) as exc:  # bad input, not a bug: one line, exit 2
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise UsageError(f"cannot load the CA certificates of SSL_CERT_FILE={cert_file or ''} "
-                             f"SSL_CERT_DIR={cert_dir or ''}: {why}",
-                             hint="point them at a PEM bundle / a folder of PEM certificates, or unset them") from None
-
-
-def preload_tls() -> None:
-    """Make the TLS context on a thread of its own: loading the CAs costs ~40 ms, most of it in
-    OpenSSL without the GIL, so it overlaps reading services.yaml and the input digests instead of
-    delaying the first registry call (issue #20). Called once the modules are loaded: two threads
-    importing one package can see it half initialised."""
-    threading.Thread(target=_try_tls_context, name="buildctl-tls", daemon=True).start()
-
-
-def _try_tls_context() -> None:
-    try:
-        tls_context()
-    except Exception:  # a bad SSL_CERT_FILE: the client's own call raises it again, where it is reported
-        pass
-
-
-@functools.lru_cache(maxsize=8)
-def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-    """Per CA setting (the arguments): one run opens several clients."""
-    return httpx.create_ssl_context(verify=True, trust_env=True)
 
 
 class Transport:
@@ -84,9 +44,7 @@ class Transport:
         self.auth = RegistryAuth(source)
         self.http = httpx.Client(
             auth=self.auth,
-            # TLS is checked against certifi's CAs, or those in SSL_CERT_FILE / SSL_CERT_DIR (a
-            # private registry's CA; Go's docker and buildx honour the same variables).
-            verify=tls_context(),
+            verify=tls_context(),  # the CAs load with the first TLS connection (tls.py)
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=True,  # blob storage redirects; httpx drops Authorization cross-origin
             # Ours first: no body read past a limit, no credential off its origin (guard.py).

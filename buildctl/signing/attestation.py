@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import tempfile
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from buildctl import __version__, jsonsafe
+from buildctl.engine.retry import TAG_RETRY, typed, with_retries
+from buildctl.errors import CommandError
 from buildctl.inspect.results import Check, CheckStatus, PlatformImage, Verification
 from buildctl.signing import cosign
 
@@ -66,17 +69,31 @@ def predicate(verification: Verification, *, at: datetime | None = None) -> dict
 
 def attach(repository: str, digest: str, body: dict[str, Any], *, key: str | None, password: str,
            insecure: bool) -> Attested:
-    """Store ``body`` as the attestation of REPOSITORY@DIGEST: signed with ``key``, else unsigned."""
+    """Store ``body`` as the attestation of REPOSITORY@DIGEST: signed with ``key``, else unsigned.
+
+    A registry fault cosign reports (5xx, 429, a refused or broken connection) is retried as a tag
+    write is (engine/retry.py): cosign itself does not retry, and the attestation is written beside
+    the release tags, which ride out a registry restart. An attempt that failed after its manifest
+    was stored leaves one more identical attestation layer, which readers take as the same."""
     subject = f"{repository}@{digest}"
+    registry = repository.split("/", 1)[0]
     with tempfile.TemporaryDirectory(prefix="buildctl-attest-") as tmp:
         path = Path(tmp) / "attestation.json"
         if key is not None:
             path.write_text(json.dumps(body), encoding="utf-8")
-            cosign.attest(subject, predicate=str(path), predicate_type=PREDICATE_TYPE, key=key,
-                          password=password, insecure=insecure)  # fmt: skip
+            store = functools.partial(cosign.attest, subject, predicate=str(path), predicate_type=PREDICATE_TYPE,
+                                      key=key, password=password, insecure=insecure)
         else:
             path.write_text(json.dumps(unsigned_envelope(repository, digest, body)), encoding="utf-8")
-            cosign.attach_attestation(subject, envelope=str(path), insecure=insecure)
+            store = functools.partial(cosign.attach_attestation, subject, envelope=str(path), insecure=insecure)
+
+        def attempt(number: int) -> None:
+            try:
+                store()
+            except CommandError as exc:
+                raise typed(exc, registry=registry) from None
+
+        with_retries(f"attesting {subject}", attempt, policy=TAG_RETRY)
     return Attested(subject, key)
 
 

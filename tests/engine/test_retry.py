@@ -24,6 +24,10 @@ R = "127.0.0.1:40439"
      "read: connection reset by peer"), ("transient", "broke the connection")),
     ((f"ERROR: failed commit on ref \"index-sha256:9db4\": unexpected status from PUT request to https://{R}/v2/a/app/"
      "manifests/t1: 401 Unauthorized"), ("auth", "answered 401 Unauthorized")),
+    # cosign attach attestation against a registry that is down (its last line)
+    ((f'Using payload from: /tmp/a.jsonError: attaching payload from /tmp/a.json: Get "http://{R}/v2/": dial tcp '
+      f'{R}: connect: connection refused\nerror during command execution: attaching payload from /tmp/a.json: Get '
+      f'"http://{R}/v2/": dial tcp {R}: connect: connection refused'), ("transient", "refused the connection")),
 ])
 def test_registry_faults_are_recognised(output: str, expected: tuple[str, str]) -> None:
     assert classify(output) == expected

@@ -146,3 +146,46 @@ def test_a_claim_pushed_beside_one_that_failed_is_taken_back() -> None:
         assert _claim_tags(client, good) == [claims.claim_tag("v1", "cccc0003")], failure.value
         claim.release()
         assert _claim_tags(client, good) == []
+
+
+@engine
+def test_an_attempt_begun_early_is_the_one_acquire_answers_with() -> None:
+    """acquire_soon (the builds ended, the last checks still run) pushes and lists at once; acquire
+    then answers with that attempt, and release takes its claims back."""
+    repository, tag = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}", "v1"
+    with RegistryClient() as client:
+        with claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="soon0001") as early:
+            early.acquire_soon()
+            deadline = time.monotonic() + 10
+            while not _claim_tags(client, repository) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert _claim_tags(client, repository) == [claims.claim_tag(tag, "soon0001")]  # before acquire()
+            assert early.acquire() is None and early.waited == ()
+        assert _claim_tags(client, repository) == []
+
+
+@engine
+def test_an_early_attempt_waiting_for_another_run_tells_whom_and_stops_when_released() -> None:
+    repository, tag = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}", "v1"
+    with RegistryClient() as client:
+        holder = claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="hold0001")
+        assert holder.acquire() is None
+        waiter = claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="wait0002", wait_seconds=60)
+        waiter.acquire_soon()
+        time.sleep(0.5)
+        heard: list[tuple[claims.Claim, ...]] = []
+        threading.Timer(1.0, holder.release).start()
+        assert waiter.acquire(on_wait=heard.append) is None  # once the holder let go
+        assert [[c.run_id for c in others] for others in heard] == [["hold0001"]]
+        assert [c.run_id for c in waiter.waited] == ["hold0001"]
+        waiter.release()
+        # A gate that fails: the early attempt, waiting for a holder that stays, stops at release.
+        assert holder.acquire() is None
+        gated = claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="gate0003", wait_seconds=60)
+        gated.acquire_soon()
+        time.sleep(0.5)
+        started = time.monotonic()
+        gated.release()
+        assert time.monotonic() - started < 5
+        assert _claim_tags(client, repository) == [claims.claim_tag(tag, "hold0001")]
+        holder.release()

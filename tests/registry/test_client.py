@@ -44,6 +44,10 @@ def test_manifests_blobs_and_head(image: str, client: RegistryClient) -> None:
     head = client.head_manifest(f"{UPSTREAM}/{REPO}:1")
     assert head is not None and (head.digest, head.size) == (image, len(by_tag.content))
     assert client.head_manifest(f"{UPSTREAM}/{REPO}:missing") is None
+    assert client.find_manifest(f"{UPSTREAM}/{REPO}:1") == by_tag  # one GET: what HEAD then GET read
+    assert client.find_manifest(f"{UPSTREAM}/{REPO}:missing") is None
+    with pytest.raises(OperationError, match="does not exist"):  # get_manifest still refuses what is missing
+        client.get_manifest(f"{UPSTREAM}/{REPO}:missing")
     amd64 = next(m for m in by_tag.json()["manifests"] if m["platform"]["architecture"] == "amd64")
     manifest = client.get_manifest(f"{UPSTREAM}/{REPO}@{amd64['digest']}")
     assert manifest.media_type == "application/vnd.oci.image.manifest.v1+json" and not manifest.is_index
@@ -215,30 +219,3 @@ def test_digest_reader_rejects_other_bytes() -> None:
     good.verify()  # the unread rest still counts
     with pytest.raises(DigestMismatchError, match="arrived as sha256:ba78"):
         DigestReader(iter([b"abc"]), "sha256:" + "0" * 64).verify()
-
-
-def test_the_tls_context_made_beside_start_up_is_the_one_clients_use(monkeypatch) -> None:
-    from buildctl.registry import transport
-
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    transport._tls_context.cache_clear()
-    transport.preload_tls()
-    context = transport.tls_context()  # waits for the preload rather than loading the CAs again
-    assert context is transport.tls_context() and transport._tls_context.cache_info().misses == 1
-    assert context.cert_store_stats()["x509_ca"] > 0  # certifi's CAs
-
-
-def test_unreadable_ca_settings_are_one_clear_error_and_the_preload_stays_quiet(monkeypatch, tmp_path) -> None:
-    from buildctl.errors import UsageError
-    from buildctl.registry import transport
-    from tests.helpers.cli import run_cli
-
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
-    with pytest.raises(UsageError, match=r"^cannot load the CA certificates of SSL_CERT_FILE=.*missing\.pem .*"
-                                         r"No such file or directory$"):
-        transport.tls_context()
-    transport._try_tls_context()  # the side thread's call: nothing raised, nothing printed
-    # The preload thread of a release that stops early (here: no services.yaml) prints no traceback.
-    result = run_cli("build", "-c", "nowhere/services.yaml", env={"SSL_CERT_FILE": str(tmp_path / "missing.pem")})
-    assert result.code == 2 and "Traceback" not in result.stderr and "Exception in thread" not in result.stderr
