@@ -8,7 +8,10 @@ the project's own .gitignore says.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from buildctl import jsonsafe
 
 STATE_DIR = ".buildctl"
 _GITIGNORE = "# Written by buildctl: release records, logs and caches stay out of Git.\n*\n"
@@ -52,13 +55,30 @@ def has_mark(folder: str, name: str) -> bool:
     return (cache_root() / folder / name).is_file()
 
 
-def set_mark(folder: str, name: str, *, present: bool = True) -> None:
-    """Make (or, not ``present``, remove) that mark; a read-only or full cache just keeps none."""
+def read_mark(folder: str, name: str, *, max_bytes: int = 64 << 10) -> bytes | None:
+    """What that mark holds (``set_mark``'s ``content``), or None when there is none to read (a
+    folder, a FIFO or a file past ``max_bytes`` is none: the cache folder is outside input)."""
+    try:
+        return jsonsafe.read_file(cache_root() / folder / name, max_bytes=max_bytes)
+    except (OSError, ValueError):
+        return None
+
+
+def set_mark(folder: str, name: str, *, present: bool = True, content: bytes = b"") -> None:
+    """Make (or, not ``present``, remove) that mark, holding ``content`` (written whole: a reader
+    never sees half of it); a read-only or full cache just keeps none."""
     path = cache_root() / folder / name
     try:
         if present:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mark-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(content)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         else:
             path.unlink(missing_ok=True)
     except OSError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -64,3 +65,20 @@ def test_build_local_leaves_git_status_clean(tmp_path: Path) -> None:
         assert _status(root) == []
     finally:
         subprocess.run(["docker", "image", "rm", "-f", image], check=False, capture_output=True, timeout=120)
+
+
+def test_a_mark_holds_what_was_written_and_nothing_that_is_not_a_small_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert workdir.read_mark("marks", "m") is None and not workdir.has_mark("marks", "m")
+    workdir.set_mark("marks", "m", content=b'{"a": 1}')
+    assert workdir.read_mark("marks", "m") == b'{"a": 1}' and workdir.has_mark("marks", "m")
+    workdir.set_mark("marks", "m")  # rewritten whole: an empty mark
+    assert workdir.read_mark("marks", "m") == b""
+    assert [p.name for p in (tmp_path / "buildctl" / "marks").iterdir()] == ["m"]  # no temporary file left
+    workdir.set_mark("marks", "m", present=False)
+    assert workdir.read_mark("marks", "m") is None
+    folder = tmp_path / "buildctl" / "marks"
+    (folder / "big").write_bytes(b"x" * 100)
+    assert workdir.read_mark("marks", "big", max_bytes=99) is None
+    os.mkfifo(folder / "fifo")  # never blocks
+    assert workdir.read_mark("marks", "fifo") is None

@@ -13,18 +13,28 @@ check fails) is built on ahead: a new machine, a new builder or one that failed 
 so a builder that cannot build the platforms builds nothing. So does a release that has just
 registered a binfmt handler: the builder's platforms are what changed (engine/binfmt.py). A failed
 emulation probe still stops the builds.
+
+The mark holds the builder as that check found it (``remembered``), and the check of a builder
+built on ahead reads it instead of asking buildx: no `buildx inspect` beside the builds, which on a
+2-core agent took CPU from them and, on the docker-container driver, was a second connection to
+BuildKit exposed to buildx 0.13's random 1 s reconnect (`http2: ... PROTOCOL_ERROR`). A build needs
+no more than that: buildx starts a stopped node and says when a platform is missing. When a build
+fails on the builder as remembered, the check runs again on the builder as it is (``again``), and
+what it changes (a builder removed, recreated, started) builds the services once more.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from concurrent.futures import Future
+from dataclasses import asdict
 
-from buildctl import interrupts, workdir
+from buildctl import interrupts, jsonsafe, workdir
 from buildctl.engine import binfmt
 from buildctl.engine import builders as builder
-from buildctl.engine.results import BinfmtResult, BuilderReport, BuilderState, EngineInfo
+from buildctl.engine.results import BinfmtResult, BuilderReport, BuilderState, EngineInfo, NodeState
 from buildctl.inspect import threads
 from buildctl.model import BuilderConfig, Config
 from buildctl.programs import Stop
@@ -43,19 +53,58 @@ def host_handlers(config: Config, platforms: tuple[str, ...], asking: Future[Eng
     return binfmt.register_host(platforms, native=info.native_platform, config=config.binfmt)
 
 
-def known_usable(cfg: BuilderConfig, platforms: tuple[str, ...]) -> bool:
-    """Whether this builder passed the check before, as ``cfg`` says now, for ``platforms``."""
-    return workdir.has_mark(FOLDER, _mark(cfg, platforms))
+def remembered(cfg: BuilderConfig, platforms: tuple[str, ...]) -> BuilderState | None:
+    """The builder as its last passed check found it, when that check was of ``cfg`` as it says
+    now, for ``platforms`` (None: no such check, or a mark that does not hold a builder)."""
+    raw = workdir.read_mark(FOLDER, _mark(cfg, platforms))
+    try:
+        doc = jsonsafe.loads(raw) if raw else {}
+        state = BuilderState(_text(doc["name"]), _text(doc["driver"]), tuple(_node(n) for n in doc["nodes"]))
+    except (ValueError, KeyError, TypeError):  # an older (empty) mark, or not one of ours: check first
+        return None
+    return state if state.name == cfg.name and state.nodes else None
+
+
+def _node(node: dict) -> NodeState:
+    return NodeState(name=_text(node["name"]), endpoint=_text(node["endpoint"]), status=_text(node["status"]),
+                     version=_text(node["version"]), platforms=_texts(node["platforms"]),
+                     pinned=_texts(node["pinned"]), error=_text(node["error"]),
+                     driver_opts=tuple((key, value) for key, value in map(_texts, node["driver_opts"])))
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"not a string: {value!r:.40}")
+    return value
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"not a list: {value!r:.40}")
+    return tuple(map(_text, value))
+
+
+def _remember(cfg: BuilderConfig, platforms: tuple[str, ...], selected: BuilderReport) -> None:
+    state = {"name": selected.name, "driver": str(selected.driver),
+             "nodes": [{**asdict(n), "driver_opts": [list(kv) for kv in n.driver_opts]} for n in selected.nodes]}
+    workdir.set_mark(FOLDER, _mark(cfg, platforms), content=json.dumps(state).encode())
 
 
 class BuilderCheck:
     """The builder's check and emulation probe, running beside the builds (see the module doc)."""
 
     def __init__(self, cfg: BuilderConfig, *, platforms: tuple[str, ...], info: EngineInfo,
-                 host: tuple[BinfmtResult, ...], read: Future[BuilderState | None] | None) -> None:
+                 host: tuple[BinfmtResult, ...], read: Future[BuilderState | None] | None,
+                 remembered: BuilderState | None = None) -> None:
+        """``remembered``: check the builder as the last passed check found it (no buildx call)."""
         # The builds run under it: pulled before the check changes the builder, or when the check
         # or the emulation probe fails (after it, the builds' `exec format error` says less).
         self.stop = Stop(why="the builder check changes the builder, or it failed")
+        self._again = lambda: BuilderCheck(cfg, platforms=platforms, info=info, host=host, read=None)
+        self.remembered = remembered is not None
+        if remembered is not None:
+            read = Future()
+            read.set_result(remembered)
         # Daemon threads: an interrupted release exits without waiting for them (its children are
         # stopped on exit, interrupts.py).
         self._selected = threads.start(lambda: self._select(cfg, platforms, info, read), name="builder-check")
@@ -67,7 +116,8 @@ class BuilderCheck:
             selected = builder.ensure_builder(cfg, platforms=platforms, info=info, read=read,
                                               before_change=self._changing)
             self.stop.keep()  # usable as it was: the builds begun on it stand
-            workdir.set_mark(FOLDER, _mark(cfg, platforms))
+            if not self.remembered:
+                _remember(cfg, platforms, selected)
             return selected
         except BaseException:
             self.stop.pull()  # the release fails with this error: no build of it goes on
@@ -99,6 +149,11 @@ class BuilderCheck:
     def handlers(self) -> tuple[BinfmtResult, ...]:
         """The emulation each platform runs under, proved (waits for the probe; its error if it failed)."""
         return self._handlers.result()
+
+    def again(self) -> BuilderCheck:
+        """A build failed on the builder as remembered: the check of the builder as it is now
+        (its own Stop is pulled when it changes the builder: the builds then run again)."""
+        return self._again()
 
     @property
     def stopped(self) -> bool:

@@ -1,7 +1,7 @@
 """The final agent of a native-agents release (`buildctl run --from FILE --from FILE ...`): the
 files are checked to belong together (pipeline/belongs.py), each service's per-platform pushes
 are merged into one index by digest, the index is verified, and then the same gate and tag step
-as a release built here (release.gate_and_tag) — so `run` goes on to signing, GitOps and the
+as a release built here (gate.gate_and_tag) — so `run` goes on to signing, GitOps and the
 record exactly as it does after a build.
 
 The merged index holds each agent's push as it was (buildx imagetools create keeps the platform
@@ -26,7 +26,7 @@ from buildctl.model import Config, Phase, Progress, ProgressFn
 from buildctl.pipeline import agent_file, belongs
 from buildctl.pipeline import plan as planning
 from buildctl.pipeline.release import _verify_options as verify_options  # the gate's, so verdicts are shared
-from buildctl.pipeline.release import TaggingHook, gate_and_tag
+from buildctl.pipeline.gate import TaggingHook, gate_and_tag
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
 from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient

@@ -1,4 +1,5 @@
-"""The release pipeline: binfmt -> builder -> parallel build -> verification -> gate -> tags.
+"""The release pipeline: binfmt -> builder -> parallel build -> verification -> gate -> tags
+(the gate and the tags: pipeline/gate.py).
 
 `buildctl build` stops after the tags; `buildctl run` hands the released images to the GitOps
 step. The release tag is written only after every service passed every check.
@@ -10,36 +11,30 @@ import shlex
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Generic, TypeVar
 
-from buildctl import concurrently, interrupts
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
 from buildctl.engine.results import BinfmtAction
-from buildctl.errors import CommandError, OperationError
+from buildctl.errors import CommandError
 from buildctl.inspect import prefetch, shared_tables, verify
 from buildctl.inspect.results import Check, CheckStatus, Verification
 from buildctl.model import BuildOptions, Config, Phase, Progress, ProgressFn
 from buildctl.pipeline import build
 from buildctl.pipeline import plan as planning
 from buildctl.pipeline import reuse, source_dates
-from buildctl.pipeline import tagging
-from buildctl.pipeline.builder_check import BuilderCheck, host_handlers, known_usable
-from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome, TagFailure, TagStatus
+from buildctl.pipeline.builder_check import BuilderCheck, host_handlers, remembered
+from buildctl.pipeline.gate import TaggingHook, gate_and_tag
+from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
 from buildctl.pipeline.reuse import ReuseInputs
 from buildctl.programs import Stop
 from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
-from buildctl.registry.results import TagDeletion
 
 T = TypeVar("T")
-TaggingHook = Callable[[tuple[ServiceOutcome, ...]], None]
-CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it has ended (this run's "
-              "images then count as identical, or as other images, as for any existing tag)")
-
 
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
@@ -71,9 +66,11 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     # never runs them (issue #20).
     inspecting = _Once(lambda: side.submit(builder.describe, config.builder))
     registering = _Once(lambda: side.submit(host_handlers, config, platforms, asking))
+    known = remembered(config.builder, platforms)  # no inspect then (pipeline/builder_check.py)
 
     def building() -> None:
-        inspecting()
+        if known is None:
+            inspecting()
         registering()
 
     try:
@@ -96,8 +93,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         # check, as on a builder not known to pass it. Otherwise they start beside it (pipeline/builder_check.py).
         fresh = not any(r.action is BinfmtAction.REGISTERED for r in host)
         check = BuilderCheck(config.builder, platforms=platforms, info=info, host=host,
-                             read=inspecting.result if fresh else None)
-        if not (fresh and known_usable(config.builder, platforms)):
+                             read=inspecting.result if fresh else None, remembered=known if fresh else None)
+        if not (fresh and known is not None):
             try:
                 check.selected()
             except BaseException:
@@ -138,18 +135,28 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                 warming.builds_began(svc.repository for svc in building.services)
 
         try:
-            def build_each(stop: Stop | None) -> list[BuildResult]:
-                built = iter(build.build_all(building, run_dir=run_dir, jobs=jobs, progress=notify,
+            def build_each(stop: Stop | None, progress: ProgressFn = notify) -> list[BuildResult]:
+                built = iter(build.build_all(building, run_dir=run_dir, jobs=jobs, progress=progress,
                                              on_built=start_verification, on_started=builds_started, stop=stop))
                 return [reused.get(s.name) or _why(next(built), decisions.get(s.name)) for s in the_plan.services]
 
-            results = build_each(check.stop if check else None)
+            # On the builder as remembered, a failure is told only once the builder as it is now was
+            # checked (again()): when that check changes the builder, the services build once more.
+            held: list[tuple[str, str, Progress]] = []
+            remembered_only = check is not None and check.remembered
+            results = build_each(check.stop if check else None, _holding_failures(notify, held) if remembered_only
+                                 else notify)
+            if check is not None and remembered_only and not all(r.ok for r in results):
+                check = check.again()
             selected = check.selected() if check else reuse.no_builder(config.builder)
             handlers = check.handlers() if check else ()
             if check is not None and check.stopped:  # the builder changed under those builds
                 for svc in building.services:  # what a stopped round verified is not what is built now
                     verifying.pop(svc.name, None)
                 results = build_each(None)
+            else:
+                for event in held:
+                    notify(*event)
             if claim is not None and all(r.ok for r in results):  # its round trips beside the last checks
                 claim.acquire_soon()
         finally:
@@ -178,52 +185,6 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                           prefetch=warming.stop())
 
 
-def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *, notify: ProgressFn, retag: bool,
-                 claim: ReleaseClaim | None = None, on_tagging: TaggingHook | None = None,
-                 ) -> tuple[tuple[ServiceOutcome, ...], str | None, TagFailure | None, str | None]:
-    """The gate and the tag step, shared by a release built here and one merged from native agents
-    (pipeline/merge.py): every release tag, or none; then the staging tags go. Returns the outcomes,
-    the refusal, the tag failure and the refusal's hint. ``on_tagging`` is called with the outcomes
-    (each tag decided, released_digest known) once the gate passed and no tag was refused, just
-    before the tags are written."""
-    refused = tag_failure = refusal_hint = None
-    # Another run releasing the same tag right now (a re-queued CI job): wait for it to end, so
-    # that what decide reads cannot change before this run's tags are written (registry/claims.py).
-    def waiting(_: object) -> None:
-        for outcome in outcomes:
-            notify(outcome.service, "", Progress(Phase.WAITING))
-
-    if all(o.ok for o in outcomes) and claim is not None and (refused := claim.acquire(on_wait=waiting)) is not None:
-        refusal_hint = CLAIM_HINT
-    elif all(o.ok for o in outcomes):
-        # The gate passed: only now does the release tag appear, for every service — unless a
-        # tag already holds other images (immutable tags, pipeline/tagging.py): then for none.
-        outcomes = _each(lambda o: tagging.decide(o, client, retag=retag), outcomes)
-        refused = tagging.refusal(outcomes)
-
-        def tag(outcome: ServiceOutcome) -> ServiceOutcome:
-            if outcome.tag_status is not TagStatus.IDENTICAL:  # identical: the tag stays where it is
-                try:
-                    engine.tag_index(source=f"{outcome.repository}@{outcome.build.index_digest}",
-                                     tag_ref=outcome.release_ref, client=client)
-                except OperationError as exc:  # after its retries: for good (a quota, a lock, a policy)
-                    return replace(outcome, tag_error=exc.message)
-            reused = f" ({outcome.build.outcome})" if outcome.build.reused_from else ""
-            notify(outcome.service, "", Progress(Phase.TAGGED, detail=reused))
-            return _clean_staging(replace(outcome, tagged=True), client)  # in the same round trip's thread
-
-        if refused is None:
-            if on_tagging is not None:
-                on_tagging(outcomes)
-            with interrupts.critical():  # all services tagged, or (on an error) none reported as released
-                outcomes = _each(tag, outcomes)
-                if any(o.tag_error is not None for o in outcomes):
-                    outcomes = _each(lambda o: _undo_tag(o, client), outcomes)
-                    tag_failure = tagging.failure(outcomes)
-    outcomes = _each(lambda o: o if o.staging is not None else _clean_staging(o, client), outcomes)
-    return outcomes, refused, tag_failure, refusal_hint
-
-
 class _Once(Generic[T]):
     """``start()`` called once, from whichever thread calls first; ``result`` is what it returned."""
 
@@ -237,21 +198,15 @@ class _Once(Generic[T]):
                 self.result = self._start()
 
 
-def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome:
-    """Another service's tag write failed: take back what this run did to ``outcome``'s tag, so no
-    tag says "released" for a release that did not happen. A tag this run created is deleted where
-    the registry deletes tags alone (never its manifest: on Distribution 2.x that would delete by
-    digest, and with it every other tag of the index); one --retag moved goes back."""
-    deletion, restored = None, True
-    try:
-        if outcome.tagged and outcome.tag_status is TagStatus.TAGGED:
-            deletion = client.delete_tag(outcome.release_ref)
-        elif outcome.tagged and outcome.tag_status is TagStatus.RETAGGED and outcome.previous_digest:
-            engine.tag_index(source=f"{outcome.repository}@{outcome.previous_digest}", tag_ref=outcome.release_ref,
-                             client=client)
-    except OperationError:  # the registry that failed one write fails this one too: say what is left
-        deletion, restored = TagDeletion.KEPT, False
-    return replace(outcome, tagged=False, tag_left=tagging.aftermath(outcome, deletion, restored=restored))
+def _holding_failures(notify: ProgressFn, held: list[tuple[str, str, Progress]]) -> ProgressFn:
+    """``notify``, but a FAILED kept in ``held`` (the display shows FAILED for good)."""
+    def hold(service: str, platform: str, state: Progress) -> None:
+        if state.phase is Phase.FAILED:
+            held.append((service, platform, state))
+        else:
+            notify(service, platform, state)
+
+    return hold
 
 
 def _verify_options(config: Config, service: str) -> verify.VerifyOptions:
@@ -284,13 +239,6 @@ def _smoke(command: tuple[str, ...], reference: str, platform: str) -> Check:
     return Check(platform, "smoke", CheckStatus.PASS, f"`{shown}` ran" + (f": {last[:80]}" if last else ""))
 
 
-def _each(fn: Callable[[ServiceOutcome], ServiceOutcome],
-          outcomes: tuple[ServiceOutcome, ...]) -> tuple[ServiceOutcome, ...]:
-    """``fn`` over every outcome at once: each call is a docker process (~0.1 s) or a registry
-    round trip, so in sequence they add up."""
-    return tuple(concurrently.each(fn, outcomes, name="release"))
-
-
 def _reused(svc: planning.ServicePlan, decision: reuse.Decision) -> BuildResult:
     """The build result of a service not built: the index released before with the same inputs."""
     return BuildResult(svc.name, svc.repository, "", ok=True, index_digest=decision.reused,
@@ -301,10 +249,3 @@ def _why(result: BuildResult, decision: reuse.Decision | None) -> BuildResult:
     if decision is None:
         return result
     return replace(result, inputs=decision.inputs, why_built=decision.why, bases_moved=decision.moved)
-
-
-def _clean_staging(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome:
-    if not outcome.build.ok or outcome.build.reused_from:
-        return outcome
-    ref = f"{outcome.repository}:{outcome.build.staging_tag}"
-    return replace(outcome, staging=client.delete_tag(ref))

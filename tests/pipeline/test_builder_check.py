@@ -17,7 +17,7 @@ from buildctl.engine import docker as engine
 from buildctl.engine.results import BinfmtAction, BuilderAction
 from buildctl.errors import OperationError
 from buildctl.model import BinfmtConfig, BuilderConfig, Driver, frozen_map
-from buildctl.pipeline.builder_check import BuilderCheck, known_usable
+from buildctl.pipeline.builder_check import BuilderCheck, remembered
 from buildctl.programs import ProgramStopped, Stop, stream_program
 from tests.helpers.buildx import new_container_builder
 
@@ -89,10 +89,12 @@ def test_a_check_that_fails_stops_the_builds_and_its_error_is_the_one_raised() -
 def test_only_a_builder_that_passed_its_check_before_is_built_on_ahead(
         missing_container_builder: BuilderConfig) -> None:
     cfg = missing_container_builder
-    assert not known_usable(cfg, BOTH)  # new: the release waits for its check
-    check_of(cfg).selected()
-    assert known_usable(cfg, BOTH)
-    assert not known_usable(cfg, ("linux/amd64",))  # other platforms: another mark
+    assert remembered(cfg, BOTH) is None  # new: the release waits for its check
+    selected = check_of(cfg).selected()
+    known = remembered(cfg, BOTH)
+    assert known is not None and (known.name, known.driver, known.nodes) == (selected.name, selected.driver,
+                                                                            selected.nodes)
+    assert remembered(cfg, ("linux/amd64",)) is None  # other platforms: another mark
     # The builder of that name replaced by one that differs from cfg: cfg's next check fails and
     # takes its mark back, so the release after it waits for the check again.
     subprocess.run(["docker", "buildx", "rm", cfg.name], capture_output=True, check=True, timeout=120)
@@ -100,4 +102,36 @@ def test_only_a_builder_that_passed_its_check_before_is_built_on_ahead(
     check_of(other).selected()
     with pytest.raises(OperationError, match="differs from services.yaml"):
         check_of(cfg).selected()
-    assert not known_usable(cfg, BOTH) and known_usable(other, BOTH)
+    assert remembered(cfg, BOTH) is None and remembered(other, BOTH) is not None
+
+
+def test_a_check_of_the_remembered_builder_asks_buildx_nothing_and_again_looks_at_it_now(
+        missing_container_builder: BuilderConfig) -> None:
+    """The remembered builder is checked without `buildx inspect` (a builder removed since still
+    passes: its builds then fail and say so); again() checks it as it is, and creates it."""
+    cfg = missing_container_builder
+    check_of(cfg).selected()
+    known = remembered(cfg, BOTH)
+    subprocess.run(["docker", "buildx", "rm", cfg.name], capture_output=True, check=True, timeout=120)
+    info = engine.engine_info()
+    host = binfmt.register_host(BOTH, native=info.native_platform, config=BinfmtConfig())
+    check = BuilderCheck(cfg, platforms=BOTH, info=info, host=host, read=None, remembered=known)
+    assert check.selected().action is BuilderAction.REUSED and check.remembered and not check.stopped
+    assert subprocess.run(["docker", "buildx", "inspect", cfg.name], capture_output=True).returncode != 0
+    now = check.again()
+    worker, errors = begun_under(now.stop)
+    assert now.selected().action is BuilderAction.CREATED and now.stopped and not now.remembered
+    worker.join(5)
+    assert [type(e) for e in errors] == [ProgramStopped]
+
+
+@pytest.mark.parametrize("content", [b"", b"{}", b"[1]", b'{"name": "x", "driver": "d", "nodes": [{"name": 1}]}',
+                                     b"\xff\xfe", b'{"name": "other", "driver": "docker", "nodes": []}'])
+def test_a_mark_that_holds_no_builder_of_that_name_is_none(content: bytes, tmp_path, monkeypatch) -> None:
+    from buildctl import workdir
+    from buildctl.pipeline import builder_check
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cfg = BuilderConfig(name="x", driver=Driver.DOCKER_CONTAINER)
+    workdir.set_mark(builder_check.FOLDER, builder_check._mark(cfg, BOTH), content=content)
+    assert remembered(cfg, BOTH) is None
