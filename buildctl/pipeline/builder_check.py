@@ -19,8 +19,9 @@ built on ahead reads it instead of asking buildx: no `buildx inspect` beside the
 2-core agent took CPU from them and, on the docker-container driver, was a second connection to
 BuildKit exposed to buildx 0.13's random 1 s reconnect (`http2: ... PROTOCOL_ERROR`). A build needs
 no more than that: buildx starts a stopped node and says when a platform is missing. When a build
-fails on the builder as remembered, the check runs again on the builder as it is (``again``), and
-what it changes (a builder removed, recreated, started) builds the services once more.
+fails on the builder as remembered, or the check of what was remembered fails (a stale mark: the
+builds were stopped), the check runs again on the builder as it is (``again``), and builds stopped
+by either check run once more on the builder it made ready.
 """
 
 from __future__ import annotations
@@ -149,6 +150,10 @@ class BuilderCheck:
     def handlers(self) -> tuple[BinfmtResult, ...]:
         """The emulation each platform runs under, proved (waits for the probe; its error if it failed)."""
         return self._handlers.result()
+
+    def passed(self) -> bool:
+        """Whether the check and the probe passed with the builds' Stop still in (waits for both)."""
+        return all(f.exception() is None for f in (self._selected, self._handlers)) and not self.stop.pulled
 
     def again(self) -> BuilderCheck:
         """A build failed on the builder as remembered: the check of the builder as it is now

@@ -141,16 +141,18 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                 return [reused.get(s.name) or _why(next(built), decisions.get(s.name)) for s in the_plan.services]
 
             # On the builder as remembered, a failure is told only once the builder as it is now was
-            # checked (again()): when that check changes the builder, the services build once more.
+            # checked (again()): a remembered state can be stale, so a failed build or a failed check
+            # of it is checked live, and builds the check stopped build once more on what it found.
             held: list[tuple[str, str, Progress]] = []
+            ahead = check
             remembered_only = check is not None and check.remembered
             results = build_each(check.stop if check else None, _holding_failures(notify, held) if remembered_only
                                  else notify)
-            if check is not None and remembered_only and not all(r.ok for r in results):
+            if check is not None and remembered_only and not (all(r.ok for r in results) and check.passed()):
                 check = check.again()
             selected = check.selected() if check else reuse.no_builder(config.builder)
             handlers = check.handlers() if check else ()
-            if check is not None and check.stopped:  # the builder changed under those builds
+            if ahead is not None and (ahead.stopped or check.stopped):  # the builds did not run on this builder
                 for svc in building.services:  # what a stopped round verified is not what is built now
                     verifying.pop(svc.name, None)
                 results = build_each(None)
