@@ -8,7 +8,7 @@ release builds again once the builder is ready, or fails with the check's own er
 kept only when the check found the builder usable as it was when they started.
 
 Only a builder that passed this check before, as configured now, for these platforms, against this
-Docker (a mark in the user's cache, ``$XDG_CACHE_HOME/buildctl/usable-builders``, removed when a
+Docker and buildx's builder store (a mark in the user's cache, ``$XDG_CACHE_HOME/buildctl/usable-builders``, removed when a
 check fails) is built on ahead: a new machine, a new builder or one that failed waits for the check,
 so a builder that cannot build the platforms builds nothing. So does a release that has just
 registered a binfmt handler: the builder's platforms are what changed (engine/binfmt.py). A failed
@@ -33,7 +33,7 @@ from concurrent.futures import Future
 from dataclasses import asdict
 
 from buildctl import interrupts, jsonsafe, workdir
-from buildctl.engine import binfmt
+from buildctl.engine import binfmt, docker_config
 from buildctl.engine import builders as builder
 from buildctl.engine.results import BinfmtResult, BuilderReport, BuilderState, EngineInfo, NodeState
 from buildctl.inspect import threads
@@ -168,5 +168,14 @@ class BuilderCheck:
 
 
 def _mark(cfg: BuilderConfig, platforms: tuple[str, ...]) -> str:
-    docker = (os.environ.get("DOCKER_HOST", ""), os.environ.get("DOCKER_CONTEXT", ""))
+    docker = (os.environ.get("DOCKER_HOST", ""), os.environ.get("DOCKER_CONTEXT", ""), _builder_store())
     return hashlib.sha256(repr((cfg, tuple(sorted(platforms)), docker)).encode()).hexdigest()
+
+
+def _builder_store() -> str:
+    """Where buildx keeps its builders: BUILDX_CONFIG, else DOCKER_CONFIG's ``buildx`` folder. Another
+    store holds other builders under the same names; a run's scoped config links to the user's
+    (engine/docker_config.py), so it resolves to the same store."""
+    if os.environ.get("BUILDX_CONFIG"):
+        return os.path.realpath(os.environ["BUILDX_CONFIG"])
+    return os.path.realpath(docker_config.user_config_dir() / "buildx")

@@ -148,7 +148,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
             remembered_only = check is not None and check.remembered
             results = build_each(check.stop if check else None, _holding_failures(notify, held) if remembered_only
                                  else notify)
-            if check is not None and remembered_only and not (all(r.ok for r in results) and check.passed()):
+            # passed() first: it waits for that check, which must not still change the builder when again() runs.
+            if check is not None and remembered_only and not (check.passed() and all(r.ok for r in results)):
                 check = check.again()
             selected = check.selected() if check else reuse.no_builder(config.builder)
             handlers = check.handlers() if check else ()

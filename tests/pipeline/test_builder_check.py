@@ -135,3 +135,40 @@ def test_a_mark_that_holds_no_builder_of_that_name_is_none(content: bytes, tmp_p
     cfg = BuilderConfig(name="x", driver=Driver.DOCKER_CONTAINER)
     workdir.set_mark(builder_check.FOLDER, builder_check._mark(cfg, BOTH), content=content)
     assert remembered(cfg, BOTH) is None
+
+
+def test_a_builder_is_remembered_per_builder_store_and_a_runs_scoped_config_keeps_it(tmp_path, monkeypatch) -> None:
+    """buildx keeps its builders in DOCKER_CONFIG/buildx (or BUILDX_CONFIG): another store has other
+    builders of the same name, so it has other marks; the run-scoped config links to the user's."""
+    from buildctl.engine import docker_config
+    from buildctl.pipeline import builder_check
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("BUILDX_CONFIG", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "user"))
+    cfg = BuilderConfig(name="x", driver=Driver.DOCKER_CONTAINER)
+    user = builder_check._mark(cfg, BOTH)
+    with docker_config.run_scoped("127.0.0.1:5000"):
+        assert builder_check._mark(cfg, BOTH) == user
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "other"))
+    assert builder_check._mark(cfg, BOTH) != user
+    monkeypatch.setenv("BUILDX_CONFIG", str(tmp_path / "user" / "buildx"))
+    assert builder_check._mark(cfg, BOTH) == user
+
+
+def test_passed_waits_for_the_remembered_check_that_starts_the_builder(
+        missing_container_builder: BuilderConfig) -> None:
+    """A remembered node not running is started by the check (the builds' Stop pulled): passed()
+    returns only once that check has ended, so again() never runs beside it."""
+    cfg = missing_container_builder
+    check_of(cfg).selected()
+    known = remembered(cfg, BOTH)
+    assert known is not None
+    subprocess.run(["docker", "buildx", "stop", cfg.name], capture_output=True, check=True, timeout=120)
+    stale = replace(known, nodes=tuple(replace(n, status="inactive") for n in known.nodes))
+    info = engine.engine_info()
+    host = binfmt.register_host(BOTH, native=info.native_platform, config=BinfmtConfig())
+    check = BuilderCheck(cfg, platforms=BOTH, info=info, host=host, read=None, remembered=stale)
+    assert check.passed() is False  # it started the builder: what began before it was stopped
+    assert check._selected.done() and check._handlers.done() and check.stopped
+    assert check.selected().nodes[0].status == "running"
