@@ -8,11 +8,12 @@ release builds again once the builder is ready, or fails with the check's own er
 kept only when the check found the builder usable as it was when they started.
 
 Only a builder that passed this check before, as configured now, for these platforms, against this
-Docker and buildx's builder store (a mark in the user's cache, ``$XDG_CACHE_HOME/buildctl/usable-builders``, removed when a
-check fails) is built on ahead: a new machine, a new builder or one that failed waits for the check,
-so a builder that cannot build the platforms builds nothing. So does a release that has just
-registered a binfmt handler: the builder's platforms are what changed (engine/binfmt.py). A failed
-emulation probe still stops the builds.
+Docker and buildx's builder store (a mark in the user's cache,
+``$XDG_CACHE_HOME/buildctl/usable-builders``, removed when a check fails) is built on ahead: a new
+machine, a new builder or one that failed waits for the check, so a builder that cannot build the
+platforms builds nothing. So does a release that has just registered a binfmt handler: the
+builder's platforms are what changed (engine/binfmt.py). A failed emulation probe still stops the
+builds.
 
 The mark holds the builder as that check found it (``remembered``), and the check of a builder
 built on ahead reads it instead of asking buildx: no `buildx inspect` beside the builds, which on a
