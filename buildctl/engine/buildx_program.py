@@ -22,6 +22,7 @@ from pathlib import Path
 
 from buildctl import jsonsafe
 from buildctl.engine.early_info import DOCKER
+from buildctl.registry import docker_credentials
 
 SYSTEM_PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
                       "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
@@ -52,9 +53,10 @@ def buildx_plugin(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 def plugin_dirs(environ: Mapping[str, str]) -> list[str]:
-    config_dir = Path(environ["DOCKER_CONFIG"]) if environ.get("DOCKER_CONFIG") else Path.home() / ".docker"
+    config_file = docker_credentials.config_path(environ)
+    config_dir = config_file.parent
     try:
-        settings = jsonsafe.loads(jsonsafe.read_file(config_dir / "config.json", max_bytes=4 << 20))
+        settings = jsonsafe.loads(jsonsafe.read_file(config_file, max_bytes=4 << 20))
     except (OSError, ValueError):  # none, unreadable or not JSON: the CLI then uses its defaults too
         settings = {}
     extra = settings.get("cliPluginsExtraDirs") if isinstance(settings, dict) else None
