@@ -10,6 +10,7 @@ session and the whole group is killed.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from buildctl.errors import OperationError
 
@@ -85,13 +87,33 @@ def start_program(argv: Sequence[str], *, what: str, timeout: float, input: str 
     """`run_program`, its waiting left to ``result()``: a program whose answer is needed later
     (`docker info`, started before the release's imports) runs meanwhile. ``timeout`` counts from now."""
     try:
-        proc = subprocess.Popen(list(argv), cwd=cwd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-                                errors="replace", env=dict(env) if env is not None else None,
-                                start_new_session=True)
+        proc = _spawn(argv, cwd=cwd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                      errors="replace", env=dict(env) if env is not None else None, start_new_session=True)
     except OSError as exc:
         raise ProgramError(f"{what}: cannot run {argv[0]} ({exc.strerror or type(exc).__name__})") from None
     return Started(argv, proc, what=what, timeout=timeout, input=input)
+
+
+def _spawn(argv: Sequence[str], **options: Any) -> subprocess.Popen:
+    """Popen, tried again on ETXTBSY. A program written just now (binfmt's probe) is refused while a
+    child that another thread forked meanwhile still holds the file's write descriptor, until that
+    child's own exec closes it (the race of any threaded program that forks: golang/go#22315);
+    that passes within milliseconds, and a refused exec ran nothing, so spawning again is safe."""
+    try:
+        return subprocess.Popen(list(argv), **options)
+    except OSError as exc:
+        if exc.errno != errno.ETXTBSY:
+            raise
+    import tenacity  # only on this rare path: at start-up it would cost ~35 ms (tests/test_lazy_imports.py)
+
+    retrying = tenacity.Retrying(retry=tenacity.retry_if_exception(_text_busy), stop=tenacity.stop_after_attempt(6),
+                                 wait=tenacity.wait_exponential(multiplier=0.01, max=0.2), reraise=True)
+    return retrying(subprocess.Popen, list(argv), **options)
+
+
+def _text_busy(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno == errno.ETXTBSY
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> tuple[str, str]:
@@ -155,8 +177,8 @@ def stream_program(argv: Sequence[str], *, what: str, on_line: Callable[[str], N
     if stop is not None and stop.pulled:
         raise ProgramStopped(f"{what}: not started ({stop.why})")
     try:
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = _spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                      start_new_session=True)
     except OSError as exc:
         raise ProgramError(f"{what}: cannot run {argv[0]} ({exc.strerror or type(exc).__name__})") from None
     if stop is not None:

@@ -166,3 +166,29 @@ def test_a_started_program_nobody_collects_is_stopped_with_its_group(tmp_path: P
     started.stop()
     for pid in (int(p) for p in pids.read_text().split()):
         assert _gone_or_zombie(pid, within=2.0), pid
+
+
+def _script_held_open_for_writing(path: Path):
+    """An executable script whose write descriptor is still open: as a child forked by another
+    thread holds it until its own exec, exec of the file fails with ETXTBSY meanwhile."""
+    path.write_text("#!/bin/sh\necho ran\n")
+    path.chmod(0o755)
+    return open(path, "a")  # noqa: SIM115 - held on purpose, closed by the test
+
+
+def test_a_program_busy_for_writing_runs_once_the_writer_lets_go(tmp_path: Path) -> None:
+    script = tmp_path / "probe"
+    writer = _script_held_open_for_writing(script)
+    threading.Timer(0.05, writer.close).start()
+    assert run_program([str(script)], what="probe", timeout=10).stdout == "ran\n"
+    writer = _script_held_open_for_writing(script)
+    threading.Timer(0.05, writer.close).start()
+    lines: list[str] = []
+    assert stream_program([str(script)], what="probe", on_line=lines.append).returncode == 0 and lines == ["ran\n"]
+
+
+def test_a_program_that_stays_busy_for_writing_is_named_with_the_reason(tmp_path: Path) -> None:
+    script = tmp_path / "probe"
+    with _script_held_open_for_writing(script):
+        with pytest.raises(ProgramError, match=r"^probe: cannot run .*/probe \(Text file busy\)$"):
+            run_program([str(script)], what="probe", timeout=10)
