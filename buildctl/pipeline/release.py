@@ -40,9 +40,10 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None, retag: bool = False,
                   claim: ReleaseClaim | None = None, reuse_from: ReuseInputs | None = None,
-                  on_tagging: TaggingHook | None = None) -> ReleaseOutcome:
+                  on_tagging: TaggingHook | None = None, claim_ends_with_tags: bool = False) -> ReleaseOutcome:
     """Steps 1-5 of a release. ``claim``: this run's claim on the release tag, acquired after the
-    gate and held by the caller until its GitOps step has ended. ``reuse_from``: the base digests
+    gate and held by the caller until its GitOps step has ended; with ``claim_ends_with_tags`` (no
+    GitOps step to come) given back as soon as the tags are written. ``reuse_from``: the base digests
     (and --rebuild, --nightly) to decide which services are reused instead of built (pipeline/reuse.py).
     ``on_tagging``: see gate_and_tag."""
     notify = progress or (lambda service, platform, state: None)
@@ -180,6 +181,10 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     )
     outcomes, refused, tag_failure, refusal_hint = gate_and_tag(outcomes, client, notify=notify, retag=retag,
                                                                 claim=claim, on_tagging=on_tagging)
+    if claim is not None and claim_ends_with_tags:
+        # Distribution's delete by digest looks through every tag of the repository (~40-70 ms in one
+        # of 2,000 tags): begun now, it runs beside the pointers, the attestation and the record.
+        claim.release_soon()
     if refused is None and tag_failure is None and all(o.tagged for o in outcomes):
         reuse.publish_pointers(outcomes, decisions, client)
     lap("tag")

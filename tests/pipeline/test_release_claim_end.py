@@ -1,0 +1,51 @@
+"""pipeline/release.py with ``claim_ends_with_tags`` (a `buildctl build`, no GitOps step to come):
+the release claim is given back as soon as the tags are written, beside what the run still does,
+not when the caller's context ends. On the real stack: a build, the local registry, a real claim."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from buildctl import workdir
+from buildctl.config.loader import load_config
+from buildctl.pipeline.release import build_release
+from buildctl.registry import claims
+from buildctl.registry.client import RegistryClient
+from tests.helpers.cli import BASE_IMAGE, REGISTRY
+from tests.helpers.reliability import unique_tag
+
+pytestmark = pytest.mark.engine
+
+
+def _project(root: Path, image: str) -> Path:
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY app.py /app/app.py\n")
+    (root / "app" / "app.py").write_text(f"print({unique_tag('claim')!r})\n")
+    (root / "services.yaml").write_text(
+        f"builder: {{name: default}}\nservices:\n  app:\n    context: app\n    image: {image}\n")
+    return root / "services.yaml"
+
+
+def _claim_tags(client: RegistryClient, repository: str) -> list[str]:
+    return [t for t in client.list_tags(repository) if t.startswith(claims.PREFIX)]
+
+
+def test_the_claim_is_given_back_once_the_tags_are_written_while_the_run_goes_on(tmp_path: Path) -> None:
+    image = f"buildctl-e2e/{unique_tag('claimend')}"
+    repository = f"{REGISTRY}/{image}"
+    config = load_config(_project(tmp_path, image), tag=unique_tag("rel"))
+    with RegistryClient() as client:
+        claim = claims.ReleaseClaim(client, repositories=[repository], tag=config.tag, run_id="ends0001")
+        with claim:
+            outcome = build_release(config, run_dir=workdir.state_dir(config.root) / "runs" / "ends0001", run_id="ends0001", client=client,
+                                    claim=claim, claim_ends_with_tags=True)
+            assert outcome.passed and all(s.tagged for s in outcome.services), outcome
+            # Still inside the claim's context: only the early give-back can have removed it.
+            deadline = time.monotonic() + 30
+            while _claim_tags(client, repository) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert _claim_tags(client, repository) == [], "the claim was still held after the tags were written"
+        assert _claim_tags(client, repository) == []
