@@ -14,19 +14,10 @@ from buildctl.config.loader import load_config
 from buildctl.pipeline.release import build_release
 from buildctl.registry import claims
 from buildctl.registry.client import RegistryClient
-from tests.helpers.cli import BASE_IMAGE, REGISTRY
-from tests.helpers.reliability import unique_tag
+from tests.helpers.cli import REGISTRY
+from tests.helpers.reliability import scratch_service, unique_tag, write_services
 
 pytestmark = pytest.mark.engine
-
-
-def _project(root: Path, image: str) -> Path:
-    (root / "app").mkdir(parents=True)
-    (root / "app" / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY app.py /app/app.py\n")
-    (root / "app" / "app.py").write_text(f"print({unique_tag('claim')!r})\n")
-    (root / "services.yaml").write_text(
-        f"builder: {{name: default}}\nservices:\n  app:\n    context: app\n    image: {image}\n")
-    return root / "services.yaml"
 
 
 def _claim_tags(client: RegistryClient, repository: str) -> list[str]:
@@ -36,12 +27,14 @@ def _claim_tags(client: RegistryClient, repository: str) -> list[str]:
 def test_the_claim_is_given_back_once_the_tags_are_written_while_the_run_goes_on(tmp_path: Path) -> None:
     image = f"buildctl-e2e/{unique_tag('claimend')}"
     repository = f"{REGISTRY}/{image}"
-    config = load_config(_project(tmp_path, image), tag=unique_tag("rel"))
+    scratch_service(tmp_path, "app", nonce=unique_tag("claim"))
+    config = load_config(write_services(tmp_path, {"app": image}) / "services.yaml", tag=unique_tag("rel"))
     with RegistryClient() as client:
         claim = claims.ReleaseClaim(client, repositories=[repository], tag=config.tag, run_id="ends0001")
         with claim:
-            outcome = build_release(config, run_dir=workdir.state_dir(config.root) / "runs" / "ends0001", run_id="ends0001", client=client,
-                                    claim=claim, claim_ends_with_tags=True)
+            run_dir = workdir.state_dir(config.root) / "runs" / "ends0001"
+            outcome = build_release(config, run_dir=run_dir, run_id="ends0001", client=client, claim=claim,
+                                    claim_ends_with_tags=True)
             assert outcome.passed and all(s.tagged for s in outcome.services), outcome
             # Still inside the claim's context: only the early give-back can have removed it.
             deadline = time.monotonic() + 30
