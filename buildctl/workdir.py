@@ -70,19 +70,25 @@ def set_mark(folder: str, name: str, *, present: bool = True, content: bytes = b
     path = cache_root() / folder / name
     try:
         if present:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mark-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(content)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_whole(path, content)
         else:
             path.unlink(missing_ok=True)
     except OSError:
         pass
+
+
+def write_whole(path: Path, content: bytes) -> None:
+    """``content`` into ``path`` (its folder created) through a temporary file beside it: a reader
+    sees the old file or the new one, never half of it. OSError as the writes raise it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # Throwaway work (the GitOps clone) goes to memory when the machine has room there: on a CI agent's

@@ -14,8 +14,8 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import cache
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from buildctl import jsonsafe, workdir
+from buildctl.inspect import cache_usage
 from buildctl.inspect.image_fs import BINPRM_BUF_SIZE, DIR, FILE, HARDLINK, IMPLICIT_DIR, OTHER, SYMLINK, Entry
 from buildctl.inspect.image_fs import LayerTable, normalize
 from buildctl.registry.bounds import Deadline
@@ -120,6 +121,9 @@ class LayerCache:
         self._guard = threading.Lock()
         self._evict_lock = threading.Lock()
         self._estimate: int | None = None  # bytes on disk as of the last walk, plus what was written since
+        self._walking: threading.Thread | None = None  # the side walk of a process that found no recent one
+        self._walked = 0.0  # when the walk behind the estimate ran (the mark keeps it)
+        self._written_during_walk = 0  # bytes written since the running walk began: it may not see them
         self.loads = 0  # how many tables were loaded with ``load`` (read from the registry)
 
     def get(self, digest: str, load: Callable[[], LayerTable], *, deadline: Deadline | None = None) -> LayerTable:
@@ -225,18 +229,26 @@ class LayerCache:
         if path is None or len(data) > self.max_bytes // 4:
             return  # one table may not push out most of the cache
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as tmp:
-                tmp.write(data)
-            os.replace(tmp.name, path)  # atomic: readers never see half a file
+            workdir.write_whole(path, data)  # readers never see half a file
         except OSError as exc:
             log.warning("could not write layer cache %s: %s", path, exc)
             return
+        assert self.directory is not None  # a path is under it
         with self._evict_lock:
-            if self._estimate is not None:
-                self._estimate += len(data)
-            if self._estimate is not None and self._estimate <= self.max_bytes:
-                return  # within the bound: no walk of the folder (2,000 files: ~30 ms per write, issue #20)
+            self._written_during_walk += len(data)
+            if self._estimate is None and self._walking is None:
+                if (mark := cache_usage.remembered(self.directory, now=time.time())) is None:
+                    # No recent walk: one now, beside the release instead of in its tail (cache_usage.py).
+                    self._walking = threading.Thread(target=self.evict, name="cache-walk", daemon=True)
+                    self._walking.start()
+                    return
+                self._estimate, self._walked = mark.bytes, mark.walked
+            if self._estimate is None:
+                return  # the side walk still runs: added to what it finds (errs high, never low)
+            self._estimate += len(data)
+            if self._estimate <= self.max_bytes:  # within the bound: no walk (2,000 files: ~30 ms, issue #20)
+                cache_usage.remember(self.directory, cache_usage.Usage(self._estimate, self._walked))
+                return
         self.evict()
 
     def usage(self) -> tuple[int, int]:
@@ -247,38 +259,33 @@ class LayerCache:
     def _files(self) -> list[tuple[float, int, Path]]:
         if self.directory is None or not self.directory.is_dir():
             return []
-        found = []
-        for root, _, names in os.walk(self.directory):
-            for name in names:
-                path = Path(root, name)
-                try:
-                    stat = path.stat()
-                except OSError:
-                    continue
-                found.append((stat.st_mtime, stat.st_size, path))
-        return found
+        return [(f.mtime, f.size, f.path) for f in cache_usage.walk(self.directory)]
 
     def evict(self) -> int:
         """Delete least recently used files until the cache fits ``max_bytes``; how many went.
-        The total it leaves is this process's estimate from then on: each write adds its size and
-        walks the folder again only once the estimate passes the bound (a file written over counts
-        twice, so the estimate errs high). Another process's writes are its own to count: each
-        process walks at its first write, so the folder exceeds the bound by at most what
-        concurrent runs write before their next walk."""
+        The total it leaves is this process's estimate from then on, and the mark a later
+        process starts from (cache_usage.py): each write adds its size, and the folder is walked
+        again only once the estimate passes the bound (a file written over counts twice, so the
+        estimate errs high) or the mark is old. The walk holds no lock: writes go on beside it, and
+        what they wrote is added to what it found (counted twice if it saw them: high, never low)."""
         with self._evict_lock:
-            files = sorted(self._files(), key=lambda f: f[0])
-            total, removed = sum(size for _, size, _ in files), 0
-            for _, size, path in files:
-                if total <= self.max_bytes:
-                    break
-                try:
-                    path.unlink()
-                except OSError:
-                    continue
-                total -= size
-                removed += 1
-            self._estimate = total
-            return removed
+            walked, self._written_during_walk = time.time(), 0
+        files = sorted(self._files(), key=lambda f: f[0])
+        total, removed = sum(size for _, size, _ in files), 0
+        for _, size, path in files:
+            if total <= self.max_bytes:
+                break
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            total -= size
+            removed += 1
+        with self._evict_lock:
+            self._estimate, self._walked = total + self._written_during_walk, walked
+            if self.directory is not None:
+                cache_usage.remember(self.directory, cache_usage.Usage(self._estimate, walked))
+        return removed
 
 
 @cache
