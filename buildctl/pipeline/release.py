@@ -124,8 +124,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         side_work = threading.Event()
 
         def builds_started() -> None:
-            """Once every build's process runs: the reused services' checks and the base tables'
-            loading, Python work that holds the GIL and would delay spawning them (~20 ms, issue #20)."""
+            """Once every build's process runs: the reused services' checks, the base tables' loading
+            and the claims' tidying, work that holds the GIL and would delay spawning them (~20 ms, issue #20)."""
             if side_work.is_set():  # a second round of builds (the builder check stopped the first)
                 return
             side_work.set()
@@ -134,6 +134,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                     start_verification(svc, res)
             if building.services:
                 warming.builds_began(svc.repository for svc in building.services)
+                if claim is not None:
+                    claim.tidy_soon()
 
         try:
             def build_each(stop: Stop | None, progress: ProgressFn = notify) -> list[BuildResult]:

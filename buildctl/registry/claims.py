@@ -11,8 +11,15 @@ run holds the release once, after pushing its claims, the tag lists show no othe
 the same release tag. Two runs cannot both see that: each pushed before it listed, so whichever
 listed later sees the other's claim. When both see each other, both take their claims back and
 try again after a random pause; a run that still finds another claim when its wait is over stops
-with nothing tagged. A claim is deleted by its own digest when the run ends (no other tag can
-share it); one left by a run that died is ignored after CLAIM_TTL_SECONDS.
+with nothing tagged. One left by a run that died is ignored after CLAIM_TTL_SECONDS.
+
+A claim is taken back by pointing its tag at ENDED, one document for every run (issue #20):
+a manifest PUT costs the same in any repository, while Distribution's delete by digest reads
+every tag of the repository to find the ones to remove (40-120 ms in one of 2,300 tags, and it
+grows with every release). The claim's own manifest is left untagged, as a moved tag leaves
+its old manifest, for the registry's garbage collection or retention rules. Since every ended
+claim is the same manifest, one delete by its digest removes all their tags: a run that builds
+does that beside its builds (``tidy_soon``) once a repository holds TIDY_AT of them.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from datetime import datetime, timezone
 from buildctl import concurrently, jsonsafe
 from buildctl.errors import OperationError, UsageError
 from buildctl.registry.client import RegistryClient
+from buildctl.registry.wire import sha256_digest
 
 PREFIX = "buildctl-claim-"
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -39,6 +47,10 @@ CREATED_KEY = "org.opencontainers.image.created"
 CLAIM_TTL_SECONDS = 15 * 60  # longer than any tag + sign + GitOps step; a dead run blocks no longer
 WAIT_SECONDS = 180.0  # how long a run waits for another run's release of the same tag to end
 WAIT_VARIABLE = "BUILDCTL_CLAIM_WAIT_SECONDS"
+ENDED = json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [], "annotations": {ENDED_KEY: "true"}},
+                   sort_keys=True).encode()  # no run, no time: not a claim (parse_claim), the same bytes everywhere
+ENDED_DIGEST = sha256_digest(ENDED)
+TIDY_AT = 16  # ended claims' tags a repository may hold before a run that builds removes them
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,7 @@ class Claim:
     tag: str  # buildctl-claim-<key>-<run>
     run_id: str
     created: float  # seconds since the epoch, as the claiming run's clock said
-    ended: bool = False  # the run is over (where the registry would not delete the claim)
+    ended: bool = False  # the run is over (as buildctl before ENDED marked a claim it could not delete)
 
     def describe(self) -> str:
         when = datetime.fromtimestamp(self.created, timezone.utc).strftime("%H:%M:%S UTC")
@@ -79,11 +91,9 @@ def claim_tag(release_tag: str, run_id: str) -> str:
     return f"{PREFIX}{release_key(release_tag)}-{run_id}"
 
 
-def claim_document(release_tag: str, run_id: str, *, now: float, ended: bool = False) -> bytes:
+def claim_document(release_tag: str, run_id: str, *, now: float) -> bytes:
     created = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
     annotations = {TAG_KEY: release_tag, RUN_KEY: run_id, CREATED_KEY: created}
-    if ended:
-        annotations[ENDED_KEY] = "true"
     return json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [],
                        "annotations": annotations}, sort_keys=True).encode()
 
@@ -155,8 +165,7 @@ class ReleaseClaim:
     def release_soon(self) -> None:
         """Begin taking the claims back on a thread of their own, for a run whose release is over
         (its tags written or refused, no GitOps step to come): what the run still does — the
-        attestation, the record — goes on beside the deletes, which Distribution makes slow in a
-        repository of many tags (~20-40 ms, it looks through them all). The context's exit waits for it."""
+        attestation, the record — goes on beside the round trips. The context's exit waits for it."""
         if self._pushed and self._releasing is None:
             self._releasing = threading.Thread(target=self.release, name="claim-release", daemon=True)
             self._releasing.start()
@@ -197,8 +206,7 @@ class ReleaseClaim:
             self._sleep(random.uniform(0.5, 2.0))  # random: two runs that saw each other do not meet again
 
     def release(self) -> None:
-        """Delete this run's claims (by their own digests: no other tag can share them), once an
-        attempt begun early has ended."""
+        """Take this run's claims back (their tags point at ENDED), once an attempt begun early has ended."""
         if (early := self._early) is not None:
             self._stopping.set()
             try:
@@ -213,14 +221,29 @@ class ReleaseClaim:
 
     def _take_back(self, repository: str, digest: str) -> None:
         try:
-            if not self._client.delete_manifest(f"{repository}@{digest}"):
-                # Deletes are off (Distribution's default): the claim tag is re-pointed at an
-                # "ended" claim instead, which no run counts; it stays as a record.
-                self._client.put_manifest(f"{repository}:{claim_tag(self._tag, self._run_id)}",
-                                          claim_document(self._tag, self._run_id, now=self._clock(), ended=True),
-                                          INDEX_TYPE)
+            self._client.put_manifest(f"{repository}:{claim_tag(self._tag, self._run_id)}", ENDED, INDEX_TYPE)
         except OperationError:
-            pass  # left behind: other runs ignore it once CLAIM_TTL_SECONDS have passed
+            try:  # a registry that takes no such index: the claim itself goes, with its tag
+                self._client.delete_manifest(f"{repository}@{digest}")
+            except OperationError:
+                pass  # left behind: other runs ignore it once CLAIM_TTL_SECONDS have passed
+
+    def tidy_soon(self) -> threading.Thread:
+        """On a thread of its own (returned), for a run whose builds have begun (they hide its round
+        trips): in each repository holding TIDY_AT claim tags or more, delete ENDED by its digest,
+        which takes every tag of it along. Housekeeping only: the run never waits for it, and a tidy
+        cut short, refused or racing another is done by a later run."""
+        tidying = threading.Thread(target=lambda: concurrently.each(self._tidy, self._repositories, name="claim-tidy"),
+                                   name="claim-tidy", daemon=True)
+        tidying.start()
+        return tidying
+
+    def _tidy(self, repository: str) -> None:
+        try:
+            if sum(t.startswith(PREFIX) for t in self._client.list_tags(repository)) >= TIDY_AT:
+                self._client.delete_manifest(f"{repository}@{ENDED_DIGEST}")
+        except OperationError:
+            pass
 
     def _push(self) -> None:
         document = claim_document(self._tag, self._run_id, now=self._clock())
@@ -245,7 +268,7 @@ class ReleaseClaim:
 
     def _read(self, repository: str, tag: str) -> Claim | None:
         head = self._client.head_manifest(f"{repository}:{tag}")
-        if head is None:  # taken back between the listing and now
+        if head is None or head.digest == ENDED_DIGEST:  # taken back (or tidied) before or since the listing
             return None
         try:
             manifest = self._client.get_manifest(f"{repository}@{head.digest}")

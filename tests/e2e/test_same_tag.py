@@ -16,6 +16,7 @@ import pytest
 
 from buildctl.registry import claims
 from buildctl.registry.client import RegistryClient
+from tests.helpers.claims import held_claim_tags
 from tests.helpers.cli import REGISTRY, run_cli
 from tests.helpers.gitops import git
 from tests.helpers.reliability import (
@@ -94,7 +95,7 @@ def test_a_claim_that_outlives_the_wait_stops_the_run_before_anything_is_tagged(
     assert "rerun once it has ended" in result.stderr
     assert resolve(REGISTRY, image, tag) is None and tip(remote) == before
     with RegistryClient() as client:  # the run took its own claim back
-        assert [t for t in client.list_tags(repository) if t.startswith(claims.PREFIX)] == []
+        assert held_claim_tags(client, repository) == []
 
 
 def test_two_real_runs_with_the_same_tag_release_one_set_of_images(tmp_path: Path) -> None:

@@ -14,14 +14,11 @@ from buildctl.config.loader import load_config
 from buildctl.pipeline.release import build_release
 from buildctl.registry import claims
 from buildctl.registry.client import RegistryClient
+from tests.helpers.claims import claim_tags, held_claim_tags
 from tests.helpers.cli import REGISTRY
 from tests.helpers.reliability import scratch_service, unique_tag, write_services
 
 pytestmark = pytest.mark.engine
-
-
-def _claim_tags(client: RegistryClient, repository: str) -> list[str]:
-    return [t for t in client.list_tags(repository) if t.startswith(claims.PREFIX)]
 
 
 def test_the_claim_is_given_back_once_the_tags_are_written_while_the_run_goes_on(tmp_path: Path) -> None:
@@ -38,7 +35,30 @@ def test_the_claim_is_given_back_once_the_tags_are_written_while_the_run_goes_on
             assert outcome.passed and all(s.tagged for s in outcome.services), outcome
             # Still inside the claim's context: only the early give-back can have removed it.
             deadline = time.monotonic() + 30
-            while _claim_tags(client, repository) and time.monotonic() < deadline:
+            while held_claim_tags(client, repository) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert _claim_tags(client, repository) == [], "the claim was still held after the tags were written"
-        assert _claim_tags(client, repository) == []
+            assert held_claim_tags(client, repository) == [], "the claim was still held after the tags were written"
+        assert held_claim_tags(client, repository) == []
+
+
+def test_a_release_that_builds_tidies_the_ended_claims_beside_its_builds(tmp_path: Path) -> None:
+    """Ended claims' tags (each a tag of claims.ENDED) pile up one a release; a run that builds
+    removes them, all at once, while its builds run — and its own claim ends as one of them."""
+    image = f"buildctl-e2e/{unique_tag('claimtidy')}"
+    repository = f"{REGISTRY}/{image}"
+    scratch_service(tmp_path, "app", nonce=unique_tag("tidy"))
+    config = load_config(write_services(tmp_path, {"app": image}) / "services.yaml", tag=unique_tag("rel"))
+    with RegistryClient() as client:
+        for n in range(claims.TIDY_AT):  # earlier runs' ended claims
+            with claims.ReleaseClaim(client, repositories=[repository], tag=f"old{n}", run_id=f"old{n:05d}") as old:
+                assert old.acquire() is None
+        assert len(claim_tags(client, repository)) == claims.TIDY_AT
+        with claims.ReleaseClaim(client, repositories=[repository], tag=config.tag, run_id="tidy0001") as claim:
+            outcome = build_release(config, run_dir=workdir.state_dir(config.root) / "runs" / "tidy0001",
+                                    run_id="tidy0001", client=client, claim=claim, claim_ends_with_tags=True)
+            assert outcome.passed and all(s.tagged for s in outcome.services), outcome
+        deadline = time.monotonic() + 30
+        while len(claim_tags(client, repository)) > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert claim_tags(client, repository) in ([], [claims.claim_tag(config.tag, "tidy0001")])
+        assert held_claim_tags(client, repository) == []

@@ -4,6 +4,7 @@ nothing left behind."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -13,6 +14,7 @@ import pytest
 from buildctl.errors import OperationError
 from buildctl.registry import claims
 from buildctl.registry.client import RegistryClient
+from tests.helpers.claims import claim_tags, held_claim_tags
 from tests.helpers.cli import REGISTRY
 
 
@@ -27,19 +29,19 @@ def test_claims_round_trip_and_only_live_other_claims_count() -> None:
     document = claims.claim_document("v1", "run-a", now=now)
     claim = claims.parse_claim("reg/x", "t", document)
     assert claim is not None and (claim.run_id, claim.created, claim.ended) == ("run-a", now, False)
-    ended = claims.parse_claim("reg/x", "t", claims.claim_document("v1", "run-b", now=now, ended=True))
+    # As buildctl before claims.ENDED marked a claim it could not delete: a document of its own.
+    older = json.loads(claims.claim_document("v1", "run-b", now=now))
+    older["annotations"][claims.ENDED_KEY] = "true"
+    ended = claims.parse_claim("reg/x", "t", json.dumps(older).encode())
     stale = claims.parse_claim("reg/x", "t", claims.claim_document("v1", "run-c", now=now - 16 * 60))
     live = claims.live_claims([claim, ended, stale], own_run="run-z", now=now)
     assert live == (claim,)
     assert claims.live_claims([claim], own_run="run-a", now=now) == ()
     assert claims.parse_claim("reg/x", "t", b'{"schemaVersion": 2, "manifests": []}') is None
+    assert claims.parse_claim("reg/x", "t", claims.ENDED) is None  # what a claim's tag points at once it ended
 
 
 engine = pytest.mark.engine
-
-
-def _claim_tags(client: RegistryClient, repository: str) -> list[str]:
-    return [t for t in client.list_tags(repository) if t.startswith(claims.PREFIX)]
 
 
 @engine
@@ -53,12 +55,12 @@ def test_a_second_run_waits_for_the_holder_and_gets_the_release_once_it_ends() -
         lost = waiter.acquire()
         assert lost is not None and time.monotonic() - started >= 1.5
         assert lost.startswith(f"another run is releasing {tag} at the same time: run aaaa0001 (claimed ")
-        assert _claim_tags(client, repository) == [claims.claim_tag(tag, "aaaa0001")]  # the loser took its own back
+        assert held_claim_tags(client, repository) == [claims.claim_tag(tag, "aaaa0001")]  # the loser took its own back
         holder.release()
-        assert _claim_tags(client, repository) == []
+        assert held_claim_tags(client, repository) == []
         assert waiter.acquire() is None and waiter.waited == ()
         waiter.release()
-        assert _claim_tags(client, repository) == []
+        assert held_claim_tags(client, repository) == []
 
 
 @engine
@@ -117,7 +119,7 @@ def test_contending_runs_hold_the_release_one_at_a_time() -> None:
     assert failures == [] and overlaps == []
     assert sorted(acquired) == sorted(f"run{i:05d}" for i in range(6) for _ in range(3))
     with RegistryClient() as client:
-        assert all(_claim_tags(client, r) == [] for r in repositories)
+        assert all(held_claim_tags(client, r) == [] for r in repositories)
 
 
 @engine
@@ -143,9 +145,9 @@ def test_a_claim_pushed_beside_one_that_failed_is_taken_back() -> None:
         claim = claims.ReleaseClaim(client, repositories=[good, refused], tag="v1", run_id="cccc0003")
         with pytest.raises(OperationError) as failure:
             claim.acquire()
-        assert _claim_tags(client, good) == [claims.claim_tag("v1", "cccc0003")], failure.value
+        assert held_claim_tags(client, good) == [claims.claim_tag("v1", "cccc0003")], failure.value
         claim.release()
-        assert _claim_tags(client, good) == []
+        assert held_claim_tags(client, good) == []
 
 
 @engine
@@ -157,11 +159,11 @@ def test_an_attempt_begun_early_is_the_one_acquire_answers_with() -> None:
         with claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="soon0001") as early:
             early.acquire_soon()
             deadline = time.monotonic() + 10
-            while not _claim_tags(client, repository) and time.monotonic() < deadline:
+            while not held_claim_tags(client, repository) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            assert _claim_tags(client, repository) == [claims.claim_tag(tag, "soon0001")]  # before acquire()
+            assert held_claim_tags(client, repository) == [claims.claim_tag(tag, "soon0001")]  # before acquire()
             assert early.acquire() is None and early.waited == ()
-        assert _claim_tags(client, repository) == []
+        assert held_claim_tags(client, repository) == []
 
 
 @engine
@@ -187,5 +189,47 @@ def test_an_early_attempt_waiting_for_another_run_tells_whom_and_stops_when_rele
         started = time.monotonic()
         gated.release()
         assert time.monotonic() - started < 5
-        assert _claim_tags(client, repository) == [claims.claim_tag(tag, "hold0001")]
+        assert held_claim_tags(client, repository) == [claims.claim_tag(tag, "hold0001")]
         holder.release()
+
+
+@engine
+def test_a_claim_ends_as_a_tag_of_the_ended_claim_which_no_run_waits_for() -> None:
+    """Taking a claim back is one PUT in any repository (Distribution's delete by digest reads every
+    tag of it): the tag points at claims.ENDED, which is no claim, so the next run with the same
+    release tag holds the release at once."""
+    repository, tag = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}", "v1"
+    with RegistryClient() as client:
+        with claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="done0001") as first:
+            assert first.acquire() is None
+            assert held_claim_tags(client, repository) == [claims.claim_tag(tag, "done0001")]
+        head = client.head_manifest(f"{repository}:{claims.claim_tag(tag, 'done0001')}")
+        assert head is not None and head.digest == claims.ENDED_DIGEST
+        with claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="next0002", wait_seconds=0) as nxt:
+            assert nxt.acquire() is None and nxt.waited == ()
+        assert claim_tags(client, repository) == [claims.claim_tag(tag, "done0001"), claims.claim_tag(tag, "next0002")]
+        assert held_claim_tags(client, repository) == []
+
+
+@engine
+def test_tidying_removes_the_ended_claims_tags_at_once_and_leaves_a_held_one() -> None:
+    repository = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
+    with RegistryClient() as client:
+        def ended(n: int) -> None:
+            with claims.ReleaseClaim(client, repositories=[repository], tag=f"v{n}", run_id=f"end{n:05d}") as claim:
+                assert claim.acquire() is None
+
+        for n in range(claims.TIDY_AT - 2):
+            ended(n)
+        holder = claims.ReleaseClaim(client, repositories=[repository], tag="held", run_id="hold0009")
+        assert holder.acquire() is None
+        tidier = claims.ReleaseClaim(client, repositories=[repository], tag="other", run_id="tidy0010")
+        tidier.tidy_soon().join(timeout=60)
+        assert len(claim_tags(client, repository)) == claims.TIDY_AT - 1  # fewer than TIDY_AT: left alone
+        ended(99)
+        tidier.tidy_soon().join(timeout=60)
+        assert claim_tags(client, repository) == [claims.claim_tag("held", "hold0009")]  # one delete took the rest
+        assert held_claim_tags(client, repository) == [claims.claim_tag("held", "hold0009")]
+        holder.release()
+        ended(100)  # the ended claim is pushed again after its delete: a claim ends as before
+        assert held_claim_tags(client, repository) == [] and len(claim_tags(client, repository)) == 2
