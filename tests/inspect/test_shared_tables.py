@@ -89,7 +89,10 @@ def test_a_table_that_is_not_one_scan_layer_makes_is_refused_whole() -> None:
     good = json.loads(dump_table(TABLE))
     for bad in (["app", "f", 493], ["/app", "f", "755"], ["/app", "x", 493], ["/a/../app", "f", 493],
                 ["/app", "f", 493, "", "", ["a"]], ["/app", "f", 0o17777], ["/app", "f", True],
-                ["/app", "f", 493, "", base64.b64encode(bytes(300)).decode()]):
+                ["/app", "f", 493, "", base64.b64encode(bytes(300)).decode()],
+                # the three-field rows most tables are made of take a path of their own in load_table
+                ["/app/", "f", 493], ["//app", "f", 493], ["/a/./b", "f", 493], ["/a//b", "d", 493], ["", "d", 493],
+                [123, "f", 493], ["/app", "f", -1], ["/app", "f", 493.0], ["/app", None, 493], {"/app": "f"}):
         doc = {**good, "entries": [bad]}
         with pytest.raises((ValueError, TypeError)):
             load_table(json.dumps(doc).encode())
