@@ -248,14 +248,16 @@ def last_change_time(paths: Sequence[Path], *, cwd: Path,
     return str(max(found)) if found else None
 
 
-def commits_touching(folder: Path, *, limit: int) -> list[tuple[str, tuple[str, ...]]]:
+def commits_touching(folder: Path, *, limit: int) -> list[tuple[str, tuple[str, ...]]] | None:
     """The last ``limit`` commits that changed something under ``folder``, newest first: (commit
-    time, the files it changed, relative to ``folder``; both sides of a rename). [] outside git."""
+    time, the files it changed, relative to ``folder``; both sides of a rename). [] when git has
+    none (no commit yet, or none of the folder); None when no repository holds ``folder``, nor
+    any folder above it (git looks upwards: then no git command run in or below it can succeed)."""
     git = Git(GitOpsConfig(repo=""), token=None, throwaway=True)
     proc = git.run("log", f"-n{limit}", "--no-renames", "--format=%x01%ct", "--name-only", "--relative", "-z",
                    "--", ".", cwd=folder, what="git log", check=False)
-    if proc.returncode != 0:
-        return []
+    if proc.returncode != 0:  # git speaks C here (LC_ALL=C in its environment)
+        return None if "not a git repository" in proc.stderr else []
     out = []
     for chunk in proc.stdout.split("\x01")[1:]:  # "<time>\0\n<file>\0<file>\0..."
         when, _, names = chunk.partition("\0")

@@ -35,20 +35,24 @@ def commit_times(config: Config, options: BuildOptions | None = None) -> dict[st
         text = ""
 
     def last_time(svc: ServiceConfig) -> str | None:
+        history = git.commits_touching(svc.context, limit=HISTORY)
+        if history is None and svc.context.is_relative_to(config.path.parent):
+            # No repository from the context upwards, so none for services.yaml's folder above it,
+            # nor for the Dockerfile's log (run in the context): two git processes that would fail.
+            return None
         span = entry_lines(text, svc.line) if svc.line else None
         lines = (config.path, *span) if span else None
-        times = [t for t in (_context_time(svc), git.last_change_time((svc.dockerfile,), cwd=svc.context, lines=lines))
-                 if t]
+        times = [t for t in (_context_time(svc, history or []),
+                             git.last_change_time((svc.dockerfile,), cwd=svc.context, lines=lines)) if t]
         return str(max(map(int, times))) if times else None
 
-    # Three git processes a service (~3 ms each, read-only): every service's at once.
+    # Three git processes a service (~3 ms each, read-only), one outside git: every service's at once.
     found = concurrently.each(last_time, config.services, name="dates")
     return {svc.name: when for svc, when in zip(config.services, found) if when}
 
 
-def _context_time(svc: ServiceConfig) -> str | None:
-    """The time of the last commit that changed a file of the context the build sees."""
-    history = git.commits_touching(svc.context, limit=HISTORY)
+def _context_time(svc: ServiceConfig, history: list[tuple[str, tuple[str, ...]]]) -> str | None:
+    """The time of the last commit in ``history`` (the context's) that changed a file the build sees."""
     if not history:  # not in a repository, or never committed: no ignore rules to read
         return None
     try:

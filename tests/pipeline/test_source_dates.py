@@ -7,6 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from buildctl.config.loader import load_config
 from buildctl.pipeline.source_dates import commit_times, entry_lines
 from tests.helpers.gitops import git
@@ -97,3 +99,44 @@ def test_the_ignore_rules_are_dockerignore_rules(tmp_path: Path) -> None:
     seen = seen_by_build(tmp_path, tmp_path / "Dockerfile")
     assert [p for p in ("app.py", "README.md", "Dockerfile", ".dockerignore", "a/b/c.py") if not seen(p)] == []
     assert [p for p in ("x.md", "a/__pycache__/m.pyc", "build/out.o", "__pycache__/m.pyc") if seen(p)] == []
+
+
+def _git_commands(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """Every git command source_dates runs, as it runs (the real git, only counted)."""
+    from buildctl.gitops import git as gitops_git
+
+    seen: list[tuple[str, ...]] = []
+    real = gitops_git.Git.run
+
+    def counted(self: gitops_git.Git, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen.append(args)
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gitops_git.Git, "run", counted)
+    return seen
+
+
+def test_outside_git_each_service_costs_one_git_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No repository from the context upwards: the Dockerfile's log and services.yaml's -L would
+    fail the same way, so they are not run (two processes a service, ~3 ms each, issue #20)."""
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "services.yaml").write_text(SERVICES)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # whatever holds the temp folder
+    seen = _git_commands(monkeypatch)
+    assert commit_times(load_config(tmp_path / "services.yaml")) == {}
+    assert [args[0] for args in seen] == ["log", "log"]
+
+
+def test_a_repository_without_commits_still_asks_every_question(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only 'not a git repository' skips the other two: a repository with no commit yet (or any
+    other failure) keeps the three, as before."""
+    git("init", "-q", "-b", "main", str(tmp_path))
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "services.yaml").write_text(SERVICES)
+    seen = _git_commands(monkeypatch)
+    assert commit_times(load_config(tmp_path / "services.yaml")) == {}
+    assert len(seen) == 6
