@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import cache
@@ -130,11 +129,7 @@ class LayerCache:
         self._inflight: dict[str, Future[LayerTable]] = {}
         self._verdicts: dict[str, Any] = {}
         self._guard = threading.Lock()
-        self._evict_lock = threading.Lock()
-        self._estimate: int | None = None  # bytes on disk as of the last walk, plus what was written since
-        self._walking: threading.Thread | None = None  # the side walk of a process that found no recent one
-        self._walked = 0.0  # when the walk behind the estimate ran (the mark keeps it)
-        self._written_during_walk = 0  # bytes written since the running walk began: it may not see them
+        self.bound = cache_usage.FolderBound(directory, max_bytes=max_bytes) if directory is not None else None
         self.loads = 0  # how many tables were loaded with ``load`` (read from the registry)
 
     def get(self, digest: str, load: Callable[[], LayerTable], *, deadline: Deadline | None = None) -> LayerTable:
@@ -237,66 +232,22 @@ class LayerCache:
             return None
 
     def _write_file(self, path: Path | None, data: bytes) -> None:
-        if path is None or len(data) > self.max_bytes // 4:
+        if path is None or self.bound is None or len(data) > self.max_bytes // 4:
             return  # one table may not push out most of the cache
         try:
             workdir.write_whole(path, data)  # readers never see half a file
         except OSError as exc:
             log.warning("could not write layer cache %s: %s", path, exc)
             return
-        assert self.directory is not None  # a path is under it
-        with self._evict_lock:
-            self._written_during_walk += len(data)
-            if self._estimate is None and self._walking is None:
-                if (mark := cache_usage.remembered(self.directory, now=time.time())) is None:
-                    # No recent walk: one now, beside the release instead of in its tail (cache_usage.py).
-                    self._walking = threading.Thread(target=self.evict, name="cache-walk", daemon=True)
-                    self._walking.start()
-                    return
-                self._estimate, self._walked = mark.bytes, mark.walked
-            if self._estimate is None:
-                return  # the side walk still runs: added to what it finds (errs high, never low)
-            self._estimate += len(data)
-            if self._estimate <= self.max_bytes:  # within the bound: no walk (2,000 files: ~30 ms, issue #20)
-                cache_usage.remember(self.directory, cache_usage.Usage(self._estimate, self._walked))
-                return
-        self.evict()
+        self.bound.wrote(len(data))
 
     def usage(self) -> tuple[int, int]:
         """(files, bytes) the disk cache holds."""
-        files = self._files()
-        return len(files), sum(size for _, size, _ in files)
-
-    def _files(self) -> list[tuple[float, int, Path]]:
-        if self.directory is None or not self.directory.is_dir():
-            return []
-        return [(f.mtime, f.size, f.path) for f in cache_usage.walk(self.directory)]
+        return self.bound.usage() if self.bound else (0, 0)
 
     def evict(self) -> int:
-        """Delete least recently used files until the cache fits ``max_bytes``; how many went.
-        The total it leaves is this process's estimate from then on, and the mark a later
-        process starts from (cache_usage.py): each write adds its size, and the folder is walked
-        again only once the estimate passes the bound (a file written over counts twice, so the
-        estimate errs high) or the mark is old. The walk holds no lock: writes go on beside it, and
-        what they wrote is added to what it found (counted twice if it saw them: high, never low)."""
-        with self._evict_lock:
-            walked, self._written_during_walk = time.time(), 0
-        files = sorted(self._files(), key=lambda f: f[0])
-        total, removed = sum(size for _, size, _ in files), 0
-        for _, size, path in files:
-            if total <= self.max_bytes:
-                break
-            try:
-                path.unlink()
-            except OSError:
-                continue
-            total -= size
-            removed += 1
-        with self._evict_lock:
-            self._estimate, self._walked = total + self._written_during_walk, walked
-            if self.directory is not None:
-                cache_usage.remember(self.directory, cache_usage.Usage(self._estimate, walked))
-        return removed
+        """Delete least recently used files until the cache fits ``max_bytes`` (cache_usage.py)."""
+        return self.bound.evict() if self.bound else 0
 
 
 @cache

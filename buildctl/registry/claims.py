@@ -87,8 +87,10 @@ def release_key(release_tag: str) -> str:
     return hashlib.sha256(release_tag.encode()).hexdigest()[:16]
 
 
-def claim_tag(release_tag: str, run_id: str) -> str:
-    return f"{PREFIX}{release_key(release_tag)}-{run_id}"
+def claim_tag(release_tag: str, run_id: str, *, attempt: int = 1) -> str:
+    """The tag of one attempt's claim: a fresh tag each attempt, never one that pointed at ENDED —
+    a tidy's delete untags whatever points at ENDED when it looked, even a tag re-pointed since."""
+    return f"{PREFIX}{release_key(release_tag)}-{run_id}-{attempt}"
 
 
 def claim_document(release_tag: str, run_id: str, *, now: float) -> bytes:
@@ -127,7 +129,10 @@ class ReleaseClaim:
         self._tag, self._run_id, self._wait = tag, run_id, wait_seconds
         self._stopping = threading.Event()  # release(): an early attempt stops waiting, at once
         self._clock, self._sleep = clock, sleep or self._stopping.wait
-        self._pushed: dict[str, str] = {}  # repository -> digest of this run's claim there
+        self._pushed: dict[str, tuple[str, str]] = {}  # repository -> (tag, digest) of this run's claim there
+        self._attempts = 0  # claims pushed so far: each attempt claims under a tag of its own
+        self._counted: dict[str, int] = {}  # repository -> its claim tags, as the last listing found them
+        self.tidying: threading.Thread | None = None  # the tidy begun (tidy_soon, or after acquiring)
         self.waited: tuple[Claim, ...] = ()  # the other runs this run waited for (the record says so)
         self._releasing: threading.Thread | None = None
         self._early: Future[str | None] | None = None  # acquire_soon's attempt, until acquire takes it
@@ -140,6 +145,8 @@ class ReleaseClaim:
         if self._releasing is not None:
             self._releasing.join()
         self.release()
+        if self.tidying is not None:  # begun beside the builds it is long done; after acquire, ~0.1 s
+            self.tidying.join()  # once in TIDY_AT runs: the registry session outlives it
 
     def acquire_soon(self) -> None:
         """Begin ``acquire`` on a thread of its own, for a run whose builds all succeeded while its
@@ -194,6 +201,8 @@ class ReleaseClaim:
             others = self._others()
             if not others:
                 self.waited = tuple(seen.values())
+                if self.tidying is None and (due := [r for r, n in self._counted.items() if n >= TIDY_AT]):
+                    self._start_tidy(self._delete_ended, due)  # a run that built nothing: from its own listing
                 return None
             if not seen and on_wait is not None:
                 on_wait(others)
@@ -217,11 +226,11 @@ class ReleaseClaim:
 
     def _take_back_all(self) -> None:
         pushed, self._pushed = self._pushed, {}
-        concurrently.each(lambda item: self._take_back(*item), list(pushed.items()), name="claim")
+        concurrently.each(lambda item: self._take_back(item[0], *item[1]), list(pushed.items()), name="claim")
 
-    def _take_back(self, repository: str, digest: str) -> None:
+    def _take_back(self, repository: str, tag: str, digest: str) -> None:
         try:
-            self._client.put_manifest(f"{repository}:{claim_tag(self._tag, self._run_id)}", ENDED, INDEX_TYPE)
+            self._client.put_manifest(f"{repository}:{tag}", ENDED, INDEX_TYPE)
         except OperationError:
             try:  # a registry that takes no such index: the claim itself goes, with its tag
                 self._client.delete_manifest(f"{repository}@{digest}")
@@ -231,37 +240,54 @@ class ReleaseClaim:
     def tidy_soon(self) -> threading.Thread:
         """On a thread of its own (returned), for a run whose builds have begun (they hide its round
         trips): in each repository holding TIDY_AT claim tags or more, delete ENDED by its digest,
-        which takes every tag of it along. Housekeeping only: the run never waits for it, and a tidy
-        cut short, refused or racing another is done by a later run."""
-        tidying = threading.Thread(target=lambda: concurrently.each(self._tidy, self._repositories, name="claim-tidy"),
-                                   name="claim-tidy", daemon=True)
-        tidying.start()
-        return tidying
+        which takes every tag of it along. A run that builds nothing tidies from the tag lists its
+        claim read instead (``_acquire``). Housekeeping: the context's exit waits for it, but its
+        failures are nobody's, and a tidy refused or racing another is done by a later run."""
+        return self.tidying or self._start_tidy(self._tidy, self._repositories)
+
+    def _start_tidy(self, tidy: Callable[[str], None], repositories: Sequence[str]) -> threading.Thread:
+        self.tidying = threading.Thread(target=lambda: concurrently.each(tidy, repositories, name="claim-tidy"),
+                                        name="claim-tidy", daemon=True)
+        self.tidying.start()
+        return self.tidying
 
     def _tidy(self, repository: str) -> None:
         try:
-            if sum(t.startswith(PREFIX) for t in self._client.list_tags(repository)) >= TIDY_AT:
-                self._client.delete_manifest(f"{repository}@{ENDED_DIGEST}")
+            due = sum(t.startswith(PREFIX) for t in self._client.list_tags(repository)) >= TIDY_AT
         except OperationError:
-            pass
+            return
+        if due:
+            self._delete_ended(repository)
+
+    def _delete_ended(self, repository: str) -> None:
+        try:
+            self._client.delete_manifest(f"{repository}@{ENDED_DIGEST}")
+        except OperationError:
+            pass  # housekeeping: a later run tidies instead
 
     def _push(self) -> None:
         document = claim_document(self._tag, self._run_id, now=self._clock())
-        tag = claim_tag(self._tag, self._run_id)
+        self._attempts += 1
+        tag = claim_tag(self._tag, self._run_id, attempt=self._attempts)
 
         def put(repository: str) -> None:  # noted at once: a claim pushed beside one that failed is taken back too
-            self._pushed[repository] = self._client.put_manifest(f"{repository}:{tag}", document, INDEX_TYPE)
+            self._pushed[repository] = (tag, self._client.put_manifest(f"{repository}:{tag}", document, INDEX_TYPE))
 
         # Every repository at once, here and below: one round trip each (~5-15 ms; in sequence they
         # were a third of a reused release's tag step, issue #20).
         concurrently.each(put, self._repositories, name="claim")
 
     def _others(self) -> tuple[Claim, ...]:
-        prefix, own = f"{PREFIX}{release_key(self._tag)}-", claim_tag(self._tag, self._run_id)
+        prefix = f"{PREFIX}{release_key(self._tag)}-"
+        own = f"{prefix}{self._run_id}-"  # this run's attempts
 
         def found_in(repository: str) -> list[Claim]:
-            tags = [t for t in self._client.list_tags(repository) if t.startswith(prefix) and t != own]
-            return [claim for tag in tags if (claim := self._read(repository, tag)) is not None]
+            listed = self._client.list_tags(repository)
+            self._counted[repository] = sum(t.startswith(PREFIX) for t in listed)  # for the tidy (_acquire)
+            tags = [t for t in listed if t.startswith(prefix) and not t.startswith(own)]
+            # Read at once: a tag released many times holds as many ended claims (one HEAD each).
+            read = concurrently.each(lambda tag: self._read(repository, tag), tags, name="claim-read", limit=8)
+            return [claim for claim in read if claim is not None]
 
         found = [claim for claims in concurrently.each(found_in, self._repositories, name="claim") for claim in claims]
         return live_claims(found, own_run=self._run_id, now=self._clock())

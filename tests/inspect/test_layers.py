@@ -207,8 +207,8 @@ def test_disk_cache_evicts_least_recently_used(tmp_path: Path) -> None:
     digests = [f"sha256:{i:064x}" for i in range(6)]
     for n, digest in enumerate(digests):
         cache.get(digest, lambda: scan_layer(io.BytesIO(BASE)))
-        if cache._walking is not None:
-            cache._walking.join()  # the first write walks on a side thread (cache_usage.py)
+        if cache.bound.walking is not None:
+            cache.bound.walking.join()  # the first write walks on a side thread (cache_usage.py)
         for path in tmp_path.rglob("*.json"):  # make the order of use unambiguous for mtime
             os.utime(path, (path.stat().st_mtime - 10, path.stat().st_mtime - 10))
     files, used = cache.usage()
@@ -240,12 +240,12 @@ def test_the_disk_cache_walks_its_folder_only_when_its_estimate_passes_the_bound
     size = len(dump_table(scan_layer(io.BytesIO(BASE))))
     cache = LayerCache(tmp_path, max_bytes=5 * size + 10)  # five tables fit (one may take a quarter)
     walks = []
-    real = cache._files
-    cache._files = lambda: walks.append(1) or real()  # type: ignore[method-assign]
+    real = cache.bound.files
+    cache.bound.files = lambda: walks.append(1) or real()  # type: ignore[method-assign]
     for i in range(5):
         cache.get(f"sha256:{i:064x}", lambda: scan_layer(io.BytesIO(BASE)))
-        if cache._walking is not None:
-            cache._walking.join()  # the first write walks on a side thread (no mark yet: cache_usage.py)
+        if cache.bound.walking is not None:
+            cache.bound.walking.join()  # the first write walks on a side thread (no mark yet: cache_usage.py)
     assert len(walks) == 1  # the first write; the next four fit the estimate
     cache.get(f"sha256:{9:064x}", lambda: scan_layer(io.BytesIO(BASE)))
     assert len(walks) == 2 and cache.usage()[0] == 5  # past the bound: walked, and the oldest went

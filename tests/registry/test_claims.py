@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from buildctl import concurrently
 from buildctl.errors import OperationError
 from buildctl.registry import claims
 from buildctl.registry.client import RegistryClient
@@ -20,7 +21,7 @@ from tests.helpers.cli import REGISTRY
 
 def test_a_claim_tag_is_a_valid_tag_whatever_the_release_tag_is() -> None:
     tag = claims.claim_tag("v" + "9" * 127, "0123abcd")
-    assert len(tag) <= 128 and tag.startswith(claims.PREFIX) and tag.endswith("-0123abcd")
+    assert len(tag) <= 128 and tag.startswith(claims.PREFIX) and tag.endswith("-0123abcd-1")
     assert claims.claim_tag("a", "r") != claims.claim_tag("b", "r")
 
 
@@ -189,7 +190,7 @@ def test_an_early_attempt_waiting_for_another_run_tells_whom_and_stops_when_rele
         started = time.monotonic()
         gated.release()
         assert time.monotonic() - started < 5
-        assert held_claim_tags(client, repository) == [claims.claim_tag(tag, "hold0001")]
+        assert held_claim_tags(client, repository) == [claims.claim_tag(tag, "hold0001", attempt=2)]  # its second
         holder.release()
 
 
@@ -215,21 +216,99 @@ def test_a_claim_ends_as_a_tag_of_the_ended_claim_which_no_run_waits_for() -> No
 def test_tidying_removes_the_ended_claims_tags_at_once_and_leaves_a_held_one() -> None:
     repository = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
     with RegistryClient() as client:
-        def ended(n: int) -> None:
-            with claims.ReleaseClaim(client, repositories=[repository], tag=f"v{n}", run_id=f"end{n:05d}") as claim:
-                assert claim.acquire() is None
+        def ended(n: int) -> None:  # what an earlier run's claim is once it ended
+            client.put_manifest(f"{repository}:{claims.claim_tag(f'v{n}', f'end{n:05d}')}", claims.ENDED,
+                                claims.INDEX_TYPE)
 
         for n in range(claims.TIDY_AT - 2):
             ended(n)
         holder = claims.ReleaseClaim(client, repositories=[repository], tag="held", run_id="hold0009")
         assert holder.acquire() is None
-        tidier = claims.ReleaseClaim(client, repositories=[repository], tag="other", run_id="tidy0010")
-        tidier.tidy_soon().join(timeout=60)
+        def tidy(run_id: str) -> None:  # a run whose builds began
+            tidier = claims.ReleaseClaim(client, repositories=[repository], tag="other", run_id=run_id)
+            assert tidier.tidy_soon() is tidier.tidy_soon()  # once a run
+            tidier.tidy_soon().join(timeout=60)
+
+        tidy("tidy0010")
         assert len(claim_tags(client, repository)) == claims.TIDY_AT - 1  # fewer than TIDY_AT: left alone
         ended(99)
-        tidier.tidy_soon().join(timeout=60)
+        tidy("tidy0011")
         assert claim_tags(client, repository) == [claims.claim_tag("held", "hold0009")]  # one delete took the rest
         assert held_claim_tags(client, repository) == [claims.claim_tag("held", "hold0009")]
         holder.release()
         ended(100)  # the ended claim is pushed again after its delete: a claim ends as before
         assert held_claim_tags(client, repository) == [] and len(claim_tags(client, repository)) == 2
+
+
+@engine
+def test_a_run_that_builds_nothing_tidies_from_the_tags_its_claim_listed() -> None:
+    """No builds to hide a tidy behind (every service reused): the listing the claim makes anyway
+    counts the claim tags, and past TIDY_AT the ended ones go, beside the rest of the run."""
+    repository = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
+    with RegistryClient() as client:
+        for n in range(claims.TIDY_AT - 2):  # earlier runs' ended claims
+            client.put_manifest(f"{repository}:{claims.claim_tag(f'v{n}', f'end{n:05d}')}", claims.ENDED,
+                                claims.INDEX_TYPE)
+        with claims.ReleaseClaim(client, repositories=[repository], tag="few", run_id="few00001") as few:
+            assert few.acquire() is None
+            assert few.tidying is None  # TIDY_AT - 1 claim tags, its own counted: left alone
+        with claims.ReleaseClaim(client, repositories=[repository], tag="now", run_id="reus0001") as claim:
+            assert claim.acquire() is None
+            assert claim.tidying is not None
+            claim.tidying.join(timeout=60)
+            assert claim_tags(client, repository) == [claims.claim_tag("now", "reus0001")]  # its own, held
+        assert claim.tidying.is_alive() is False and held_claim_tags(client, repository) == []
+
+
+@engine
+def test_each_attempt_claims_under_a_fresh_tag() -> None:
+    """A run that waited takes its claim back (its tag -> ENDED) and claims again under another
+    tag: a tidy's delete untags whatever pointed at ENDED when it looked, so a tag re-pointed at a
+    live claim since would lose it (two runs would then both hold the release)."""
+    repository, tag = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}", "v1"
+    with RegistryClient() as client:
+        holder = claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="hold0001")
+        assert holder.acquire() is None
+        waiter = claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="wait0002", wait_seconds=30,
+                                     sleep=lambda _: holder.release())
+        assert waiter.acquire() is None and [c.run_id for c in waiter.waited] == ["hold0001"]
+        first, second = (claims.claim_tag(tag, "wait0002", attempt=n) for n in (1, 2))
+        assert held_claim_tags(client, repository) == [second]
+        head = client.head_manifest(f"{repository}:{first}")
+        assert head is not None and head.digest == claims.ENDED_DIGEST
+        waiter.release()
+
+
+@engine
+def test_a_tidy_beside_a_retrying_run_never_lets_two_runs_hold_the_release() -> None:
+    """The interleaving a review found: C waits for A; A ends and B's builds begin, so B tidies;
+    C claims again while B's delete (tens of ms in a repository of 2,000 tags) runs; C holds the
+    release, and D, coming next, must wait for C."""
+    repository = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
+    filler = json.dumps({"schemaVersion": 2, "mediaType": claims.INDEX_TYPE, "manifests": []}).encode()
+    with RegistryClient() as client:
+        concurrently.each(lambda i: client.put_manifest(f"{repository}:filler-{i:04d}", filler, claims.INDEX_TYPE),
+                          list(range(2000)), name="filler", limit=16)
+        for trial in range(6):
+            for n in range(claims.TIDY_AT):  # enough ended claims for B to tidy
+                client.put_manifest(f"{repository}:{claims.claim_tag(f'old{n}', f'old{trial}{n:03d}')}",
+                                    claims.ENDED, claims.INDEX_TYPE)
+            a = claims.ReleaseClaim(client, repositories=[repository], tag="v1", run_id=f"a{trial}")
+            assert a.acquire() is None
+            b = claims.ReleaseClaim(client, repositories=[repository], tag="v2", run_id=f"b{trial}")
+            tidying: list[threading.Thread] = []
+
+            def pause(_: float, delay: float = 0.02 + 0.005 * trial) -> None:
+                a.release()
+                tidying.append(b.tidy_soon())
+                time.sleep(delay)  # C claims again while B's delete runs
+
+            c = claims.ReleaseClaim(client, repositories=[repository], tag="v1", run_id=f"c{trial}", sleep=pause,
+                                    wait_seconds=30)
+            assert c.acquire() is None
+            for thread in tidying:
+                thread.join(timeout=60)
+            d = claims.ReleaseClaim(client, repositories=[repository], tag="v1", run_id=f"d{trial}", wait_seconds=0)
+            assert d.acquire() is not None, f"trial {trial}: two runs held the release"
+            d.release()
+            c.release()
