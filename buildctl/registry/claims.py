@@ -17,55 +17,39 @@ A claim is taken back by pointing its tag at ENDED, one document for every run (
 a manifest PUT costs the same in any repository, while Distribution's delete by digest reads
 every tag of the repository to find the ones to remove (40-120 ms in one of 2,300 tags, and it
 grows with every release). The claim's own manifest is left untagged, as a moved tag leaves
-its old manifest, for the registry's garbage collection or retention rules. Since every ended
-claim is the same manifest, one delete by its digest removes all their tags: a run that builds
-does that beside its builds (``tidy_soon``) once a repository holds TIDY_AT of them.
+its old manifest, for the registry's garbage collection or retention rules. Every ended claim
+is the same manifest, so one delete by its digest removes all their tags (registry/claim_tidy.py).
+The documents and tags themselves: registry/claim_docs.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
 
-from buildctl import concurrently, jsonsafe
+from buildctl import concurrently
 from buildctl.errors import OperationError, UsageError
+from buildctl.registry import claim_tidy
+from buildctl.registry.claim_docs import (
+    ENDED,
+    ENDED_DIGEST,
+    INDEX_TYPE,
+    PREFIX,
+    Claim,
+    claim_document,
+    claim_tag,
+    live_claims,
+    parse_claim,
+    release_key,
+)
 from buildctl.registry.client import RegistryClient
-from buildctl.registry.wire import sha256_digest
 
-PREFIX = "buildctl-claim-"
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
-TAG_KEY, RUN_KEY, ENDED_KEY = "org.buildctl.claim.tag", "org.buildctl.claim.run", "org.buildctl.claim.ended"
-CREATED_KEY = "org.opencontainers.image.created"
-CLAIM_TTL_SECONDS = 15 * 60  # longer than any tag + sign + GitOps step; a dead run blocks no longer
 WAIT_SECONDS = 180.0  # how long a run waits for another run's release of the same tag to end
 WAIT_VARIABLE = "BUILDCTL_CLAIM_WAIT_SECONDS"
-ENDED = json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [], "annotations": {ENDED_KEY: "true"}},
-                   sort_keys=True).encode()  # no run, no time: not a claim (parse_claim), the same bytes everywhere
-ENDED_DIGEST = sha256_digest(ENDED)
-TIDY_AT = 16  # ended claims' tags a repository may hold before a run that builds removes them
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A claim as read from the registry."""
-
-    repository: str
-    tag: str  # buildctl-claim-<key>-<run>
-    run_id: str
-    created: float  # seconds since the epoch, as the claiming run's clock said
-    ended: bool = False  # the run is over (as buildctl before ENDED marked a claim it could not delete)
-
-    def describe(self) -> str:
-        when = datetime.fromtimestamp(self.created, timezone.utc).strftime("%H:%M:%S UTC")
-        return f"run {self.run_id} (claimed {when})"
 
 
 def wait_seconds(environ: Mapping[str, str]) -> float:
@@ -82,41 +66,6 @@ def wait_seconds(environ: Mapping[str, str]) -> float:
     return value
 
 
-def release_key(release_tag: str) -> str:
-    """16 hex digits naming the release tag inside a claim tag (tags are at most 128 characters)."""
-    return hashlib.sha256(release_tag.encode()).hexdigest()[:16]
-
-
-def claim_tag(release_tag: str, run_id: str, *, attempt: int = 1) -> str:
-    """The tag of one attempt's claim: a fresh tag each attempt, never one that pointed at ENDED —
-    a tidy's delete untags whatever points at ENDED when it looked, even a tag re-pointed since."""
-    return f"{PREFIX}{release_key(release_tag)}-{run_id}-{attempt}"
-
-
-def claim_document(release_tag: str, run_id: str, *, now: float) -> bytes:
-    created = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
-    annotations = {TAG_KEY: release_tag, RUN_KEY: run_id, CREATED_KEY: created}
-    return json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [],
-                       "annotations": annotations}, sort_keys=True).encode()
-
-
-def parse_claim(repository: str, tag: str, content: bytes) -> Claim | None:
-    """The claim ``content`` records, or None when it is not one of ours (then it is no claim)."""
-    try:
-        annotations = jsonsafe.loads(content).get("annotations") or {}
-        created = datetime.fromisoformat(annotations[CREATED_KEY]).timestamp()
-        run_id = str(annotations[RUN_KEY])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-    return Claim(repository, tag, run_id, created, ended=annotations.get(ENDED_KEY) == "true")
-
-
-def live_claims(claims: Sequence[Claim], *, own_run: str, now: float,
-                ttl: float = CLAIM_TTL_SECONDS) -> tuple[Claim, ...]:
-    """The other runs' claims that still hold: not this run's, not ended, not older than ``ttl``."""
-    return tuple(c for c in claims if c.run_id != own_run and not c.ended and now - c.created < ttl)
-
-
 class ReleaseClaim:
     """This run's claim on the release of ``tag`` in ``repositories``; a context manager that
     takes the claims back when the run ends, however it ends. ``acquire`` is called after the
@@ -131,7 +80,7 @@ class ReleaseClaim:
         self._clock, self._sleep = clock, sleep or self._stopping.wait
         self._pushed: dict[str, tuple[str, str]] = {}  # repository -> (tag, digest) of this run's claim there
         self._attempts = 0  # claims pushed so far: each attempt claims under a tag of its own
-        self._counted: dict[str, int] = {}  # repository -> its claim tags, as the last listing found them
+        self._listed: dict[str, tuple[str, ...]] = {}  # repository -> its tags, as the last listing found them
         self.tidying: threading.Thread | None = None  # the tidy begun (tidy_soon, or after acquiring)
         self.waited: tuple[Claim, ...] = ()  # the other runs this run waited for (the record says so)
         self._releasing: threading.Thread | None = None
@@ -145,8 +94,6 @@ class ReleaseClaim:
         if self._releasing is not None:
             self._releasing.join()
         self.release()
-        if self.tidying is not None:  # begun beside the builds it is long done; after acquire, ~0.1 s
-            self.tidying.join()  # once in TIDY_AT runs: the registry session outlives it
 
     def acquire_soon(self) -> None:
         """Begin ``acquire`` on a thread of its own, for a run whose builds all succeeded while its
@@ -201,8 +148,9 @@ class ReleaseClaim:
             others = self._others()
             if not others:
                 self.waited = tuple(seen.values())
-                if self.tidying is None and (due := [r for r, n in self._counted.items() if n >= TIDY_AT]):
-                    self._start_tidy(self._delete_ended, due)  # a run that built nothing: from its own listing
+                if self.tidying is None and (due := [r for r, tags in self._listed.items() if claim_tidy.due(tags)]):
+                    # A run that builds nothing: the tags its claim just listed say whether a tidy is due.
+                    self.tidying = claim_tidy.start(self._client, due, listed=self._listed)
                 return None
             if not seen and on_wait is not None:
                 on_wait(others)
@@ -238,32 +186,11 @@ class ReleaseClaim:
                 pass  # left behind: other runs ignore it once CLAIM_TTL_SECONDS have passed
 
     def tidy_soon(self) -> threading.Thread:
-        """On a thread of its own (returned), for a run whose builds have begun (they hide its round
-        trips): in each repository holding TIDY_AT claim tags or more, delete ENDED by its digest,
-        which takes every tag of it along. A run that builds nothing tidies from the tag lists its
-        claim read instead (``_acquire``). Housekeeping: the context's exit waits for it, but its
-        failures are nobody's, and a tidy refused or racing another is done by a later run."""
-        return self.tidying or self._start_tidy(self._tidy, self._repositories)
-
-    def _start_tidy(self, tidy: Callable[[str], None], repositories: Sequence[str]) -> threading.Thread:
-        self.tidying = threading.Thread(target=lambda: concurrently.each(tidy, repositories, name="claim-tidy"),
-                                        name="claim-tidy", daemon=True)
-        self.tidying.start()
+        """Tidy this run's repositories (registry/claim_tidy.py) on a thread of its own (returned),
+        for a run whose builds have begun: they hide its round trips. Once a run."""
+        if self.tidying is None:
+            self.tidying = claim_tidy.start(self._client, self._repositories)
         return self.tidying
-
-    def _tidy(self, repository: str) -> None:
-        try:
-            due = sum(t.startswith(PREFIX) for t in self._client.list_tags(repository)) >= TIDY_AT
-        except OperationError:
-            return
-        if due:
-            self._delete_ended(repository)
-
-    def _delete_ended(self, repository: str) -> None:
-        try:
-            self._client.delete_manifest(f"{repository}@{ENDED_DIGEST}")
-        except OperationError:
-            pass  # housekeeping: a later run tidies instead
 
     def _push(self) -> None:
         document = claim_document(self._tag, self._run_id, now=self._clock())
@@ -282,8 +209,7 @@ class ReleaseClaim:
         own = f"{prefix}{self._run_id}-"  # this run's attempts
 
         def found_in(repository: str) -> list[Claim]:
-            listed = self._client.list_tags(repository)
-            self._counted[repository] = sum(t.startswith(PREFIX) for t in listed)  # for the tidy (_acquire)
+            listed = self._listed[repository] = self._client.list_tags(repository)  # for the tidy too (_acquire)
             tags = [t for t in listed if t.startswith(prefix) and not t.startswith(own)]
             # Read at once: a tag released many times holds as many ended claims (one HEAD each).
             read = concurrently.each(lambda tag: self._read(repository, tag), tags, name="claim-read", limit=8)

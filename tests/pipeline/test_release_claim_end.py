@@ -12,7 +12,7 @@ import pytest
 from buildctl import workdir
 from buildctl.config.loader import load_config
 from buildctl.pipeline.release import build_release
-from buildctl.registry import claims
+from buildctl.registry import claim_tidy, claims
 from buildctl.registry.client import RegistryClient
 from tests.helpers.claims import claim_tags, held_claim_tags
 from tests.helpers.cli import REGISTRY
@@ -49,10 +49,10 @@ def test_a_release_that_builds_tidies_the_ended_claims_beside_its_builds(tmp_pat
     scratch_service(tmp_path, "app", nonce=unique_tag("tidy"))
     config = load_config(write_services(tmp_path, {"app": image}) / "services.yaml", tag=unique_tag("rel"))
     with RegistryClient() as client:
-        for n in range(claims.TIDY_AT):  # earlier runs' ended claims
+        for n in range(claim_tidy.TIDY_AT):  # earlier runs' ended claims
             client.put_manifest(f"{repository}:{claims.claim_tag(f'old{n}', f'old{n:05d}')}", claims.ENDED,
                                 claims.INDEX_TYPE)
-        assert len(claim_tags(client, repository)) == claims.TIDY_AT
+        assert len(claim_tags(client, repository)) == claim_tidy.TIDY_AT
         with claims.ReleaseClaim(client, repositories=[repository], tag=config.tag, run_id="tidy0001") as claim:
             outcome = build_release(config, run_dir=workdir.state_dir(config.root) / "runs" / "tidy0001",
                                     run_id="tidy0001", client=client, claim=claim, claim_ends_with_tags=True)

@@ -13,7 +13,7 @@ import pytest
 
 from buildctl import concurrently
 from buildctl.errors import OperationError
-from buildctl.registry import claims
+from buildctl.registry import claim_docs, claim_tidy, claims
 from buildctl.registry.client import RegistryClient
 from tests.helpers.claims import claim_tags, held_claim_tags
 from tests.helpers.cli import REGISTRY
@@ -32,7 +32,7 @@ def test_claims_round_trip_and_only_live_other_claims_count() -> None:
     assert claim is not None and (claim.run_id, claim.created, claim.ended) == ("run-a", now, False)
     # As buildctl before claims.ENDED marked a claim it could not delete: a document of its own.
     older = json.loads(claims.claim_document("v1", "run-b", now=now))
-    older["annotations"][claims.ENDED_KEY] = "true"
+    older["annotations"][claim_docs.ENDED_KEY] = "true"
     ended = claims.parse_claim("reg/x", "t", json.dumps(older).encode())
     stale = claims.parse_claim("reg/x", "t", claims.claim_document("v1", "run-c", now=now - 16 * 60))
     live = claims.live_claims([claim, ended, stale], own_run="run-z", now=now)
@@ -69,7 +69,7 @@ def test_a_claim_older_than_its_lifetime_holds_nothing() -> None:
     """A run that died leaves its claim behind: after CLAIM_TTL_SECONDS it no longer counts."""
     repository, tag = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}", "v1"
     with RegistryClient() as client:
-        old = claims.claim_document(tag, "dead0001", now=time.time() - claims.CLAIM_TTL_SECONDS - 5)
+        old = claims.claim_document(tag, "dead0001", now=time.time() - claim_docs.CLAIM_TTL_SECONDS - 5)
         client.put_manifest(f"{repository}:{claims.claim_tag(tag, 'dead0001')}", old, claims.INDEX_TYPE)
         with claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="live0002",
                                  wait_seconds=0) as fresh:
@@ -212,52 +212,85 @@ def test_a_claim_ends_as_a_tag_of_the_ended_claim_which_no_run_waits_for() -> No
         assert held_claim_tags(client, repository) == []
 
 
+def _ended_claim(client: RegistryClient, repository: str, n: int) -> None:
+    """What an earlier run's claim is once it ended."""
+    client.put_manifest(f"{repository}:{claims.claim_tag(f'v{n}', f'end{n:05d}')}", claims.ENDED, claims.INDEX_TYPE)
+
+
+def test_a_tidy_is_due_from_this_buildctls_claim_tags_only() -> None:
+    ours = [claims.claim_tag(f"v{n}", "abcd0001", attempt=n) for n in range(claim_tidy.TIDY_AT - 1)]
+    older = [f"{claims.PREFIX}{claims.release_key('v')}-abcd{n:04d}" for n in range(40)]  # no attempt: left alone
+    assert not claim_tidy.due([*ours, *older, "latest", "buildctl-claimx"])
+    assert claim_tidy.due([*ours, claims.claim_tag("w", "abcd0002")])
+
+
 @engine
 def test_tidying_removes_the_ended_claims_tags_at_once_and_leaves_a_held_one() -> None:
     repository = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
     with RegistryClient() as client:
-        def ended(n: int) -> None:  # what an earlier run's claim is once it ended
-            client.put_manifest(f"{repository}:{claims.claim_tag(f'v{n}', f'end{n:05d}')}", claims.ENDED,
-                                claims.INDEX_TYPE)
-
-        for n in range(claims.TIDY_AT - 2):
-            ended(n)
+        for n in range(claim_tidy.TIDY_AT - 1):
+            _ended_claim(client, repository, n)
         holder = claims.ReleaseClaim(client, repositories=[repository], tag="held", run_id="hold0009")
         assert holder.acquire() is None
+
         def tidy(run_id: str) -> None:  # a run whose builds began
             tidier = claims.ReleaseClaim(client, repositories=[repository], tag="other", run_id=run_id)
             assert tidier.tidy_soon() is tidier.tidy_soon()  # once a run
             tidier.tidy_soon().join(timeout=60)
 
         tidy("tidy0010")
-        assert len(claim_tags(client, repository)) == claims.TIDY_AT - 1  # fewer than TIDY_AT: left alone
-        ended(99)
+        assert len(claim_tags(client, repository)) == claim_tidy.TIDY_AT  # one held, fewer ended than TIDY_AT
+        _ended_claim(client, repository, 99)
         tidy("tidy0011")
         assert claim_tags(client, repository) == [claims.claim_tag("held", "hold0009")]  # one delete took the rest
         assert held_claim_tags(client, repository) == [claims.claim_tag("held", "hold0009")]
         holder.release()
-        ended(100)  # the ended claim is pushed again after its delete: a claim ends as before
+        _ended_claim(client, repository, 100)  # ENDED is pushed again after its delete: claims end as before
         assert held_claim_tags(client, repository) == [] and len(claim_tags(client, repository)) == 2
+
+
+@engine
+def test_a_claim_its_run_never_took_back_is_ended_past_its_lifetime_and_goes_with_the_others() -> None:
+    """A run killed while it held its claim leaves it pointing at its own document: past
+    CLAIM_TTL_SECONDS the tidy points it at ENDED, so it goes too. Younger ones, and tags of an
+    older buildctl (no attempt in the name), stay."""
+    repository = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
+    with RegistryClient() as client:
+        long_ago = time.time() - claim_docs.CLAIM_TTL_SECONDS - 60
+        for n in range(claim_tidy.TIDY_AT):
+            client.put_manifest(f"{repository}:{claims.claim_tag(f'v{n}', f'dead{n:04d}')}",
+                                claims.claim_document(f"v{n}", f"dead{n:04d}", now=long_ago), claims.INDEX_TYPE)
+        young = claims.claim_tag("young", "live0001")
+        client.put_manifest(f"{repository}:{young}", claims.claim_document("young", "live0001", now=time.time()),
+                            claims.INDEX_TYPE)
+        older = f"{claims.PREFIX}{claims.release_key('x')}-0ld00001"  # an older buildctl's, ended its way
+        document = json.loads(claims.claim_document("x", "0ld00001", now=long_ago))
+        document["annotations"][claim_docs.ENDED_KEY] = "true"
+        client.put_manifest(f"{repository}:{older}", json.dumps(document).encode(), claims.INDEX_TYPE)
+        assert claim_tidy.tidy(client, repository, None, now=time.time())
+        assert claim_tags(client, repository) == sorted([young, older])
+        held = claims.parse_claim(repository, young, client.get_manifest(f"{repository}:{young}").content)
+        assert held is not None and held.run_id == "live0001"  # still its claim
 
 
 @engine
 def test_a_run_that_builds_nothing_tidies_from_the_tags_its_claim_listed() -> None:
     """No builds to hide a tidy behind (every service reused): the listing the claim makes anyway
-    counts the claim tags, and past TIDY_AT the ended ones go, beside the rest of the run."""
+    says whether one is due, and the ended claims go beside the rest of the run."""
     repository = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
     with RegistryClient() as client:
-        for n in range(claims.TIDY_AT - 2):  # earlier runs' ended claims
-            client.put_manifest(f"{repository}:{claims.claim_tag(f'v{n}', f'end{n:05d}')}", claims.ENDED,
-                                claims.INDEX_TYPE)
+        for n in range(claim_tidy.TIDY_AT - 2):
+            _ended_claim(client, repository, n)
         with claims.ReleaseClaim(client, repositories=[repository], tag="few", run_id="few00001") as few:
             assert few.acquire() is None
-            assert few.tidying is None  # TIDY_AT - 1 claim tags, its own counted: left alone
+            assert few.tidying is None  # TIDY_AT - 1 claim tags, its own counted: not due
+        _ended_claim(client, repository, 98)
         with claims.ReleaseClaim(client, repositories=[repository], tag="now", run_id="reus0001") as claim:
             assert claim.acquire() is None
-            assert claim.tidying is not None
+            assert claim.tidying is not None  # TIDY_AT ended, and its own
             claim.tidying.join(timeout=60)
             assert claim_tags(client, repository) == [claims.claim_tag("now", "reus0001")]  # its own, held
-        assert claim.tidying.is_alive() is False and held_claim_tags(client, repository) == []
+        assert held_claim_tags(client, repository) == []
 
 
 @engine
@@ -290,7 +323,7 @@ def test_a_tidy_beside_a_retrying_run_never_lets_two_runs_hold_the_release() -> 
         concurrently.each(lambda i: client.put_manifest(f"{repository}:filler-{i:04d}", filler, claims.INDEX_TYPE),
                           list(range(2000)), name="filler", limit=16)
         for trial in range(6):
-            for n in range(claims.TIDY_AT):  # enough ended claims for B to tidy
+            for n in range(claim_tidy.TIDY_AT):  # enough ended claims for B to tidy
                 client.put_manifest(f"{repository}:{claims.claim_tag(f'old{n}', f'old{trial}{n:03d}')}",
                                     claims.ENDED, claims.INDEX_TYPE)
             a = claims.ReleaseClaim(client, repositories=[repository], tag="v1", run_id=f"a{trial}")
