@@ -23,6 +23,7 @@ from buildctl.errors import OperationError
 from buildctl.references import ImageReference, parse_reference
 from buildctl.registry.auth import CredentialSource, RegistryCredentials
 from buildctl.registry.bounds import Deadline, LimitError
+from buildctl.registry.manifest_memo import ManifestMemo
 from buildctl.registry.results import Manifest, ManifestHead, RetryPolicy, TagDeletion
 from buildctl.registry.retrying import retrying
 from buildctl.registry.transport import Transport
@@ -66,6 +67,7 @@ class RegistryClient:
         self._transport = Transport(credentials=credentials, scheme=scheme, timeout=timeout, retry=retry,
                                     event_hooks=event_hooks)
         self.auth, self.http = self._transport.auth, self._transport.http  # public for registry.access (doctor)
+        self._memo = ManifestMemo()  # manifests read or written, by repository and digest
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -93,6 +95,8 @@ class RegistryClient:
         return self._get_manifest(_as_ref(reference), deadline=None, missing_ok=True)
 
     def _get_manifest(self, ref: ImageReference, *, deadline: Deadline | None, missing_ok: bool) -> Manifest | None:
+        if ref.digest and (held := self._memo.get(ref.registry, ref.repository, ref.digest)) is not None:
+            return held  # the same bytes: read or written by this client in this repository (manifest_memo.py)
         what = f"manifest of {ref}"
 
         def read(response: httpx.Response) -> tuple[bytes, httpx.Headers] | None:
@@ -115,7 +119,9 @@ class RegistryClient:
         media_type = headers.get("Content-Type", "").split(";")[0].strip()
         if media_type not in INDEX_TYPES | MANIFEST_TYPES:
             media_type = media_type_from_body(content) or media_type
-        return Manifest(media_type, content, digest)
+        manifest = Manifest(media_type, content, digest)
+        self._memo.keep(ref.registry, ref.repository, manifest)
+        return manifest
 
     def head_manifest(self, reference: ImageReference | str) -> ManifestHead | None:
         """HEAD a manifest; None when the registry does not have it."""
@@ -248,6 +254,7 @@ class RegistryClient:
         stored = response.headers.get("Docker-Content-Digest") if isinstance(response, httpx.Response) else None
         if stored and stored != digest:  # the registry rewrote the bytes: not the manifest we mean
             raise OperationError(f"manifest {ref}: registry stored digest {stored}, not {digest}")
+        self._memo.keep(ref.registry, ref.repository, Manifest(media_type, content, digest))
         return digest
 
     def delete_manifest(self, reference: ImageReference | str) -> bool:
@@ -255,6 +262,7 @@ class RegistryClient:
         ref = _as_ref(reference)
         if not ref.digest:
             raise ValueError(f"delete_manifest needs a digest reference, got {ref}")
+        self._memo.forget(ref.registry, ref.repository, ref.digest)
         response = self._transport.request("DELETE", ref, f"manifests/{ref.digest}", what=f"manifest {ref}",
                                            missing_ok=True, refused_ok=True)
         return response.status_code in (200, 202, 404)
