@@ -13,6 +13,7 @@ from buildctl.errors import OperationError
 from buildctl.model import Phase, Progress, ProgressFn
 from buildctl.pipeline import tagging
 from buildctl.pipeline.results import ServiceOutcome, TagFailure, TagStatus
+from buildctl.registry.claim_docs import ENDED, INDEX_TYPE
 from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import TagDeletion
@@ -96,4 +97,13 @@ def _clean_staging(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOu
     if not outcome.build.ok or outcome.build.reused_from:
         return outcome
     ref = f"{outcome.repository}:{outcome.build.staging_tag}"
-    return replace(outcome, staging=client.delete_tag(ref))
+    if (deletion := client.delete_tag(ref)) is not TagDeletion.KEPT:
+        return replace(outcome, staging=deletion)
+    # Distribution 2.x deletes by digest only, which would take the release tag along: the staging
+    # tag is pointed at the ended claim instead, whose one delete (registry/claim_tidy.py) removes
+    # it with the ended claims' tags. Left as it was, a tag a build stayed forever.
+    try:
+        client.put_manifest(ref, ENDED, INDEX_TYPE)
+    except OperationError:
+        return replace(outcome, staging=TagDeletion.KEPT)
+    return replace(outcome, staging=TagDeletion.PARKED)

@@ -19,6 +19,7 @@ class TagDeletion(StrEnum):
     DELETED = "deleted"
     ALREADY_GONE = "already gone"
     KEPT = "kept: the registry does not delete tags alone"  # Distribution 2.x: by digest only
+    PARKED = "parked: at the ended claim, deleted with the ended claims"  # gate.py: where KEPT was
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from buildctl.config.loader import load_config
 from buildctl.pipeline.release import build_release
 from buildctl.registry import claim_tidy, claims
 from buildctl.registry.client import RegistryClient
+from buildctl.registry.results import TagDeletion
 from tests.helpers.claims import claim_tags, held_claim_tags
 from tests.helpers.cli import REGISTRY
 from tests.helpers.reliability import scratch_service, unique_tag, write_services
@@ -62,3 +63,16 @@ def test_a_release_that_builds_tidies_the_ended_claims_beside_its_builds(tmp_pat
             time.sleep(0.1)
         assert claim_tags(client, repository) in ([], [claims.claim_tag(config.tag, "tidy0001")])
         assert held_claim_tags(client, repository) == []
+        # Distribution 2.x cannot delete the staging tag alone: it is parked at the ended claim, and
+        # the next tidy that deletes takes it along with the ended claims' tags.
+        (service,) = outcome.services
+        assert service.staging is TagDeletion.PARKED, service.staging
+        staging = f"{repository}:{service.build.staging_tag}"
+        head = client.head_manifest(staging)
+        assert head is not None and head.digest == claims.ENDED_DIGEST
+        for n in range(claim_tidy.TIDY_AT):
+            client.put_manifest(f"{repository}:{claims.claim_tag(f'later{n}', f'l{n:07d}')}", claims.ENDED,
+                                claims.INDEX_TYPE)
+        assert claim_tidy.tidy(client, repository, None, now=time.time())
+        assert client.head_manifest(staging) is None
+        assert client.head_manifest(f"{repository}:{config.tag}") is not None  # the release tag stays
