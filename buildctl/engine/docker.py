@@ -189,7 +189,9 @@ def tag_index(*, source: str, tag_ref: str, client: RegistryClient | None = None
     failed = f"cannot tag {tag_ref}"
     if client is not None and _same_repository(source, tag_ref):
         try:
-            manifest = client.get_manifest(source)
+            manifest = client.get_manifest(source)  # from memory when the run read it (registry/manifest_memo.py),
+            if client.head_manifest(source) is None:  # so asked: deleted behind the run's back, it is not brought back
+                raise OperationError(f"{source} is no longer in the registry")
             client.put_manifest(tag_ref, manifest.content, manifest.media_type)
             return
         except Unauthorized:

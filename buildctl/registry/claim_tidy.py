@@ -5,8 +5,11 @@ removes every ended claim's tag in a repository. That delete is what a claim's e
 does: on Distribution it reads every tag of the repository (~0.1-0.3 s in one of 3,000 tags).
 So it runs once a repository holds TIDY_AT claim tags of this buildctl, counted as they are (a
 HEAD each, at once): beside a run's builds, or after the claim of a run that builds nothing.
-A claim its run never took back (the run was killed) is ended here once past its lifetime, and
-goes with the others; tags of older buildctl versions are left as they are.
+A claim its run never took back (the run was killed) is ended here once a day old, and goes with
+the others: not once past CLAIM_TTL_SECONDS, which is judged by this machine's clock — a tidier
+whose clock runs fast would end claims other runs still count. Tags of older buildctl versions
+are left as they are. A registry that refuses the delete (Distribution's default) is not tidied
+again for a day (a mark in the user's cache): it would only gather ended tags to HEAD each time.
 
 Housekeeping: on a thread and a registry client of its own, without retries; the run never
 waits for it, and a process that exits first cuts it short (a later run tidies instead).
@@ -14,18 +17,21 @@ waits for it, and a process that exits first cuts it short (a later run tidies i
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Mapping, Sequence
 
-from buildctl import concurrently
+from buildctl import concurrently, workdir
 from buildctl.errors import OperationError
-from buildctl.registry.claim_docs import CLAIM_TTL_SECONDS, ENDED, ENDED_DIGEST, INDEX_TYPE, is_attempt_tag, parse_claim
+from buildctl.registry.claim_docs import ENDED, ENDED_DIGEST, INDEX_TYPE, is_attempt_tag, parse_claim
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import RetryPolicy
 
 TIDY_AT = 16  # claim tags of this buildctl a repository may hold before a run tidies it
 READS = 8  # HEADs at once per repository
+ABANDONED_SECONDS = 24 * 3600  # a claim this old was left by a run that is over, whatever the clocks
+REFUSED_MARKS = "claim-tidy-refused"  # cache folder: registries that refused the delete, and when
 
 
 def due(tags: Sequence[str]) -> bool:
@@ -50,29 +56,52 @@ def start(client: RegistryClient, repositories: Sequence[str], *,
 def tidy(client: RegistryClient, repository: str, tags: Sequence[str] | None, *, now: float) -> bool:
     """End the claims past their lifetime, then delete ENDED (and with it every tag of it) once
     TIDY_AT tags point at it; whether it deleted. Never raises: housekeeping."""
+    registry = repository.split("/", 1)[0]
     try:
+        if _refused_lately(registry, now=now):
+            return False
         tags = client.list_tags(repository) if tags is None else tags
         ours = [t for t in tags if is_attempt_tag(t)]
         if len(ours) < TIDY_AT:
             return False
         ended = sum(concurrently.each(lambda t: _ended(client, repository, t, now=now), ours,
                                       name="claim-tidy-read", limit=READS))
-        return ended >= TIDY_AT and client.delete_manifest(f"{repository}@{ENDED_DIGEST}")
+        if ended < TIDY_AT:
+            return False
+        if not client.delete_manifest(f"{repository}@{ENDED_DIGEST}"):
+            workdir.set_mark(REFUSED_MARKS, _mark_name(registry), content=str(now).encode())
+            return False
+        return True
     except (OperationError, RuntimeError):  # RuntimeError: a client closed under it (the run ended)
         return False
 
 
+def _mark_name(registry: str) -> str:
+    return hashlib.sha256(registry.encode()).hexdigest()[:32]
+
+
+def _refused_lately(registry: str, *, now: float) -> bool:
+    raw = workdir.read_mark(REFUSED_MARKS, _mark_name(registry), max_bytes=64)
+    try:
+        return 0 <= now - float(raw or b"") < ABANDONED_SECONDS
+    except ValueError:
+        return False
+
+
 def _ended(client: RegistryClient, repository: str, tag: str, *, now: float) -> bool:
-    """Whether ``tag`` points at ENDED, after pointing it there if its claim outlived its lifetime.
-    Safe beside the run that made it: a run claims each attempt under a tag never used before, and
-    past its lifetime no run counts the claim anyway."""
-    head = client.head_manifest(f"{repository}:{tag}")
-    if head is None:
-        return False  # taken away since the listing
-    if head.digest == ENDED_DIGEST:
+    """Whether ``tag`` points at ENDED, after pointing it there if its claim is a day old. Safe
+    beside the run that made it: a run claims each attempt under a tag never used before, and a
+    claim a day old counts for no run (CLAIM_TTL_SECONDS) unless clocks are a day apart."""
+    try:
+        head = client.head_manifest(f"{repository}:{tag}")
+        if head is None:
+            return False  # taken away since the listing
+        if head.digest == ENDED_DIGEST:
+            return True
+        claim = parse_claim(repository, tag, client.get_manifest(f"{repository}@{head.digest}").content)
+        if claim is not None and not claim.ended and now - claim.created < ABANDONED_SECONDS:
+            return False  # held, or not surely abandoned
+        client.put_manifest(f"{repository}:{tag}", ENDED, INDEX_TYPE)
         return True
-    claim = parse_claim(repository, tag, client.get_manifest(f"{repository}@{head.digest}").content)
-    if claim is not None and not claim.ended and now - claim.created < CLAIM_TTL_SECONDS:
-        return False  # held
-    client.put_manifest(f"{repository}:{tag}", ENDED, INDEX_TYPE)
-    return True
+    except OperationError:  # one tag's trouble (a 429 among many HEADs) is not the tidy's end
+        return False

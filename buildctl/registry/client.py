@@ -205,21 +205,16 @@ class RegistryClient:
             raise OperationError(f"{what}: {exc}; the registry's copy is corrupt") from None
 
     def delete_tag(self, reference: ImageReference | str) -> TagDeletion:
-        """Try to delete just a tag (OCI distribution-spec 1.1; ACR). Returns what happened.
-
-        Distribution 2.x only deletes manifests by digest, which would also remove every other tag
-        of that manifest (the release tag): there we keep the staging tag and say so.
-        """
+        """Try to delete just a tag (OCI distribution-spec 1.1; ACR). Returns what happened: KEPT on
+        Distribution 2.x, which deletes a manifest by digest only, with every tag of it."""
         ref = _as_ref(reference)
         if not ref.tag or ref.digest:
             raise ValueError(f"delete_tag needs a tag reference, got {ref}")
         response = self._transport.request("DELETE", ref, f"manifests/{ref.tag}", what=f"tag {ref}", missing_ok=True,
                                  refused_ok=True)
-        if response.status_code in (200, 202):
-            return TagDeletion.DELETED
         if response.status_code == 404:
             return TagDeletion.ALREADY_GONE
-        return TagDeletion.KEPT
+        return TagDeletion.DELETED if response.status_code in (200, 202) else TagDeletion.KEPT
 
     def list_tags(self, repository: str) -> tuple[str, ...]:
         """Every tag of ``repository`` (registry/path), following the registry's pagination."""
@@ -258,14 +253,19 @@ class RegistryClient:
         return digest
 
     def delete_manifest(self, reference: ImageReference | str) -> bool:
-        """DELETE a manifest by digest (and with it every tag of it); False where deletes are refused."""
+        """DELETE a manifest by digest (and with it every tag of it); False where deletes are refused
+        (405, 501: Distribution's default), OperationError when it failed otherwise."""
         ref = _as_ref(reference)
         if not ref.digest:
             raise ValueError(f"delete_manifest needs a digest reference, got {ref}")
-        self._memo.forget(ref.registry, ref.repository, ref.digest)
-        response = self._transport.request("DELETE", ref, f"manifests/{ref.digest}", what=f"manifest {ref}",
-                                           missing_ok=True, refused_ok=True)
-        return response.status_code in (200, 202, 404)
+        try:
+            response = self._transport.request("DELETE", ref, f"manifests/{ref.digest}", what=f"manifest {ref}",
+                                               missing_ok=True, refused_ok=True)
+        finally:  # after the delete: a GET beside it could have held the bytes once more
+            self._memo.forget(ref.registry, ref.repository, ref.digest)
+        if response.status_code == 400:  # Distribution: a PUT of the same bytes raced it (DIGEST_INVALID)
+            raise OperationError(f"manifest {ref}: the registry answered HTTP 400 to its delete")
+        return response.status_code in (200, 202, 404)  # else 405/501: deletes are off there
 
     def ping(self, registry: str, *, authenticated: bool = False) -> str:
         """GET /v2/: does ``registry`` speak the Distribution API? A short description if so.
@@ -277,7 +277,7 @@ class RegistryClient:
         try:
             response = retrying(self._retry, f"registry {registry} /v2/")(lambda: self.http.get(url))
         except httpx.HTTPError as exc:
-            raise OperationError(f"registry {registry} unreachable ({reason(exc)}) {self._tries}") from None
+            raise OperationError(f"registry {registry} unreachable ({reason(exc)}) {self._transport.tries}") from None
         if response.status_code == 200:
             return f"{registry} answers /v2/ ({scheme})"
         if response.status_code == 401:
@@ -291,10 +291,6 @@ class RegistryClient:
     def host_and_url(self, registry: str, path: str) -> tuple[str, str]:
         """The host httpx talks to for ``registry``, and the URL of ``path`` there."""
         return self._transport.host_and_url(registry, path)
-
-    @property
-    def _tries(self) -> str:
-        return self._transport.tries
 
 
 def _as_ref(reference: ImageReference | str) -> ImageReference:

@@ -141,7 +141,8 @@ Script = Callable[[int, str], tuple[int, dict[str, str]] | None]
 
 
 class FrontServer(_Server):
-    """For request number n (from 1) and path, ``script`` returns (status, headers) or None to forward."""
+    """For request number n (from 1) and path ("DELETE <path>" for a delete), ``script`` returns
+    (status, headers) or None to forward."""
 
     def __init__(self, script: Script) -> None:
         self.script = script
@@ -160,7 +161,7 @@ class _FrontHandler(BaseHTTPRequestHandler):
         server: FrontServer = self.server.owner  # type: ignore[attr-defined]
         with server.lock:
             server.count += 1
-            scripted = server.script(server.count, self.path)
+            scripted = server.script(server.count, f"DELETE {self.path}" if self.command == "DELETE" else self.path)
         if scripted is not None:
             status, headers = scripted
             self.send_response(status)
@@ -182,6 +183,9 @@ class _FrontHandler(BaseHTTPRequestHandler):
         self._answer(head_only=False)
 
     def do_HEAD(self) -> None:  # noqa: N802
+        self._answer(head_only=True)
+
+    def do_DELETE(self) -> None:  # noqa: N802 - the script sees "DELETE <path>"
         self._answer(head_only=True)
 
 

@@ -15,8 +15,10 @@ from buildctl import concurrently
 from buildctl.errors import OperationError
 from buildctl.registry import claim_docs, claim_tidy, claims
 from buildctl.registry.client import RegistryClient
+from buildctl.registry.results import RetryPolicy
 from tests.helpers.claims import claim_tags, held_claim_tags
 from tests.helpers.cli import REGISTRY
+from tests.helpers.registry import FrontServer
 
 
 def test_a_claim_tag_is_a_valid_tag_whatever_the_release_tag_is() -> None:
@@ -256,7 +258,7 @@ def test_a_claim_its_run_never_took_back_is_ended_past_its_lifetime_and_goes_wit
     older buildctl (no attempt in the name), stay."""
     repository = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
     with RegistryClient() as client:
-        long_ago = time.time() - claim_docs.CLAIM_TTL_SECONDS - 60
+        long_ago = time.time() - claim_tidy.ABANDONED_SECONDS - 60
         for n in range(claim_tidy.TIDY_AT):
             client.put_manifest(f"{repository}:{claims.claim_tag(f'v{n}', f'dead{n:04d}')}",
                                 claims.claim_document(f"v{n}", f"dead{n:04d}", now=long_ago), claims.INDEX_TYPE)
@@ -345,3 +347,65 @@ def test_a_tidy_beside_a_retrying_run_never_lets_two_runs_hold_the_release() -> 
             assert d.acquire() is not None, f"trial {trial}: two runs held the release"
             d.release()
             c.release()
+
+
+@engine
+def test_a_tidier_whose_clock_runs_fast_ends_no_claim_another_run_counts() -> None:
+    """A claim past CLAIM_TTL_SECONDS by the tidier's clock (16 minutes fast) is still held: only a
+    day-old claim is ended by a tidy, so a second run with a right clock still waits for it."""
+    repository = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
+    with RegistryClient() as client:
+        holder = claims.ReleaseClaim(client, repositories=[repository], tag="v1", run_id="hold0001")
+        assert holder.acquire() is None
+        for n in range(claim_tidy.TIDY_AT):  # ended since: the holder's own tidy (if any) saw none of them
+            _ended_claim(client, repository, n)
+        assert claim_tidy.tidy(client, repository, None, now=time.time() + claim_docs.CLAIM_TTL_SECONDS + 60)
+        assert held_claim_tags(client, repository) == [claims.claim_tag("v1", "hold0001")]
+        second = claims.ReleaseClaim(client, repositories=[repository], tag="v1", run_id="next0002", wait_seconds=0)
+        assert second.acquire() is not None  # it waits for the holder, as without the tidy
+        holder.release()
+
+
+@engine
+def test_a_registry_that_refuses_the_delete_is_not_tidied_again_for_a_day(tmp_path, monkeypatch) -> None:
+    """Distribution's default answers a delete 405: ended tags then only gather, and a HEAD of each
+    on every run would grow without end. One refusal is remembered (the user's cache) for a day."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = f"buildctl-claims/{uuid.uuid4().hex[:8]}"
+    with RegistryClient() as client:
+        for n in range(claim_tidy.TIDY_AT):
+            _ended_claim(client, f"{REGISTRY}/{path}", n)
+    front = FrontServer(lambda n, request: (405, {}) if request.startswith("DELETE ") else None)
+    try:
+        with RegistryClient() as client:
+            repository = f"{front.address}/{path}"
+            assert not claim_tidy.tidy(client, repository, None, now=time.time())
+            asked = front.count
+            assert asked >= claim_tidy.TIDY_AT + 2  # the listing, a HEAD each, the refused delete
+            assert not claim_tidy.tidy(client, repository, None, now=time.time())
+            assert front.count == asked  # not one request more
+            assert not claim_tidy.tidy(client, repository, None, now=time.time() + claim_tidy.ABANDONED_SECONDS + 1)
+            assert front.count > asked  # a day later it tries again
+    finally:
+        front.close()
+    with RegistryClient() as client:
+        assert len(claim_tags(client, f"{REGISTRY}/{path}")) == claim_tidy.TIDY_AT  # nothing deleted
+
+
+@engine
+def test_one_tags_trouble_does_not_end_the_tidy(tmp_path, monkeypatch) -> None:
+    """A HEAD answered 429 (a registry's rate limit among many HEADs) counts that tag as not ended;
+    the others are still counted and deleted."""
+    path = f"buildctl-claims/{uuid.uuid4().hex[:8]}"
+    with RegistryClient() as client:
+        for n in range(claim_tidy.TIDY_AT + 1):
+            _ended_claim(client, f"{REGISTRY}/{path}", n)
+        troubled = claims.claim_tag("v0", "end00000")
+    front = FrontServer(lambda n, request: (429, {}) if request.endswith(f"/manifests/{troubled}") else None)
+    try:
+        with RegistryClient(retry=RetryPolicy(attempts=1)) as client:
+            assert claim_tidy.tidy(client, f"{front.address}/{path}", None, now=time.time())
+    finally:
+        front.close()
+    with RegistryClient() as client:
+        assert claim_tags(client, f"{REGISTRY}/{path}") == []  # its tag pointed at ENDED all along: gone too

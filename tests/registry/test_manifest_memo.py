@@ -61,3 +61,21 @@ def test_a_second_read_by_digest_is_no_request_and_a_delete_forgets() -> None:
         assert client.delete_manifest(f"{repository}@{manifest.digest}")
         with pytest.raises(OperationError, match="not found|unknown"):
             client.get_manifest(f"{repository}@{manifest.digest}")
+
+
+@pytest.mark.engine
+def test_a_release_tag_is_never_written_for_an_index_deleted_behind_the_run() -> None:
+    """The memo answers bytes, not whether the registry still has them: the release tag's write
+    asks (a HEAD), so an index deleted behind the run's back fails the tag instead of coming back."""
+    from buildctl.engine.docker import tag_index
+
+    repository = f"{REGISTRY}/buildctl-memo/{uuid.uuid4().hex[:8]}"
+    manifest = _manifest(2)
+    with RegistryClient() as run, RegistryClient() as other:
+        run.put_manifest(f"{repository}:staging", manifest.content, INDEX)
+        assert run.get_manifest(f"{repository}@{manifest.digest}") == manifest
+        assert other.delete_manifest(f"{repository}@{manifest.digest}")
+        assert run.get_manifest(f"{repository}@{manifest.digest}") == manifest  # bytes, from memory
+        with pytest.raises(OperationError, match="no longer in the registry"):
+            tag_index(source=f"{repository}@{manifest.digest}", tag_ref=f"{repository}:v1", client=run)
+        assert other.head_manifest(f"{repository}:v1") is None
