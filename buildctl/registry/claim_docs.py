@@ -30,7 +30,7 @@ class Claim:
     """A claim as read from the registry."""
 
     repository: str
-    tag: str  # buildctl-claim-<key>-<run>
+    tag: str  # buildctl-claim-<key>-<run>-<attempt> (an older buildctl: no attempt)
     run_id: str
     created: float  # seconds since the epoch, as the claiming run's clock said
     ended: bool = False  # the run is over (as buildctl before ENDED marked a claim it could not delete)

@@ -6,12 +6,13 @@ read "absent" in tagging.decide, both write the tag and both commit to Git, and 
 wrote first would exit 0 having released what the tag no longer resolves to.
 
 A claim is a tiny empty OCI index of the run's own (its run id and time in annotations, so its
-digest is unique), pushed to every service's repository under ``buildctl-claim-<key>-<run>``. A
-run holds the release once, after pushing its claims, the tag lists show no other live claim for
-the same release tag. Two runs cannot both see that: each pushed before it listed, so whichever
-listed later sees the other's claim. When both see each other, both take their claims back and
-try again after a random pause; a run that still finds another claim when its wait is over stops
-with nothing tagged. One left by a run that died is ignored after CLAIM_TTL_SECONDS.
+digest is unique), pushed to every service's repository under
+``buildctl-claim-<key>-<run>-<attempt>``. A run holds the release once, after pushing its claims,
+the tag lists show no other live claim for the same release tag. Two runs cannot both see that:
+each pushed before it listed, so whichever listed later sees the other's claim. When both see
+each other, both take their claims back and try again after a random pause (each attempt under a
+tag of its own); a run that still finds another claim when its wait is over stops with nothing
+tagged. One left by a run that died is ignored after CLAIM_TTL_SECONDS.
 
 A claim is taken back by pointing its tag at ENDED, one document for every run (issue #20):
 a manifest PUT costs the same in any repository, while Distribution's delete by digest reads
