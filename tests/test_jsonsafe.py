@@ -120,10 +120,10 @@ def test_every_reader_of_registry_json_answers_a_deep_document_without_crashing(
     registry, went to json.loads: RecursionError, exit 3 (the tag list: test_guard.py)."""
     import base64
 
-    from buildctl.registry import access, claims
+    from buildctl.registry import access, claim_docs
     from buildctl.signing import attestation
 
-    assert claims.parse_claim("team/app", "buildctl-claim-x", DEEP) is None
+    assert claim_docs.parse_claim("team/app", "buildctl-claim-x", DEEP) is None
     payload = base64.urlsafe_b64encode(DEEP).decode().rstrip("=")
     assert access._granted_actions(f"e30.{payload}.sig", "team/app") is None
     assert attestation._statement(DEEP.decode()) is None

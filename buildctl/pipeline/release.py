@@ -184,8 +184,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     outcomes, refused, tag_failure, refusal_hint = gate_and_tag(outcomes, client, notify=notify, retag=retag,
                                                                 claim=claim, on_tagging=on_tagging)
     if claim is not None and claim_ends_with_tags:
-        # Distribution's delete by digest looks through every tag of the repository (~40-70 ms in one
-        # of 2,000 tags): begun now, it runs beside the pointers, the attestation and the record.
+        # Its round trips (a PUT of the ended claim per repository, registry/claims.py), begun now,
+        # run beside the pointers, the attestation and the record.
         claim.release_soon()
     if refused is None and tag_failure is None and all(o.tagged for o in outcomes):
         reuse.publish_pointers(outcomes, decisions, client)

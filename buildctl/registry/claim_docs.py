@@ -9,9 +9,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from buildctl import jsonsafe
+from buildctl.errors import OperationError
 from buildctl.registry.wire import sha256_digest
+
+if TYPE_CHECKING:
+    from buildctl.registry.client import RegistryClient
 
 PREFIX = "buildctl-claim-"
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -78,3 +83,21 @@ def live_claims(claims: Sequence[Claim], *, own_run: str, now: float,
 def is_attempt_tag(tag: str) -> bool:
     """Whether ``tag`` is one claim_tag makes (a claim, held or ended, of this buildctl)."""
     return _ATTEMPT_TAG.fullmatch(tag) is not None
+
+
+def read_claim(client: RegistryClient, repository: str, tag: str) -> tuple[str, Claim | None] | None:
+    """What claim tag ``tag`` points at: (that digest, the claim its document records, or None when
+    it records none), or None when the tag or its document is gone. A tag at ENDED is not read."""
+    head = client.head_manifest(f"{repository}:{tag}")
+    if head is None:
+        return None
+    if head.digest == ENDED_DIGEST:
+        return head.digest, None
+    try:
+        manifest = client.get_manifest(f"{repository}@{head.digest}")
+    except OperationError:
+        if client.head_manifest(f"{repository}@{head.digest}") is None:
+            return None  # taken back (its run deleted it) between the HEAD and the GET
+        raise
+    return head.digest, parse_claim(repository, tag, manifest.content)
+

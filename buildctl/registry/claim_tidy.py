@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 
 from buildctl import concurrently, workdir
 from buildctl.errors import OperationError
-from buildctl.registry.claim_docs import ENDED, ENDED_DIGEST, INDEX_TYPE, is_attempt_tag, parse_claim
+from buildctl.registry.claim_docs import ENDED, ENDED_DIGEST, INDEX_TYPE, is_attempt_tag, read_claim
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import RetryPolicy
 
@@ -54,8 +54,8 @@ def start(client: RegistryClient, repositories: Sequence[str], *,
 
 
 def tidy(client: RegistryClient, repository: str, tags: Sequence[str] | None, *, now: float) -> bool:
-    """End the claims past their lifetime, then delete ENDED (and with it every tag of it) once
-    TIDY_AT tags point at it; whether it deleted. Never raises: housekeeping."""
+    """End the claims a day old (ABANDONED_SECONDS), then delete ENDED (and with it every tag of
+    it) once TIDY_AT tags point at it; whether it deleted. Never raises: housekeeping."""
     registry = repository.split("/", 1)[0]
     try:
         if _refused_lately(registry, now=now):
@@ -93,12 +93,11 @@ def _ended(client: RegistryClient, repository: str, tag: str, *, now: float) -> 
     beside the run that made it: a run claims each attempt under a tag never used before, and a
     claim a day old counts for no run (CLAIM_TTL_SECONDS) unless clocks are a day apart."""
     try:
-        head = client.head_manifest(f"{repository}:{tag}")
-        if head is None:
+        if (found := read_claim(client, repository, tag)) is None:
             return False  # taken away since the listing
-        if head.digest == ENDED_DIGEST:
+        digest, claim = found
+        if digest == ENDED_DIGEST:
             return True
-        claim = parse_claim(repository, tag, client.get_manifest(f"{repository}@{head.digest}").content)
         if claim is not None and not claim.ended and now - claim.created < ABANDONED_SECONDS:
             return False  # held, or not surely abandoned
         client.put_manifest(f"{repository}:{tag}", ENDED, INDEX_TYPE)

@@ -37,14 +37,13 @@ from buildctl.errors import OperationError, UsageError
 from buildctl.registry import claim_tidy
 from buildctl.registry.claim_docs import (
     ENDED,
-    ENDED_DIGEST,
     INDEX_TYPE,
     PREFIX,
     Claim,
     claim_document,
     claim_tag,
     live_claims,
-    parse_claim,
+    read_claim,
     release_key,
 )
 from buildctl.registry.client import RegistryClient
@@ -220,14 +219,5 @@ class ReleaseClaim:
         return live_claims(found, own_run=self._run_id, now=self._clock())
 
     def _read(self, repository: str, tag: str) -> Claim | None:
-        head = self._client.head_manifest(f"{repository}:{tag}")
-        if head is None or head.digest == ENDED_DIGEST:  # taken back (or tidied) before or since the listing
-            return None
-        try:
-            manifest = self._client.get_manifest(f"{repository}@{head.digest}")
-        except OperationError:
-            if self._client.head_manifest(f"{repository}@{head.digest}") is None:
-                return None
-            raise
-        return parse_claim(repository, tag, manifest.content)
-
+        found = read_claim(self._client, repository, tag)  # None, or at ENDED: taken back (or tidied)
+        return found[1] if found is not None else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from buildctl.registry import claims
+from buildctl.registry import claim_docs, claims
 from buildctl.registry.client import RegistryClient
 
 
@@ -16,6 +16,6 @@ def held_claim_tags(client: RegistryClient, repository: str) -> list[str]:
     held = []
     for tag in claim_tags(client, repository):
         head = client.head_manifest(f"{repository}:{tag}")
-        if head is not None and head.digest != claims.ENDED_DIGEST:
+        if head is not None and head.digest != claim_docs.ENDED_DIGEST:
             held.append(tag)
     return held

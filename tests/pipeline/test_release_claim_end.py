@@ -12,7 +12,7 @@ import pytest
 from buildctl import workdir
 from buildctl.config.loader import load_config
 from buildctl.pipeline.release import build_release
-from buildctl.registry import claim_tidy, claims
+from buildctl.registry import claim_docs, claim_tidy, claims
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import TagDeletion
 from tests.helpers.claims import claim_tags, held_claim_tags
@@ -69,7 +69,7 @@ def test_a_release_that_builds_tidies_the_ended_claims_beside_its_builds(tmp_pat
         assert service.staging is TagDeletion.PARKED, service.staging
         staging = f"{repository}:{service.build.staging_tag}"
         head = client.head_manifest(staging)
-        assert head is not None and head.digest == claims.ENDED_DIGEST
+        assert head is not None and head.digest == claim_docs.ENDED_DIGEST
         for n in range(claim_tidy.TIDY_AT):
             client.put_manifest(f"{repository}:{claims.claim_tag(f'later{n}', f'l{n:07d}')}", claims.ENDED,
                                 claims.INDEX_TYPE)

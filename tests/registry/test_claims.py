@@ -30,18 +30,18 @@ def test_a_claim_tag_is_a_valid_tag_whatever_the_release_tag_is() -> None:
 def test_claims_round_trip_and_only_live_other_claims_count() -> None:
     now = 1_800_000_000.0
     document = claims.claim_document("v1", "run-a", now=now)
-    claim = claims.parse_claim("reg/x", "t", document)
+    claim = claim_docs.parse_claim("reg/x", "t", document)
     assert claim is not None and (claim.run_id, claim.created, claim.ended) == ("run-a", now, False)
     # As buildctl before claims.ENDED marked a claim it could not delete: a document of its own.
     older = json.loads(claims.claim_document("v1", "run-b", now=now))
     older["annotations"][claim_docs.ENDED_KEY] = "true"
-    ended = claims.parse_claim("reg/x", "t", json.dumps(older).encode())
-    stale = claims.parse_claim("reg/x", "t", claims.claim_document("v1", "run-c", now=now - 16 * 60))
+    ended = claim_docs.parse_claim("reg/x", "t", json.dumps(older).encode())
+    stale = claim_docs.parse_claim("reg/x", "t", claims.claim_document("v1", "run-c", now=now - 16 * 60))
     live = claims.live_claims([claim, ended, stale], own_run="run-z", now=now)
     assert live == (claim,)
     assert claims.live_claims([claim], own_run="run-a", now=now) == ()
-    assert claims.parse_claim("reg/x", "t", b'{"schemaVersion": 2, "manifests": []}') is None
-    assert claims.parse_claim("reg/x", "t", claims.ENDED) is None  # what a claim's tag points at once it ended
+    assert claim_docs.parse_claim("reg/x", "t", b'{"schemaVersion": 2, "manifests": []}') is None
+    assert claim_docs.parse_claim("reg/x", "t", claims.ENDED) is None  # what a claim's tag points at once it ended
 
 
 engine = pytest.mark.engine
@@ -207,7 +207,7 @@ def test_a_claim_ends_as_a_tag_of_the_ended_claim_which_no_run_waits_for() -> No
             assert first.acquire() is None
             assert held_claim_tags(client, repository) == [claims.claim_tag(tag, "done0001")]
         head = client.head_manifest(f"{repository}:{claims.claim_tag(tag, 'done0001')}")
-        assert head is not None and head.digest == claims.ENDED_DIGEST
+        assert head is not None and head.digest == claim_docs.ENDED_DIGEST
         with claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="next0002", wait_seconds=0) as nxt:
             assert nxt.acquire() is None and nxt.waited == ()
         assert claim_tags(client, repository) == [claims.claim_tag(tag, "done0001"), claims.claim_tag(tag, "next0002")]
@@ -271,7 +271,7 @@ def test_a_claim_its_run_never_took_back_is_ended_past_its_lifetime_and_goes_wit
         client.put_manifest(f"{repository}:{older}", json.dumps(document).encode(), claims.INDEX_TYPE)
         assert claim_tidy.tidy(client, repository, None, now=time.time())
         assert claim_tags(client, repository) == sorted([young, older])
-        held = claims.parse_claim(repository, young, client.get_manifest(f"{repository}:{young}").content)
+        held = claim_docs.parse_claim(repository, young, client.get_manifest(f"{repository}:{young}").content)
         assert held is not None and held.run_id == "live0001"  # still its claim
 
 
@@ -310,7 +310,7 @@ def test_each_attempt_claims_under_a_fresh_tag() -> None:
         first, second = (claims.claim_tag(tag, "wait0002", attempt=n) for n in (1, 2))
         assert held_claim_tags(client, repository) == [second]
         head = client.head_manifest(f"{repository}:{first}")
-        assert head is not None and head.digest == claims.ENDED_DIGEST
+        assert head is not None and head.digest == claim_docs.ENDED_DIGEST
         waiter.release()
 
 
