@@ -181,3 +181,17 @@ def test_the_release_registrys_credentials_never_go_to_a_base_image_registry(tmp
     assert report.read == 0 and len(report.errors) == 1 and "release-password" not in report.errors[0]
     assert "BUILDCTL_REGISTRY_USERNAME/BUILDCTL_REGISTRY_PASSWORD (set, but sent only to the release registry" in \
         report.errors[0], report.errors
+
+
+def test_no_layer_is_read_before_the_builds_began_and_all_are_after() -> None:
+    """The reads (and a shared table's parse) hold the GIL: they wait until the builds' processes run,
+    or they delay their spawn. The base's manifests are resolved at once (a few small GETs)."""
+    with RegistryClient() as client:
+        target = prefetch.BaseTarget(BASE_IMAGE, BOTH, homes=("buildctl-e2e/prefetch-wait",))
+        warming = prefetch.Prefetch([target], client=client, cache=LayerCache(None), limits=ScanLimits()).start()
+        assert not warming.wait(1.5)  # resolved, and waiting for the builds
+        early = warming._read  # noqa: SLF001 - what its report would say so far (stop() would end it)
+        warming.builds_began(["buildctl-e2e/prefetch-wait"])
+        assert warming.wait(60)
+        report = warming.stop()
+    assert early == 0 and report.errors == () and report.layers > 0 and report.read == report.layers, report
