@@ -13,9 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from urllib.parse import urlsplit
 
-from buildctl import jsonsafe
 from buildctl import platforms as platforms_of
-from buildctl.engine import builder_spec, docker_config
+from buildctl.engine import builder_spec
 from buildctl.engine import docker as engine
 from buildctl.engine.results import (
     BuilderAction,
@@ -103,22 +102,6 @@ def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: Engi
     return BuilderReport(state.name, state.driver, action, state.platforms, nodes=state.nodes,
                          platform_nodes=builder_spec.platform_nodes(platforms, state),
                          local=runs_locally(cfg, info))
-
-
-def listed(cfg: BuilderConfig) -> bool:
-    """Whether buildx's builder store names a builder ``cfg.name`` of ``cfg.driver`` (the docker
-    driver's: the engine's own, ``default``). One file read, no buildx process and no word with the
-    builder: a hint that it exists, never a check (the file's format is buildx's own, unversioned;
-    anything unexpected in it reads as not listed)."""
-    if cfg.driver is Driver.DOCKER:
-        return cfg.name == "default"
-    try:  # buildx stores each builder as instances/<name, lower-cased>
-        doc = jsonsafe.loads(jsonsafe.read_file(docker_config.builder_store() / "instances" / cfg.name.lower(),
-                                                max_bytes=1 << 20))
-    except (OSError, ValueError):
-        return False
-    return (isinstance(doc, dict) and str(doc.get("Name")).lower() == cfg.name.lower()
-            and doc.get("Driver") == cfg.driver.value)
 
 
 def describe(cfg: BuilderConfig) -> BuilderState | None:

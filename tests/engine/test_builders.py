@@ -144,35 +144,3 @@ def test_remote_node_that_is_down_is_named_within_seconds() -> None:
         subprocess.run(["docker", "buildx", "rm", name], capture_output=True, check=False)
     assert time.monotonic() - started < 20
     assert exc.value.message == f"builder node {name}0 (tcp://127.0.0.1:{port}) is down: connection refused"
-
-
-def test_a_builder_is_listed_by_buildx_s_store_under_its_name_and_driver(tmp_path, monkeypatch) -> None:
-    """listed() reads buildx's own store (BUILDX_CONFIG, else DOCKER_CONFIG/buildx): one file per
-    builder, named in lower case; a file of another driver, of another name or not buildx's is not a listing."""
-    monkeypatch.setenv("BUILDX_CONFIG", str(tmp_path / "store"))
-    instances = tmp_path / "store" / "instances"
-    instances.mkdir(parents=True)
-    cfg = BuilderConfig(name="CI-Builder", driver=Driver.DOCKER_CONTAINER)
-    assert not builder.listed(cfg)
-    (instances / "ci-builder").write_text('{"Name":"ci-builder","Driver":"docker-container","Nodes":[]}')
-    assert builder.listed(cfg)
-    assert not builder.listed(replace(cfg, driver=Driver.REMOTE))
-    for text in ('{"Name":"other","Driver":"docker-container"}', "[]", "not json", '{"Name": 1}'):
-        (instances / "ci-builder").write_text(text)
-        assert not builder.listed(cfg), text
-    (instances / "ci-builder").unlink()
-    (instances / "ci-builder").mkdir()  # not a file
-    assert not builder.listed(cfg)
-    assert builder.listed(BuilderConfig(name="default", driver=Driver.DOCKER))  # the engine's own
-    assert not builder.listed(BuilderConfig(name="some-context", driver=Driver.DOCKER))
-
-
-@pytest.mark.engine
-def test_a_builder_buildx_created_is_listed_and_a_removed_one_is_not() -> None:
-    with new_container_builder("buildctl-listed") as cfg:
-        assert not builder.listed(cfg)
-        subprocess.run(["docker", "buildx", "create", "--name", cfg.name, "--driver", "docker-container",
-                        "--driver-opt", "network=host"], capture_output=True, check=True, timeout=120)
-        assert builder.listed(cfg)
-        subprocess.run(["docker", "buildx", "rm", cfg.name], capture_output=True, check=True, timeout=120)
-        assert not builder.listed(cfg)
