@@ -219,7 +219,9 @@ class Prefetch:
             # a Debian base) only once something builds too, before its verification needs it: a
             # release that builds nothing reuses verdicts and needs none.
             if ordered or on_disk:
-                self._building.wait()
+                began = self._building.wait(self.deadline.remaining())
+                if not began or self.deadline.expired:  # no build began in its time, or stopped first
+                    return
             reading = [threads.start(lambda job=job: read(job), name="prefetch-layer") for job in ordered]
             # Only the bases of the services that build: a reused service's verdict needs no table.
             for key in (k for k in on_disk if not self._building_in.isdisjoint(homes[k])):

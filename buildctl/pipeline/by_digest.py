@@ -93,9 +93,10 @@ def build_by_digest(config: Config, *, platform: str, file: Path, jobs: int | No
                 verifying[svc.name] = checks.submit(check_service, svc, f"{svc.repository}@{res.index_digest}",
                                                     client, verify_options(narrowed, svc.name))
 
-            warming.builds_began(svc.repository for svc in the_plan.services)
+            # The reads begin once the builds' processes run (inspect/prefetch.py).
             results = build.build_all(the_plan, run_dir=run_dir, jobs=jobs, progress=notify,
-                                      on_built=start_verification)
+                                      on_built=start_verification, on_started=lambda: warming.builds_began(
+                                          svc.repository for svc in the_plan.services))
             warming.builds_ended()
             verified = {name: future.result() for name, future in verifying.items()}
         warming.stop()

@@ -195,3 +195,16 @@ def test_no_layer_is_read_before_the_builds_began_and_all_are_after() -> None:
         assert warming.wait(60)
         report = warming.stop()
     assert early == 0 and report.errors == () and report.layers > 0 and report.read == report.layers, report
+
+
+def test_a_prefetch_stopped_before_any_build_began_ends_having_read_nothing() -> None:
+    """A release that fails before its builds, or reuses every service, stops the prefetch: it ends
+    (its thread and client with it) without a read, and no error of a read cut short."""
+    with RegistryClient() as client:
+        target = prefetch.BaseTarget(BASE_IMAGE, BOTH, homes=("buildctl-e2e/prefetch-wait",))
+        warming = prefetch.Prefetch([target], client=client, cache=LayerCache(None), limits=ScanLimits()).start()
+        assert not warming.wait(1.0)
+        report = warming.stop()
+        assert warming.wait(10)
+        assert warming._read == 0  # noqa: SLF001 - nothing was read after the stop either
+    assert report.read == 0 and report.errors == () and report.layers > 0, report
