@@ -26,7 +26,7 @@ from buildctl.model import BuildOptions, Config, Phase, Progress, ProgressFn
 from buildctl.pipeline import build
 from buildctl.pipeline import plan as planning
 from buildctl.pipeline import reuse, source_dates
-from buildctl.pipeline.builder_check import BuilderCheck, host_handlers, remembered
+from buildctl.pipeline.builder_check import BuilderCheck, host_handlers, remembered, untried
 from buildctl.pipeline.gate import TaggingHook, gate_and_tag
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
 from buildctl.pipeline.reuse import ReuseInputs
@@ -68,6 +68,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     inspecting = _Once(lambda: side.submit(builder.describe, config.builder))
     registering = _Once(lambda: side.submit(host_handlers, config, platforms, asking))
     known = remembered(config.builder, platforms)  # no inspect then (pipeline/builder_check.py)
+    # Never checked here, but buildx lists it with its nodes up: built on ahead too, beside its live check.
+    listed = known is None and untried(config.builder, platforms) and builder.running_in_store(config.builder)
 
     def building() -> None:
         if known is None:
@@ -95,7 +97,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         fresh = not any(r.action is BinfmtAction.REGISTERED for r in host)
         check = BuilderCheck(config.builder, platforms=platforms, info=info, host=host,
                              read=inspecting.result if fresh else None, remembered=known if fresh else None)
-        if not (fresh and known is not None):
+        if not (fresh and (known is not None or listed)):
             try:
                 check.selected()
             except BaseException:

@@ -144,3 +144,50 @@ def test_remote_node_that_is_down_is_named_within_seconds() -> None:
         subprocess.run(["docker", "buildx", "rm", name], capture_output=True, check=False)
     assert time.monotonic() - started < 20
     assert exc.value.message == f"builder node {name}0 (tcp://127.0.0.1:{port}) is down: connection refused"
+
+
+def test_a_builder_runs_in_store_only_when_buildx_lists_it_under_its_name_and_driver(tmp_path, monkeypatch) -> None:
+    """running_in_store() reads buildx's own store (BUILDX_CONFIG, else DOCKER_CONFIG/buildx): one file
+    per builder, named in lower case; a file of another driver or name, without nodes or not buildx's
+    is no; a docker-container node on an engine it cannot ask over a unix socket is no."""
+    monkeypatch.setenv("BUILDX_CONFIG", str(tmp_path / "store"))
+    instances = tmp_path / "store" / "instances"
+    instances.mkdir(parents=True)
+    cfg = BuilderConfig(name="CI-Builder", driver=Driver.REMOTE)
+    assert not builder.running_in_store(cfg)
+    listing = '{"Name":"ci-builder","Driver":"%s","Nodes":[{"Name":"ci-builder0","Endpoint":"tcp://10.0.0.9:1234"}]}'
+    (instances / "ci-builder").write_text(listing % "remote")
+    assert builder.running_in_store(cfg)
+    assert not builder.running_in_store(replace(cfg, driver=Driver.KUBERNETES))
+    (instances / "ci-builder").write_text(listing % "docker-container")
+    assert not builder.running_in_store(replace(cfg, driver=Driver.DOCKER_CONTAINER))  # tcp://: not asked
+    for text in ('{"Name":"other","Driver":"remote","Nodes":[{"Name":"a","Endpoint":"b"}]}',
+                 '{"Name":"ci-builder","Driver":"remote","Nodes":[]}', '{"Name":"ci-builder","Driver":"remote"}',
+                 "[]", "not json", '{"Name": 1}'):
+        (instances / "ci-builder").write_text(text)
+        assert not builder.running_in_store(cfg), text
+    (instances / "ci-builder").unlink()
+    (instances / "ci-builder").mkdir()  # not a file
+    assert not builder.running_in_store(cfg)
+    assert builder.running_in_store(BuilderConfig(name="default", driver=Driver.DOCKER))  # the engine's own
+    assert not builder.running_in_store(BuilderConfig(name="some-context", driver=Driver.DOCKER))
+
+
+@pytest.mark.engine
+def test_a_docker_container_builder_runs_in_store_only_while_its_container_runs() -> None:
+    """Made but never booted, booted, stopped, removed: only booted is running (its container asked
+    over the engine's socket)."""
+    with new_container_builder("buildctl-listed") as cfg:
+        assert not builder.running_in_store(cfg)
+        subprocess.run(["docker", "buildx", "create", "--name", cfg.name, "--driver", "docker-container",
+                        "--driver-opt", f"network=host,image={cfg.driver_opts['image']}"],
+                       capture_output=True, check=True, timeout=120)
+        assert not builder.running_in_store(cfg)  # listed, no container yet
+        subprocess.run(["docker", "buildx", "inspect", "--bootstrap", cfg.name], capture_output=True, check=True,
+                       timeout=300)
+        assert builder.running_in_store(cfg)
+        subprocess.run(["docker", "stop", f"buildx_buildkit_{cfg.name}0"], capture_output=True, check=True,
+                       timeout=120)
+        assert not builder.running_in_store(cfg)
+        subprocess.run(["docker", "buildx", "rm", cfg.name], capture_output=True, check=True, timeout=120)
+        assert not builder.running_in_store(cfg)
