@@ -68,8 +68,6 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     inspecting = _Once(lambda: side.submit(builder.describe, config.builder))
     registering = _Once(lambda: side.submit(host_handlers, config, platforms, asking))
     known = remembered(config.builder, platforms)  # no inspect then (pipeline/builder_check.py)
-    # Never checked here, but buildx lists it with its nodes up: built on ahead too, beside its live check.
-    listed = known is None and untried(config.builder, platforms) and builder.running_in_store(config.builder)
 
     def building() -> None:
         if known is None:
@@ -95,6 +93,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         # emulators on every inspect): then an earlier answer is stale, and the builds wait for the
         # check, as on a builder not known to pass it. Otherwise they start beside it (pipeline/builder_check.py).
         fresh = not any(r.action is BinfmtAction.REGISTERED for r in host)
+        # Never checked here, but buildx lists it with its nodes up: built on ahead too, beside its live check.
+        listed = known is None and untried(config.builder, platforms) and builder.running_in_store(config.builder)
         check = BuilderCheck(config.builder, platforms=platforms, info=info, host=host,
                              read=inspecting.result if fresh else None, remembered=known if fresh else None)
         if not (fresh and (known is not None or listed)):
