@@ -13,9 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from urllib.parse import urlsplit
 
-from buildctl import jsonsafe
 from buildctl import platforms as platforms_of
-from buildctl.engine import builder_spec, docker_config, docker_socket
+from buildctl.engine import builder_spec
 from buildctl.engine import docker as engine
 from buildctl.engine.results import (
     BuilderAction,
@@ -103,33 +102,6 @@ def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: Engi
     return BuilderReport(state.name, state.driver, action, state.platforms, nodes=state.nodes,
                          platform_nodes=builder_spec.platform_nodes(platforms, state),
                          local=runs_locally(cfg, info))
-
-
-def running_in_store(cfg: BuilderConfig) -> bool:
-    """Whether buildx's builder store names a builder ``cfg.name`` of ``cfg.driver`` whose nodes need
-    no start: the docker driver's ``default`` (the engine's own); a remote one (buildx only connects);
-    a docker-container one whose every node's container runs on a local engine (asked over its
-    socket). A file read and a few ms, no buildx process: a hint for starting the builds beside the
-    check, never a check (the store's format is buildx's own, unversioned: anything unexpected in it
-    reads as no). A node to start is not one: the build begun ahead would start it too, and the
-    check's start then races it (the container half up: "error reading server preface")."""
-    if cfg.driver is Driver.DOCKER:
-        return cfg.name == "default"
-    if cfg.driver not in (Driver.REMOTE, Driver.DOCKER_CONTAINER):
-        return False  # kubernetes: its pods may have to be made
-    try:  # buildx stores each builder as instances/<name, lower-cased>
-        doc = jsonsafe.loads(jsonsafe.read_file(docker_config.builder_store() / "instances" / cfg.name.lower(),
-                                                max_bytes=1 << 20))
-        nodes = [(str(n["Name"]), str(n["Endpoint"])) for n in doc["Nodes"]]
-        if str(doc["Name"]).lower() != cfg.name.lower() or doc["Driver"] != cfg.driver.value or not nodes:
-            return False
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    if cfg.driver is Driver.REMOTE:
-        return True
-    # buildx names a docker-container node's container buildx_buildkit_<node>
-    return all(docker_socket.container_running(endpoint, f"buildx_buildkit_{name}") is True
-               for name, endpoint in nodes)
 
 
 def describe(cfg: BuilderConfig) -> BuilderState | None:

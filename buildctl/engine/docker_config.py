@@ -33,14 +33,6 @@ def user_config_dir(environ: os._Environ[str] | dict[str, str] | None = None) ->
     return docker_credentials.config_path(environ).parent
 
 
-def builder_store() -> Path:
-    """Where buildx keeps its builders: BUILDX_CONFIG, else DOCKER_CONFIG's ``buildx`` folder (a
-    run's scoped config links to the user's: the same store)."""
-    if os.environ.get("BUILDX_CONFIG"):
-        return Path(os.environ["BUILDX_CONFIG"])
-    return user_config_dir() / "buildx"
-
-
 def scoped_settings(original: dict[str, Any], registry: str) -> dict[str, Any]:
     """The user's config.json settings minus what would store or shadow the run's login."""
     settings = {k: v for k, v in original.items() if k != "credsStore"}

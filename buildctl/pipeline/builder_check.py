@@ -7,28 +7,22 @@ creates or starts the builder), or when it fails, it pulls the Stop: every build
 release builds again once the builder is ready, or fails with the check's own error. Builds are
 kept only when the check found the builder usable as it was when they started.
 
-Which builders are built on ahead, by what this machine knows of them (a mark per builder as
-configured now, for these platforms, against this Docker and buildx's builder store, in the user's
-cache, ``$XDG_CACHE_HOME/buildctl/usable-builders``):
-- one that passed this check before (the mark holds it as that check found it, ``remembered``);
-- one never checked here that buildx's store lists under its name and driver with its nodes up
-  (engine/builders.running_in_store: a fresh CI agent's first run on a builder its set-up made;
-  waiting for its inspect was 0.15-0.3 s of a 10 s cold build);
-- not one whose last check failed here (the mark says so), nor one buildx does not list, nor one
-  with a node to start (the build begun ahead would start it too, and the check's start raced it:
-  the container half up, "error reading server preface"): the release waits for the check, which
-  creates, starts, replaces or refuses it, so a builder that failed builds nothing until it passes;
-- not on a release that has just registered a binfmt handler: the builder's platforms are what
-  changed (engine/binfmt.py).
-A failed emulation probe still stops the builds.
+Only a builder that passed this check before, as configured now, for these platforms, against this
+Docker and buildx's builder store (a mark in the user's cache,
+``$XDG_CACHE_HOME/buildctl/usable-builders``, removed when a check fails) is built on ahead: a new
+machine, a new builder or one that failed waits for the check, so a builder that cannot build the
+platforms builds nothing. So does a release that has just registered a binfmt handler: the
+builder's platforms are what changed (engine/binfmt.py). A failed emulation probe still stops the
+builds.
 
-The check of a remembered builder reads the mark instead of asking buildx: no `buildx inspect`
-beside the builds, which on a 2-core agent took CPU from them and, on the docker-container driver,
-was a second connection to BuildKit exposed to buildx 0.13's random 1 s reconnect (`http2: ...
-PROTOCOL_ERROR`). A build needs no more than that: buildx starts a stopped node and says when a
-platform is missing. When a build fails on the builder as remembered, or the check of what was
-remembered fails (a stale mark: the builds were stopped), the check runs again on the builder as it
-is (``again``), and builds stopped by either check run once more on the builder it made ready.
+The mark holds the builder as that check found it (``remembered``), and the check of a builder
+built on ahead reads it instead of asking buildx: no `buildx inspect` beside the builds, which on a
+2-core agent took CPU from them and, on the docker-container driver, was a second connection to
+BuildKit exposed to buildx 0.13's random 1 s reconnect (`http2: ... PROTOCOL_ERROR`). A build needs
+no more than that: buildx starts a stopped node and says when a platform is missing. When a build
+fails on the builder as remembered, or the check of what was remembered fails (a stale mark: the
+builds were stopped), the check runs again on the builder as it is (``again``), and builds stopped
+by either check run once more on the builder it made ready.
 """
 
 from __future__ import annotations
@@ -49,7 +43,6 @@ from buildctl.programs import Stop
 
 
 FOLDER = "usable-builders"
-FAILED = b"failed"  # the mark of a builder whose last check failed here (no state: nothing remembered)
 
 
 def host_handlers(config: Config, platforms: tuple[str, ...], asking: Future[EngineInfo]) -> tuple[BinfmtResult, ...]:
@@ -72,11 +65,6 @@ def remembered(cfg: BuilderConfig, platforms: tuple[str, ...]) -> BuilderState |
     except (ValueError, KeyError, TypeError):  # an older (empty) mark, or not one of ours: check first
         return None
     return state if state.name == cfg.name and state.nodes else None
-
-
-def untried(cfg: BuilderConfig, platforms: tuple[str, ...]) -> bool:
-    """No check of ``cfg`` for ``platforms`` has passed or failed here (no mark at all)."""
-    return workdir.read_mark(FOLDER, _mark(cfg, platforms)) is None
 
 
 def _node(node: dict) -> NodeState:
@@ -135,7 +123,7 @@ class BuilderCheck:
             return selected
         except BaseException:
             self.stop.pull()  # the release fails with this error: no build of it goes on
-            workdir.set_mark(FOLDER, _mark(cfg, platforms), content=FAILED)
+            workdir.set_mark(FOLDER, _mark(cfg, platforms), present=False)
             raise
 
     def _changing(self) -> None:
@@ -186,5 +174,9 @@ def _mark(cfg: BuilderConfig, platforms: tuple[str, ...]) -> str:
 
 
 def _builder_store() -> str:
-    """Another store holds other builders under the same names."""
-    return os.path.realpath(docker_config.builder_store())
+    """Where buildx keeps its builders: BUILDX_CONFIG, else DOCKER_CONFIG's ``buildx`` folder. Another
+    store holds other builders under the same names; a run's scoped config links to the user's
+    (engine/docker_config.py), so it resolves to the same store."""
+    if os.environ.get("BUILDX_CONFIG"):
+        return os.path.realpath(os.environ["BUILDX_CONFIG"])
+    return os.path.realpath(docker_config.user_config_dir() / "buildx")

@@ -26,7 +26,7 @@ from buildctl.model import BuildOptions, Config, Phase, Progress, ProgressFn
 from buildctl.pipeline import build
 from buildctl.pipeline import plan as planning
 from buildctl.pipeline import reuse, source_dates
-from buildctl.pipeline.builder_check import BuilderCheck, host_handlers, remembered, untried
+from buildctl.pipeline.builder_check import BuilderCheck, host_handlers, remembered
 from buildctl.pipeline.gate import TaggingHook, gate_and_tag
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
 from buildctl.pipeline.reuse import ReuseInputs
@@ -93,11 +93,9 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         # emulators on every inspect): then an earlier answer is stale, and the builds wait for the
         # check, as on a builder not known to pass it. Otherwise they start beside it (pipeline/builder_check.py).
         fresh = not any(r.action is BinfmtAction.REGISTERED for r in host)
-        # Never checked here, but buildx lists it with its nodes up: built on ahead too, beside its live check.
-        listed = known is None and untried(config.builder, platforms) and builder.running_in_store(config.builder)
         check = BuilderCheck(config.builder, platforms=platforms, info=info, host=host,
                              read=inspecting.result if fresh else None, remembered=known if fresh else None)
-        if not (fresh and (known is not None or listed)):
+        if not (fresh and known is not None):
             try:
                 check.selected()
             except BaseException:

@@ -17,7 +17,7 @@ from buildctl.engine import docker as engine
 from buildctl.engine.results import BinfmtAction, BuilderAction
 from buildctl.errors import OperationError
 from buildctl.model import BinfmtConfig, BuilderConfig, Driver, frozen_map
-from buildctl.pipeline.builder_check import BuilderCheck, remembered, untried
+from buildctl.pipeline.builder_check import BuilderCheck, remembered
 from buildctl.programs import ProgramStopped, Stop, stream_program
 from tests.helpers.buildx import new_container_builder
 
@@ -89,21 +89,20 @@ def test_a_check_that_fails_stops_the_builds_and_its_error_is_the_one_raised() -
 def test_only_a_builder_that_passed_its_check_before_is_built_on_ahead(
         missing_container_builder: BuilderConfig) -> None:
     cfg = missing_container_builder
-    assert remembered(cfg, BOTH) is None and untried(cfg, BOTH)  # new: never checked here
+    assert remembered(cfg, BOTH) is None  # new: the release waits for its check
     selected = check_of(cfg).selected()
     known = remembered(cfg, BOTH)
-    assert not untried(cfg, BOTH)
     assert known is not None and (known.name, known.driver, known.nodes) == (selected.name, selected.driver,
                                                                             selected.nodes)
     assert remembered(cfg, ("linux/amd64",)) is None  # other platforms: another mark
     # The builder of that name replaced by one that differs from cfg: cfg's next check fails and
-    # its mark says so (nothing remembered, not untried), so the release after it waits for the check.
+    # takes its mark back, so the release after it waits for the check again.
     subprocess.run(["docker", "buildx", "rm", cfg.name], capture_output=True, check=True, timeout=120)
     other = replace(cfg, driver_opts=frozen_map({**cfg.driver_opts, "network": "bridge"}))
     check_of(other).selected()
     with pytest.raises(OperationError, match="differs from services.yaml"):
         check_of(cfg).selected()
-    assert remembered(cfg, BOTH) is None and not untried(cfg, BOTH) and remembered(other, BOTH) is not None
+    assert remembered(cfg, BOTH) is None and remembered(other, BOTH) is not None
 
 
 def test_a_check_of_the_remembered_builder_asks_buildx_nothing_and_again_looks_at_it_now(
