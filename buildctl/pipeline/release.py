@@ -62,25 +62,25 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     platforms = config.all_platforms()
     side = ThreadPoolExecutor(max_workers=3, thread_name_prefix="side")
     asking = side.submit(engine.engine_info)  # `docker info` (~60 ms) beside the input digests
-    # So are `buildx inspect` (0.15-0.2 s, mostly waiting on the builder) and the host's binfmt
-    # handlers, from the moment one service is known to build; a release that builds nothing
-    # never runs them (issue #20).
+    # So are the host's binfmt handlers, from the moment one service is known to build (a release
+    # that builds nothing never registers them), and `buildx inspect` (0.15-0.3 s, mostly waiting on
+    # the builder) of a builder not remembered from a passed check: its builds wait for that check
+    # (pipeline/builder_check.py), so it starts now, beside the plan and the reuse decisions, not
+    # once they are made (a fresh agent's builds began 0.2-0.3 s later, issue #20). A remembered
+    # builder is never inspected unless a build on it fails.
     inspecting = _Once(lambda: side.submit(builder.describe, config.builder))
     registering = _Once(lambda: side.submit(host_handlers, config, platforms, asking))
-    known = remembered(config.builder, platforms)  # no inspect then (pipeline/builder_check.py)
-
-    def building() -> None:
-        if known is None:
-            inspecting()
-        registering()
+    known = remembered(config.builder, platforms)
+    if known is None:
+        inspecting()
 
     try:
         the_plan = planning.make_plan(config, run_id=run_id, options=options,
                                       commit_times=source_dates.commit_times(config, options))
         if reuse_from is None:  # everything builds
-            building()
+            registering()
         decisions = {} if reuse_from is None else reuse.decide(the_plan, client=client, bases=reuse_from.bases,
-                                                                rebuild=reuse_from.rebuild, on_build=building)
+                                                                rebuild=reuse_from.rebuild, on_build=registering)
         the_plan = reuse.apply(the_plan, decisions, nightly=bool(reuse_from and reuse_from.nightly))
     finally:
         info = asking.result()  # its error (no daemon) first: it says more than a failed input digest
