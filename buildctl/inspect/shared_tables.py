@@ -39,10 +39,10 @@ from buildctl.model import Config
 from buildctl.registry.bounds import Deadline
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import RetryPolicy
+from buildctl.registry.wire import OCI_INDEX as INDEX_TYPE
 
 log = logging.getLogger(__name__)
 
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 DIGEST_KEY, SIZE_KEY = "org.buildctl.layer.digest", "org.buildctl.layer.size"
 FORMAT_KEY, TABLE_KEY = "org.buildctl.layer.table-format", "org.buildctl.layer.table"
 DISABLE_ENV = "BUILDCTL_SHARED_TABLES"  # "0": neither look for shared tables nor publish any

@@ -13,7 +13,7 @@ from buildctl.errors import OperationError
 from buildctl.model import Phase, Progress, ProgressFn
 from buildctl.pipeline import tagging
 from buildctl.pipeline.results import ServiceOutcome, TagFailure, TagStatus
-from buildctl.registry.claim_docs import ENDED, INDEX_TYPE
+from buildctl.registry.claim_docs import point_at_ended
 from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import TagDeletion
@@ -103,7 +103,7 @@ def _clean_staging(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOu
     # tag is pointed at the ended claim instead, whose one delete (registry/claim_tidy.py) removes
     # it with the ended claims' tags. Left as it was, a tag a build stayed forever.
     try:
-        client.put_manifest(ref, ENDED, INDEX_TYPE)
+        point_at_ended(client, outcome.repository, outcome.build.staging_tag)
     except OperationError:
         return replace(outcome, staging=TagDeletion.KEPT)
     return replace(outcome, staging=TagDeletion.PARKED)

@@ -68,11 +68,9 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     # (pipeline/builder_check.py), so it starts now, beside the plan and the reuse decisions, not
     # once they are made (a fresh agent's builds began 0.2-0.3 s later, issue #20). A remembered
     # builder is never inspected unless a build on it fails.
-    inspecting = _Once(lambda: side.submit(builder.describe, config.builder))
-    registering = _Once(lambda: side.submit(host_handlers, config, platforms, asking))
     known = remembered(config.builder, platforms)
-    if known is None:
-        inspecting()
+    inspecting = side.submit(builder.describe, config.builder) if known is None else None
+    registering = _Once(lambda: side.submit(host_handlers, config, platforms, asking))
 
     try:
         the_plan = planning.make_plan(config, run_id=run_id, options=options,
@@ -94,7 +92,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         # check, as on a builder not known to pass it. Otherwise they start beside it (pipeline/builder_check.py).
         fresh = not any(r.action is BinfmtAction.REGISTERED for r in host)
         check = BuilderCheck(config.builder, platforms=platforms, info=info, host=host,
-                             read=inspecting.result if fresh else None, remembered=known if fresh else None)
+                             read=inspecting if fresh else None, remembered=known if fresh else None)
         if not (fresh and known is not None):
             try:
                 check.selected()

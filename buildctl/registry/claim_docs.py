@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 from buildctl import jsonsafe
 from buildctl.errors import OperationError
+from buildctl.registry.wire import OCI_INDEX as INDEX_TYPE
 from buildctl.registry.wire import sha256_digest
 
 if TYPE_CHECKING:
     from buildctl.registry.client import RegistryClient
 
 PREFIX = "buildctl-claim-"
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 TAG_KEY, RUN_KEY, ENDED_KEY = "org.buildctl.claim.tag", "org.buildctl.claim.run", "org.buildctl.claim.ended"
 CREATED_KEY = "org.opencontainers.image.created"
 CLAIM_TTL_SECONDS = 15 * 60  # longer than any tag + sign + GitOps step; a dead run blocks no longer
@@ -101,3 +101,8 @@ def read_claim(client: RegistryClient, repository: str, tag: str) -> tuple[str, 
         raise
     return head.digest, parse_claim(repository, tag, manifest.content)
 
+
+def point_at_ended(client: RegistryClient, repository: str, tag: str) -> None:
+    """Point ``tag`` at ENDED (one PUT): how a run takes its claim back, a tidy ends an abandoned
+    one, and a staging tag is parked where tags cannot be deleted alone (pipeline/gate.py)."""
+    client.put_manifest(f"{repository}:{tag}", ENDED, INDEX_TYPE)

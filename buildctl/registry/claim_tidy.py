@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 
 from buildctl import concurrently, workdir
 from buildctl.errors import OperationError
-from buildctl.registry.claim_docs import ENDED, ENDED_DIGEST, INDEX_TYPE, is_attempt_tag, read_claim
+from buildctl.registry.claim_docs import ENDED_DIGEST, is_attempt_tag, point_at_ended, read_claim
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import RetryPolicy
 
@@ -100,7 +100,7 @@ def _ended(client: RegistryClient, repository: str, tag: str, *, now: float) -> 
             return True
         if claim is not None and not claim.ended and now - claim.created < ABANDONED_SECONDS:
             return False  # held, or not surely abandoned
-        client.put_manifest(f"{repository}:{tag}", ENDED, INDEX_TYPE)
+        point_at_ended(client, repository, tag)
         return True
     except OperationError:  # one tag's trouble (a 429 among many HEADs) is not the tidy's end
         return False

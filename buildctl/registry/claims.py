@@ -36,13 +36,13 @@ from buildctl import concurrently
 from buildctl.errors import OperationError, UsageError
 from buildctl.registry import claim_tidy
 from buildctl.registry.claim_docs import (
-    ENDED,
     INDEX_TYPE,
     PREFIX,
     Claim,
     claim_document,
     claim_tag,
     live_claims,
+    point_at_ended,
     read_claim,
     release_key,
 )
@@ -178,7 +178,7 @@ class ReleaseClaim:
 
     def _take_back(self, repository: str, tag: str, digest: str) -> None:
         try:
-            self._client.put_manifest(f"{repository}:{tag}", ENDED, INDEX_TYPE)
+            point_at_ended(self._client, repository, tag)
         except OperationError:
             try:  # a registry that takes no such index: the claim itself goes, with its tag
                 self._client.delete_manifest(f"{repository}@{digest}")

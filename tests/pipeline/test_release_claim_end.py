@@ -43,7 +43,7 @@ def test_the_claim_is_given_back_once_the_tags_are_written_while_the_run_goes_on
 
 
 def test_a_release_that_builds_tidies_the_ended_claims_beside_its_builds(tmp_path: Path) -> None:
-    """Ended claims' tags (each a tag of claims.ENDED) pile up one a release; a run that builds
+    """Ended claims' tags (each a tag of claim_docs.ENDED) pile up one a release; a run that builds
     removes them, all at once, while its builds run — and its own claim ends as one of them."""
     image = f"buildctl-e2e/{unique_tag('claimtidy')}"
     repository = f"{REGISTRY}/{image}"
@@ -51,8 +51,8 @@ def test_a_release_that_builds_tidies_the_ended_claims_beside_its_builds(tmp_pat
     config = load_config(write_services(tmp_path, {"app": image}) / "services.yaml", tag=unique_tag("rel"))
     with RegistryClient() as client:
         for n in range(claim_tidy.TIDY_AT):  # earlier runs' ended claims
-            client.put_manifest(f"{repository}:{claims.claim_tag(f'old{n}', f'old{n:05d}')}", claims.ENDED,
-                                claims.INDEX_TYPE)
+            client.put_manifest(f"{repository}:{claims.claim_tag(f'old{n}', f'old{n:05d}')}", claim_docs.ENDED,
+                                claim_docs.INDEX_TYPE)
         assert len(claim_tags(client, repository)) == claim_tidy.TIDY_AT
         with claims.ReleaseClaim(client, repositories=[repository], tag=config.tag, run_id="tidy0001") as claim:
             outcome = build_release(config, run_dir=workdir.state_dir(config.root) / "runs" / "tidy0001",
@@ -71,8 +71,8 @@ def test_a_release_that_builds_tidies_the_ended_claims_beside_its_builds(tmp_pat
         head = client.head_manifest(staging)
         assert head is not None and head.digest == claim_docs.ENDED_DIGEST
         for n in range(claim_tidy.TIDY_AT):
-            client.put_manifest(f"{repository}:{claims.claim_tag(f'later{n}', f'l{n:07d}')}", claims.ENDED,
-                                claims.INDEX_TYPE)
+            client.put_manifest(f"{repository}:{claims.claim_tag(f'later{n}', f'l{n:07d}')}", claim_docs.ENDED,
+                                claim_docs.INDEX_TYPE)
         assert claim_tidy.tidy(client, repository, None, now=time.time())
         assert client.head_manifest(staging) is None
         assert client.head_manifest(f"{repository}:{config.tag}") is not None  # the release tag stays

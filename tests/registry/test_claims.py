@@ -32,7 +32,7 @@ def test_claims_round_trip_and_only_live_other_claims_count() -> None:
     document = claims.claim_document("v1", "run-a", now=now)
     claim = claim_docs.parse_claim("reg/x", "t", document)
     assert claim is not None and (claim.run_id, claim.created, claim.ended) == ("run-a", now, False)
-    # As buildctl before claims.ENDED marked a claim it could not delete: a document of its own.
+    # As buildctl before claim_docs.ENDED marked a claim it could not delete: a document of its own.
     older = json.loads(claims.claim_document("v1", "run-b", now=now))
     older["annotations"][claim_docs.ENDED_KEY] = "true"
     ended = claim_docs.parse_claim("reg/x", "t", json.dumps(older).encode())
@@ -41,7 +41,7 @@ def test_claims_round_trip_and_only_live_other_claims_count() -> None:
     assert live == (claim,)
     assert claims.live_claims([claim], own_run="run-a", now=now) == ()
     assert claim_docs.parse_claim("reg/x", "t", b'{"schemaVersion": 2, "manifests": []}') is None
-    assert claim_docs.parse_claim("reg/x", "t", claims.ENDED) is None  # what a claim's tag points at once it ended
+    assert claim_docs.parse_claim("reg/x", "t", claim_docs.ENDED) is None  # what a claim's tag points at once it ended
 
 
 engine = pytest.mark.engine
@@ -72,13 +72,13 @@ def test_a_claim_older_than_its_lifetime_holds_nothing() -> None:
     repository, tag = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}", "v1"
     with RegistryClient() as client:
         old = claims.claim_document(tag, "dead0001", now=time.time() - claim_docs.CLAIM_TTL_SECONDS - 5)
-        client.put_manifest(f"{repository}:{claims.claim_tag(tag, 'dead0001')}", old, claims.INDEX_TYPE)
+        client.put_manifest(f"{repository}:{claims.claim_tag(tag, 'dead0001')}", old, claim_docs.INDEX_TYPE)
         with claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="live0002",
                                  wait_seconds=0) as fresh:
             assert fresh.acquire() is None
         # A claim of another release tag in the same repository is no obstacle either.
         other = claims.claim_document("v2", "othr0003", now=time.time())
-        client.put_manifest(f"{repository}:{claims.claim_tag('v2', 'othr0003')}", other, claims.INDEX_TYPE)
+        client.put_manifest(f"{repository}:{claims.claim_tag('v2', 'othr0003')}", other, claim_docs.INDEX_TYPE)
         with claims.ReleaseClaim(client, repositories=[repository], tag=tag, run_id="live0004",
                                  wait_seconds=0) as fresh:
             assert fresh.acquire() is None
@@ -133,7 +133,7 @@ def test_list_tags_follows_the_registrys_pages(monkeypatch: pytest.MonkeyPatch) 
         names = [f"t{i:03d}" for i in range(7)]
         for name in names:
             client.put_manifest(f"{repository}:{name}", claims.claim_document(name, name, now=time.time()),
-                                claims.INDEX_TYPE)
+                                claim_docs.INDEX_TYPE)
         monkeypatch.setattr("buildctl.registry.client.TAGS_PAGE", 3)  # 7 tags: three pages
         assert sorted(client.list_tags(repository)) == names
 
@@ -199,7 +199,7 @@ def test_an_early_attempt_waiting_for_another_run_tells_whom_and_stops_when_rele
 @engine
 def test_a_claim_ends_as_a_tag_of_the_ended_claim_which_no_run_waits_for() -> None:
     """Taking a claim back is one PUT in any repository (Distribution's delete by digest reads every
-    tag of it): the tag points at claims.ENDED, which is no claim, so the next run with the same
+    tag of it): the tag points at claim_docs.ENDED, which is no claim, so the next run with the same
     release tag holds the release at once."""
     repository, tag = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}", "v1"
     with RegistryClient() as client:
@@ -216,7 +216,7 @@ def test_a_claim_ends_as_a_tag_of_the_ended_claim_which_no_run_waits_for() -> No
 
 def _ended_claim(client: RegistryClient, repository: str, n: int) -> None:
     """What an earlier run's claim is once it ended."""
-    client.put_manifest(f"{repository}:{claims.claim_tag(f'v{n}', f'end{n:05d}')}", claims.ENDED, claims.INDEX_TYPE)
+    client.put_manifest(f"{repository}:{claims.claim_tag(f'v{n}', f'end{n:05d}')}", claim_docs.ENDED, claim_docs.INDEX_TYPE)
 
 
 def test_a_tidy_is_due_from_this_buildctls_claim_tags_only() -> None:
@@ -261,14 +261,14 @@ def test_a_claim_its_run_never_took_back_is_ended_past_its_lifetime_and_goes_wit
         long_ago = time.time() - claim_tidy.ABANDONED_SECONDS - 60
         for n in range(claim_tidy.TIDY_AT):
             client.put_manifest(f"{repository}:{claims.claim_tag(f'v{n}', f'dead{n:04d}')}",
-                                claims.claim_document(f"v{n}", f"dead{n:04d}", now=long_ago), claims.INDEX_TYPE)
+                                claims.claim_document(f"v{n}", f"dead{n:04d}", now=long_ago), claim_docs.INDEX_TYPE)
         young = claims.claim_tag("young", "live0001")
         client.put_manifest(f"{repository}:{young}", claims.claim_document("young", "live0001", now=time.time()),
-                            claims.INDEX_TYPE)
+                            claim_docs.INDEX_TYPE)
         older = f"{claims.PREFIX}{claims.release_key('x')}-0ld00001"  # an older buildctl's, ended its way
         document = json.loads(claims.claim_document("x", "0ld00001", now=long_ago))
         document["annotations"][claim_docs.ENDED_KEY] = "true"
-        client.put_manifest(f"{repository}:{older}", json.dumps(document).encode(), claims.INDEX_TYPE)
+        client.put_manifest(f"{repository}:{older}", json.dumps(document).encode(), claim_docs.INDEX_TYPE)
         assert claim_tidy.tidy(client, repository, None, now=time.time())
         assert claim_tags(client, repository) == sorted([young, older])
         held = claim_docs.parse_claim(repository, young, client.get_manifest(f"{repository}:{young}").content)
@@ -320,14 +320,14 @@ def test_a_tidy_beside_a_retrying_run_never_lets_two_runs_hold_the_release() -> 
     C claims again while B's delete (tens of ms in a repository of 2,000 tags) runs; C holds the
     release, and D, coming next, must wait for C."""
     repository = f"{REGISTRY}/buildctl-claims/{uuid.uuid4().hex[:8]}"
-    filler = json.dumps({"schemaVersion": 2, "mediaType": claims.INDEX_TYPE, "manifests": []}).encode()
+    filler = json.dumps({"schemaVersion": 2, "mediaType": claim_docs.INDEX_TYPE, "manifests": []}).encode()
     with RegistryClient() as client:
-        concurrently.each(lambda i: client.put_manifest(f"{repository}:filler-{i:04d}", filler, claims.INDEX_TYPE),
+        concurrently.each(lambda i: client.put_manifest(f"{repository}:filler-{i:04d}", filler, claim_docs.INDEX_TYPE),
                           list(range(2000)), name="filler", limit=16)
         for trial in range(6):
             for n in range(claim_tidy.TIDY_AT):  # enough ended claims for B to tidy
                 client.put_manifest(f"{repository}:{claims.claim_tag(f'old{n}', f'old{trial}{n:03d}')}",
-                                    claims.ENDED, claims.INDEX_TYPE)
+                                    claim_docs.ENDED, claim_docs.INDEX_TYPE)
             a = claims.ReleaseClaim(client, repositories=[repository], tag="v1", run_id=f"a{trial}")
             assert a.acquire() is None
             b = claims.ReleaseClaim(client, repositories=[repository], tag="v2", run_id=f"b{trial}")
