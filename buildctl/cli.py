@@ -109,6 +109,10 @@ def _release(*, with_gitops: bool, services, config, tag, registry, builder, jso
              metadata_file, progress: ProgressMode, pin_digest=None, nightly: bool = False,
              recreate_builder: bool = False, retag: bool = False, sources: tuple[Path, ...] = (), rebuild: bool = False) -> None:
     with early_info.started():  # `docker info` runs beside the imports below (~0.2 s), and all after them
+        from buildctl.config.builder_name import to_inspect_early
+
+        # so does, on a fresh agent, the `buildx inspect` its builds wait for
+        early_info.start_inspect(to_inspect_early(config, override=builder, recreate=recreate_builder))
         from buildctl.commands import release as release_cmd
         from buildctl.output import ci
         from buildctl.pipeline.metadata_file import write_metadata

@@ -49,6 +49,20 @@ def cache_root() -> Path:
     return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "buildctl"
 
 
+USABLE_BUILDERS = "usable-builders"  # the builders that passed a check as configured (pipeline/builder_check.py)
+
+
+def has_marks(folder: str) -> bool:
+    """Whether ``folder`` of the cache holds any mark (an unreadable one: as if it did)."""
+    try:
+        with os.scandir(cache_root() / folder) as entries:
+            return any(True for _ in entries)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+
+
 def has_mark(folder: str, name: str) -> bool:
     """Whether the empty file ``name`` is in ``folder`` of the cache (config/valid_marks.py,
     pipeline/builder_check.py: a verdict kept under the digest of what it depends on)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from buildctl.config import paths
+from buildctl.config import builder_name, paths
 from buildctl.config.yaml_source import Path_, shorten
 from buildctl.errors import ConfigError
 from buildctl.model import BuilderConfig, BuilderNode, Driver, csv_options, frozen_map
@@ -59,7 +59,7 @@ def builder_config(raw: Mapping[str, Any], root: Path, fail: Fail, *,
                    environ: Mapping[str, str] | None = None) -> BuilderConfig:
     at: Path_ = ("builder",)
     driver = Driver(raw.get("driver", "docker"))
-    name = raw.get("name", "default" if driver is Driver.DOCKER else "buildctl")
+    name = raw.get("name", builder_name.default_name(driver.value))
     opts = _driver_opts(raw.get("driver_opts"), driver, (*at, "driver_opts"), root, fail)
     # No Docker Hub here: the stack's own BuildKit image, when it made one; else buildx's default.
     image = stack_buildkit_image(environ) if driver is Driver.DOCKER_CONTAINER and not raw.get("nodes") else None

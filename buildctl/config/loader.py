@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from buildctl import references
-from buildctl.config import paths
+from buildctl.config import builder_name, paths
 from buildctl.config.builder_config import builder_config, cache_specs
 from buildctl.config.release_config import manifest_entry, sign_config
-from buildctl.config.schema import TextFields, matches, schema, validate
+from buildctl.config.schema import TextFields, matches, validate
 from buildctl.config.yaml_hints import azure_macro_hint
 from buildctl.config.yaml_source import Path_, SourceDocument, format_path, load_yaml
 from buildctl.errors import ConfigError
@@ -58,15 +58,10 @@ def load_config(
     config = _build(doc, path, tag_override=tag, registry_override=registry, environ=environ)
     if builder is None:
         return config
-    if not matches(builder_name_pattern(), builder):
+    if not matches(builder_name.pattern(), builder):
         raise ConfigError(f"invalid builder name {builder!r}: letters, digits, '_', '.', '-' "
                           "(starting with a letter or a digit)", key="--builder")
     return replace(config, builder=replace(config.builder, name=builder))
-
-
-def builder_name_pattern() -> str:
-    """The one rule for builder names: the schema's (builder.name)."""
-    return schema()["properties"]["builder"]["properties"]["name"]["pattern"]
 
 
 def _shown(path: Path) -> str:

@@ -104,9 +104,10 @@ def ensure_builder(cfg: BuilderConfig, *, platforms: tuple[str, ...], info: Engi
                          local=runs_locally(cfg, info))
 
 
-def describe(cfg: BuilderConfig) -> BuilderState | None:
-    """The configured builder as it is now (None if missing), starting and changing nothing."""
-    return _inspect(cfg.name)
+def describe(cfg: BuilderConfig, *, early: bool = False) -> BuilderState | None:
+    """The configured builder as it is now (None if missing), starting and changing nothing.
+    ``early``: as `buildx inspect` found it when the CLI started (engine/early_info.py), if it did."""
+    return _inspect(cfg.name, early=early)
 
 
 _UNREAD = object()  # no earlier answer to use
@@ -119,10 +120,10 @@ def _earlier(read: Future[BuilderState | None]) -> BuilderState | None | object:
         return _UNREAD
 
 
-def _inspect(name: str) -> BuilderState | None:
+def _inspect(name: str, *, early: bool = False) -> BuilderState | None:
     """The builder as it is, without starting it (a down node shows as inactive at once)."""
     try:
-        text = engine.buildx(("docker", "buildx", "inspect", name), what=f"cannot inspect buildx builder {name!r}")
+        text = engine.inspect_builder(name, early=early)
     except CommandError as exc:
         if "no builder" in exc.failure.output and "found" in exc.failure.output:
             return None

@@ -21,8 +21,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from buildctl import jsonsafe
-from buildctl.engine.early_info import DOCKER
 from buildctl.registry import docker_credentials
+
+DOCKER = "docker"  # the client program, found on PATH (python-on-whales' default client_call)
 
 SYSTEM_PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
                       "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the run's client is passed in; the registry layer loads wit
 
     from buildctl.registry.client import RegistryClient
 
-DOCKER = early_info.DOCKER  # the client program, found on PATH (python-on-whales' default client_call)
+DOCKER = early_info.DOCKER  # the client program, found on PATH (engine/buildx_program.py)
 BUILDX_TIMEOUT = 30.0  # buildx gives up on an unreachable remote node after 20 s
 
 
@@ -103,6 +103,17 @@ def buildx(argv: Sequence[str], *, what: str, timeout: float = BUILDX_TIMEOUT) -
     can (engine/buildx_program.py)."""
     full = program_argv(argv)
     return _succeeded(full, what, lambda: run_program(full, what=what, timeout=timeout)).stdout
+
+
+def inspect_builder(builder: str, *, early: bool = False) -> str:
+    """`docker buildx inspect BUILDER`'s stdout; with ``early``, the one the CLI started before its
+    imports when it did (engine/early_info.py): only for the first read of a release, before
+    anything could have changed the builder."""
+    argv, what = early_info.inspect_argv(builder), early_info.inspect_what(builder)
+    started = early_info.take_inspect(builder) if early else None
+    if started is None:
+        return buildx(argv, what=what)
+    return _succeeded(program_argv(argv), what, started.result).stdout
 
 
 def _succeeded(full: list[str], what: str, run: Callable[[], ProgramResult]) -> ProgramResult:

@@ -42,7 +42,7 @@ from buildctl.model import BuilderConfig, Config
 from buildctl.programs import Stop
 
 
-FOLDER = "usable-builders"
+FOLDER = workdir.USABLE_BUILDERS
 
 
 def host_handlers(config: Config, platforms: tuple[str, ...], asking: Future[EngineInfo]) -> tuple[BinfmtResult, ...]:

@@ -40,12 +40,14 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None, retag: bool = False,
                   claim: ReleaseClaim | None = None, reuse_from: ReuseInputs | None = None,
-                  on_tagging: TaggingHook | None = None, claim_ends_with_tags: bool = False) -> ReleaseOutcome:
+                  on_tagging: TaggingHook | None = None, claim_ends_with_tags: bool = False,
+                  on_verified: Callable[[str, Verification], None] | None = None) -> ReleaseOutcome:
     """Steps 1-5 of a release. ``claim``: this run's claim on the release tag, acquired after the
     gate and held by the caller until its GitOps step has ended; with ``claim_ends_with_tags`` (no
     GitOps step to come) given back as soon as the tags are written. ``reuse_from``: the base digests
     (and --rebuild, --nightly) to decide which services are reused instead of built (pipeline/reuse.py).
-    ``on_tagging``: see gate_and_tag."""
+    ``on_tagging``: see gate_and_tag. ``on_verified(repository, verification)``: called (in a
+    verifying thread) as each index this run built has been verified, while others may still build."""
     notify = progress or (lambda service, platform, state: None)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -66,10 +68,11 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     # that builds nothing never registers them), and `buildx inspect` (0.15-0.3 s, mostly waiting on
     # the builder) of a builder not remembered from a passed check: its builds wait for that check
     # (pipeline/builder_check.py), so it starts now, beside the plan and the reuse decisions, not
-    # once they are made (a fresh agent's builds began 0.2-0.3 s later, issue #20). A remembered
-    # builder is never inspected unless a build on it fails.
+    # once they are made (a fresh agent's builds began 0.2-0.3 s later, issue #20); on an agent with
+    # no check remembered at all, the CLI started it before its imports (engine/early_info.py). A
+    # remembered builder is never inspected unless a build on it fails.
     known = remembered(config.builder, platforms)
-    inspecting = side.submit(builder.describe, config.builder) if known is None else None
+    inspecting = side.submit(builder.describe, config.builder, early=True) if known is None else None
     registering = _Once(lambda: side.submit(host_handlers, config, platforms, asking))
 
     try:
@@ -110,8 +113,11 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as checks:
         def start_verification(svc: planning.ServicePlan, res: BuildResult) -> None:
             notify(svc.name, "", Progress(Phase.VERIFYING))
-            verifying[svc.name] = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}", client,
-                                                replace(_verify_options(config, svc.name), shared=shared))
+            verifying[svc.name] = checking = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}",
+                                                           client, replace(_verify_options(config, svc.name),
+                                                                           shared=shared))
+            if on_verified is not None and not res.reused_from:
+                checking.add_done_callback(_when_verified(svc.repository, on_verified))
 
         reused = {svc.name: _reused(svc, decisions[svc.name]) for svc in the_plan.services
                   if svc.name in decisions and decisions[svc.name].reused}
@@ -204,6 +210,14 @@ class _Once(Generic[T]):
         with self._lock:
             if self.result is None:
                 self.result = self._start()
+
+
+def _when_verified(repository: str, then: Callable[[str, Verification], None]) -> Callable[[Future[Verification]], None]:
+    def done(checked: Future[Verification]) -> None:
+        if not checked.cancelled() and checked.exception() is None:
+            then(repository, checked.result())
+
+    return done
 
 
 def _holding_failures(notify: ProgressFn, held: list[tuple[str, str, Progress]]) -> ProgressFn:

@@ -67,7 +67,8 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
             outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
                                     options=build_options(config, pull=pull, no_cache=no_cache), client=client,
                                     progress=progress, retag=retag, claim=claim, reuse_from=reuse_from,
-                                    on_tagging=attest, claim_ends_with_tags=not with_gitops)
+                                    on_tagging=attest, claim_ends_with_tags=not with_gitops,
+                                    on_verified=attest.verified)
         if not (with_gitops and _releasable(outcome)):  # no Git step the claim must cover
             claim.release_soon()
         try:

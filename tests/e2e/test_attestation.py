@@ -17,7 +17,7 @@ import pytest
 from buildctl.signing.attestation import PREDICATE_TYPE, unsigned_envelope
 from tests.helpers.cli import BASE_IMAGE, PROJECT, REGISTRY, run_cli
 from tests.helpers.crafted_images import OCI_MANIFEST, image_manifest, push_blob, push_manifest, sha
-from tests.helpers.project import GOOD, make_project, record_of
+from tests.helpers.project import GOOD, PINNED, index_digest, make_project, record_of
 from tests.helpers.tools import cosign_key_pairs, need
 
 pytestmark = pytest.mark.engine
@@ -170,3 +170,27 @@ def test_a_reused_index_is_attested_again_with_this_releases_key(tmp_path: Path)
                      f"{REGISTRY}/buildctl-e2e/{name}:{tag}", cwd=root)
     assert signed.code == 0, signed.output
     assert f"signed by {keys / 'cosign.pub'}" in signed.stdout
+
+
+def test_a_built_index_is_attested_once_verified_and_a_refused_release_keeps_only_true_ones(tmp_path: Path) -> None:
+    """Unsigned, a built index is attested as soon as its verification passed, before the gate
+    (pipeline/sign_step.AttestBesideTags.verified): one service passes, another fails its
+    verification, the gate refuses the release. The one that passed carries exactly one
+    attestation, which says it passed; the one that failed carries none; no release tag exists."""
+    need("cosign")
+    root = tmp_path / "refused"
+    root.mkdir()
+    ok, pinned = f"att-ok-{uuid.uuid4().hex[:6]}", f"att-pinned-{uuid.uuid4().hex[:6]}"
+    make_project(root, {ok: GOOD, pinned: PINNED})
+    tag = f"att-{uuid.uuid4().hex[:8]}"
+    refused = run_cli("build", "--rebuild", "--tag", tag, "--record", "r.json", "-q", cwd=root)
+    assert refused.code == 1, refused.output
+    services = {s["name"]: s for s in record_of(root / "r.json")["services"]}
+    for name in (ok, pinned):
+        assert index_digest(f"buildctl-e2e/{name}", tag) is None  # the gate released nothing
+    [envelope] = _envelopes(f"{REGISTRY}/buildctl-e2e/{ok}@{services[ok]['index_digest']}")
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["predicate"]["passed"] is True
+    assert statement["predicate"]["verifiedIndex"] == services[ok]["index_digest"]
+    tags = httpx.get(f"http://{REGISTRY}/v2/buildctl-e2e/{pinned}/tags/list", timeout=10).json()["tags"] or []
+    assert services[pinned]["index_digest"].replace(":", "-") + ".att" not in tags

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -78,25 +79,30 @@ os.execv({plugin!r}, [{plugin!r}, *sys.argv[1:]])
 """
 
 
-@pytest.mark.engine
-def test_a_release_runs_the_plugin_directly_with_the_planned_arguments(tmp_path: Path) -> None:
-    """Through a logging plugin in DOCKER_CONFIG/cli-plugins that execs the real one: the build and
-    the builder's inspect ran it with no `docker` in between, with plan's arguments after
-    `docker buildx`, and the release passed."""
+def _logged_project(tmp_path: Path, image: str, *, builder: str = "") -> tuple[Path, dict[str, str]]:
+    """A one-service project and the environment that runs buildx through a logging plugin in
+    DOCKER_CONFIG/cli-plugins that execs the real one (each argv a line of ARGV_LOG), with a cache
+    of its own: the builder not yet checked there is inspected (pipeline/builder_check.py)."""
     real = buildx_program.buildx_plugin()
     if real is None:
         pytest.skip("no buildx plugin")
     project = tmp_path / "project"
     (project / "app").mkdir(parents=True)
     (project / "app" / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY app.py /app/app.py\n")
-    (project / "app" / "app.py").write_text("print('direct')\n")
-    (project / "services.yaml").write_text(
-        "builder: {name: default}\nservices:\n  app:\n    context: app\n    image: buildctl-e2e/direct\n")
+    (project / "app" / "app.py").write_text(f"print('{image}')\n")
+    (project / "services.yaml").write_text(f"{builder}services:\n  app:\n    context: app\n    image: buildctl-e2e/{image}\n")
     config = tmp_path / "docker-config"
     _executable(config / "cli-plugins" / PLUGIN, SHIM.format(python=sys.executable, plugin=real))
-    # A cache of its own: the builder not yet checked here is inspected (pipeline/builder_check.py).
-    env = {"DOCKER_CONFIG": str(config), "ARGV_LOG": str(tmp_path / "argv.jsonl"),
-           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    return project, {"DOCKER_CONFIG": str(config), "ARGV_LOG": str(tmp_path / "argv.jsonl"),
+                     "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+
+@pytest.mark.engine
+def test_a_release_runs_the_plugin_directly_with_the_planned_arguments(tmp_path: Path) -> None:
+    """Through a logging plugin in DOCKER_CONFIG/cli-plugins that execs the real one: the build and
+    the builder's inspect ran it with no `docker` in between, with plan's arguments after
+    `docker buildx`, and the release passed."""
+    project, env = _logged_project(tmp_path, "direct", builder="builder: {name: default}\n")
     planned = run_cli("plan", "--json", "--tag", "direct-1", "-f", "services.yaml", cwd=project, env=env)
     assert planned.code == 0, planned.stderr
     printed = json.loads(planned.stdout)["services"][0]["buildx"]
@@ -116,4 +122,20 @@ def test_a_release_runs_the_plugin_directly_with_the_planned_arguments(tmp_path:
     assert builds[0][:5] == expected[:5] == ["build", "--builder", "default", "--progress", "plain"]
     assert builds[0][-1] == expected[-1] == str(project / "app")
     assert record["services"][0]["index_digest"].startswith("sha256:")
-    assert os.environ.get("DOCKER_CONFIG") != str(config)  # the test's own environment is untouched
+    assert os.environ.get("DOCKER_CONFIG") != env["DOCKER_CONFIG"]  # the test's own environment is untouched
+
+
+@pytest.mark.engine
+def test_a_fresh_agent_inspects_its_builder_once_and_one_that_remembers_the_check_never(tmp_path: Path) -> None:
+    """The first release on an empty cache inspects the builder once: the `buildx inspect` the CLI
+    started before its imports is the check's read (engine/early_info.py), not one more beside it.
+    The next release, the check remembered, inspects it not at all."""
+    project, env = _logged_project(tmp_path, "fresh-agent")
+    log = Path(env["ARGV_LOG"])
+    for inspects in (1, 0):
+        log.write_text("")
+        built = run_cli("build", "--tag", f"fresh-{uuid.uuid4().hex[:8]}", "--rebuild", "-q", cwd=project, env=env)
+        assert built.code == 0, built.output
+        calls = [json.loads(line) for line in log.read_text().splitlines()]
+        assert calls.count(["inspect", "default"]) == inspects, calls
+        assert sum(1 for argv in calls if argv[:1] == ["build"]) >= 1

@@ -59,3 +59,28 @@ def test_under_another_docker_host_the_release_asks_that_one(monkeypatch: pytest
         monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         with pytest.raises(CommandError, match="the Docker daemon is not reachable"):
             engine.engine_info()
+
+
+@pytest.mark.engine
+def test_the_early_inspect_is_the_first_read_of_that_builder_and_only_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from buildctl.engine import builders
+    from buildctl.model import BuilderConfig, Driver
+
+    default = BuilderConfig(name="default", driver=Driver.DOCKER)
+    now = builders.describe(default)
+    assert now is not None and now.nodes
+    with early_info.started():
+        early_info.start_inspect("default")
+        assert builders.describe(default) == now  # not a first read: asks buildx itself, leaves the early one
+        assert builders.describe(default, early=True) == now  # the early one, as buildx answered it
+        assert early_info.take_inspect("default") is None  # taken once
+    with early_info.started():
+        early_info.start_inspect("default")
+        assert early_info.take_inspect("another") is None  # another builder's first read never takes it
+        monkeypatch.setenv("BUILDX_CONFIG", "/nonexistent/buildx")
+        assert early_info.take_inspect("default") is None  # nor one of another buildx store
+        monkeypatch.delenv("BUILDX_CONFIG")
+        assert early_info.take_inspect("default") is not None
+    with early_info.started():
+        early_info.start_inspect(None)  # nothing to inspect early: nothing started
+        assert early_info.take_inspect("default") is None

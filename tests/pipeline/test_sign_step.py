@@ -36,7 +36,7 @@ class FakeAttest:
         self.calls: list[tuple[str, ...]] = []
         self.release = threading.Event()
 
-    def __call__(self, config: Config, services, client) -> tuple:
+    def __call__(self, config: Config, services, client, **kwargs) -> tuple:
         self.calls.append(tuple(s.service for s in services))
         self.release.wait(5)
         raise OperationError("cosign attach failed: registry said no")
