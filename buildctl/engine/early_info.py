@@ -70,7 +70,7 @@ def _start(what: str, argv: tuple[str, ...] | list[str], message: str, timeout: 
 def take() -> Started:
     """The `docker info` started early for this Docker (once), else one started now."""
     early = _early.pop(_asked(_INFO), None)
-    for key in [key for key in _early if key[0] == _INFO]:  # one for another Docker
+    for key in [key for key in list(_early) if key[0] == _INFO]:  # one for another Docker (list: another thread may pop)
         _early.pop(key).stop()
     return early if early is not None else start_program(INFO_ARGV, what=WHAT, timeout=INFO_TIMEOUT)
 

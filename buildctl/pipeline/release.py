@@ -7,6 +7,7 @@ step. The release tag is written only after every service passed every check.
 
 from __future__ import annotations
 
+import functools
 import shlex
 import threading
 import time
@@ -35,19 +36,21 @@ from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
 
 T = TypeVar("T")
+VerifiedHook = Callable[..., None]  # (repository, verification, *, stopped: Callable[[], bool])
 
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None, retag: bool = False,
                   claim: ReleaseClaim | None = None, reuse_from: ReuseInputs | None = None,
                   on_tagging: TaggingHook | None = None, claim_ends_with_tags: bool = False,
-                  on_verified: Callable[[str, Verification], None] | None = None) -> ReleaseOutcome:
+                  on_verified: VerifiedHook | None = None) -> ReleaseOutcome:
     """Steps 1-5 of a release. ``claim``: this run's claim on the release tag, acquired after the
     gate and held by the caller until its GitOps step has ended; with ``claim_ends_with_tags`` (no
     GitOps step to come) given back as soon as the tags are written. ``reuse_from``: the base digests
     (and --rebuild, --nightly) to decide which services are reused instead of built (pipeline/reuse.py).
-    ``on_tagging``: see gate_and_tag. ``on_verified(repository, verification)``: called (in a
-    verifying thread) as each index this run built has been verified, while others may still build."""
+    ``on_tagging``: see gate_and_tag. ``on_verified(repository, verification, stopped=...)``: called
+    (in a verifying thread) as each index this run built has been verified, while others may still
+    build; ``stopped()`` waits for the builder check and says whether it stopped that build's round."""
     notify = progress or (lambda service, platform, state: None)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -111,13 +114,13 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     # hide behind the slowest build instead of following it. Timings: "build" ends with the last
     # build, "verify" is what verification adds after it.
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as checks:
-        def start_verification(svc: planning.ServicePlan, res: BuildResult) -> None:
+        def start_verification(svc: planning.ServicePlan, res: BuildResult, stop: Stop | None = None) -> None:
             notify(svc.name, "", Progress(Phase.VERIFYING))
             verifying[svc.name] = checking = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}",
                                                            client, replace(_verify_options(config, svc.name),
                                                                            shared=shared))
-            if on_verified is not None and not res.reused_from:
-                checking.add_done_callback(_when_verified(svc.repository, on_verified))
+            if on_verified is not None and not res.reused_from:  # built by a round the builder check may stop
+                checking.add_done_callback(_when_verified(svc.repository, on_verified, stop))
 
         reused = {svc.name: _reused(svc, decisions[svc.name]) for svc in the_plan.services
                   if svc.name in decisions and decisions[svc.name].reused}
@@ -144,7 +147,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         try:
             def build_each(stop: Stop | None, progress: ProgressFn = notify) -> list[BuildResult]:
                 built = iter(build.build_all(building, run_dir=run_dir, jobs=jobs, progress=progress,
-                                             on_built=start_verification, on_started=builds_started, stop=stop))
+                                             on_built=functools.partial(start_verification, stop=stop),
+                                             on_started=builds_started, stop=stop))
                 return [reused.get(s.name) or _why(next(built), decisions.get(s.name)) for s in the_plan.services]
 
             # On the builder as remembered, a failure is told only once the builder as it is now was
@@ -212,10 +216,12 @@ class _Once(Generic[T]):
                 self.result = self._start()
 
 
-def _when_verified(repository: str, then: Callable[[str, Verification], None]) -> Callable[[Future[Verification]], None]:
+def _when_verified(repository: str, then: VerifiedHook, stop: Stop | None) -> Callable[[Future[Verification]], None]:
+    """``then`` of a verification that ended, told whether its round was stopped (``stop.settled()``,
+    which waits for the builder check: what a stopped round built is not what is released)."""
     def done(checked: Future[Verification]) -> None:
         if not checked.cancelled() and checked.exception() is None:
-            then(repository, checked.result())
+            then(repository, checked.result(), stopped=stop.settled if stop is not None else lambda: False)
 
     return done
 

@@ -57,18 +57,22 @@ def run_release(config: Config, *, with_gitops: bool, jobs: int | None = None, p
         client, creds = session.client, session.creds
         _preflight(config, client=client, with_gitops=with_gitops)
         attest = sign_step.AttestBesideTags(config, client)  # REPO:sha256-<hex>.att, signed when sign: is on
-        if parts is not None:  # native agents built and checked each platform: merge them
-            outcome = _merging().merge_release(config, parts, run_dir=run_dir, run_id=run_id, client=client,
-                                          progress=progress, retag=retag, claim=claim, on_tagging=attest)
-        else:
-            credentials = {config.registry: creds} if creds else None
-            reuse_from = ReuseInputs(base_platforms.refuse_missing_platforms(config, credentials=credentials),
-                                     rebuild=rebuild, nightly=nightly)
-            outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
-                                    options=build_options(config, pull=pull, no_cache=no_cache), client=client,
-                                    progress=progress, retag=retag, claim=claim, reuse_from=reuse_from,
-                                    on_tagging=attest, claim_ends_with_tags=not with_gitops,
-                                    on_verified=attest.verified)
+        try:
+            if parts is not None:  # native agents built and checked each platform: merge them
+                outcome = _merging().merge_release(config, parts, run_dir=run_dir, run_id=run_id, client=client,
+                                                   progress=progress, retag=retag, claim=claim, on_tagging=attest)
+            else:
+                credentials = {config.registry: creds} if creds else None
+                reuse_from = ReuseInputs(base_platforms.refuse_missing_platforms(config, credentials=credentials),
+                                         rebuild=rebuild, nightly=nightly)
+                outcome = build_release(config, run_dir=run_dir, run_id=run_id, jobs=jobs,
+                                        options=build_options(config, pull=pull, no_cache=no_cache), client=client,
+                                        progress=progress, retag=retag, claim=claim, reuse_from=reuse_from,
+                                        on_tagging=attest, claim_ends_with_tags=not with_gitops,
+                                        on_verified=attest.verified)
+        except Exception:  # the attestations begun as builds were verified end before the run does (interrupted: stopped)
+            attest.settle()
+            raise
         if not (with_gitops and _releasable(outcome)):  # no Git step the claim must cover
             claim.release_soon()
         try:

@@ -66,7 +66,8 @@ def sign_release(config: Config, outcome: ReleaseOutcome, client: RegistryClient
     return _each_service(sign, outcome.services)
 
 
-Early = Mapping[tuple[str, str], "Future[attestation.Attested]"]  # (repository, digest) -> begun at verification
+# (repository, digest) -> begun at verification; None: not attested then (its round was stopped)
+Early = Mapping[tuple[str, str], "Future[attestation.Attested | None]"]
 
 
 def attest_services(config: Config, services: Sequence[ServiceOutcome], client: RegistryClient, *,
@@ -87,8 +88,8 @@ def attest_services(config: Config, services: Sequence[ServiceOutcome], client: 
     def attest(s: ServiceOutcome) -> attestation.Attested | None:
         if not (s.ok and s.released_digest and s.verification is not None):
             return None  # only what was verified
-        if (begun := (early or {}).get((s.repository, s.released_digest))) is not None:
-            return begun.result()
+        if (begun := (early or {}).get((s.repository, s.released_digest))) is not None and (done := begun.result()):
+            return done
         if key is None and s.build.reused_from and _attested(client, s.repository, s.released_digest):
             return None
         insecure = is_loopback(parse_reference(s.repository).registry)
@@ -113,20 +114,30 @@ class AttestBesideTags:
     def __init__(self, config: Config, client: RegistryClient) -> None:
         self._config, self._client = config, client
         self._begun: Future[tuple[attestation.Attested, ...]] | None = None
-        self._early: dict[tuple[str, str], Future[attestation.Attested]] = {}
-        self._lock = threading.Lock()
+        self._early: dict[tuple[str, str], Future[attestation.Attested | None]] = {}
+        self._lock, self._cosigns = threading.Lock(), threading.BoundedSemaphore(MAX_COSIGNS)
 
-    def verified(self, repository: str, verification: Verification) -> None:
+    def verified(self, repository: str, verification: Verification, *,
+                 stopped: Callable[[], bool] = lambda: False) -> None:
         """``verification`` of REPOSITORY@its index, built by this run, ended: attested now when it
-        passed and the attestation is unsigned. Called from the verifying threads."""
+        passed and the attestation is unsigned, unless ``stopped()`` (it waits for the builder check)
+        says the builder check stopped the round that built it. Called from the verifying threads;
+        at most MAX_COSIGNS at once, one per digest (a round built again may give the same one)."""
         if not (self._config.verify.attest and self._config.sign is None and verification.ok):
             return
         digest = verification.index_digest
         insecure = is_loopback(parse_reference(repository).registry)
-        begun = threads.start(lambda: attestation.attach(repository, digest, attestation.predicate(verification),
-                                                         key=None, password="", insecure=insecure), name="attest")
+
+        def attach() -> attestation.Attested | None:
+            if stopped():  # the gate attests what it releases, if anything
+                return None
+            with self._cosigns:
+                return attestation.attach(repository, digest, attestation.predicate(verification), key=None,
+                                          password="", insecure=insecure)
+
         with self._lock:
-            self._early[(repository, digest)] = begun
+            if (repository, digest) not in self._early:
+                self._early[(repository, digest)] = threads.start(attach, name="attest")
 
     def __call__(self, services: Sequence[ServiceOutcome]) -> None:
         chosen = tuple(services)

@@ -77,3 +77,71 @@ def test_never_begun_when_the_tags_were_never_decided(fake: FakeAttest) -> None:
     assert attest.finish(replace(outcome(), services=())) == ()
     attest.settle()
     assert fake.calls == []
+
+
+@pytest.fixture
+def attached(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """attestation.attach recorded (subject per call) instead of run: what `verified` starts."""
+    calls: list[str] = []
+
+    def attach(repository, digest, body, *, key, password, insecure):
+        assert key is None and body["passed"] is True
+        calls.append(f"{repository}@{digest}")
+        return sign_step.attestation.Attested(f"{repository}@{digest}", None)
+
+    monkeypatch.setattr(sign_step.attestation, "attach", attach)
+    return calls
+
+
+def _config(tmp_path, sign: str = "") -> Config:
+    from buildctl.config.loader import load_config
+    from tests.helpers.project import GOOD, make_project
+
+    root = make_project(tmp_path, {"app": GOOD})
+    (root / "services.yaml").write_text(sign + (root / "services.yaml").read_text())
+    return load_config(root / "services.yaml")
+
+
+def test_a_built_index_is_attested_once_when_verified_and_the_gate_takes_that_one(tmp_path, attached) -> None:
+    attest = sign_step.AttestBesideTags(_config(tmp_path), client=None)  # type: ignore[arg-type]
+    done = outcome()
+    verification = done.services[0].verification
+    attest.verified(REPO, verification)
+    attest.verified(REPO, verification)  # a round built again, the same digest: not attested twice
+    attest(done.services)
+    assert [a.subject for a in attest.finish(done)] == [f"{REPO}@{verification.index_digest}"]
+    assert attached == [f"{REPO}@{verification.index_digest}"]
+
+
+def test_a_round_the_builder_check_stopped_is_left_to_the_gate(tmp_path, attached) -> None:
+    attest = sign_step.AttestBesideTags(_config(tmp_path), client=None)  # type: ignore[arg-type]
+    done = outcome()
+    attest.verified(REPO, done.services[0].verification, stopped=lambda: True)
+    attest.settle()
+    assert attached == []  # nothing attested for a round that is not what is released
+    attest = sign_step.AttestBesideTags(attest._config, client=None)  # type: ignore[arg-type]
+    attest.verified(REPO, done.services[0].verification, stopped=lambda: True)
+    attest(done.services)
+    assert len(attest.finish(done)) == 1 and len(attached) == 1  # the gate attested the released digest
+
+
+def test_signed_ones_wait_for_the_gate(tmp_path, attached) -> None:
+    key = tmp_path / "cosign.key"
+    key.write_text("not read here")
+    attest = sign_step.AttestBesideTags(_config(tmp_path, f"sign: {{key: {key}}}\n"), client=None)  # type: ignore[arg-type]
+    attest.verified(REPO, outcome().services[0].verification)
+    attest.settle()
+    assert attached == []
+
+
+def test_an_early_attestations_error_is_logged_when_the_run_fails_first(tmp_path, monkeypatch,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    def failing(*args, **kwargs):
+        raise OperationError("cosign attach failed: registry said no")
+
+    monkeypatch.setattr(sign_step.attestation, "attach", failing)
+    attest = sign_step.AttestBesideTags(_config(tmp_path), client=None)  # type: ignore[arg-type]
+    attest.verified(REPO, outcome().services[0].verification)
+    with caplog.at_level(logging.WARNING):
+        attest.settle()  # what run.py does when build_release raises
+    assert "attesting the verification failed too: cosign attach failed" in caplog.text
