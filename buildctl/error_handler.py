@@ -6,7 +6,7 @@ on stderr; --debug adds the traceback. Every verb's errors reach the user throug
 Under CI, everything printed while ``run`` runs (results, errors, log records, click's usage
 errors, tracebacks) goes through one neutraliser (``output.ci_stream``): no text from outside
 becomes an Azure Pipelines or GitHub Actions logging command; everywhere, control characters in
-errors, log records and tracebacks are shown as escapes (``console.visible``).
+errors, log records and tracebacks are shown as escapes (``output/visible.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import typer
 
 from buildctl import cli_completion, errors, interrupts
 from buildctl.output import ci_stream
-from buildctl.output.console import visible
+from buildctl.output.visible import visible
 from buildctl.redaction import redact
 
 

@@ -12,7 +12,7 @@ import pytest
 from buildctl import errors
 from buildctl.cli_options import ProgressMode, display_args, display_for, platform_list, progress_mode
 from buildctl.config.loader import load_config
-from buildctl.output import progress
+from buildctl.output import live_progress, progress
 from tests.helpers.cli import BASE_IMAGE, PROJECT, run_cli
 from tests.test_cli_examples import verbs
 
@@ -94,7 +94,7 @@ def test_progress_modes() -> None:
     cfg = load_config(PROJECT / "services.yaml", environ={})
     assert isinstance(display_for(ProgressMode.PLAIN, cfg), progress.PlainDisplay)
     assert isinstance(display_for(ProgressMode.QUIET, cfg), progress.QuietDisplay)
-    assert isinstance(display_for(ProgressMode.TTY, cfg), progress.LiveDisplay)  # also when stderr is no TTY
+    assert isinstance(display_for(ProgressMode.TTY, cfg), live_progress.LiveDisplay)  # also when stderr is no TTY
     # auto: make_display decides by stderr.
     assert display_args(ProgressMode.TTY) == {"quiet": False, "plain": False}
     assert display_args(ProgressMode.AUTO) == {"quiet": False, "plain": None}

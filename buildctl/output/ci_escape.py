@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from buildctl.output.ci_stream import neutralise, neutralise_line
-from buildctl.output.console import visible
+from buildctl.output.visible import visible
 from buildctl.redaction import redact_url
 
 

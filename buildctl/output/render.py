@@ -27,7 +27,8 @@ from buildctl.gitops.results import DriftReport, GitOpsResult
 from buildctl.inspect.dockerfile import Severity
 from buildctl.inspect.results import CheckStatus, DockerfileReport, Verification
 from buildctl.output import console as output_console
-from buildctl.output.console import data, line, styled, visible_text
+from buildctl.output.console import data, line, styled
+from buildctl.output.visible import visible_text
 from buildctl.output.plan_view import print_plan
 from buildctl.pipeline.plan import Plan, builder_commands, buildx_argv
 from buildctl.pipeline.record import to_data
