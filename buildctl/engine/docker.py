@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from buildctl import jsonsafe
 from buildctl.engine import early_info
 from buildctl.engine.build_command import build_argv
-from buildctl.engine.buildx_program import program_argv
+from buildctl.engine.buildx_program import DOCKER, program_argv
 from buildctl.engine.logins import renewer
 from buildctl.engine.results import EngineInfo
 from buildctl.engine.retry import PUSH_RETRY, TAG_RETRY, typed, with_retries
@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # the run's client is passed in; the registry layer loads wit
 
     from buildctl.registry.client import RegistryClient
 
-DOCKER = early_info.DOCKER  # the client program, found on PATH (engine/buildx_program.py)
 BUILDX_TIMEOUT = 30.0  # buildx gives up on an unreachable remote node after 20 s
 
 

@@ -38,6 +38,7 @@ from buildctl.registry.client import RegistryClient
 T = TypeVar("T")
 VerifiedHook = Callable[..., None]  # (repository, verification, *, stopped: Callable[[], bool])
 
+
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
                   options: BuildOptions | None = None, client: RegistryClient,
                   progress: ProgressFn | None = None, retag: bool = False,
