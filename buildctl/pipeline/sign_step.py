@@ -56,8 +56,7 @@ def sign_release(config: Config, outcome: ReleaseOutcome, client: RegistryClient
         if not (s.ok and s.tagged and s.released_digest):
             return None  # never sign what was not verified and released
         signed = f"{s.repository}@{s.released_digest}"
-        insecure = is_loopback(parse_reference(s.repository).registry)
-        cosign.sign(signed, key=key, password=password, insecure=insecure)
+        cosign.sign(signed, key=key, password=password, insecure=_insecure(s.repository))
         head = client.head_manifest(f"{s.repository}:{cosign.signature_tag(s.released_digest)}")
         if head is None:
             raise OperationError(f"cosign signed {signed}, but the registry has no signature for it")
@@ -92,9 +91,7 @@ def attest_services(config: Config, services: Sequence[ServiceOutcome], client: 
             return done
         if key is None and s.build.reused_from and _attested(client, s.repository, s.released_digest):
             return None
-        insecure = is_loopback(parse_reference(s.repository).registry)
-        return attestation.attach(s.repository, s.released_digest, attestation.predicate(s.verification),
-                                  key=key, password=password, insecure=insecure)
+        return _attach(s.repository, s.released_digest, s.verification, key=key, password=password)
 
     return _each_service(attest, services)
 
@@ -126,14 +123,12 @@ class AttestBesideTags:
         if not (self._config.verify.attest and self._config.sign is None and verification.ok):
             return
         digest = verification.index_digest
-        insecure = is_loopback(parse_reference(repository).registry)
 
         def attach() -> attestation.Attested | None:
             if stopped():  # the gate attests what it releases, if anything
                 return None
             with self._cosigns:
-                return attestation.attach(repository, digest, attestation.predicate(verification), key=None,
-                                          password="", insecure=insecure)
+                return _attach(repository, digest, verification, key=None, password="")
 
         with self._lock:
             if (repository, digest) not in self._early:
@@ -167,6 +162,18 @@ class AttestBesideTags:
             early, self._early = tuple(self._early.values()), {}
         for each in early:
             _logged(each)
+
+
+def _attach(repository: str, digest: str, verification: Verification, *, key: str | None,
+            password: str) -> attestation.Attested:
+    """``verification`` stored as the attestation of REPOSITORY@DIGEST (signed with ``key``)."""
+    return attestation.attach(repository, digest, attestation.predicate(verification), key=key, password=password,
+                              insecure=_insecure(repository))
+
+
+def _insecure(repository: str) -> bool:
+    """cosign may speak plain HTTP to it: a registry on this machine's loopback."""
+    return is_loopback(parse_reference(repository).registry)
 
 
 def _logged(begun: Future[Any]) -> None:
