@@ -13,6 +13,8 @@ from buildctl.model import Phase, Progress
 
 _STEP = re.compile(r"^#\d+ \[(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/v\d+)?) (?:[\w-]+ )?(?P<n>\d+)/(?P<m>\d+)\]")
 _PUSH = re.compile(r"^#\d+ (pushing layers|pushing manifest|exporting manifest list)")
+# BuildKit's image exporter, once the registry took the manifest (the index, for a multi-platform build)
+_PUSHED = re.compile(r"^#\d+ pushing manifest for (?P<ref>\S+)@(?P<digest>sha256:[0-9a-f]{64})(?: [\d.]+s)? done$")
 
 
 def progress_event(line: str) -> tuple[str, Progress] | None:
@@ -22,3 +24,11 @@ def progress_event(line: str) -> tuple[str, Progress] | None:
     if _PUSH.match(line):
         return "", Progress(Phase.PUSHING)
     return None
+
+
+def pushed_digest(line: str, reference: str) -> str | None:
+    """The digest a line says was pushed as ``reference`` (REPO:TAG), done; None for any other line.
+    The docker driver pushes through the engine and prints no such line (its builds are checked
+    once they exit)."""
+    match = _PUSHED.match(line.rstrip("\n"))
+    return match["digest"] if match and match["ref"] == reference else None

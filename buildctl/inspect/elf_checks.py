@@ -25,6 +25,7 @@ from buildctl.inspect import elf
 from buildctl.inspect.image_fs import (
     Entry,
     LayeredView,
+    LayerTable,
     ResolveError,
     normalize,
     resolve_command,
@@ -72,6 +73,14 @@ def check_entrypoint(platform: str, view: LayeredView, config: Mapping[str, Any]
         return Check(platform, "elf", CheckStatus.FAIL, f"cannot start {json.dumps(argv[0])}: {refused}")
     chain = " -> ".join(resolution.chain)
     return Check(platform, "elf", CheckStatus.PASS, f"{chain}: {resolution.binaries[-1][1].describe()}")
+
+
+def indexed(table: LayerTable) -> LayerTable:
+    """``table``, what visible_elf_files reads of it (its ELF files, its hard links: cached on it)
+    computed now: the prefetch does it beside the builds, not after them (~30 ms of CPU for a Debian
+    base's two platforms, issue #20)."""
+    table.elf_entries, table.hard_links  # noqa: B018 - cached properties, computed on first read
+    return table
 
 
 def visible_elf_files(view: LayeredView) -> list[tuple[str, Entry]]:

@@ -2,16 +2,15 @@
 reads what the build added.
 
 A pushed image's bottom layers are its base image's layers, blob for blob (BuildKit pushes the
-base's compressed blobs as they are), so their tables (inspect.layers) can be made before the
-build ends: the plan knows each service's base image — the ``FROM`` image under its target stage
+base's compressed blobs as they are), so their tables (inspect.layers, elf_checks.indexed) can be
+made before the build ends: the plan knows each service's base image — the ``FROM`` image under its target stage
 (dockerfile.image_base) — and the platforms it is pulled for. Each distinct layer is read once
 for every service and platform that shares it, through layer_reads.read_layer into the same
 content-addressed LayerCache verification uses (bytes checked against the digest and size).
 
-Never in the build's way: daemon threads at a lower CPU priority while the builds run (back to
-normal once they ended, where the system allows it), its own registry client with the run's
-credential lookup (each registry gets only its own credentials), a short read timeout and no
-retries, one deadline — at most the verification's own, and cut to GRACE_SECONDS once the builds
+Never in the build's way: niced daemon threads while the builds run (back to normal once they
+ended, where the system allows it), its own registry client with the run's credential lookup
+(each registry gets only its own credentials), a short read timeout and no retries, one deadline — at most the verification's own, and cut to GRACE_SECONDS once the builds
 ended — so verification, which waits for a layer the prefetch is reading, never waits past it and
 then reads that layer itself. Every error is logged at debug level and dropped.
 """
@@ -31,6 +30,7 @@ from buildctl.inspect import threads
 from buildctl.inspect.descriptors import Descriptor, descriptor, is_attestation, platform_of
 from buildctl.inspect.dockerfile import BUILD, TARGET, BaseImage, image_base
 from buildctl.inspect.dockerfile_files import read_dockerfile
+from buildctl.inspect.elf_checks import indexed
 from buildctl.inspect.layer_reads import read_layer
 from buildctl.inspect.layers import LayerCache, ScanLimits, shared_layer_cache
 from buildctl.inspect.results import PrefetchReport
@@ -206,9 +206,9 @@ class Prefetch:
             def read(job: tuple[Any, Descriptor]) -> object:
                 places = tuple(homes[f"{job[1].digest}/{job[1].size}"]) or None
                 with slots, self._niced():
-                    return self._guarded(f"layer {job[1].digest}", lambda: read_layer(
+                    return self._guarded(f"layer {job[1].digest}", lambda: indexed(read_layer(
                         self.client, job[0], job[1], cache=self.cache, limits=self.limits, deadline=self.deadline,
-                        on_read=self._count_read, shared=self.shared, homes=places))
+                        on_read=self._count_read, shared=self.shared, homes=places)))
             on_disk = {key for key in jobs if self.cache.has(key)}
             # Largest first: the reads end together instead of one long read last.
             ordered = sorted((job for key, job in jobs.items() if key not in on_disk),

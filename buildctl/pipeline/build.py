@@ -14,7 +14,7 @@ from pathlib import Path
 
 from buildctl import interrupts
 from buildctl.engine import docker as engine
-from buildctl.engine.build_log import progress_event
+from buildctl.engine.build_log import progress_event, pushed_digest
 from buildctl.errors import BuildctlError
 from buildctl.model import Phase, Progress, ProgressFn
 from buildctl.pipeline.plan import Plan, ServicePlan
@@ -41,11 +41,14 @@ def build_all(plan: Plan, *, run_dir: Path, jobs: int | None = None,
               progress: ProgressFn | None = None,
               on_built: Callable[[ServicePlan, BuildResult], None] | None = None,
               on_started: Callable[[], None] | None = None,
+              on_pushed: Callable[[ServicePlan, str], None] | None = None,
               stop: Stop | None = None) -> tuple[BuildResult, ...]:
     """Build every service of ``plan``; at most ``jobs`` at once (default: all).
 
     ``on_built`` is called (in the building thread) as soon as a service is pushed, so the
-    caller can start checking it while the others still build. ``on_started`` is called once,
+    caller can start checking it while the others still build; ``on_pushed(service, digest)`` even
+    before, when buildx prints that it pushed that index (it then ends its session and writes the
+    metadata file, whose digest is the one ``on_built`` hears). ``on_started`` is called once,
     when every build that runs now has printed its first line (or ended), or at once when there
     is nothing to build. ``stop``, when pulled, ends every build (each result then failed, not
     announced as failed: the caller builds again or raises).
@@ -63,6 +66,8 @@ def build_all(plan: Plan, *, run_dir: Path, jobs: int | None = None,
         def line(text: str) -> None:
             began.saw(service.name)
             _announce(service.name, text, notify)
+            if on_pushed is not None and (pushed := pushed_digest(text, service.build.staging_ref)):
+                on_pushed(service, pushed)
 
         try:
             # On the builder, with the metadata file, the plan names (the argv `plan` prints).

@@ -27,8 +27,7 @@ from buildctl.platforms import normalize
 from buildctl.pipeline import agent_file, build, source_dates
 from buildctl.pipeline import plan as planning
 from buildctl.pipeline.agent_file import AgentFile, AgentImage, Verdict
-from buildctl.pipeline.release import _check as check_service  # the gate's checks: the same verdicts
-from buildctl.pipeline.release import _verify_options as verify_options
+from buildctl.pipeline.verifying import check_service, verify_options  # the gate's checks: the same verdicts
 from buildctl.pipeline.results import BuildResult
 from buildctl.pipeline.session import registry_session
 

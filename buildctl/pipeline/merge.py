@@ -25,7 +25,7 @@ from buildctl.inspect.results import Check, CheckStatus, Verification
 from buildctl.model import Config, Phase, Progress, ProgressFn
 from buildctl.pipeline import agent_file, belongs
 from buildctl.pipeline import plan as planning
-from buildctl.pipeline.release import _verify_options as verify_options  # the gate's, so verdicts are shared
+from buildctl.pipeline.verifying import verify_options  # the gate's, so verdicts are shared
 from buildctl.pipeline.gate import TaggingHook, gate_and_tag
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
 from buildctl.registry.claims import ReleaseClaim

@@ -8,7 +8,6 @@ step. The release tag is written only after every service passed every check.
 from __future__ import annotations
 
 import functools
-import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -20,9 +19,8 @@ from typing import Generic, TypeVar
 from buildctl.engine import builders as builder
 from buildctl.engine import docker as engine
 from buildctl.engine.results import BinfmtAction
-from buildctl.errors import CommandError
-from buildctl.inspect import prefetch, shared_tables, verify
-from buildctl.inspect.results import Check, CheckStatus, Verification
+from buildctl.inspect import prefetch, shared_tables
+from buildctl.inspect.results import CheckStatus
 from buildctl.model import BuildOptions, Config, Phase, Progress, ProgressFn
 from buildctl.pipeline import build
 from buildctl.pipeline import plan as planning
@@ -31,12 +29,12 @@ from buildctl.pipeline.builder_check import BuilderCheck, host_handlers, remembe
 from buildctl.pipeline.gate import TaggingHook, gate_and_tag
 from buildctl.pipeline.results import BuildResult, ReleaseOutcome, ServiceOutcome
 from buildctl.pipeline.reuse import ReuseInputs
+from buildctl.pipeline.verifying import VerifiedHook, Verifications
 from buildctl.programs import Stop
 from buildctl.registry.claims import ReleaseClaim
 from buildctl.registry.client import RegistryClient
 
 T = TypeVar("T")
-VerifiedHook = Callable[..., None]  # (repository, verification, *, stopped: Callable[[], bool])
 
 
 def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | None = None,
@@ -109,20 +107,9 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         lap("builder")
     else:  # every service reused, no smoke command to run under emulation: no handler, no builder needed
         check = None
-    verifying: dict[str, Future[Verification]] = {}
-    workers = max(1, min(len(the_plan.services), verify.MAX_IMAGE_WORKERS))
-    # Each service is verified as soon as it is pushed, while the others still build: the checks
-    # hide behind the slowest build instead of following it. Timings: "build" ends with the last
-    # build, "verify" is what verification adds after it.
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as checks:
-        def start_verification(svc: planning.ServicePlan, res: BuildResult, stop: Stop | None = None) -> None:
-            notify(svc.name, "", Progress(Phase.VERIFYING))
-            verifying[svc.name] = checking = checks.submit(_check, svc, f"{svc.repository}@{res.index_digest}",
-                                                           client, replace(_verify_options(config, svc.name),
-                                                                           shared=shared))
-            if on_verified is not None and not res.reused_from:  # built by a round the builder check may stop
-                checking.add_done_callback(_when_verified(svc.repository, on_verified, stop))
-
+    # Timings: "build" ends with the last build, "verify" is what verification adds after it.
+    with Verifications(config, client, shared=shared, workers=len(the_plan.services), notify=notify,
+                       on_verified=on_verified) as verifying:
         reused = {svc.name: _reused(svc, decisions[svc.name]) for svc in the_plan.services
                   if svc.name in decisions and decisions[svc.name].reused}
         for svc in the_plan.services:
@@ -139,7 +126,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
             side_work.set()
             for svc in the_plan.services:
                 if (res := reused.get(svc.name)) is not None:
-                    start_verification(svc, res)
+                    verifying.start(svc, res)
             if building.services:
                 warming.builds_began(svc.repository for svc in building.services)
                 if claim is not None:
@@ -148,8 +135,8 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         try:
             def build_each(stop: Stop | None, progress: ProgressFn = notify) -> list[BuildResult]:
                 built = iter(build.build_all(building, run_dir=run_dir, jobs=jobs, progress=progress,
-                                             on_built=functools.partial(start_verification, stop=stop),
-                                             on_started=builds_started, stop=stop))
+                                             on_built=functools.partial(verifying.start, stop=stop),
+                                             on_pushed=verifying.pushed, on_started=builds_started, stop=stop))
                 return [reused.get(s.name) or _why(next(built), decisions.get(s.name)) for s in the_plan.services]
 
             # On the builder as remembered, a failure is told only once the builder as it is now was
@@ -166,8 +153,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
             selected = check.selected() if check else reuse.no_builder(config.builder)
             handlers = check.handlers() if check else ()
             if ahead is not None and (ahead.stopped or check.stopped):  # the builds did not run on this builder
-                for svc in building.services:  # what a stopped round verified is not what is built now
-                    verifying.pop(svc.name, None)
+                verifying.forget({svc.name for svc in building.services})
                 results = build_each(None)
             else:
                 for event in held:
@@ -178,7 +164,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
             warming.builds_ended()
             side.shutdown(wait=False, cancel_futures=True)
         lap("build")
-        by_service = {name: future.result() for name, future in verifying.items()}
+        by_service = verifying.results()
     for svc in the_plan.services:
         if (verification := by_service.get(svc.name)) is None:
             continue
@@ -217,16 +203,6 @@ class _Once(Generic[T]):
                 self.result = self._start()
 
 
-def _when_verified(repository: str, then: VerifiedHook, stop: Stop | None) -> Callable[[Future[Verification]], None]:
-    """``then`` of a verification that ended, told whether its round was stopped (``stop.settled()``,
-    which waits for the builder check: what a stopped round built is not what is released)."""
-    def done(checked: Future[Verification]) -> None:
-        if not checked.cancelled() and checked.exception() is None:
-            then(repository, checked.result(), stopped=stop.settled if stop is not None else lambda: False)
-
-    return done
-
-
 def _holding_failures(notify: ProgressFn, held: list[tuple[str, str, Progress]]) -> ProgressFn:
     """``notify``, but a FAILED kept in ``held`` (the display shows FAILED for good)."""
     def hold(service: str, platform: str, state: Progress) -> None:
@@ -236,36 +212,6 @@ def _holding_failures(notify: ProgressFn, held: list[tuple[str, str, Progress]])
             notify(service, platform, state)
 
     return hold
-
-
-def _verify_options(config: Config, service: str) -> verify.VerifyOptions:
-    """services.yaml ``verify:``, with the service's own allow_foreign globs added."""
-    own = next((s.allow_foreign for s in config.services if s.name == service), ())
-    return verify.VerifyOptions(config.verify.allow_foreign + own, config.verify.deadline_seconds,
-                                page_size=verify.page_size_bytes(config.verify.page_size))
-
-
-def _check(svc: planning.ServicePlan, reference: str, client: RegistryClient,
-           options: verify.VerifyOptions) -> Verification:
-    """The registry checks; then, only if they passed, the service's smoke command per platform."""
-    verification = verify.verify_image(reference, platforms=svc.build.platforms, client=client, options=options)
-    if not svc.smoke or not verification.ok:
-        return verification
-    smoke = tuple(_smoke(svc.smoke, reference, platform) for platform in svc.build.platforms)
-    return replace(verification, checks=verification.checks + smoke)
-
-
-def _smoke(command: tuple[str, ...], reference: str, platform: str) -> Check:
-    """Run ``command`` in the pushed image of ``platform`` (under QEMU when foreign)."""
-    shown = shlex.join(command)
-    try:
-        out = engine.run(reference, command[1:], platform=platform, entrypoint=command[0])
-    except CommandError as exc:
-        tail = exc.failure.output.strip().splitlines()[-1:]
-        return Check(platform, "smoke", CheckStatus.FAIL,
-                     f"`{shown}` exited {exc.failure.returncode}" + (f": {tail[0][:120]}" if tail else ""))
-    last = out.strip().splitlines()[-1] if out.strip() else ""
-    return Check(platform, "smoke", CheckStatus.PASS, f"`{shown}` ran" + (f": {last[:80]}" if last else ""))
 
 
 def _reused(svc: planning.ServicePlan, decision: reuse.Decision) -> BuildResult:

@@ -25,7 +25,7 @@ from buildctl.model import Config, ServiceConfig
 from buildctl.pipeline import gitops_step, record
 from buildctl.pipeline import rollback_plan as plan
 from buildctl.pipeline.plan import new_run_id
-from buildctl.pipeline.release import _verify_options as verify_options  # the gate's, so verdicts are shared
+from buildctl.pipeline.verifying import verify_options  # the gate's, so verdicts are shared
 from buildctl.pipeline.rollback_plan import RollbackResult, RollbackTarget
 from buildctl.references import TAG_RULE, is_valid_tag
 from buildctl.registry import credentials

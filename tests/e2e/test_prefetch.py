@@ -185,16 +185,21 @@ def test_the_release_registrys_credentials_never_go_to_a_base_image_registry(tmp
 
 def test_no_layer_is_read_before_the_builds_began_and_all_are_after() -> None:
     """The reads (and a shared table's parse) hold the GIL: they wait until the builds' processes run,
-    or they delay their spawn. The base's manifests are resolved at once (a few small GETs)."""
+    or they delay their spawn. The base's manifests are resolved at once (a few small GETs). What
+    verification derives from each table (its ELF files, its hard links) is made then too."""
+    cache = LayerCache(None)
     with RegistryClient() as client:
         target = prefetch.BaseTarget(BASE_IMAGE, BOTH, homes=("buildctl-e2e/prefetch-wait",))
-        warming = prefetch.Prefetch([target], client=client, cache=LayerCache(None), limits=ScanLimits()).start()
+        warming = prefetch.Prefetch([target], client=client, cache=cache, limits=ScanLimits()).start()
         assert not warming.wait(1.5)  # resolved, and waiting for the builds
         early = warming._read  # noqa: SLF001 - what its report would say so far (stop() would end it)
         warming.builds_began(["buildctl-e2e/prefetch-wait"])
         assert warming.wait(60)
         report = warming.stop()
     assert early == 0 and report.errors == () and report.layers > 0 and report.read == report.layers, report
+    tables = list(cache._memory.values())  # noqa: SLF001 - the tables as verification will find them
+    assert len(tables) == report.layers and all({"elf_entries", "hard_links"} <= vars(t).keys() for t in tables)
+    assert any(t.elf_entries for t in tables)  # a Debian base has ELF files: the lists were really made
 
 
 def test_a_prefetch_stopped_before_any_build_began_ends_having_read_nothing() -> None:
