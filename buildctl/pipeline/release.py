@@ -66,30 +66,35 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
     platforms = config.all_platforms()
     side = ThreadPoolExecutor(max_workers=3, thread_name_prefix="side")
     asking = side.submit(engine.engine_info)  # `docker info` (~60 ms) beside the input digests
-    # So are the host's binfmt handlers, from the moment one service is known to build (a release
-    # that builds nothing never registers them), and `buildx inspect` (0.15-0.3 s, mostly waiting on
-    # the builder) of a builder not remembered from a passed check: its builds wait for that check
-    # (pipeline/builder_check.py), so it starts now, beside the plan and the reuse decisions, not
-    # once they are made (a fresh agent's builds began 0.2-0.3 s later, issue #20); on an agent with
-    # no check remembered at all, the CLI started it before its imports (engine/early_info.py). A
-    # remembered builder is never inspected unless a build on it fails.
+    # So are, from the moment one service is known to build, the host's binfmt handlers and `buildx
+    # inspect` (0.15-0.3 s, mostly waiting on the builder) of a builder not remembered from a passed
+    # check: its builds wait for that check (pipeline/builder_check.py), so it starts beside the
+    # other decisions, not once they are all made (a fresh agent's builds began 0.2-0.3 s later,
+    # issue #20); on an agent with no check remembered at all, the CLI started it before its imports
+    # (engine/early_info.py). A release that builds nothing does neither (its exit waited for an
+    # inspect it never read: +0.07 s of 0.41 s). A remembered builder is never inspected unless a build on it fails.
     known = remembered(config.builder, platforms)
-    inspecting = side.submit(builder.describe, config.builder, early=True) if known is None else None
     registering = _Once(lambda: side.submit(host_handlers, config, platforms, asking))
+    inspecting = _Once(lambda: side.submit(builder.describe, config.builder, early=True))
+
+    def building() -> None:
+        registering()
+        if known is None:
+            inspecting()
 
     try:
         the_plan = planning.make_plan(config, run_id=run_id, options=options,
                                       commit_times=source_dates.commit_times(config, options))
         if reuse_from is None:  # everything builds
-            registering()
+            building()
         decisions = {} if reuse_from is None else reuse.decide(the_plan, client=client, bases=reuse_from.bases,
-                                                                rebuild=reuse_from.rebuild, on_build=registering)
+                                                                rebuild=reuse_from.rebuild, on_build=building)
         the_plan = reuse.apply(the_plan, decisions, nightly=bool(reuse_from and reuse_from.nightly))
     finally:
         info = asking.result()  # its error (no daemon) first: it says more than a failed input digest
     lap("inputs")
     if reuse.builds_anything(the_plan, decisions):
-        registering()  # a smoke command of a reused service needs the handlers too
+        building()  # a smoke command of a reused service needs the handlers too
         host = registering.result.result()
         lap("binfmt")
         # A handler registered just now changes what the builder reports (BuildKit looks for
@@ -97,7 +102,7 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         # check, as on a builder not known to pass it. Otherwise they start beside it (pipeline/builder_check.py).
         fresh = not any(r.action is BinfmtAction.REGISTERED for r in host)
         check = BuilderCheck(config.builder, platforms=platforms, info=info, host=host,
-                             read=inspecting if fresh else None, remembered=known if fresh else None)
+                             read=inspecting.result if fresh else None, remembered=known if fresh else None)
         if not (fresh and known is not None):
             try:
                 check.selected()

@@ -139,3 +139,22 @@ def test_a_fresh_agent_inspects_its_builder_once_and_one_that_remembers_the_chec
         calls = [json.loads(line) for line in log.read_text().splitlines()]
         assert calls.count(["inspect", "default"]) == inspects, calls
         assert sum(1 for argv in calls if argv[:1] == ["build"]) >= 1
+
+
+@pytest.mark.engine
+def test_a_release_that_builds_nothing_never_inspects_the_builder_remembered_or_not(tmp_path: Path) -> None:
+    """Every service reused: nothing builds, so nothing reads the builder. Under another DOCKER_CONTEXT
+    value the builder is not the one the first release's check remembered (pipeline/builder_check.py),
+    and its inspect used to start anyway, the run's exit waiting for an answer it never read."""
+    project, env = _logged_project(tmp_path, "reused-agent")
+    log = Path(env["ARGV_LOG"])
+    built = run_cli("build", "--tag", f"first-{uuid.uuid4().hex[:8]}", "--rebuild", "-q", cwd=project, env=env)
+    assert built.code == 0, built.output
+    for extra in ({}, {"DOCKER_CONTEXT": "default"}):  # remembered, then not
+        log.write_text("")
+        again = run_cli("build", "--tag", f"again-{uuid.uuid4().hex[:8]}", "--record", "again.json", "-q",
+                        cwd=project, env={**env, **extra})
+        assert again.code == 0, again.output
+        assert json.loads((project / "again.json").read_text())["services"][0]["outcome"].startswith("reused")
+        calls = [json.loads(line) for line in log.read_text().splitlines()]
+        assert not [argv for argv in calls if argv[:1] in (["inspect"], ["build"])], calls
