@@ -55,7 +55,8 @@ class PlainDisplay(Rows):
         self.warmed = False
 
     def __call__(self, service: str, platform: str, state: Progress) -> None:
-        if state.step is not None and not self.warmed:  # a build's process runs: the machine waits on it
+        # A build's process runs, or (nothing to build) the checks read the registry: the machine waits on them.
+        if (state.step is not None or state.phase is Phase.VERIFYING) and not self.warmed:
             self.warmed = True
             threading.Thread(target=importlib.import_module, args=(RENDERER,), name="warm-renderer",
                              daemon=True).start()

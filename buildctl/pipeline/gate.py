@@ -25,12 +25,14 @@ CLAIM_HINT = ("the other run's release decides what the tag holds; rerun once it
 
 def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *, notify: ProgressFn, retag: bool,
                  claim: ReleaseClaim | None = None, on_tagging: TaggingHook | None = None,
+                 when_released: TaggingHook | None = None,
                  ) -> tuple[tuple[ServiceOutcome, ...], str | None, TagFailure | None, str | None]:
     """The gate and the tag step, shared by a release built here and one merged from native agents
     (pipeline/merge.py): every release tag, or none; then the staging tags go. Returns the outcomes,
     the refusal, the tag failure and the refusal's hint. ``on_tagging`` is called with the outcomes
     (each tag decided, released_digest known) once the gate passed and no tag was refused, just
-    before the tags are written."""
+    before the tags are written; ``when_released`` once every tag was written, beside the staging
+    tags' round trips (they were the last ones of a release, issue #20)."""
     refused = tag_failure = refusal_hint = None
     # Another run releasing the same tag right now (a re-queued CI job): wait for it to end, so
     # that what decide reads cannot change before this run's tags are written (registry/claims.py).
@@ -55,7 +57,7 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
                     return replace(outcome, tag_error=exc.message)
             reused = f" ({outcome.build.outcome})" if outcome.build.reused_from else ""
             notify(outcome.service, "", Progress(Phase.TAGGED, detail=reused))
-            return _clean_staging(replace(outcome, tagged=True), client)  # in the same round trip's thread
+            return replace(outcome, tagged=True)
 
         if refused is None:
             if on_tagging is not None:
@@ -65,7 +67,11 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
                 if any(o.tag_error is not None for o in outcomes):
                     outcomes = _each(lambda o: _undo_tag(o, client), outcomes)
                     tag_failure = tagging.failure(outcomes)
-    outcomes = _each(lambda o: o if o.staging is not None else _clean_staging(o, client), outcomes)
+    released = refused is None and tag_failure is None and bool(outcomes) and all(o.tagged for o in outcomes)
+    steps = [lambda: _each(lambda o: o if o.staging is not None else _clean_staging(o, client), outcomes)]
+    if when_released is not None and released:
+        steps.append(lambda: when_released(outcomes))
+    outcomes = concurrently.each(lambda step: step(), steps, name="released")[0]
     return outcomes, refused, tag_failure, refusal_hint
 
 

@@ -181,14 +181,13 @@ def build_release(config: Config, *, run_dir: Path, run_id: str, jobs: int | Non
         ServiceOutcome(svc.name, svc.repository, res, by_service.get(svc.name), svc.release_ref)
         for svc, res in zip(the_plan.services, results)
     )
-    outcomes, refused, tag_failure, refusal_hint = gate_and_tag(outcomes, client, notify=notify, retag=retag,
-                                                                claim=claim, on_tagging=on_tagging)
+    outcomes, refused, tag_failure, refusal_hint = gate_and_tag(
+        outcomes, client, notify=notify, retag=retag, claim=claim, on_tagging=on_tagging,
+        when_released=lambda released: reuse.publish_pointers(released, decisions, client))
     if claim is not None and claim_ends_with_tags:
         # Its round trips (a PUT of the ended claim per repository, registry/claims.py), begun now,
-        # run beside the pointers, the attestation and the record.
+        # run beside the attestation and the record.
         claim.release_soon()
-    if refused is None and tag_failure is None and all(o.tagged for o in outcomes):
-        reuse.publish_pointers(outcomes, decisions, client)
     lap("tag")
     return ReleaseOutcome(run_id, config.tag, config.registry, str(run_dir), info, handlers, selected, outcomes,
                           timings, refusal=refused, tag_failure=tag_failure, refusal_hint=refusal_hint,

@@ -178,8 +178,8 @@ def publish_pointers(outcomes: tuple[ServiceOutcome, ...], decisions: Mapping[st
             if (index.json().get("annotations") or {}).get(keys.ANNOTATION) != decision.inputs:
                 return
             tags = (LAST_TAG,) if outcome.build.reused_from else (keys.pointer_tag(decision.inputs), LAST_TAG)
-            for tag in tags:
-                client.put_manifest(f"{outcome.repository}:{tag}", index.content, index.media_type)
+            concurrently.each(lambda tag: client.put_manifest(f"{outcome.repository}:{tag}", index.content,
+                                                              index.media_type), tags, name="pointer-tag")
         except OperationError as exc:
             log.warning("could not write the reuse pointer of %s: %s", outcome.service, exc)
 

@@ -17,13 +17,13 @@ waits for it, and a process that exits first cuts it short (a later run tidies i
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Mapping, Sequence
 
-from buildctl import concurrently, workdir
+from buildctl import concurrently
 from buildctl.errors import OperationError
+from buildctl.registry import refusals
 from buildctl.registry.claim_docs import ENDED_DIGEST, is_attempt_tag, point_at_ended, read_claim
 from buildctl.registry.client import RegistryClient
 from buildctl.registry.results import RetryPolicy
@@ -31,7 +31,6 @@ from buildctl.registry.results import RetryPolicy
 TIDY_AT = 16  # claim tags of this buildctl a repository may hold before a run tidies it
 READS = 8  # HEADs at once per repository
 ABANDONED_SECONDS = 24 * 3600  # a claim this old was left by a run that is over, whatever the clocks
-REFUSED_MARKS = "claim-tidy-refused"  # cache folder: registries that refused the delete, and when
 
 
 def due(tags: Sequence[str]) -> bool:
@@ -58,7 +57,7 @@ def tidy(client: RegistryClient, repository: str, tags: Sequence[str] | None, *,
     it) once TIDY_AT tags point at it; whether it deleted. Never raises: housekeeping."""
     registry = repository.split("/", 1)[0]
     try:
-        if _refused_lately(registry, now=now):
+        if refusals.refused_lately(refusals.MANIFEST_DELETE, registry, now=now):
             return False
         tags = client.list_tags(repository) if tags is None else tags
         ours = [t for t in tags if is_attempt_tag(t)]
@@ -69,22 +68,10 @@ def tidy(client: RegistryClient, repository: str, tags: Sequence[str] | None, *,
         if ended < TIDY_AT:
             return False
         if not client.delete_manifest(f"{repository}@{ENDED_DIGEST}"):
-            workdir.set_mark(REFUSED_MARKS, _mark_name(registry), content=str(now).encode())
+            refusals.note_refusal(refusals.MANIFEST_DELETE, registry, now=now)
             return False
         return True
     except (OperationError, RuntimeError):  # RuntimeError: a client closed under it (the run ended)
-        return False
-
-
-def _mark_name(registry: str) -> str:
-    return hashlib.sha256(registry.encode()).hexdigest()[:32]
-
-
-def _refused_lately(registry: str, *, now: float) -> bool:
-    raw = workdir.read_mark(REFUSED_MARKS, _mark_name(registry), max_bytes=64)
-    try:
-        return 0 <= now - float(raw or b"") < ABANDONED_SECONDS
-    except ValueError:
         return False
 
 

@@ -21,6 +21,7 @@ import httpx
 from buildctl import jsonsafe
 from buildctl.errors import OperationError
 from buildctl.references import ImageReference, parse_reference
+from buildctl.registry import refusals
 from buildctl.registry.auth import CredentialSource, RegistryCredentials
 from buildctl.registry.bounds import Deadline, LimitError
 from buildctl.registry.manifest_memo import ManifestMemo
@@ -210,11 +211,14 @@ class RegistryClient:
         ref = _as_ref(reference)
         if not ref.tag or ref.digest:
             raise ValueError(f"delete_tag needs a tag reference, got {ref}")
+        if refusals.refused_lately(refusals.TAG_DELETE, ref.registry):  # it would refuse again (registry/refusals.py)
+            return TagDeletion.KEPT
         response = self._transport.request("DELETE", ref, f"manifests/{ref.tag}", what=f"tag {ref}", missing_ok=True,
                                  refused_ok=True)
-        if response.status_code == 404:
-            return TagDeletion.ALREADY_GONE
-        return TagDeletion.DELETED if response.status_code in (200, 202) else TagDeletion.KEPT
+        if response.status_code in (200, 202, 404):
+            return TagDeletion.DELETED if response.status_code != 404 else TagDeletion.ALREADY_GONE
+        refusals.note_refusal(refusals.TAG_DELETE, ref.registry)
+        return TagDeletion.KEPT
 
     def list_tags(self, repository: str) -> tuple[str, ...]:
         """Every tag of ``repository`` (registry/path), following the registry's pagination."""
