@@ -58,7 +58,7 @@ class PlainDisplay(Rows):
         # A build's process runs, or (nothing to build) the checks read the registry: the machine waits on them.
         if (state.step is not None or state.phase is Phase.VERIFYING) and not self.warmed:
             self.warmed = True
-            threading.Thread(target=importlib.import_module, args=(RENDERER,), name="warm-renderer",
+            threading.Thread(target=lambda: importlib.import_module(RENDERER).warm(), name="warm-renderer",
                              daemon=True).start()
         # A CI log wants phases, not every cached step: "building step 3/5" is not a new line.
         changed = self.update(service, platform, state)

@@ -101,3 +101,10 @@ def test_the_console_reads_columns_even_when_piped(monkeypatch: pytest.MonkeyPat
         made = output_console.console()
         assert not made.is_terminal  # pytest captures stdout: a pipe
         assert made.width == width, columns
+
+
+def test_the_renderers_warm_up_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """output/progress.py runs it on a thread while a release's builds run: its table goes nowhere."""
+    render.warm()
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "")
