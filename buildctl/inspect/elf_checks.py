@@ -78,8 +78,13 @@ def check_entrypoint(platform: str, view: LayeredView, config: Mapping[str, Any]
 def indexed(table: LayerTable) -> LayerTable:
     """``table``, what visible_elf_files reads of it (its ELF files, its hard links: cached on it)
     computed now: the prefetch does it beside the builds, not after them (~30 ms of CPU for a Debian
-    base's two platforms, issue #20)."""
-    table.elf_entries, table.hard_links  # noqa: B018 - cached properties, computed on first read
+    base's two platforms, issue #20). Stored as cached_property stores it, but not through its
+    lock: on Python 3.11 that is one lock for every table (python/cpython#87634), and a niced
+    prefetch thread holding it would keep verification waiting for another table's list."""
+    found = vars(table)
+    for name in ("elf_entries", "hard_links"):
+        if name not in found:  # two threads may both compute it: the same value
+            found[name] = getattr(type(table), name).func(table)
     return table
 
 

@@ -3,16 +3,16 @@ reads what the build added.
 
 A pushed image's bottom layers are its base image's layers, blob for blob (BuildKit pushes the
 base's compressed blobs as they are), so their tables (inspect.layers, elf_checks.indexed) can be
-made before the build ends: the plan knows each service's base image — the ``FROM`` image under its target stage
-(dockerfile.image_base) — and the platforms it is pulled for. Each distinct layer is read once
-for every service and platform that shares it, through layer_reads.read_layer into the same
-content-addressed LayerCache verification uses (bytes checked against the digest and size).
+made before the build ends: the plan knows each service's base image — the ``FROM`` image under its
+target stage (dockerfile.image_base) — and the platforms it is pulled for. Each distinct layer is
+read once for every service and platform that shares it, through layer_reads.read_layer into the
+same content-addressed LayerCache verification uses (bytes checked against the digest and size).
 
-Never in the build's way: niced daemon threads while the builds run (back to normal once they
-ended, where the system allows it), its own registry client with the run's credential lookup
-(each registry gets only its own credentials), a short read timeout and no retries, one deadline — at most the verification's own, and cut to GRACE_SECONDS once the builds
-ended — so verification, which waits for a layer the prefetch is reading, never waits past it and
-then reads that layer itself. Every error is logged at debug level and dropped.
+Never in the build's way: niced daemon threads while the builds run (normal again once they ended,
+where allowed), its own registry client with the run's credential lookup (each registry gets only
+its own credentials), a short read timeout and no retries, one deadline (at most verification's,
+cut to GRACE_SECONDS once the builds ended) so verification, which waits for a layer the prefetch
+is reading, never waits past it, then reads it itself. Errors are logged (debug) and dropped.
 """
 
 from __future__ import annotations

@@ -67,12 +67,19 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
                 if any(o.tag_error is not None for o in outcomes):
                     outcomes = _each(lambda o: _undo_tag(o, client), outcomes)
                     tag_failure = tagging.failure(outcomes)
-    released = refused is None and tag_failure is None and bool(outcomes) and all(o.tagged for o in outcomes)
+                # Still held: a Ctrl-C once the tags are written waits for their staging tags to go too.
+                released = tag_failure is None and all(o.tagged for o in outcomes)
+                outcomes = _staging_gone(outcomes, client, beside=when_released if released else None)
+    return _staging_gone(outcomes, client), refused, tag_failure, refusal_hint
+
+
+def _staging_gone(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *,
+                  beside: TaggingHook | None = None) -> tuple[ServiceOutcome, ...]:
+    """Every staging tag not yet removed, removed (or parked); ``beside(outcomes)`` meanwhile."""
     steps = [lambda: _each(lambda o: o if o.staging is not None else _clean_staging(o, client), outcomes)]
-    if when_released is not None and released:
-        steps.append(lambda: when_released(outcomes))
-    outcomes = concurrently.each(lambda step: step(), steps, name="released")[0]
-    return outcomes, refused, tag_failure, refusal_hint
+    if beside is not None:
+        steps.append(lambda: beside(outcomes))
+    return concurrently.each(lambda step: step(), steps, name="released")[0]
 
 
 def _undo_tag(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOutcome:
@@ -103,8 +110,11 @@ def _clean_staging(outcome: ServiceOutcome, client: RegistryClient) -> ServiceOu
     if not outcome.build.ok or outcome.build.reused_from:
         return outcome
     ref = f"{outcome.repository}:{outcome.build.staging_tag}"
-    if (deletion := client.delete_tag(ref)) is not TagDeletion.KEPT:
-        return replace(outcome, staging=deletion)
+    try:
+        if (deletion := client.delete_tag(ref)) is not TagDeletion.KEPT:
+            return replace(outcome, staging=deletion)
+    except OperationError:  # after its retries: housekeeping, never a failed release (its tags are written)
+        pass
     # Distribution 2.x deletes by digest only, which would take the release tag along: the staging
     # tag is pointed at the ended claim instead, whose one delete (registry/claim_tidy.py) removes
     # it with the ended claims' tags. Left as it was, a tag a build stayed forever.

@@ -58,8 +58,8 @@ class Verifications:
         """``svc`` built (or reused) as ``res``: its checks, those begun at its push line when they
         check the digest its build ended with. ``stop``: the builder check that may stop its round."""
         self._notify(svc.name, "", Progress(Phase.VERIFYING))
-        ahead = self._ahead.pop(svc.name, None)
-        checking = ahead[1] if ahead is not None and ahead[0] == res.index_digest else self._submit(svc, res.index_digest)
+        digest, begun = self._ahead.pop(svc.name, (None, None))
+        checking = begun if begun is not None and digest == res.index_digest else self._submit(svc, res.index_digest)
         self.running[svc.name] = checking
         if self._on_verified is not None and not res.reused_from:  # built by a round the builder check may stop
             checking.add_done_callback(_when_verified(svc.repository, self._on_verified, stop))

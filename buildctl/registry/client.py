@@ -206,18 +206,18 @@ class RegistryClient:
             raise OperationError(f"{what}: {exc}; the registry's copy is corrupt") from None
 
     def delete_tag(self, reference: ImageReference | str) -> TagDeletion:
-        """Try to delete just a tag (OCI distribution-spec 1.1; ACR). Returns what happened: KEPT on
-        Distribution 2.x, which deletes a manifest by digest only, with every tag of it."""
+        """Delete just a tag (distribution-spec 1.1, ACR); KEPT where refused (Distribution 2.x: by digest only)."""
         ref = _as_ref(reference)
         if not ref.tag or ref.digest:
             raise ValueError(f"delete_tag needs a tag reference, got {ref}")
-        if refusals.refused_lately(refusals.TAG_DELETE, ref.registry):  # it would refuse again (registry/refusals.py)
+        where = f"{ref.registry}/{ref.repository}"  # rules may differ by repository (a lock, a path's policy)
+        if refusals.refused_lately(refusals.TAG_DELETE, where):  # it would refuse again (registry/refusals.py)
             return TagDeletion.KEPT
-        response = self._transport.request("DELETE", ref, f"manifests/{ref.tag}", what=f"tag {ref}", missing_ok=True,
-                                 refused_ok=True)
-        if response.status_code in (200, 202, 404):
-            return TagDeletion.DELETED if response.status_code != 404 else TagDeletion.ALREADY_GONE
-        refusals.note_refusal(refusals.TAG_DELETE, ref.registry)
+        response = self._transport.request("DELETE", ref, f"manifests/{ref.tag}", what=f"tag {ref}",
+                                           missing_ok=True, refused_ok=True)
+        if response.status_code == 404 or 200 <= response.status_code < 300:
+            return TagDeletion.ALREADY_GONE if response.status_code == 404 else TagDeletion.DELETED
+        refusals.note_refusal(refusals.TAG_DELETE, where)  # 400, 405, 501: the transport raises any other
         return TagDeletion.KEPT
 
     def list_tags(self, repository: str) -> tuple[str, ...]:

@@ -1,5 +1,6 @@
-"""What a registry refused lately, remembered for a day in the user's cache (a mark per registry
-and kind of request): a request it refuses every time is not sent again on every run.
+"""What a registry refused lately, remembered for a day in the user's cache (a mark per kind of
+request and registry, or repository where rules may differ by repository): a request it refuses
+every time is not sent again on every run.
 
 Distribution 2.x refuses a delete by tag (400: it deletes manifests by digest only) and, by
 default, any delete at all; each run asked again, one round trip at its end (issue #20). A mark
@@ -18,17 +19,17 @@ TAG_DELETE = "tag-delete-refused"  # cache folders, one per kind of request
 MANIFEST_DELETE = "claim-tidy-refused"
 
 
-def refused_lately(kind: str, registry: str, *, now: float | None = None) -> bool:
-    raw = workdir.read_mark(kind, _name(registry), max_bytes=64)
+def refused_lately(kind: str, where: str, *, now: float | None = None) -> bool:
+    raw = workdir.read_mark(kind, _name(where), max_bytes=64)
     try:
         return 0 <= (time.time() if now is None else now) - float(raw or b"") < REMEMBERED_SECONDS
     except ValueError:
         return False
 
 
-def note_refusal(kind: str, registry: str, *, now: float | None = None) -> None:
-    workdir.set_mark(kind, _name(registry), content=str(time.time() if now is None else now).encode())
+def note_refusal(kind: str, where: str, *, now: float | None = None) -> None:
+    workdir.set_mark(kind, _name(where), content=str(time.time() if now is None else now).encode())
 
 
-def _name(registry: str) -> str:
-    return hashlib.sha256(registry.encode()).hexdigest()[:32]
+def _name(where: str) -> str:
+    return hashlib.sha256(where.encode()).hexdigest()[:32]

@@ -260,3 +260,25 @@ def test_expected_machine(platform, name):
     assert expected_machine(platform).name == name
 
 
+
+
+def test_an_indexed_table_holds_its_elf_files_and_links_without_cached_propertys_lock():
+    """elf_checks.indexed, as the prefetch calls it beside the builds: the same lists the properties
+    give, stored on the table, and made while another thread holds the class-wide lock that
+    cached_property takes on Python 3.11 (python/cpython#87634), so a niced prefetch never holds
+    verification of another table up."""
+    import threading
+
+    from buildctl.inspect.elf_checks import indexed
+    from buildctl.inspect.image_fs import LayerTable
+
+    table = scan_layer(io.BytesIO(make_tar([("t", "f", TRUE, 0o755)])))
+    expected = scan_layer(io.BytesIO(make_tar([("t", "f", TRUE, 0o755)])))
+    lock = getattr(LayerTable.__dict__["elf_entries"], "lock", None)  # none from Python 3.12 on
+    done = threading.Event()
+    with lock if lock is not None else threading.Lock():
+        worker = threading.Thread(target=lambda: (indexed(table), done.set()), daemon=True)
+        worker.start()
+        assert done.wait(10), "indexing waited for cached_property's lock"
+    assert vars(table)["elf_entries"] == expected.elf_entries and [p for p, _, _ in expected.elf_entries] == ["/t"]
+    assert vars(table)["hard_links"] == expected.hard_links

@@ -29,13 +29,16 @@ def test_a_refusal_counts_for_a_day_for_that_registry_and_kind_only() -> None:
 
 
 @pytest.mark.engine
-def test_a_tag_delete_the_registry_refused_is_not_asked_again() -> None:
+def test_a_tag_delete_the_registry_refused_is_not_asked_again_in_that_repository() -> None:
+    """Asked once per repository (a registry's rules may differ by repository: a lock, a path's policy)."""
+    index = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
     with FaultProxy() as proxy, RegistryClient() as client:
-        repository = f"{proxy.address}/buildctl-e2e/{unique_tag('refusal')}"
-        client.put_manifest(f"{repository}:first", b'{"schemaVersion":2,"mediaType":'
-                            b'"application/vnd.oci.image.index.v1+json","manifests":[]}',
-                            "application/vnd.oci.image.index.v1+json")
-        assert client.delete_tag(f"{repository}:first") is TagDeletion.KEPT
-        assert client.delete_tag(f"{repository}:first") is TagDeletion.KEPT
+        first, other = (f"{proxy.address}/buildctl-e2e/{unique_tag(name)}" for name in ("refusal", "refusal-other"))
+        for repository in (first, other):
+            client.put_manifest(f"{repository}:t", index, "application/vnd.oci.image.index.v1+json")
+        assert client.delete_tag(f"{first}:t") is TagDeletion.KEPT
+        assert client.delete_tag(f"{first}:t") is TagDeletion.KEPT
+        assert client.delete_tag(f"{other}:t") is TagDeletion.KEPT
         deletes = [s for s in proxy.seen if s.method == "DELETE"]
-    assert [s.outcome for s in deletes] == ["forwarded 400"], deletes  # once, not every time
+    assert [(s.path.split("/manifests/")[0], s.outcome) for s in deletes] == [
+        (f"/v2/{first.split('/', 1)[1]}", "forwarded 400"), (f"/v2/{other.split('/', 1)[1]}", "forwarded 400")], deletes
