@@ -69,14 +69,15 @@ def gate_and_tag(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *
                     tag_failure = tagging.failure(outcomes)
                 # Still held: a Ctrl-C once the tags are written waits for their staging tags to go too.
                 released = tag_failure is None and all(o.tagged for o in outcomes)
-                outcomes = _staging_gone(outcomes, client, beside=when_released if released else None)
+                gone = _staging_gone(outcomes, client, beside=when_released if released else None)
+                return gone, refused, tag_failure, refusal_hint
     return _staging_gone(outcomes, client), refused, tag_failure, refusal_hint
 
 
 def _staging_gone(outcomes: tuple[ServiceOutcome, ...], client: RegistryClient, *,
                   beside: TaggingHook | None = None) -> tuple[ServiceOutcome, ...]:
-    """Every staging tag not yet removed, removed (or parked); ``beside(outcomes)`` meanwhile."""
-    steps = [lambda: _each(lambda o: o if o.staging is not None else _clean_staging(o, client), outcomes)]
+    """Every staging tag removed (or parked); ``beside(outcomes)`` meanwhile."""
+    steps = [lambda: _each(lambda o: _clean_staging(o, client), outcomes)]
     if beside is not None:
         steps.append(lambda: beside(outcomes))
     return concurrently.each(lambda step: step(), steps, name="released")[0]
