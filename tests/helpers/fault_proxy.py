@@ -251,6 +251,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._discard_body()
             code = {401: "UNAUTHORIZED", 429: "TOOMANYREQUESTS"}.get(fault.status, "UNAVAILABLE")
             body = b'{"errors":[{"code":"%s","message":"injected by the test fault proxy"}]}' % code.encode()
+            # Noted before it is sent: a client that gives up on this answer at once (and the test that
+            # then counts it) must find it counted, not race the handler thread to its last line.
+            self._note(f"injected {fault.status}")
             self.send_response(fault.status)
             if fault.retry_after is not None:
                 self.send_header("Retry-After", fault.retry_after)
@@ -261,7 +264,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
-            self._note(f"injected {fault.status}")
             return
         length = self._body_length()
         if fault is not None and fault.kind == "drop" and length:  # cut the upload half-way
