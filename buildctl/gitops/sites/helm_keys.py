@@ -187,17 +187,26 @@ def _under_prefix(site: HelmSite, repository: str, *, path: str) -> str:
 
 
 def shared_tag_conflicts(releases: Sequence[ReleasedImage], targets: Mapping[str, tuple[GitOpsFile, ...]]) -> None:
-    """Refuse releasing services that share one prefix layout's tag key with different tags: the chart
-    prints that one tag for each of them, so a consistent edit is the only one."""
+    """Refuse releasing services that share one prefix layout's tag key with different tags, or only some of
+    them: the chart prints that one tag for each service services.yaml points at it, so writing it moves every
+    one of them, and a service not in the release would deploy a tag never built or verified for it."""
     tags = {r.service: r.tag for r in releases}
     sharing: dict[tuple[str, str], list[str]] = {}
     for service, files in targets.items():
         for f in files:
-            if f.helm is not None and f.helm.prefix and f.helm.tag and service in tags:
+            if f.helm is not None and f.helm.prefix and f.helm.tag:
                 sharing.setdefault((f.path, f.helm.tag), []).append(service)
     for (path, key), services in sharing.items():
-        if len({tags[s] for s in services}) > 1:
-            each = ", ".join(f"{s} {tags[s]}" for s in services)
-            raise ConfigError(f"`{key}` is the one tag of {', '.join(services)} (helm prefix layout), but they are "
+        released = [s for s in services if s in tags]
+        if not released:
+            continue
+        if left := [s for s in services if s not in tags]:
+            raise ConfigError(f"`{key}` is the one tag of {', '.join(services)} (helm prefix layout), but the "
+                              f"release has only {', '.join(released)}: the chart would deploy {', '.join(left)} "
+                              f"at {tags[released[0]]}, a tag never released for {'them' if len(left) > 1 else 'it'}",
+                              file=path, hint="release every service that shares it, with one tag")
+        if len({tags[s] for s in released}) > 1:
+            each = ", ".join(f"{s} {tags[s]}" for s in released)
+            raise ConfigError(f"`{key}` is the one tag of {', '.join(released)} (helm prefix layout), but they are "
                               f"released with different tags ({each})", file=path,
                               hint="release the services that share it with one tag")

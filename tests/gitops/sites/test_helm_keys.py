@@ -261,3 +261,21 @@ def test_check_reads_a_tag_that_is_no_tag_as_out_of_sync(tmp_path: Path):
     targets = {"api": (GitOpsFile("values.yaml", helm=HelmKeys()), GitOpsFile("kustomization.yaml"))}
     assert [(d.path, d.found) for d in drift(tmp_path, [release], targets)] == [
         ("values.yaml", f"{R}:{{{{ .Chart.AppVersion }}}}"), ("kustomization.yaml", f"{R}:{{{{.version}}}}")]
+
+
+def test_a_prefix_chart_refuses_a_release_of_only_some_services_that_share_its_tag(tmp_path: Path):
+    """The one tag key moves every service services.yaml points at it: one not in the release would
+    deploy a tag never built or verified for it (microservices-demo with a partial record)."""
+    (tmp_path / "values.yaml").write_text(SHOP)
+    shared = (GitOpsFile("values.yaml", helm=PREFIX),)
+    ad = ReleasedImage("adservice", "127.0.0.1:5000/shop/adservice", "0.10.2", DIGEST)
+    with pytest.raises(ConfigError) as err:
+        compute_change(tmp_path, [ad], {"adservice": shared, "cartservice": shared}, pin_digest=False)
+    assert str(err.value) == ("values.yaml: `images.tag` is the one tag of adservice, cartservice (helm prefix "
+                              "layout), but the release has only adservice: the chart would deploy cartservice at "
+                              "0.10.2, a tag never released for it")
+    assert (tmp_path / "values.yaml").read_text() == SHOP
+    cart = ReleasedImage("cartservice", "127.0.0.1:5000/shop/cartservice", "0.10.2", DIGEST)
+    change, services = compute_change(tmp_path, [ad, cart], {"adservice": shared, "cartservice": shared},
+                                      pin_digest=False)
+    assert change.files[0].after == SHOP.replace('"0.10.1"', '"0.10.2"') and services == ("adservice", "cartservice")
