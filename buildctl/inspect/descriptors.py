@@ -62,7 +62,13 @@ def platform_of(spec: Mapping[str, Any] | None) -> str:
 
 
 def is_attestation(d: Mapping[str, Any]) -> bool:
-    return (d.get("annotations") or {}).get(ATTESTATION_ANNOTATION) == ATTESTATION_VALUE
+    """An index entry buildx wrote for an attestation: its annotation, and the platform buildx gives it,
+    unknown/unknown (or none). An entry with the annotation and a real platform is an image to
+    verify: containerd picks index entries by platform alone and would pull it for that platform."""
+    if (d.get("annotations") or {}).get(ATTESTATION_ANNOTATION) != ATTESTATION_VALUE:
+        return False
+    spec = d.get("platform")
+    return spec is None or (isinstance(spec, Mapping) and platform_of(spec) == platform_of(None))
 
 
 @contextmanager

@@ -62,8 +62,10 @@ def test_the_index_entries_of_the_wanted_platforms_attestations_skipped() -> Non
     def entry(arch: str, digest: str, **extra) -> dict:
         return {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": 10,
                 "platform": {"os": "linux", "architecture": arch}, **extra}
-    index = {"manifests": [  # an attestation that (wrongly) claims amd64 first: never taken for the image
-        entry("amd64", "sha256:" + "d" * 64, annotations={"vnd.docker.reference.type": "attestation-manifest"}),
+    label = {"vnd.docker.reference.type": "attestation-manifest"}
+    index = {"manifests": [  # attestations as buildx writes them (unknown/unknown): skipped
+        entry("unknown", "sha256:" + "f" * 64, annotations=label, platform={"os": "unknown", "architecture": "unknown"}),
+        entry("amd64", "sha256:" + "a" * 64),
         entry("amd64", "sha256:" + "a" * 64),
         entry("arm64", "sha256:" + "b" * 64, platform={"os": "linux", "architecture": "arm64", "variant": "v8"}),
         entry("s390x", "sha256:" + "c" * 64),
@@ -71,6 +73,10 @@ def test_the_index_entries_of_the_wanted_platforms_attestations_skipped() -> Non
     ]}
     found = platform_manifests(index, BOTH)
     assert {p: d.digest[7] for p, d in found.items()} == {"linux/amd64": "a", "linux/arm64": "b"}
+    # The label with a real platform first: containerd picks by platform alone, so that is what a pull takes.
+    posing = entry("amd64", "sha256:" + "d" * 64, annotations=label)
+    found = platform_manifests({"manifests": [posing, *index["manifests"]]}, BOTH)
+    assert {p: d.digest[7] for p, d in found.items()} == {"linux/amd64": "d", "linux/arm64": "b"}
 
 
 def test_layers_are_taken_with_their_sizes_and_bounded() -> None:
