@@ -2,7 +2,10 @@
 
 ``gitops.tag_order`` picks the rule; ``auto`` takes the first one both tags fit:
 - semver: ``1.4.0``, ``v2.0.0-rc.1``, ``1.10`` (precedence per semver.org, by python-semver;
-  minor and patch may be left out, one leading ``v`` is allowed);
+  minor and patch may be left out, one leading ``v`` is allowed) — except that two tags with the
+  same core whose pre-release parts differ only in their digit runs (``8.2.1-debian-12-r9`` vs
+  ``-r10``) compare those runs as numbers: semver reads ``debian-12-r9`` as one text identifier,
+  so r9 would be newer than r10 and the Bitnami-style revision bump would be kept out;
 - numeric: ``41`` vs ``112`` (integers, so 112 > 41 where a string compare says otherwise);
 - lexical: both tags have the same shape — every digit a digit, every other character equal —
   and that shape holds a fixed-width date (``nightly-20240501``, ``2024-05-01T1200``): such tags
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     import semver
 
 _INTEGER = re.compile(r"[0-9]+")
+_DIGIT_RUNS = re.compile(r"([0-9]+)")  # split() keeps the runs: text at even, digits at odd positions
 # A year 19xx/20xx, month and day, optionally separated by - or . : the fixed-width part that
 # makes a string compare meaningful.
 _DATE = re.compile(r"(19|20)[0-9]{2}[-.]?[01][0-9][-.]?[0-3][0-9]")
@@ -41,6 +45,25 @@ def _semver(tag: str) -> semver.Version | None:
         return None
 
 
+def _by_semver(old: str, new: str) -> int | None:
+    a, b = _semver(old), _semver(new)
+    if a is None or b is None:
+        return None
+    if (a.major, a.minor, a.patch) == (b.major, b.minor, b.patch) and a.prerelease and b.prerelease:
+        if (by_runs := _by_digit_runs(a.prerelease, b.prerelease)) not in (None, 0):
+            return by_runs
+    return a.compare(b)
+
+
+def _by_digit_runs(old: str, new: str) -> int | None:
+    """Compare two suffixes by their digit runs as numbers, when the text between them is the same
+    (``debian-12-r9`` vs ``debian-12-r10``); None when it is not."""
+    a, b = _DIGIT_RUNS.split(old), _DIGIT_RUNS.split(new)
+    if len(a) != len(b) or a[0::2] != b[0::2]:
+        return None
+    return _sign([int(n) for n in a[1::2]], [int(n) for n in b[1::2]])
+
+
 def _shape(tag: str) -> str:
     return re.sub(r"[0-9]", "9", tag)
 
@@ -51,8 +74,7 @@ def _sign(a: object, b: object) -> int:
 
 def _by(rule: TagOrder, old: str, new: str) -> int | None:
     if rule is TagOrder.SEMVER:
-        a, b = _semver(old), _semver(new)
-        return None if a is None or b is None else a.compare(b)
+        return _by_semver(old, new)
     if rule is TagOrder.NUMERIC:
         if _INTEGER.fullmatch(old) and _INTEGER.fullmatch(new):
             return _sign(int(old), int(new))

@@ -17,6 +17,16 @@ AUTO, SEMVER, NUMERIC, LEXICAL, NONE = TagOrder
         ("1.9", "1.10", AUTO, -1),  # minor/patch may be left out
         ("v2.0.0", "v2.0.0-rc.1", AUTO, 1),  # a pre-release sorts before its release
         ("2.0.0-rc.2", "2.0.0-rc.10", AUTO, -1),
+        # The same core and a suffix of the same shape apart from its digit runs: those compare as
+        # numbers, where semver compares `debian-12-r9` as one text identifier (r9 > r10).
+        ("8.2.1-debian-12-r9", "8.2.1-debian-12-r10", AUTO, -1),
+        ("8.2.1-debian-12-r10", "8.2.1-debian-12-r9", SEMVER, 1),
+        ("8.2.1-debian-11-r30", "8.2.1-debian-12-r2", AUTO, -1),  # the first digit run that differs decides
+        ("1.4-alpine3.9", "1.4-alpine3.10", AUTO, -1),
+        ("8.2.1-debian-12-r10", "8.2.2-debian-12-r1", AUTO, -1),  # another core: semver as before
+        ("1.0.0-alpha2", "1.0.0-beta1", AUTO, -1),  # other text between the digits: semver as before
+        ("1.0.0-r09", "1.0.0-r9", AUTO, -1),  # equal as numbers: semver decides ("r09" < "r9")
+        ("2.0.0-rc.1", "2.0.0", AUTO, -1),  # a suffix against none: semver as before
         ("41", "112", AUTO, -1),  # integers
         ("112", "41", NUMERIC, 1),
         ("nightly-20240501", "nightly-20240430", AUTO, 1),  # fixed-width date: lexical
