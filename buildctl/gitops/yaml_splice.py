@@ -161,9 +161,16 @@ def _comma_in(gap: str) -> int:
 
 
 def apply_splices(text: str, splices: list[Splice]) -> str:
-    for a, b in pairwise(splices):
+    """The text with every splice applied, in one pass: a file of 20,000 Deployments is 20,000
+    splices, and rebuilding the whole text once per splice took 16 s. Insertions at one offset keep
+    their order in ``splices`` (the sort is stable)."""
+    ordered = sorted(splices, key=lambda s: (s.start, s.end))
+    for a, b in pairwise(ordered):
         if a.end > b.start:  # never expected: would mean two targets share bytes
             raise OperationError(f"overlapping YAML edits at offsets {a.start} and {b.start}")
-    for s in reversed(splices):
-        text = text[: s.start] + s.text + text[s.end :]
-    return text
+    pieces, at = [], 0
+    for s in ordered:
+        pieces += (text[at : s.start], s.text)
+        at = s.end
+    pieces.append(text[at:])
+    return "".join(pieces)
