@@ -16,7 +16,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from buildctl.errors import ConfigError
 from buildctl.gitops.sites import ImageSite, argocd, flux
-from buildctl.gitops.sites.container import CONTAINER_FIELDS, CORE_POD_SPECS, container_images, pod_specs
+from buildctl.gitops.sites.container import CONTAINER_FIELDS, container_images, core_pod_spec, pod_specs
 from buildctl.gitops.sites.helm_keys import HelmSite, helm_site, key_field
 from buildctl.gitops.sites.kustomize_entry import is_kustomization, kustomize_images
 from buildctl.gitops.sites.values_tree import ValuesRoot, has
@@ -151,8 +151,8 @@ def _why(doc: Node, dotted: str, *, path: str) -> str:
     for spec in specs:
         if dotted.startswith(f"{spec}."):
             return f"which is not the `image` of one of its {fields}"
-    if kind in CORE_POD_SPECS:
-        return f"but a {kind} runs the containers under {'.'.join(CORE_POD_SPECS[kind])} only"
+    if isinstance(doc, MappingNode) and (core := core_pod_spec(doc, kind)) is not None:
+        return f"but a {kind} runs the containers under {'.'.join(core)} only"
     return ("outside a pod template (buildctl edits the containers of spec.template.spec, "
             "spec.jobTemplate.spec.template.spec or template.spec)")
 

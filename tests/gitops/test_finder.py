@@ -105,7 +105,7 @@ def test_a_word_that_also_names_an_official_image_is_not_taken_for_it():
     with pytest.raises(ConfigError) as err:  # one word `redis` is docker.io/library/redis, but a label is no image
         edit_file(GUESTBOOK_REDIS, path="redis-master-deployment.yaml", repository="redis", new_reference="redis:8")
     assert str(err.value) == "redis-master-deployment.yaml: no container image of redis found"
-    pod = GUESTBOOK_REDIS.replace("kind: Deployment", "kind: Pod").replace("image: registry.k8s.io/redis:e2e",
+    pod = GUESTBOOK_REDIS.replace("apps/v1\nkind: Deployment", "v1\nkind: Pod").replace("image: registry.k8s.io/redis:e2e",
                                                                            "image: redis")
     with pytest.raises(ConfigError) as err:  # at an `image:` key one word still counts
         edit_file(pod, path="p.yaml", repository="redis", new_reference="redis:8")

@@ -2,7 +2,8 @@
 
 Kubernetes' own workloads keep their pod spec where the API fixes it (a Deployment's at
 ``spec.template.spec``); containers anywhere else in them are never run, so they are not sites.
-Every other kind — an Argo Rollout, a Knative Service, an OpenShift DeploymentConfig, any CRD —
+A kind is the core one only in its API group (``apps/v1`` Deployment; not Volcano's
+``batch.volcano.sh`` Job). Every other kind — an Argo Rollout, a Knative Service, an OpenShift DeploymentConfig, any CRD —
 is read by shape: a pod template at ``spec.template``, ``spec.jobTemplate.spec.template`` or
 ``template`` — or at a ``template`` key deeper, reached through mappings only (KEDA's ScaledJob:
 ``spec.jobTargetRef.template``) — whose spec has a ``containers`` list is edited like a Deployment's.
@@ -26,6 +27,14 @@ _TEMPLATED = ("spec", "template", "spec")
 CORE_POD_SPECS: dict[str, tuple[str, ...]] = {
     "Pod": ("spec",), "PodTemplate": ("template", "spec"), "CronJob": ("spec", "jobTemplate", *_TEMPLATED),
     **dict.fromkeys(("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"), _TEMPLATED),
+}
+# The API groups that serve each core kind, deprecated ones included (extensions/v1beta1 Deployment): a
+# kind is the core one only in its group, as a custom resource may take the name (Volcano's
+# batch.volcano.sh Job keeps its pod templates elsewhere). "" is the core group (`apiVersion: v1`).
+_CORE_GROUPS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("Pod", "PodTemplate", "ReplicationController"), ("",)),
+    **dict.fromkeys(("Deployment", "DaemonSet", "ReplicaSet"), ("apps", "extensions")),
+    "StatefulSet": ("apps",), "Job": ("batch",), "CronJob": ("batch",),
 }
 # Where any other kind keeps a pod template, by shape.
 TEMPLATE_SHAPES: tuple[tuple[str, ...], ...] = (_TEMPLATED, ("spec", "jobTemplate", *_TEMPLATED), ("template", "spec"))
@@ -86,10 +95,20 @@ def respelled(old: str, new_reference: str) -> str:
     return written_name(old) + (f":{new.tag}" if new.tag else "") + (f"@{new.digest}" if new.digest else "")
 
 
+def core_pod_spec(doc: MappingNode, kind: str) -> tuple[str, ...] | None:
+    """The one path of a core workload's pod spec; None for any other kind (read by shape). A document
+    without ``apiVersion`` (a fragment, a patch) is taken at its ``kind``: the core kind is the usual one."""
+    api = scalar(get(doc, "apiVersion"))
+    group = api.rpartition("/")[0] if api is not None else None
+    if kind in CORE_POD_SPECS and (group is None or group in _CORE_GROUPS[kind]):
+        return CORE_POD_SPECS[kind]
+    return None
+
+
 def pod_specs(doc: MappingNode, kind: str) -> Iterator[tuple[tuple[str, ...], Node]]:
     """(path, pod spec) of each pod spec of a document: a core kind's one place, else by shape."""
-    if kind in CORE_POD_SPECS:
-        yield CORE_POD_SPECS[kind], get_path(doc, *CORE_POD_SPECS[kind])
+    if (core := core_pod_spec(doc, kind)) is not None:
+        yield core, get_path(doc, *core)
         return
     seen = set()
     for shape in TEMPLATE_SHAPES:

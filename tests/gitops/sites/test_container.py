@@ -172,7 +172,9 @@ POD_SPEC = """\
 {indent}ephemeralContainers:
 {indent}- {{name: debug, image: debug:1}}
 """
-# kind -> the keys down to its pod spec
+# kind -> its apiVersion (a deprecated group still names the core kind); the keys down to its pod spec
+API_VERSIONS = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "extensions/v1beta1",
+                "ReplicaSet": "apps/v1beta2", "Job": "batch/v1", "CronJob": "batch/v1beta1"}
 WORKLOADS = {
     "Pod": ("spec",),
     "PodTemplate": ("template", "spec"),
@@ -188,7 +190,7 @@ DECOY = "  containers: [{name: decoy, image: decoy:1}]\n"
 
 
 def manifest(kind: str, keys: tuple[str, ...], name: str = "web", *, decoy: bool = True) -> str:
-    text = f"apiVersion: v1\nkind: {kind}\nmetadata:\n  name: {name}\n  annotations: {{image: meta:1}}\n"
+    text = f"apiVersion: {API_VERSIONS.get(kind, 'v1')}\nkind: {kind}\nmetadata:\n  name: {name}\n  annotations: {{image: meta:1}}\n"
     for depth, key in enumerate(keys):
         text += "  " * depth + f"{key}:\n"
         if decoy and depth == 0 and key == "spec" and len(keys) > 1:

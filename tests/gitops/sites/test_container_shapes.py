@@ -82,3 +82,48 @@ def test_a_list_of_templates_is_not_the_workload():
     assert str(err.value).startswith(f"k8s/exp.yaml:12: no container image of {R} that buildctl edits: Experiment/"
                                      "experiment-with-analysis has it at spec.templates[0].template.spec.containers[0]."
                                      "image, outside a pod template")
+
+
+# A custom resource may be named like a core kind: the apiVersion's group says which it is.
+VOLCANO_JOB = """\
+apiVersion: batch.volcano.sh/v1alpha1
+kind: Job
+metadata: {name: train}
+spec:
+  tasks:
+  - name: worker
+    template:
+      spec:
+        containers:
+        - name: a
+          image: 127.0.0.1:5000/team/consumer:1.0
+"""
+TEMPLATED_JOB = """\
+apiVersion: example.com/v1
+kind: Job
+metadata: {name: nightly}
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers: [{name: a, image: "127.0.0.1:5000/team/consumer:1.0"}]
+"""
+
+
+def test_a_custom_job_is_not_refused_as_a_batch_job():
+    with pytest.raises(ConfigError) as err:
+        edit_file(VOLCANO_JOB, path="k8s/vcjob.yaml", repository=R, new_reference=f"{R}:8.10")
+    assert str(err.value).startswith(f"k8s/vcjob.yaml:11: no container image of {R} that buildctl edits: Job/train "
+                                     "has it at spec.tasks[0].template.spec.containers[0].image, outside a pod template")
+
+
+@pytest.mark.parametrize(("api", "edits"), [("example.com/v1", 1), ("batch/v1", 0), ("batch.example.com/v1", 1)])
+def test_a_custom_job_s_pod_template_is_found_by_shape(api, edits):
+    text = TEMPLATED_JOB.replace("example.com/v1", api)
+    if not edits:  # batch/v1: a Job's pod spec is at spec.template.spec only
+        with pytest.raises(ConfigError, match="but a Job runs the containers under spec.template.spec only"):
+            edit_file(text, path="k8s/job.yaml", repository=R, new_reference=f"{R}:8.10")
+        return
+    after, done, _ = edit_file(text, path="k8s/job.yaml", repository=R, new_reference=f"{R}:8.10")
+    assert after == text.replace(f"{R}:1.0", f"{R}:8.10") and len(done) == edits
