@@ -112,7 +112,25 @@ class HelmSite:
                            else new.digest or ""}
         return want | {"tag": f"{new.tag}@{new.digest}" if new.digest else new.tag or ""}
 
+    def _refuse_a_name_with_a_tag(self, path: str) -> None:
+        """A repository value holding ``repo:1.0`` or ``repo@sha256:…`` would print ``repo:1.0:1.1`` once the tag
+        key is written: said at the repository key, which is what to change."""
+        if self.keys.image or self.keys.prefix or not self.value("repository"):
+            return
+        try:
+            held = parse_reference(self._name())
+        except ValueError:  # not a reference at all: the check of the written reference says why
+            return
+        if held.tag or held.digest:
+            key = self.keys.repository
+            raise ConfigError(f"`{key}` is {self.value('repository')}: the repository value carries "
+                              f"{f'a tag ({held.tag})' if held.tag else 'a digest'}", file=path,
+                              line=line_of(self.slots["repository"].value),
+                              hint=f"write `{key}: {written_name(self.value('repository'))}`: buildctl writes the "
+                                   f"release's tag to `{self.keys.tag}`")
+
     def rewrite(self, edit: Rewrite, new_reference: str) -> tuple[str, list[Splice]]:
+        self._refuse_a_name_with_a_tag(edit.path)
         want = self.wanted(new_reference)
         splices = []
         for field, value in want.items():
@@ -125,7 +143,8 @@ class HelmSite:
         try:
             parse_reference(written)
         except ValueError as exc:
-            raise ConfigError(f"the values would hold an invalid image reference: {exc}", file=edit.path) from None
+            raise ConfigError(f"the values would hold an invalid image reference: {exc}", file=edit.path,
+                              line=line_of(self.slots[key_field(self.keys)].value)) from None
         return written, splices
 
 

@@ -279,3 +279,12 @@ def test_a_prefix_chart_refuses_a_release_of_only_some_services_that_share_its_t
     change, services = compute_change(tmp_path, [ad, cart], {"adservice": shared, "cartservice": shared},
                                       pin_digest=False)
     assert change.files[0].after == SHOP.replace('"0.10.1"', '"0.10.2"') and services == ("adservice", "cartservice")
+
+
+@pytest.mark.parametrize(("value", "carries"), [(f"{R}:1.0", "a tag (1.0)"), (f"{R}@{DIGEST}", "a digest")])
+def test_a_repository_value_that_carries_a_tag_is_refused_at_its_line(value: str, carries: str):
+    text = f'replicaCount: 1\nimage:\n  repository: {value}\n  tag: ""\n'  # the chart prints `image.tag` after it
+    with pytest.raises(ConfigError) as err:
+        edit_values(text, path="values.yaml", keys=HelmKeys(), repository=R, tag="1.1", digest=None, pin_digest=False)
+    assert str(err.value) == f"values.yaml:3: `image.repository` is {value}: the repository value carries {carries}"
+    assert err.value.hint == f"write `image.repository: {R}`: buildctl writes the release's tag to `image.tag`"
