@@ -83,7 +83,9 @@ def edit_file(text: str, *, path: str, repository: str, new_reference: str, cont
         new = parse_reference(new_reference)
     except ValueError as exc:
         raise ConfigError(str(exc), file=path) from None
-    splices: dict[int, Splice] = {}  # keyed by start: sites an alias shares edit its anchor's node once
+    # Keyed by range: sites an alias shares edit its anchor's node once, while an insertion and a removal
+    # that start at one offset (a flow entry's new field where its removed last one began) both stay.
+    splices: dict[tuple[int, int], Splice] = {}
     edits: list[str] = []
     kept: list[str] = []
     docs = compose_documents(text, path=path)
@@ -103,7 +105,7 @@ def edit_file(text: str, *, path: str, repository: str, new_reference: str, cont
         written, todo = site.rewrite(rewrite, new_reference)
         expected.append(written)
         for splice in todo:
-            splices.setdefault(splice.start, splice)
+            splices.setdefault((splice.start, splice.end), splice)
         if todo:
             edits.append(f"{site.where}: {old} -> {written}")
     ordered = sorted(splices.values(), key=lambda s: (s.start, s.end))

@@ -100,6 +100,7 @@ def kustomize_splices(
     what = f"kustomization image {site.name}"
     out: list[Splice] = []
     inserts: list[tuple[str, str]] = []
+    removed: list[str] = []
 
     def change(key: str) -> None:
         slot = lookup(site.entry, key)
@@ -131,6 +132,7 @@ def kustomize_splices(
         if value is None and node is not None:
             change(key)
             out.append(delete_key(text, site.entry, key, path=path))
+            removed.append(key)
         elif value is not None and node is None:
             inserts.append((key, value))
         elif value is not None and node is not None and node.value != value:
@@ -138,5 +140,5 @@ def kustomize_splices(
             out.append(replace_scalar(text, node, value, path=path))
     if inserts:
         sharing.check(site.entry, what=what, path=path)
-        out.append(insert_keys(text, site.entry, inserts, newline))
+        out.append(insert_keys(text, site.entry, inserts, newline, removed=tuple(removed)))
     return out

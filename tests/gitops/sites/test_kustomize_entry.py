@@ -11,6 +11,7 @@ import pytest
 from yaml.nodes import ScalarNode
 
 from buildctl.errors import ConfigError
+from buildctl.gitops.edits import edit_file
 from buildctl.gitops.shared_values import Sharing
 from buildctl.gitops.sites.kustomize_entry import is_kustomization, kustomize_images, kustomize_splices
 from buildctl.gitops.yaml_nodes import compose_documents, get
@@ -126,6 +127,17 @@ def test_flow_entries_are_edited_in_place(loader):
     assert edit(text, f"{V}:42") == f"images:\n- {{name: vote, newName: {V}, newTag: '42'}}  # flow\n"
     text = "images: [{name: vote}]\n"
     assert edit(text, f"{V}:42@{D1}") == f"images: [{{name: vote, newName: {V}, newTag: \"42\", digest: {D1}}}]\n"
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    (f"images:\n- {{name: {V}, digest: {D1}}}\n", f"images:\n- {{name: {V}, newTag: \"42\"}}\n"),
+    (f"images:\n- {{\n    name: {V},  # c\n    digest: {D1}  # d\n  }}\n",
+     f"images:\n- {{\n    name: {V}, newTag: \"42\"  # c\n  }}\n"),
+])
+def test_a_flow_entry_s_last_field_removed_and_another_added(loader, before, after):
+    # The new field goes after the last field that stays: after the removed one it fell in its removal.
+    assert edit(before, f"{V}:42") == after
+    assert edit_file(before, path="kustomization.yaml", repository=V, new_reference=f"{V}:42")[0] == after
 
 
 def test_non_ascii_around_the_entry(loader):
