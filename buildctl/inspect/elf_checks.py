@@ -28,9 +28,9 @@ from buildctl.inspect.image_fs import (
     LayerTable,
     ResolveError,
     normalize,
-    resolve_command,
     resolve_path,
 )
+from buildctl.inspect.interpreters import resolve_command
 from buildctl.inspect.layers import INTERP_UNREADABLE
 from buildctl.inspect.results import Check, CheckStatus
 from buildctl.platforms import ElfMachine

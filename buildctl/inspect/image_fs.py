@@ -1,13 +1,13 @@
-"""An image's filesystem as metadata, and how the kernel would find its entrypoint in it.
+"""An image's filesystem as metadata, and how the kernel's path walk finds a program in it.
 
-Pure: ``resolve_command`` works over anything with ``get(path) -> Entry | None`` — a plain dict
-in tests, a ``LayeredView`` over layer tables (buildctl.layers) in real use. Paths are absolute
-and normalised ("/usr/bin/python3"); "/" is always a directory.
+Pure: ``resolve_path`` and ``find_program`` (and buildctl.inspect.interpreters over them) work
+over anything with ``get(path) -> Entry | None`` — a plain dict in tests, a ``LayeredView`` over
+layer tables (buildctl.layers) in real use. Paths are absolute and normalised
+("/usr/bin/python3"); "/" is always a directory.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +19,6 @@ from buildctl.inspect import elf
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # runc's default
 MAX_SYMLINKS = 40  # Linux MAXSYMLINKS
 BINPRM_BUF_SIZE = 256  # what the kernel reads of a file for its #! line (include/uapi/linux/binfmts.h)
-MAX_INTERPRETERS = 4  # Linux binfmt_script recursion limit (BINPRM_MAX_RECURSION)
 
 FILE, DIR, SYMLINK, HARDLINK, OTHER, IMPLICIT_DIR = "f", "d", "l", "h", "o", "i"
 
@@ -113,8 +112,12 @@ class LayeredView:
             entry = layer.entries.get(path)
             if entry is not None:
                 if entry.kind != IMPLICIT_DIR:
-                    return index, entry
-                implicit = implicit or (index, entry)  # a lower layer may say what this really is
+                    # containerd's overlayfs applier makes an unlisted parent a real directory in the
+                    # upper layer (archive mkparent, not resolved through lower symlinks): it hides a
+                    # lower file or symlink like a listed one would; a lower directory merges, its
+                    # entry the one with the real mode (mkparent copies its attributes).
+                    return (index, entry) if implicit is None or entry.kind == DIR else implicit
+                implicit = implicit or (index, entry)
             elif layer.hides(path):
                 break
         return implicit
@@ -135,15 +138,6 @@ class LayeredView:
 
 class ResolveError(Exception):
     """The command cannot be found or started; the message says why, naming the path."""
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """How a command starts: the chain of files exec'd, and the ELF binaries among them."""
-
-    chain: tuple[str, ...]  # e.g. ("/usr/local/bin/gunicorn", "/usr/bin/python3.11")
-    binaries: tuple[tuple[str, elf.ElfIdent], ...]
-    refused: tuple[tuple[str, str], ...] = ()  # (ELF binary, why execve refuses it: elf.exec_problem)
 
 
 def normalize(path: str) -> str:
@@ -211,99 +205,3 @@ def find_program(fs: FileSystem, name: str, *, path_env: str, workdir: str = "/"
     if seen_not_executable:
         raise ResolveError(f"{name} found at {seen_not_executable} but it is not an executable file")
     raise ResolveError(f"{name} not found in PATH {path_env}")
-
-
-def parse_shebang(head: bytes) -> tuple[str, str] | None:
-    """``#!/path/interp optional-arg`` -> (interpreter, arg), exactly as fs/binfmt_script.c reads
-    the first BINPRM_BUF_SIZE bytes: the line ends at ``\n``, only spaces and tabs are trimmed
-    (a ``\r`` stays part of the interpreter or its argument), the interpreter ends at a space, tab
-    or NUL, and everything after it is one argument. None when the kernel would refuse the file."""
-    if not head.startswith(b"#!"):
-        return None
-    if len(head) < BINPRM_BUF_SIZE:  # the whole file: the kernel's buffer holds it NUL-padded, so a
-        head += b"\0"  # last line without its newline still ends (binfmt_script.c: "trailing NUL padding")
-    line, newline, _ = head[2:].partition(b"\n")
-    if not newline and not any(c in line.lstrip(b" \t") for c in b" \t\0"):
-        return None  # no newline in the buffer and no terminator: the path may be cut (ENOEXEC)
-    line = line.strip(b" \t")
-    name_end = min((i for i in (line.find(b" "), line.find(b"\t"), line.find(b"\0")) if i >= 0), default=len(line))
-    interpreter = line[:name_end]
-    arg = line[name_end:].split(b"\0", 1)[0].strip(b" \t") if line[name_end:name_end + 1] != b"\0" else b""
-    if not interpreter:
-        return None
-    return interpreter.decode("utf-8", "surrogateescape"), arg.decode("utf-8", "surrogateescape")
-
-
-def _crlf(name: str, arg: str) -> bool:
-    return name.endswith("\r") or arg.endswith("\r")
-
-
-def _env_program(args: Sequence[str]) -> str | None:
-    """The program ``env [-S] [-i] [-u NAME] [NAME=value...] program`` runs."""
-    skip_next = False
-    for token in args:
-        if skip_next:
-            skip_next = False
-        elif token in ("-u", "--unset", "-C", "--chdir"):
-            skip_next = True
-        elif not token.startswith("-") and "=" not in token:
-            return token
-    return None
-
-
-def resolve_command(
-    fs: FileSystem, argv: Sequence[str], *, path_env: str | None = None, workdir: str = "/"
-) -> Resolution:
-    """Find what the kernel runs for ``argv``: argv[0], then each #! interpreter, down to ELF files.
-
-    ``env`` (as argv[0] or as a #! interpreter) is followed to the program it runs, looked up in
-    PATH; both env and that program must be ELF files for the platform.
-    """
-    if not argv or not argv[0]:
-        raise ResolveError("empty command")
-    search_path = path_env if path_env is not None else DEFAULT_PATH
-    name, args = argv[0], list(argv[1:])
-    real, entry = find_program(fs, name, path_env=search_path, workdir=workdir)
-    chain = [real]
-    binaries: list[tuple[str, elf.ElfIdent]] = []
-    refused: list[tuple[str, str]] = []
-    for _ in range(2 * MAX_INTERPRETERS):
-        shebang = parse_shebang(entry.head)
-        if shebang is not None:
-            script = real
-            name, arg = shebang
-            args = [a for a in arg.replace("\t", " ").split(" ") if a] if arg else []  # \r is no separator
-            try:
-                # The kernel does not search PATH for an interpreter: a relative one is cwd-relative.
-                real, entry = find_program(fs, name if "/" in name else f"./{name}", path_env=search_path,
-                                           workdir=workdir)
-                chain.append(real)
-                if _crlf(name, arg) and posixpath.basename(name) == "env":
-                    program = _env_program(args)  # env -S splits off the \r itself
-                    if program is not None:
-                        find_program(fs, program, path_env=search_path, workdir=workdir)
-                elif _crlf(name, arg):  # sh, bash, python3 all refuse "-e\r" ("Illegal option -")
-                    raise ResolveError(f"{real} gets the argument {json.dumps(arg)}, which no interpreter "
-                                       "accepts")
-            except ResolveError as exc:
-                if _crlf(name, arg):
-                    runs = json.dumps("#!" + name + (" " + arg if arg else ""))  # shows the \r escaped
-                    why = str(exc).replace("\r", "\\r")
-                    raise ResolveError(f"{script} has a CRLF line ending: the kernel runs {runs}; {why}") from None
-                raise
-            continue
-        if not elf.is_elf(entry.head):
-            raise ResolveError(f"{real} is neither an ELF binary nor a #! script")
-        try:
-            binaries.append((real, elf.parse_ident(entry.head)))
-        except ValueError as exc:
-            raise ResolveError(f"{real}: {exc}") from None
-        if why := elf.exec_problem(entry.head, entry.problem):
-            refused.append((real, why))
-        program = _env_program(args) if posixpath.basename(name) == "env" else None
-        if program is None:
-            return Resolution(tuple(chain), tuple(binaries), tuple(refused))
-        name, args = program, []
-        real, entry = find_program(fs, program, path_env=search_path, workdir=workdir)
-        chain.append(real)
-    raise ResolveError(f"too many levels of interpreters starting {argv[0]}")

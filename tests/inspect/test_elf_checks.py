@@ -211,6 +211,14 @@ def test_only_files_of_the_final_filesystem_are_checked():
     assert check_elf_files("linux/arm64", list(files.items()), ()).status is PASS
 
 
+def test_a_parent_the_tar_does_not_list_is_a_directory_hiding_a_lower_symlink():
+    lower = [("usr/bin/app", "f", elf_for("amd64"), 0o755), ("bin", "l", "usr/bin", 0o777)]
+    fs = view(lower, [("bin/app", "f", elf_for("arm64"), 0o755)])  # no "bin/" entry: containerd mkdirs it
+    assert [(p, elf.parse_ident(e.head).machine) for p, e in visible_elf_files(fs)] == [("/bin/app", 183),
+                                                                                       ("/usr/bin/app", 62)]
+    assert checks(fs, "linux/arm64", {"config": {"Entrypoint": ["/bin/app"]}})["elf"][0] is PASS
+
+
 # --------------------------------------------------------------------------- the entrypoint
 
 

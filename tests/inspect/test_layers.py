@@ -18,8 +18,8 @@ from buildctl.inspect.image_fs import (
     IMPLICIT_DIR,
     SYMLINK,
     LayeredView,
-    resolve_command,
 )
+from buildctl.inspect.interpreters import resolve_command
 from buildctl.inspect.layers import (
     ELF_HEAD_BYTES,
     LayerCache,

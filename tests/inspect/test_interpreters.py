@@ -1,0 +1,93 @@
+"""The #! and env chain over synthetic filesystem tables (pure: no registry, no tar)."""
+
+from __future__ import annotations
+
+import pytest
+
+from buildctl.inspect.image_fs import ResolveError
+from buildctl.inspect.interpreters import parse_shebang, resolve_command
+from tests.helpers.fs_tables import chain, debian_like, exe
+
+
+def test_shebang_chain_down_to_elf() -> None:
+    fs = debian_like(__usr__local__bin__app=exe(b"#!/usr/bin/python3 -u\nprint(1)\n"))
+    res = resolve_command(fs, ["app"])
+    assert res.chain == ("/usr/local/bin/app", "/usr/bin/python3.11")
+    assert [p for p, _ in res.binaries] == ["/usr/bin/python3.11"]
+
+
+def test_nested_shebangs() -> None:
+    fs = debian_like(__srv__outer=exe(b"#!/srv/inner\n"), __srv__inner=exe(b"#!/bin/sh\n"))
+    assert chain(fs, ["/srv/outer"]) == ("/srv/outer", "/srv/inner", "/usr/bin/dash")
+
+
+@pytest.mark.parametrize("line", [b"#!/usr/bin/env python3\n", b"#! /usr/bin/env -S python3 -u\n",
+                                  b"#!/usr/bin/env\tPYTHONUNBUFFERED=1 python3\n", b"#!/bin/env python3\n"])
+def test_env_shebang_looks_python_up_in_path(line: bytes) -> None:
+    fs = debian_like(__srv__app=exe(line + b"import sys\n"))
+    res = resolve_command(fs, ["/srv/app"])
+    assert res.chain == ("/srv/app", "/usr/bin/env", "/usr/bin/python3.11")
+    assert [p for p, _ in res.binaries] == ["/usr/bin/env", "/usr/bin/python3.11"]  # both must match
+
+
+@pytest.mark.parametrize(("line", "kernel_runs"), [
+    (b"#!/bin/sh\r\n", '"#!/bin/sh\\r"'), (b"#!/usr/bin/env python3\r\n", '"#!/usr/bin/env python3\\r"'),
+    (b"#!/bin/sh -e\r\n", '"#!/bin/sh -e\\r"')])  # sh exists, but "-e\r" is an illegal option
+def test_crlf_line_ending_is_named(line: bytes, kernel_runs: str) -> None:
+    fs = debian_like(__srv__app=exe(line + b"echo hi\r\n"))
+    with pytest.raises(ResolveError) as err:
+        resolve_command(fs, ["/srv/app"])
+    assert str(err.value).startswith(f"/srv/app has a CRLF line ending: the kernel runs {kernel_runs}; ")
+    assert "\r" not in str(err.value)  # shown escaped, never a raw carriage return
+
+
+def test_lf_twin_of_the_crlf_script_passes() -> None:
+    fs = debian_like(__srv__app=exe(b"#!/bin/sh\necho hi\n"))
+    assert chain(fs, ["/srv/app"]) == ("/srv/app", "/usr/bin/dash")
+    fs = debian_like(__srv__app=exe(b"#!/usr/bin/env -S python3 -u\r\nprint()\r\n"))  # env -S drops the \r
+    assert chain(fs, ["/srv/app"])[-1] == "/usr/bin/python3.11"
+
+
+def test_env_as_argv0() -> None:
+    assert chain(debian_like(), ["env", "-u", "HOME", "python3", "app.py"]) == ("/usr/bin/env", "/usr/bin/python3.11")
+
+
+def test_env_program_missing() -> None:
+    fs = debian_like(__srv__app=exe(b"#!/usr/bin/env node\n"))
+    with pytest.raises(ResolveError, match="node not found in PATH"):
+        resolve_command(fs, ["/srv/app"])
+
+
+def test_interpreter_loop_is_bounded() -> None:
+    fs = debian_like(__srv__a=exe(b"#!/srv/b\n"), __srv__b=exe(b"#!/srv/a\n"))
+    with pytest.raises(ResolveError, match="too many levels of interpreters starting /srv/a"):
+        resolve_command(fs, ["/srv/a"])
+
+
+def test_neither_elf_nor_script() -> None:
+    fs = debian_like(__srv__data=exe(b"PK\x03\x04zip"))
+    with pytest.raises(ResolveError, match=r"^/srv/data is neither an ELF binary nor a #! script$"):
+        resolve_command(fs, ["/srv/data"])
+
+
+def test_empty_command() -> None:
+    with pytest.raises(ResolveError, match="empty command"):
+        resolve_command(debian_like(), [])
+
+
+@pytest.mark.parametrize(("head", "expected"), [
+    (b"#!/bin/sh\n", ("/bin/sh", "")),
+    (b"#!  /usr/bin/python3   -u -B \nx", ("/usr/bin/python3", "-u -B")),
+    (b"#!/bin/bash\r\n", ("/bin/bash\r", "")),  # the kernel trims spaces and tabs only
+    (b"#!/usr/bin/env python3\r\n", ("/usr/bin/env", "python3\r")),
+    (b"#!/bin/sh -e -x\t\n", ("/bin/sh", "-e -x")),  # one argument, as the kernel passes it
+    (b"#!/bin/sh\0junk\n", ("/bin/sh", "")),
+    (b"#!" + b"/x" * 200, None),  # no newline within 256 bytes: the path may be cut, ENOEXEC
+    (b"#!/bin/sh", ("/bin/sh", "")),  # the whole file, no newline: the kernel's buffer is NUL-padded
+    (b"#!/bin/sh -e", ("/bin/sh", "-e")),
+    (b"#!/bin/sh" + b"x" * 247, None),  # 256 bytes, no newline, no terminator: no padding, ENOEXEC
+    (b"#!\n", None),
+    (b"\x7fELF", None),
+])
+def test_parse_shebang(head: bytes, expected) -> None:
+    assert parse_shebang(head) == expected
