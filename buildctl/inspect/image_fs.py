@@ -160,10 +160,12 @@ def resolve_path(fs: FileSystem, path: str, *, cwd: str = "/") -> tuple[str, Ent
     links = 0
     while pending:
         part = pending.pop()
-        if part in ("", "."):
-            continue
+        # Any component after a non-directory is ENOTDIR, "" and "." too: "/app/", "/app/." and a
+        # symlink to "ld.so/" name a directory for the kernel, whatever the file is.
         if not entry.is_dir:
             raise ResolveError(f"/{'/'.join(parts)} is not a directory (resolving {path})")
+        if part in ("", "."):
+            continue
         if part == "..":
             parts = parts[:-1]
             entry = ROOT if not parts else (_get(fs, "/" + "/".join(parts)) or ROOT)

@@ -106,7 +106,8 @@ def test_the_same_bytes_fail_every_check_on_another_platform():
     ((INTERP.lstrip("/"), "f", b"\x7fELF\x03\x01" + bytes(58), 0o755), "which is not a valid ELF file (invalid ELF class 3)"),
     ((INTERP.lstrip("/"), "l", "/nowhere/ld.so", 0o777), "which does not resolve (/nowhere does not exist"),
     ((INTERP.lstrip("/"), "l", INTERP, 0o777), "which does not resolve (too many levels of symbolic links"),
-], ids=["missing", "not-executable", "directory", "script", "foreign", "invalid", "dangling", "loop"])
+    ((INTERP.lstrip("/"), "l", "/usr/bin/true/", 0o777), "which does not resolve (/usr/bin/true is not a directory"),
+], ids=["missing", "not-executable", "directory", "script", "foreign", "invalid", "dangling", "loop", "slash"])
 def test_a_loader_the_kernel_could_not_use_fails_interp_only(loader, problem):
     members = [("usr/bin/true", "f", TRUE, 0o755), *([loader] if loader else [])]
     got = checks(view(members), f"linux/{HOST.name}")

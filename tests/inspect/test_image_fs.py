@@ -72,9 +72,21 @@ def test_dangling_symlink_names_the_missing_target() -> None:
         resolve_command(fs, ["/usr/bin/gone"])
 
 
-def test_file_used_as_directory() -> None:
+@pytest.mark.parametrize("path", ["/usr/bin/dash/x", "/usr/bin/dash/", "/usr/bin/dash/.", "/usr/bin/dash//",
+                                  "/usr/bin/dash/..", "/bin/sh/", "/srv/ld"])
+def test_file_used_as_directory(path: str) -> None:
+    # ENOTDIR for a trailing "/" or "/." too, also through a symlink whose target ends in "/"
     with pytest.raises(ResolveError, match="/usr/bin/dash is not a directory"):
-        resolve_path(debian_like(), "/usr/bin/dash/x")
+        resolve_path(debian_like(__srv__ld=link("../usr/bin/dash/")), path)
+    assert resolve_path(debian_like(), "/usr/bin/./")[0] == "/usr/bin"
+
+
+def test_a_trailing_slash_fails_the_command_and_its_interpreter() -> None:
+    fs = debian_like(__srv__app=exe(b"#!/bin/sh/\n"))
+    with pytest.raises(ResolveError, match="/usr/bin/dash is not a directory"):
+        resolve_command(fs, ["/srv/app"])
+    with pytest.raises(ResolveError, match="/usr/bin/dash is not a directory"):
+        resolve_command(fs, ["/usr/bin/dash/"])
 
 
 def test_not_executable_is_named() -> None:
