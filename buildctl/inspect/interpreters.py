@@ -18,7 +18,10 @@ from buildctl.inspect.image_fs import (
     find_program,
 )
 
-MAX_INTERPRETERS = 4  # Linux binfmt_script recursion limit (BINPRM_MAX_RECURSION)
+# fs/exec.c exec_binprm: one execve rewrites the file it runs 5 times at most (a 6th #! script
+# is -ELOOP, "too many levels of symbolic links"; measured with docker run: 5 nested scripts run).
+MAX_SCRIPTS = 5
+MAX_EXECS = 8  # env hops followed (env runs a script that runs env...): a bound for loops, no kernel limit
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,8 @@ def resolve_command(
     """Find what the kernel runs for ``argv``: argv[0], then each #! interpreter, down to ELF files.
 
     ``env`` (as argv[0] or as a #! interpreter) is followed to the program it runs, looked up in
-    PATH; both env and that program must be ELF files for the platform.
+    PATH; both env and that program must be ELF files for the platform. One execve runs through
+    MAX_SCRIPTS nested #! scripts at most; env's exec of its program counts afresh.
     """
     if not argv or not argv[0]:
         raise ResolveError("empty command")
@@ -84,10 +88,15 @@ def resolve_command(
     chain = [real]
     binaries: list[tuple[str, elf.ElfIdent]] = []
     refused: list[tuple[str, str]] = []
-    for _ in range(2 * MAX_INTERPRETERS):
+    scripts, execs, started = 0, 0, argv[0]
+    while True:
+        if scripts > MAX_SCRIPTS:  # the kernel refuses before it looks at the file
+            raise ResolveError(f"too many levels of interpreters starting {started}: more than {MAX_SCRIPTS} "
+                               "nested #! scripts, which the kernel refuses (ELOOP)")
         shebang = parse_shebang(entry.head)
         if shebang is not None:
             script = real
+            scripts += 1
             name, arg = shebang
             args = [a for a in arg.replace("\t", " ").split(" ") if a] if arg else []  # \r is no separator
             try:
@@ -120,7 +129,10 @@ def resolve_command(
         program = _env_program(args) if posixpath.basename(name) == "env" else None
         if program is None:
             return Resolution(tuple(chain), tuple(binaries), tuple(refused))
-        name, args = program, []
+        execs += 1
+        if execs > MAX_EXECS:
+            raise ResolveError(f"too many levels of interpreters starting {argv[0]}: {MAX_EXECS} env hops and no end")
+        # env execs its program itself: a new execve, whose #! rewrites the kernel counts from 0
+        name, args, scripts, started = program, [], 0, program
         real, entry = find_program(fs, program, path_env=search_path, workdir=workdir)
         chain.append(real)
-    raise ResolveError(f"too many levels of interpreters starting {argv[0]}")

@@ -62,6 +62,26 @@ def test_interpreter_loop_is_bounded() -> None:
     fs = debian_like(__srv__a=exe(b"#!/srv/b\n"), __srv__b=exe(b"#!/srv/a\n"))
     with pytest.raises(ResolveError, match="too many levels of interpreters starting /srv/a"):
         resolve_command(fs, ["/srv/a"])
+    fs = debian_like(__srv__a=exe(b"#!/usr/bin/env /srv/a\n"))  # each hop a new execve: no ELOOP, no end
+    with pytest.raises(ResolveError, match="too many levels of interpreters starting /srv/a: 8 env hops"):
+        resolve_command(fs, ["/srv/a"])
+
+
+def scripts(count: int, last: str = "/bin/sh", name: str = "s") -> dict:
+    """/srv/{name}1 runs /srv/{name}2 ... /srv/{name}{count}, whose interpreter is ``last``."""
+    return {f"__srv__{name}{i}": exe(f"#!{f'/srv/{name}{i + 1}' if i < count else last}\n".encode())
+            for i in range(1, count + 1)}
+
+
+def test_the_kernel_runs_five_nested_scripts_not_six() -> None:
+    assert len(chain(debian_like(**scripts(5)), ["/srv/s1"])) == 6  # fs/exec.c exec_binprm: depth > 5
+    with pytest.raises(ResolveError, match="starting /srv/s1: more than 5 nested #! scripts, which the kernel"):
+        resolve_command(debian_like(**scripts(6)), ["/srv/s1"])
+    # env execs its program anew: 5 scripts before it and 5 after are two execve calls, each within the limit
+    fs = debian_like(**scripts(5, "/usr/bin/env /srv/t1"), **scripts(5, name="t"))
+    assert chain(fs, ["/srv/s1"])[-1] == "/usr/bin/dash"
+    with pytest.raises(ResolveError, match="starting /srv/t1: more than 5"):
+        resolve_command(debian_like(**scripts(5, "/usr/bin/env /srv/t1"), **scripts(6, name="t")), ["/srv/s1"])
 
 
 def test_neither_elf_nor_script() -> None:
