@@ -226,7 +226,8 @@ def load_alignment(layout: ElfLayout, phdrs: bytes) -> int:
     A segment maps on pages of P bytes when P divides its p_align (glibc's ld.so: "ELF load command
     alignment not page-aligned") and p_offset ≡ p_vaddr (mod P) (the kernel's mmap of the segment,
     fs/binfmt_elf.c elf_map, and ld.so: "ELF load command address/offset not page-aligned").
-    p_align 0 and 1 both mean "no alignment".
+    p_align 0 and 1 both mean "no alignment" (gABI): only the congruence limits such a segment —
+    the kernel maps it so, and glibc 2.35+ checks nothing else (BZ #28688 dropped its p_align check).
     """
     order = "<" if layout.ident.data == DATA_LE else ">"
     wide = layout.ident.elf_class == CLASS_64
@@ -249,7 +250,7 @@ def load_alignment(layout: ElfLayout, phdrs: bytes) -> int:
             offset, vaddr = struct.unpack_from(order + "II", phdrs, at + 4)
             (align,) = struct.unpack_from(order + "I", phdrs, at + 28)
         skew = (vaddr - offset) & word_mask
-        segment = min(_lowest_bit(align) if align > 1 else 1, _lowest_bit(skew) if skew else _UNBOUNDED)
+        segment = min(_lowest_bit(align) if align > 1 else _UNBOUNDED, _lowest_bit(skew) if skew else _UNBOUNDED)
         best = segment if not best else min(best, segment)
     return best
 
