@@ -55,7 +55,15 @@ def check_entrypoint(platform: str, view: LayeredView, config: Mapping[str, Any]
     if expected is None:
         return Check(platform, "elf", CheckStatus.SKIP, f"no ELF machine known for {platform}; not checked")
     settings = config.get("config") or {}
-    argv = list(settings.get("Entrypoint") or []) + list(settings.get("Cmd") or [])
+    argv: list[str] = []
+    for key in ("Entrypoint", "Cmd"):
+        value = settings.get(key) or []
+        if not (isinstance(value, list) and all(isinstance(arg, str) for arg in value)):
+            # The OCI config says an array of strings: docker (containerd) refuses the config ("cannot
+            # unmarshal string into ... Entrypoint of type []string"); list("/app") would run "/".
+            what = "a string" if isinstance(value, str) else f"{json.dumps(value)[:60]}"
+            return Check(platform, "elf", CheckStatus.FAIL, f"{key} is {what}, not an array of strings")
+        argv += value
     if not argv:
         return Check(platform, "elf", CheckStatus.SKIP, NO_COMMAND)
     env = dict(item.partition("=")[::2] for item in settings.get("Env") or [])

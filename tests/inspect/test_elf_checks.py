@@ -249,6 +249,15 @@ def test_the_entrypoint_is_followed_as_the_kernel_would(members, config, expecte
     assert checks(view(members), "linux/arm64", {"config": config})["elf"] == expected
 
 
+@pytest.mark.parametrize(("config", "detail"), [
+    ({"Entrypoint": "/usr/bin/python3"}, "Entrypoint is a string, not an array of strings"),  # not "/", "u", ...
+    ({"Entrypoint": ["/usr/bin/env"], "Cmd": "python3"}, "Cmd is a string, not an array of strings"),
+    ({"Cmd": ["python3", 3]}, 'Cmd is ["python3", 3], not an array of strings'),
+])
+def test_an_entrypoint_or_cmd_that_is_no_array_of_strings_fails_saying_so(config, detail):
+    assert checks(view(PY), "linux/arm64", {"config": config})["elf"] == (FAIL, detail)
+
+
 @pytest.mark.parametrize("config", [{}, {"config": None}, {"config": {"Entrypoint": None, "Cmd": []}}])
 def test_no_command_is_a_skip_with_a_reason(config):
     assert checks(view(PY), "linux/arm64", config)["elf"] == (SKIP, NO_COMMAND)
