@@ -226,8 +226,11 @@ def load_alignment(layout: ElfLayout, phdrs: bytes) -> int:
     A segment maps on pages of P bytes when P divides its p_align (glibc's ld.so: "ELF load command
     alignment not page-aligned") and p_offset ≡ p_vaddr (mod P) (the kernel's mmap of the segment,
     fs/binfmt_elf.c elf_map, and ld.so: "ELF load command address/offset not page-aligned").
-    p_align 0 and 1 both mean "no alignment" (gABI): only the congruence limits such a segment —
-    the kernel maps it so, and glibc 2.35+ checks nothing else (BZ #28688 dropped its p_align check).
+    p_align 0 means "no alignment" (gABI): only the congruence limits such a segment (the kernel maps
+    it so, and ld.so's ``p_align & (pagesize - 1)`` test is 0). p_align 1, "no alignment" to the gABI
+    too, fails that test on every page size in glibc's ld.so as bookworm's 2.36 and older have it,
+    so it stays 1 byte: at worst a false failure of an odd library, never a library passed that
+    ld.so refuses.
     """
     order = "<" if layout.ident.data == DATA_LE else ">"
     wide = layout.ident.elf_class == CLASS_64
@@ -250,7 +253,7 @@ def load_alignment(layout: ElfLayout, phdrs: bytes) -> int:
             offset, vaddr = struct.unpack_from(order + "II", phdrs, at + 4)
             (align,) = struct.unpack_from(order + "I", phdrs, at + 28)
         skew = (vaddr - offset) & word_mask
-        segment = min(_lowest_bit(align) if align > 1 else _UNBOUNDED, _lowest_bit(skew) if skew else _UNBOUNDED)
+        segment = min(_lowest_bit(align) if align else _UNBOUNDED, _lowest_bit(skew) if skew else _UNBOUNDED)
         best = segment if not best else min(best, segment)
     return best
 

@@ -33,9 +33,11 @@ def alignment(data: bytes) -> int:
     ([(0, 0x400000, K4), (0xFE8, 0x401FE8, K4)], K4),  # -z max-page-size=4096
     ([(0, 0x400000, K16), (0x3FE8, 0x407FE8, K16)], K16),  # Android's 16 KiB
     ([(0, 0x400000, K64), (0x1000, 0x412000, K64)], K4),  # aligned, but offset/vaddr congruent mod 4 KiB only
-    # p_align 0 and 1: "no alignment" (gABI), only p_offset ≡ p_vaddr limits the page size
-    ([(0, 0, K64), (0, 0, 0)], K64), ([(0, 0x400000, 0)], 0x400000), ([(0x100, 0x1100, 1)], K4),
-    ([(0x100, 0x100, 1)], 1 << 63),  # congruent on every page size
+    # p_align 0: "no alignment" (gABI), only p_offset ≡ p_vaddr limits the page size
+    ([(0, 0, K64), (0, 0, 0)], K64), ([(0, 0x400000, 0)], 0x400000),
+    ([(0x100, 0x100, 0)], 1 << 63),  # congruent on every page size
+    # p_align 1 fails glibc ld.so's p_align & (pagesize - 1) test on every page size: 1 byte
+    ([(0x100, 0x1100, 1)], 1), ([(0x100, 0x100, 1)], 1),
     ([(0, 0x10000, 0x30000)], K64),  # not a power of two: the pages that divide it
     ([(0x2000, 0x2000, K64)], K64),  # offset == vaddr: congruent on every page size
 ])
@@ -124,9 +126,11 @@ def test_files_aligned_for_the_page_size_pass() -> None:
 
 def test_p_align_zero_maps_on_every_page_its_offset_and_address_allow() -> None:
     # the kernel runs such a file (/tmp/advA/findings/exit_amd64_palign0); it was failed at every page size
-    view = fs(("bin/zero", elf_with_loads([(0, 0x400000, 0)])), ("bin/one", elf_with_loads([(0x100, 0x10100, 1)])))
+    view = fs(("bin/zero", elf_with_loads([(0, 0x400000, 0)])), ("bin/skewed", elf_with_loads([(0x100, 0x10100, 0)])))
     assert page_check(view, K64).detail == "2 ELF files map on 64 KiB pages"
     assert page_check(view, K4).status is CheckStatus.PASS
+    # p_align 1 stays 1 byte: glibc's ld.so refuses such a library on every page size
+    assert page_check(fs(("bin/one", elf_with_loads([(0x100, 0x10100, 1)]))), K4).status is CheckStatus.FAIL
 
 
 def test_below_4k_fails_even_at_the_default() -> None:
