@@ -8,8 +8,9 @@ OCI image spec, "Representing Changes" (``.wh.NAME``, ``.wh..wh..opq``).
 
 Whatever the layer holds, the scan is bounded (ScanLimits): decompressed bytes, tar entries, the
 size of one tar header (pax / GNU long names), path and symlink-target lengths, and the image's
-deadline, checked on every read. Memory stays proportional to the entries kept: tarfile's own
-member list is emptied as the scan goes.
+deadline, checked on every read. Every tar header is read as Go's archive/tar (containerd) reads
+it, or the layer is refused (tar_headers.py). Memory stays proportional to the entries kept:
+tarfile's own member list is emptied as the scan goes.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from buildctl.inspect.image_fs import (
     LayerTable,
     normalize,
 )
+from buildctl.inspect.tar_headers import tarinfo_class
 from buildctl.registry.bounds import Deadline, LimitError
 
 __all__ = ["HEAD_BYTES", "LayerCache", "ScanLimits", "default_cache_dir", "dump_table", "load_table", "scan_layer",
@@ -56,8 +58,6 @@ OPAQUE_MARKER = ".wh..wh..opq"
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZSTD_SKIPPABLE, ZSTD_SKIPPABLE_MASK = 0x184D2A50, 0xFFFFFFF0  # a zstd stream may open with a skippable frame
-_LONG_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
-                 tarfile.SOLARIS_XHDTYPE)
 
 
 @dataclass(frozen=True)
@@ -125,18 +125,6 @@ def _gunzip(stream: BinaryIO) -> BinaryIO:
     return igzip.IGzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
 
 
-def _tarinfo_class(limits: ScanLimits, what: str) -> type[tarfile.TarInfo]:
-    class BoundedTarInfo(tarfile.TarInfo):
-        # tarfile reads a pax / GNU long-name header's whole body into memory before we see the
-        # member; refuse an oversized one first (TarInfo._proc_member: CPython's dispatch point).
-        def _proc_member(self, tar):  # type: ignore[no-untyped-def]
-            if self.type in _LONG_HEADERS and self.size > limits.max_header_bytes:
-                raise LimitError(f"{what} has a {self.size}-byte tar header (limit: {limits.max_header_bytes} "
-                                 "bytes per pax/long-name header)")
-            return super()._proc_member(tar)
-    return BoundedTarInfo
-
-
 def scan_layer(stream: BinaryIO, *, limits: ScanLimits = ScanLimits(), deadline: Deadline | None = None,
                what: str = "layer") -> LayerTable:
     """Read a (gzip/zstd/uncompressed) layer tar once, front to back."""
@@ -148,7 +136,7 @@ def scan_layer(stream: BinaryIO, *, limits: ScanLimits = ScanLimits(), deadline:
     if not source.peek(1):  # an empty blob: containerd applies it as a layer adding nothing
         return LayerTable(entries)
     try:
-        with tarfile.open(fileobj=source, mode="r|", tarinfo=_tarinfo_class(limits, what)) as tar:
+        with tarfile.open(fileobj=source, mode="r|", tarinfo=tarinfo_class(limits.max_header_bytes, what)) as tar:
             while (member := tar.next()) is not None:
                 tar.members.clear()  # tarfile keeps every TarInfo otherwise: ~1 KB per entry
                 count += 1

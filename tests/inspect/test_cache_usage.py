@@ -12,12 +12,15 @@ import time
 from pathlib import Path
 
 from buildctl.inspect import cache_usage
+from buildctl.inspect.cache import FORMAT_VERSION
 from buildctl.inspect.layers import LayerCache, dump_table, scan_layer
 from tests.helpers.elf import elf_for, make_tar
 
 LAYER = make_tar([("./", "d", b"", 0o755), ("./bin/", "d", b"", 0o755),
                   ("./bin/app", "f", elf_for("amd64") + b"\0" * 2_000, 0o755)])
 TABLE_BYTES = len(dump_table(scan_layer(io.BytesIO(LAYER))))
+
+VERSION = f"v{FORMAT_VERSION}"  # the cache folder of this format
 
 
 def _counting(cache: LayerCache, gate: threading.Event | None = None) -> list[int]:
@@ -68,7 +71,7 @@ def test_the_estimate_from_a_mark_still_evicts_past_the_bound(tmp_path: Path) ->
     walks = _counting(later)
     _write(later, 7)  # the mark counts four tables, its own writes too: a fifth passes the bound
     assert walks == [1] and later.usage() == (4, 4 * TABLE_BYTES)
-    assert not (tmp_path / "v5" / "tables" / f"sha256-{0:064x}.json").exists()  # the least recently used went
+    assert not (tmp_path / VERSION / "tables" / f"sha256-{0:064x}.json").exists()  # the least recently used went
 
 
 def test_with_no_recent_mark_the_walk_runs_beside_the_write(tmp_path: Path) -> None:
@@ -104,18 +107,18 @@ def test_a_mark_that_cannot_be_trusted_is_walked_again(tmp_path: Path) -> None:
 
 
 def test_walk_lists_nested_files_and_skips_the_mark_only_at_the_top(tmp_path: Path) -> None:
-    (tmp_path / "v5" / "tables").mkdir(parents=True)
-    (tmp_path / "v5" / "tables" / "a.json").write_bytes(b"12345")
-    (tmp_path / "v5" / cache_usage.MARK_NAME).write_bytes(b"123")  # not the mark: a file like any other
+    (tmp_path / VERSION / "tables").mkdir(parents=True)
+    (tmp_path / VERSION / "tables" / "a.json").write_bytes(b"12345")
+    (tmp_path / VERSION / cache_usage.MARK_NAME).write_bytes(b"123")  # not the mark: a file like any other
     (tmp_path / cache_usage.MARK_NAME).write_bytes(b"{}")
-    (tmp_path / "link").symlink_to(tmp_path / "v5")  # a link is a file of its own, never followed
+    (tmp_path / "link").symlink_to(tmp_path / VERSION)  # a link is a file of its own, never followed
     found = {f.path.relative_to(tmp_path).as_posix(): f.size for f in cache_usage.walk(tmp_path)}
-    assert set(found) == {"v5/tables/a.json", f"v5/{cache_usage.MARK_NAME}", "link"}
-    assert found["v5/tables/a.json"] == 5
+    assert set(found) == {f"{VERSION}/tables/a.json", f"{VERSION}/{cache_usage.MARK_NAME}", "link"}
+    assert found[f"{VERSION}/tables/a.json"] == 5
 
 
 def _fill(directory: Path, files: int, size: int) -> None:
-    folder = directory / "v5" / "verdicts"
+    folder = directory / VERSION / "verdicts"
     folder.mkdir(parents=True)
     for n in range(files):
         (folder / f"sha256-{n:064x}.json").write_bytes(b"x" * size)
