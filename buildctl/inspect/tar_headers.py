@@ -39,7 +39,8 @@ _PAX_INTS, _PAX_TIMES = ("size", "uid", "gid"), ("mtime", "atime", "ctime")
 # keys Python applies from a global header to later members, which Go never does (it hands the
 # global header to the caller, and containerd skips it)
 _APPLIED = ("path", "linkpath", "size", "mtime", "uid", "gid", "uname", "gname")
-_PAX_RECORD = re.compile(rb"([1-9][0-9]*) ")
+_PAX_RECORD = re.compile(rb"([1-9][0-9]{0,18}) ")  # a length past 19 digits is past any body; int() of
+# thousands of digits raises (sys.int_info.str_digits_check_threshold)
 
 
 def go_octal(field: bytes) -> int | None:
@@ -146,7 +147,10 @@ def pax_problem(body: bytes) -> str:
         name, text = key.decode("utf-8", "replace"), value.decode("utf-8", "replace")
         pattern = _PAX_INT if name in _PAX_INTS else _PAX_TIME if name in _PAX_TIMES else None
         if pattern is not None and not pattern.fullmatch(text):
-            return f"a pax {name} of {text!r}, which Go's archive/tar refuses"
+            return f"a pax {name} of {text[:40]!r}, which Go's archive/tar refuses"
+        # Go parses both into int64 (a time's seconds too); int() of thousands of digits would raise
+        if pattern is not None and len(text.partition(".")[0]) > 20:
+            return f"a pax {name} out of Go's range ({text[:40]}...)"
         if name in _PAX_INTS and not (0 if name == "size" else -(1 << 63)) <= int(text) < 1 << 63:
             return f"a pax {name} out of Go's range ({text})"
         position = end

@@ -10,7 +10,7 @@ import pytest
 
 from buildctl.errors import OperationError
 from buildctl.inspect.layers import scan_layer
-from buildctl.inspect.tar_headers import go_numeric, go_octal, header_problem
+from buildctl.inspect.tar_headers import go_numeric, go_octal, header_problem, pax_problem
 from buildctl.registry.client import RegistryClient
 from tests.helpers.cli import BASE_IMAGE
 from tests.helpers.elf import elf_for, make_tar
@@ -157,3 +157,13 @@ def test_the_real_debian_base_layer_reads() -> None:
         layers = client.get_manifest(f"{repository}@{amd64['digest']}").json()["layers"]
         tables = [client.stream_blob(repository, layer["digest"], scan_layer) for layer in layers]
     assert any("/usr/bin/bash" in table.entries or "/bin/bash" in table.entries for table in tables)
+
+
+@pytest.mark.parametrize("key", ["size", "uid", "mtime"])
+def test_a_pax_number_of_thousands_of_digits_is_refused_not_a_crash(key: str) -> None:
+    body = f" {key}={'9' * 5000}\n"
+    length = len(body) + 1
+    while len(str(length)) + len(body) != length:
+        length += 1
+    assert "out of Go's range" in pax_problem(f"{length}{body}".encode())
+    assert pax_problem(b"9" * 5000 + b" path=x\n") == "a malformed pax record at byte 0"
