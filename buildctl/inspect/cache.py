@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 7  # 2: ELF headers of every ELF file, PT_INTERP, verdicts; 3: a hard link holds its file's entry;
 # 4: an ELF file's load alignment (the page sizes it maps on); 5: why the kernel would refuse to load it;
-# 6: p_align 0 no longer makes that alignment 1 byte; 7: tar headers read as Go reads them (an older
-# table may hold a layer Python read differently)
+# 6: p_align 0 no longer makes that alignment 1 byte; 7: tar headers and member types read as Go and
+# containerd read them (an older table may hold a layer Python read differently)
 DEFAULT_MAX_BYTES = 512 << 20
 WAIT_POLL = 0.1  # how often a waiting thread looks at its deadline and for an interrupt
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")

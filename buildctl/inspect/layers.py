@@ -143,6 +143,9 @@ def scan_layer(stream: BinaryIO, *, limits: ScanLimits = ScanLimits(), deadline:
                 if count > limits.max_entries:
                     raise LimitError(f"{what} has more than {limits.max_entries} tar entries (limit)")
                 _check_lengths(member, limits, what)
+                if member.type not in _UNPACKED_TYPES:
+                    raise OperationError(f"{what} has a tar member {member.name[:200]!r} of type {member.type!r}, which "
+                                         "containerd does not unpack (unhandled tar header type): a pull of it fails")
                 path = normalize(member.name)
                 parent, base = posixpath.split(path)
                 if base == OPAQUE_MARKER:
@@ -164,6 +167,13 @@ def scan_layer(stream: BinaryIO, *, limits: ScanLimits = ScanLimits(), deadline:
     except (tarfile.TarError, OSError, EOFError, UnicodeError) as exc:
         raise OperationError(f"{what} is not a readable tar archive: {exc}") from None
     return LayerTable(entries, frozenset(whiteouts), frozenset(opaque))
+
+
+# What containerd's applier unpacks (archive/tar.go createTarFile); any other type fails the pull,
+# where Python's tarfile reads a contiguous file ('7') or an unknown type as a regular file. Long-name
+# and pax headers never reach here (tarfile reads them into the member they describe).
+_UNPACKED_TYPES = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE,
+                             tarfile.BLKTYPE, tarfile.DIRTYPE, tarfile.FIFOTYPE))
 
 
 def _check_lengths(member: tarfile.TarInfo, limits: ScanLimits, what: str) -> None:

@@ -167,3 +167,17 @@ def test_a_pax_number_of_thousands_of_digits_is_refused_not_a_crash(key: str) ->
         length += 1
     assert "out of Go's range" in pax_problem(f"{length}{body}".encode())
     assert pax_problem(b"9" * 5000 + b" path=x\n") == "a malformed pax record at byte 0"
+
+
+@pytest.mark.parametrize("kind", [tarfile.CONTTYPE, b"V", b"Z"])
+def test_a_member_type_containerd_does_not_unpack_is_refused(kind: bytes) -> None:
+    """Python's tarfile reads a contiguous file ('7') or an unknown type as a regular file; containerd's
+    applier fails the pull on it (unhandled tar header type)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        data = elf_for("arm64")
+        info = tarfile.TarInfo("app")
+        info.size, info.mode, info.type = len(data), 0o755, kind
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(OperationError, match=r"of type b'.', which containerd does not unpack"):
+        scan_layer(io.BytesIO(out.getvalue()))
