@@ -1,8 +1,9 @@
 """The image sites of a GitOps file's documents (sites/), and why an image seen is not one.
 
-A kustomization lists its ``images:`` entries, an Argo CD Application its ``kustomize.images``,
-any other manifest the containers of its pod specs; with ``helm:`` keys the file (a values file or
-an Application's ``helm`` source) has the one site those keys address. When a file holds the
+A kustomization lists its ``images:`` entries (a Flux Kustomization the same in ``spec.images``), an
+Argo CD Application its ``kustomize.images``, any other manifest the containers of its pod specs;
+with ``helm:`` keys the file (a values file or an Application's ``helm`` source) has the one site
+those keys address. When a file holds the
 release's image only in places that are none of these, the error says where it saw it and why it
 will not edit there — never just "not found".
 """
@@ -18,16 +19,16 @@ from buildctl.errors import ConfigError
 from buildctl.gitops.sites import ImageSite, argocd, flux
 from buildctl.gitops.sites.container import CONTAINER_FIELDS, container_images, core_pod_spec, pod_specs
 from buildctl.gitops.sites.helm_keys import HelmSite, helm_site, key_field
-from buildctl.gitops.sites.kustomize_entry import is_kustomization, kustomize_images
+from buildctl.gitops.sites.kustomize_entry import images_path, is_kustomization, kustomize_images
 from buildctl.gitops.sites.values_tree import ValuesRoot, has
-from buildctl.gitops.yaml_nodes import get, line_of, repository_of, scalar, template_hint
+from buildctl.gitops.yaml_nodes import get, get_path, line_of, repository_of, scalar, template_hint
 from buildctl.model import HelmKeys
 
 
 def sites_of(docs: list[Node], *, path: str) -> Iterator[ImageSite]:
     """Every image site of ``docs`` (without ``helm:`` keys), in document order."""
     for doc in docs:
-        if is_kustomization(doc, path=path):
+        if images_path(doc, path=path) is not None:
             yield from kustomize_images(doc, path=path)
         elif isinstance(doc, MappingNode) and argocd.is_argocd(doc, path=path):
             yield from argocd.kustomize_image_strings(doc, path=path)
@@ -113,10 +114,12 @@ def not_found(docs: list[Node], *, path: str, repository: str) -> ConfigError:
         return ConfigError(f"no container image of {repository} found: the image here is a Helm template action "
                            f"({templated[0].value.strip()[:80]})", file=path, line=line_of(templated[0]),
                            hint=template_hint(templated[0].value))
-    if any(is_kustomization(doc, path=path) for doc in docs):  # kustomize sets images in `images:` only
-        return ConfigError(f"no container image of {repository} found: the kustomization has no `images:` entry "
-                           "for it", file=path, hint=f"add one (`- name: {repository}`, as `kustomize edit set image` "
-                           "writes it), or list the resource file that holds the image")
+    for doc in docs:  # kustomize sets images in `images:` (a Flux Kustomization in `spec.images`) only
+        if (at := images_path(doc, path=path)) is not None:
+            return ConfigError(f"no container image of {repository} found: {_owner(doc, path)} has no "
+                               f"`{'.'.join(at)}:` entry for it", file=path,
+                               hint=f"add one (`- name: {repository}`, as `kustomize edit set image` writes it), "
+                               "or list the resource file that holds the image")
     return ConfigError(f"no container image of {repository} found", file=path)
 
 
@@ -136,11 +139,11 @@ def _owner(doc: Node, path: str) -> str:
 
 
 def _why(doc: Node, dotted: str, *, path: str) -> str:
-    if is_kustomization(doc, path=path):
-        if re.fullmatch(r"images\[\d+\]\.name", dotted):
-            entry = get(doc, "images").value[int(dotted[7:].partition("]")[0])]
+    if (at := images_path(doc, path=path)) is not None:
+        if index := re.fullmatch(rf"{re.escape('.'.join(at))}\[(\d+)\]\.name", dotted):
+            entry = get_path(doc, *at).value[int(index[1])]
             return f"but the entry's newName makes it deploy {scalar(get(entry, 'newName'))} instead"
-        return "not in its `images:` list (buildctl edits name/newName/newTag/digest entries there)"
+        return f"not in its `{'.'.join(at)}:` list (buildctl edits name/newName/newTag/digest entries there)"
     if argocd.is_argocd(doc, path=path):
         return "not in a source's `kustomize.images` (give the entry `helm:` keys for Helm values)"
     if flux.is_helm_release(doc):

@@ -195,6 +195,13 @@ def scalar(node: Node | None) -> str | None:
     return node.value if isinstance(node, ScalarNode) else None
 
 
+def api_group(doc: Node) -> str:
+    """The group of a document's ``apiVersion`` (``kustomize.toolkit.fluxcd.io/v1``: kustomize.toolkit.fluxcd.io);
+    "" for none or a core version (``v1``)."""
+    group, slash, _ = (scalar(get(doc, "apiVersion")) or "").partition("/")
+    return group if slash else ""
+
+
 # --------------------------------------------------------------------------- walking
 
 def children(node: Node) -> list[Node]:

@@ -1,10 +1,10 @@
 """Image sites: where a reference lives in a GitOps file, and how to read and rewrite it.
 
 One module per kind of site — a container's ``image:`` field (container.py), a kustomization
-``images:`` entry (kustomize_entry.py), Helm values keys (helm_keys.py), Argo CD's strings
-(argocd.py) — each a frozen dataclass with the ``ImageSite`` methods. ``finder.py`` lists the sites
-of a document; the editor (edits.py) and its checks see only this protocol, so a new layout is one
-new module and its tests.
+``images:`` entry or a Flux Kustomization's ``spec.images`` one (kustomize_entry.py), Helm values
+keys (helm_keys.py), Argo CD's strings (argocd.py) — each a frozen dataclass with the ``ImageSite``
+methods. ``finder.py`` lists the sites of a document; the editor (edits.py) and its checks see only
+this protocol, so a new layout is one new module and its tests.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Kustomization ``images:`` entries (name/newName/newTag/digest), and the splices that point one at
-a new reference (pure).
+a new reference (pure). A Flux ``Kustomization`` resource's ``spec.images`` holds the same entries
+(Flux writes them into the kustomization it builds), so they are these sites too.
 
 newName is written only when the repository differs from the entry's name; newTag and digest are
 replaced, inserted or removed; a field that is not a string is refused (file:line), never doubled,
@@ -16,19 +17,22 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from buildctl.errors import ConfigError
 from buildctl.gitops.yaml_nodes import (
     MERGE_TAG,
+    api_group,
     get,
+    get_path,
     line_of,
     lookup,
     repository_of,
     scalar,
 )
 from buildctl.gitops.shared_values import Sharing
-from buildctl.gitops.sites import Rewrite
+from buildctl.gitops.sites import Rewrite, flux
 from buildctl.gitops.yaml_splice import Splice, delete_key, insert_keys, replace_scalar
 from buildctl.references import parse_reference, written_name
 
 FIELDS = ("newName", "newTag", "digest")
 KUSTOMIZATION_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
+FLUX_IMAGES = ("spec", "images")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class KustomizeImage:
     """One entry of a kustomization's ``images:`` list (fields: name/newName/newTag/digest)."""
 
     entry: MappingNode
+    owner: str = "kustomization"  # a Flux Kustomization's "Kustomization/<name>"
 
     @property
     def name(self) -> str:
@@ -43,7 +48,7 @@ class KustomizeImage:
 
     @property
     def where(self) -> str:
-        return f"kustomization image {self.name}"
+        return f"{self.owner} image {self.name}"
 
     @property
     def position(self) -> int:
@@ -82,14 +87,30 @@ class KustomizeImage:
 def kustomize_images(doc: Node, *, path: str) -> Iterator[KustomizeImage]:
     if not isinstance(doc, MappingNode):
         raise ConfigError("not a kustomization (not a mapping)", file=path, line=line_of(doc))
-    images = get(doc, "images")
+    at = images_path(doc, path=path) or ("images",)
+    owner = flux.owner(doc) if at == FLUX_IMAGES else "kustomization"
+    images = get_path(doc, *at)
     for entry in images.value if isinstance(images, SequenceNode) else ():
         if isinstance(entry, MappingNode):
-            yield KustomizeImage(entry)
+            yield KustomizeImage(entry, owner)
+
+
+def images_path(doc: Node, *, path: str) -> tuple[str, ...] | None:
+    """Where ``doc`` lists kustomize image entries: ``images`` of a kustomization, ``spec.images`` of a
+    Flux Kustomization; None for any other document."""
+    if flux.is_kustomization(doc):
+        return FLUX_IMAGES
+    return ("images",) if is_kustomization(doc, path=path) else None
 
 
 def is_kustomization(doc: Node, *, path: str) -> bool:
-    return path.rsplit("/", 1)[-1] in KUSTOMIZATION_FILES or scalar(get(doc, "kind")) == "Kustomization"
+    """kustomize's own file: by name, or by kind without an apiVersion or in kustomize.config.k8s.io.
+    Flux's Kustomization (a resource applied to a cluster, its images in spec.images) is not one,
+    whatever its file is called."""
+    if flux.is_kustomization(doc):
+        return False
+    return path.rsplit("/", 1)[-1] in KUSTOMIZATION_FILES or (
+        scalar(get(doc, "kind")) == "Kustomization" and api_group(doc) in ("", "kustomize.config.k8s.io"))
 
 
 def kustomize_splices(
@@ -97,7 +118,7 @@ def kustomize_splices(
 ) -> list[Splice]:
     new = parse_reference(new_reference)
     sharing = sharing or Sharing("", [])  # no aliases known: only merged fields are refused
-    what = f"kustomization image {site.name}"
+    what = site.where
     out: list[Splice] = []
     inserts: list[tuple[str, str]] = []
     removed: list[str] = []

@@ -251,6 +251,10 @@ def test_a_kustomization_that_is_not_a_mapping_is_refused():
     ("overlays/prod/kustomization.yml", "resources: []\n", True),
     ("overlays/prod/Kustomization", "resources: []\n", True),
     ("k8s/app.yaml", "kind: Kustomization\n", True),
+    ("k8s/app.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n", True),
+    ("k8s/app.yaml", "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n", False),  # Flux's
+    ("kustomization.yaml", "apiVersion: kustomize.toolkit.fluxcd.io/v1beta2\nkind: Kustomization\n", False),
+    ("k8s/app.yaml", "apiVersion: example.com/v1\nkind: Kustomization\n", False),
     ("k8s/app.yaml", "kind: Deployment\n", False),
     ("k8s/my-kustomization.yaml", "resources: []\n", False),
     ("k8s/kustomization.yaml.bak", "resources: []\n", False),
