@@ -29,41 +29,44 @@ from buildctl.registry.bounds import Deadline
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 7  # 2: ELF headers of every ELF file, PT_INTERP, verdicts; 3: a hard link holds its file's entry;
+FORMAT_VERSION = 8  # 2: ELF headers of every ELF file, PT_INTERP, verdicts; 3: a hard link holds its file's entry;
 # 4: an ELF file's load alignment (the page sizes it maps on); 5: why the kernel would refuse to load it;
 # 6: p_align 0 no longer makes that alignment 1 byte; 7: tar headers and member types read as Go and
-# containerd read them (an older table may hold a layer Python read differently)
+# containerd read them (an older table may hold a layer Python read differently); 8: each entry's owner
+# (uid, gid) and the whole /etc/passwd and /etc/group, for the User's permissions (users.py)
 DEFAULT_MAX_BYTES = 512 << 20
 WAIT_POLL = 0.1  # how often a waiting thread looks at its deadline and for an interrupt
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @cache
-def shared_entry(kind: str, mode: int) -> Entry:
-    """One Entry object per (kind, mode) for the many plain files and directories: a table of
-    200,000 entries costs its paths, not 200,000 objects."""
-    return Entry(kind, mode)
+def shared_entry(kind: str, mode: int, uid: int = 0, gid: int = 0) -> Entry:
+    """One Entry object per (kind, mode, owner) for the many plain files and directories: a table
+    of 200,000 entries costs its paths, not 200,000 objects."""
+    return Entry(kind, mode, uid=uid, gid=gid)
 
 
 def compact_entry(kind: str, mode: int, target: str = "", head: bytes = b"", interp: str = "",
-                  page_align: int = 0, problem: str = "") -> Entry:
+                  page_align: int = 0, problem: str = "", uid: int = 0, gid: int = 0) -> Entry:
     if kind in (FILE, DIR, IMPLICIT_DIR) and not (target or head or interp or page_align or problem):
-        return shared_entry(kind, mode)
-    return Entry(kind, mode, target, head, interp, page_align, problem)
+        return shared_entry(kind, mode, uid, gid)
+    return Entry(kind, mode, target, head, interp, page_align, problem, uid, gid)
 
 
 def dump_table(table: LayerTable) -> bytes:
     rows = []
     for path, e in table.entries.items():
         row: list[object] = [path, e.kind, e.mode]
-        # [path, kind, mode, target, head, interp, page_align, problem]: trailing empty fields left out
-        fields = [e.target, base64.b64encode(e.head).decode("ascii"), e.interp, e.page_align, e.problem]
+        # [path, kind, mode, target, head, interp, page_align, problem, uid, gid]: trailing empty fields
+        # left out (most entries are root's: three fields)
+        fields = [e.target, base64.b64encode(e.head).decode("ascii"), e.interp, e.page_align, e.problem, e.uid, e.gid]
         while fields and not fields[-1]:
             fields.pop()
         row.extend(fields)
         rows.append(row)
     doc = {"format": FORMAT_VERSION, "entries": rows,
-           "whiteouts": sorted(table.whiteouts), "opaque": sorted(table.opaque)}
+           "whiteouts": sorted(table.whiteouts), "opaque": sorted(table.opaque),
+           "texts": {path: base64.b64encode(text).decode("ascii") for path, text in table.texts.items()}}
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
@@ -87,19 +90,25 @@ def load_table(data: bytes) -> LayerTable:
         interp = rest[2] if len(rest) > 2 else ""
         page_align = rest[3] if len(rest) > 3 else 0
         problem = rest[4] if len(rest) > 4 else ""
+        uid, gid = (rest[5] if len(rest) > 5 else 0), (rest[6] if len(rest) > 6 else 0)
         # As scan_layer makes them: a table from the cache folder (it may be shared) or the registry
         # (shared_tables.py) that is not one is refused whole, never half used.
         if not (_is_path(path) and kind in _KINDS and _is_int(mode) and 0 <= mode <= 0o7777
                 and isinstance(target, str) and len(head) <= BINPRM_BUF_SIZE and isinstance(interp, str)
-                and _is_int(page_align) and page_align >= 0 and isinstance(problem, str) and len(rest) <= 5):
+                and _is_int(page_align) and page_align >= 0 and isinstance(problem, str) and _is_int(uid)
+                and _is_int(gid) and len(rest) <= 7):
             raise ValueError(f"invalid table entry for {str(path)[:80]!r}")
-        entries[path] = compact_entry(kind, mode, target, head, interp, page_align, problem)
+        entries[path] = compact_entry(kind, mode, target, head, interp, page_align, problem, uid, gid)
     whiteouts, opaque = doc["whiteouts"], doc["opaque"]
     # A whiteout's folder is kept as the tar names it (`dir/.wh..` is "/dir/."): absolute, not normalised.
     if not (isinstance(whiteouts, list) and isinstance(opaque, list)
             and all(isinstance(p, str) and p.startswith("/") for p in whiteouts + opaque)):
         raise ValueError("invalid whiteouts or opaque folders")
-    return LayerTable(entries, frozenset(whiteouts), frozenset(opaque))
+    texts = doc["texts"]
+    if not (isinstance(texts, dict) and all(_is_path(p) and isinstance(t, str) for p, t in texts.items())):
+        raise ValueError("invalid account files")
+    return LayerTable(entries, frozenset(whiteouts), frozenset(opaque),
+                      {path: base64.b64decode(text, validate=True) for path, text in texts.items()})
 
 
 _KINDS = frozenset({FILE, DIR, SYMLINK, HARDLINK, OTHER, IMPLICIT_DIR})

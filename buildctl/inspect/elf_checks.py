@@ -33,6 +33,7 @@ from buildctl.inspect.image_fs import (
 from buildctl.inspect.interpreters import resolve_command
 from buildctl.inspect.layers import INTERP_UNREADABLE
 from buildctl.inspect.results import Check, CheckStatus
+from buildctl.inspect.users import UserError, image_account
 from buildctl.platforms import ElfMachine
 
 NO_COMMAND = "no ENTRYPOINT/CMD; architecture of the bytes not checked"
@@ -68,8 +69,13 @@ def check_entrypoint(platform: str, view: LayeredView, config: Mapping[str, Any]
         return Check(platform, "elf", CheckStatus.SKIP, NO_COMMAND)
     env = dict(item.partition("=")[::2] for item in settings.get("Env") or [])
     workdir = working_dir(config)
+    user = settings.get("User") or ""
+    try:  # docker resolves the User before it starts anything: its message is the start's failure
+        account = image_account(view, user) if isinstance(user, str) else None
+    except UserError as exc:
+        return Check(platform, "elf", CheckStatus.FAIL, f"cannot start as User {json.dumps(user)}: {exc}")
     try:
-        resolution = resolve_command(view, argv, path_env=env.get("PATH"), workdir=workdir)
+        resolution = resolve_command(view, argv, path_env=env.get("PATH"), workdir=workdir, account=account)
     except ResolveError as exc:
         return Check(platform, "elf", CheckStatus.FAIL, f"cannot start {json.dumps(argv[0])}: {exc}")
     wrong = [f"{path} is {ident.describe()}, expected {expected.name}"

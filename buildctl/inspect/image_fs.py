@@ -9,8 +9,8 @@ layer tables (buildctl.layers) in real use. Paths are absolute and normalised
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
@@ -32,6 +32,8 @@ class Entry:
     interp: str = ""  # an ELF file's PT_INTERP (its program interpreter); "" when statically linked
     page_align: int = 0  # an ELF file's largest page size its PT_LOAD segments map on (elf.load_alignment); 0: none
     problem: str = ""  # why the kernel would refuse to load an ET_EXEC/ET_DYN file (program headers, PT_INTERP)
+    uid: int = 0  # the tar header's numeric owner: containerd chowns to it (names in the header are ignored)
+    gid: int = 0
 
     @property
     def is_elf(self) -> bool:
@@ -60,6 +62,7 @@ class LayerTable:
     entries: Mapping[str, Entry]
     whiteouts: frozenset[str] = frozenset()  # paths deleted by ``.wh.NAME``
     opaque: frozenset[str] = frozenset()  # directories whose lower contents ``.wh..wh..opq`` hides
+    texts: Mapping[str, bytes] = field(default_factory=dict)  # whole files the runtime reads (users.ACCOUNT_FILES)
 
     def hides(self, path: str) -> bool:
         """Whether this layer deletes ``path`` from the layers below it."""
@@ -187,12 +190,17 @@ def resolve_path(fs: FileSystem, path: str, *, cwd: str = "/") -> tuple[str, Ent
     return "/" + "/".join(parts), entry
 
 
-def find_program(fs: FileSystem, name: str, *, path_env: str, workdir: str = "/") -> tuple[str, Entry]:
-    """execvp: a name with a slash is a path (relative to the working directory), else search PATH."""
+def find_program(fs: FileSystem, name: str, *, path_env: str, workdir: str = "/",
+                 runs: Callable[[Entry], bool] | None = None, who: str = "") -> tuple[str, Entry]:
+    """execvp: a name with a slash is a path (relative to the working directory), else search PATH.
+    ``runs``: whether the caller may execute an entry, where only its x bits for ``who`` count
+    (an exec by a program without capabilities; users.Account.may_execute); any x bit otherwise."""
+    executable = runs or (lambda entry: entry.executable)
+    kind = f"executable by {who}" if runs and who else "an executable file"
     if "/" in name:
         real, entry = resolve_path(fs, name, cwd=workdir)
-        if not entry.executable:
-            raise ResolveError(f"{name} is not an executable file" + (f" ({real})" if real != name else ""))
+        if not executable(entry):
+            raise ResolveError(f"{name} is not {kind}" + (f" ({real})" if real != name else ""))
         return real, entry
     seen_not_executable = None
     for directory in path_env.split(":"):
@@ -201,9 +209,9 @@ def find_program(fs: FileSystem, name: str, *, path_env: str, workdir: str = "/"
             real, entry = resolve_path(fs, candidate)
         except ResolveError:
             continue
-        if entry.executable:
+        if executable(entry):  # execvp goes on past EACCES to the next PATH entry
             return real, entry
         seen_not_executable = seen_not_executable or candidate
     if seen_not_executable:
-        raise ResolveError(f"{name} found at {seen_not_executable} but it is not an executable file")
+        raise ResolveError(f"{name} found at {seen_not_executable} but it is not {kind}")
     raise ResolveError(f"{name} not found in PATH {path_env}")

@@ -13,10 +13,12 @@ from buildctl.inspect import elf
 from buildctl.inspect.image_fs import (
     BINPRM_BUF_SIZE,
     DEFAULT_PATH,
+    Entry,
     FileSystem,
     ResolveError,
     find_program,
 )
+from buildctl.inspect.users import Account
 
 # fs/exec.c exec_binprm: one execve rewrites the file it runs 5 times at most (a 6th #! script
 # is -ELOOP, "too many levels of symbolic links"; measured with docker run: 5 nested scripts run).
@@ -72,13 +74,19 @@ def _env_program(args: Sequence[str]) -> str | None:
 
 
 def resolve_command(
-    fs: FileSystem, argv: Sequence[str], *, path_env: str | None = None, workdir: str = "/"
+    fs: FileSystem, argv: Sequence[str], *, path_env: str | None = None, workdir: str = "/",
+    account: Account | None = None,
 ) -> Resolution:
     """Find what the kernel runs for ``argv``: argv[0], then each #! interpreter, down to ELF files.
 
     ``env`` (as argv[0] or as a #! interpreter) is followed to the program it runs, looked up in
     PATH; both env and that program must be ELF files for the platform. One execve runs through
     MAX_SCRIPTS nested #! scripts at most; env's exec of its program counts afresh.
+
+    With ``account`` (the image's User, not root; users.py), the #! script an interpreter opens
+    must be readable by it, and what env execs (its program, that one's #! interpreters) executable
+    by it: runc's capabilities end with the first execve. An outer script of nested ones is only an
+    argument to the inner one, which may never open it: not checked.
     """
     if not argv or not argv[0]:
         raise ResolveError("empty command")
@@ -89,6 +97,8 @@ def resolve_command(
     binaries: list[tuple[str, elf.ElfIdent]] = []
     refused: list[tuple[str, str]] = []
     scripts, execs, started = 0, 0, argv[0]
+    opened: tuple[str, Entry] | None = None  # the #! script the ELF interpreter at the end opens
+    runs, who = None, ""  # until env's exec, any x bit will do (runc holds CAP_DAC_OVERRIDE)
     while True:
         if scripts > MAX_SCRIPTS:  # the kernel refuses before it looks at the file
             raise ResolveError(f"too many levels of interpreters starting {started}: more than {MAX_SCRIPTS} "
@@ -96,13 +106,14 @@ def resolve_command(
         shebang = parse_shebang(entry.head)
         if shebang is not None:
             script = real
+            opened = (real, entry)
             scripts += 1
             name, arg = shebang
             args = [a for a in arg.replace("\t", " ").split(" ") if a] if arg else []  # \r is no separator
             try:
                 # The kernel does not search PATH for an interpreter: a relative one is cwd-relative.
                 real, entry = find_program(fs, name if "/" in name else f"./{name}", path_env=search_path,
-                                           workdir=workdir)
+                                           workdir=workdir, runs=runs, who=who)
                 chain.append(real)
                 if _crlf(name, arg) and posixpath.basename(name) == "env":
                     program = _env_program(args)  # env -S splits off the \r itself
@@ -126,13 +137,20 @@ def resolve_command(
             raise ResolveError(f"{real}: {exc}") from None
         if why := elf.exec_problem(entry.head, entry.problem):
             refused.append((real, why))
-        program = _env_program(args) if posixpath.basename(name) == "env" else None
+        is_env = posixpath.basename(name) == "env"
+        program = _env_program(args) if is_env else None
         if program is None:
+            if opened is not None and account is not None and not is_env and not account.may(opened[1], 4):
+                script, held = opened
+                raise ResolveError(f"{script} cannot be read by {account}, as its interpreter {real} opens it "
+                                   f"(mode {held.mode:04o}, owner {held.uid}:{held.gid}): Permission denied")
             return Resolution(tuple(chain), tuple(binaries), tuple(refused))
         execs += 1
         if execs > MAX_EXECS:
             raise ResolveError(f"too many levels of interpreters starting {argv[0]}: {MAX_EXECS} env hops and no end")
         # env execs its program itself: a new execve, whose #! rewrites the kernel counts from 0
         name, args, scripts, started = program, [], 0, program
-        real, entry = find_program(fs, program, path_env=search_path, workdir=workdir)
+        if account is not None:  # env's execvp is the user's own: the kernel dropped the capabilities
+            runs, who = account.may_execute, str(account)
+        real, entry = find_program(fs, program, path_env=search_path, workdir=workdir, runs=runs, who=who)
         chain.append(real)

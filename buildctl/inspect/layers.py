@@ -1,9 +1,10 @@
 """Layer tables: one streaming pass over a layer tar, keeping only what the checks need.
 
-A table holds every member's path, type, mode and link target, the first bytes of executable
+A table holds every member's path, type, mode, owner and link target, the first bytes of executable
 regular files (enough for ``#!`` lines), and for every ELF file its header, PT_INTERP and the
 largest page size its PT_LOAD segments map on (found through the program header table; the bytes
-in between are skipped, not kept). Whiteouts follow the
+in between are skipped, not kept), and the whole of the account files docker reads to resolve the
+config's User (users.ACCOUNT_FILES). Whiteouts follow the
 OCI image spec, "Representing Changes" (``.wh.NAME``, ``.wh..wh..opq``).
 
 Whatever the layer holds, the scan is bounded (ScanLimits): decompressed bytes, tar entries, the
@@ -45,6 +46,7 @@ from buildctl.inspect.image_fs import (
     normalize,
 )
 from buildctl.inspect.tar_headers import tarinfo_class
+from buildctl.inspect.users import ACCOUNT_FILES, MAX_ACCOUNT_BYTES
 from buildctl.registry.bounds import Deadline, LimitError
 
 __all__ = ["HEAD_BYTES", "LayerCache", "ScanLimits", "default_cache_dir", "dump_table", "load_table", "scan_layer",
@@ -131,6 +133,7 @@ def scan_layer(stream: BinaryIO, *, limits: ScanLimits = ScanLimits(), deadline:
     entries: dict[str, Entry] = {}
     whiteouts: set[str] = set()
     opaque: set[str] = set()
+    texts: dict[str, bytes] = {}
     source = io.BufferedReader(_Bounded(_decompressed(stream), limits, deadline, what), buffer_size=1 << 16)
     count = 0
     if not source.peek(1):  # an empty blob: containerd applies it as a layer adding nothing
@@ -153,7 +156,12 @@ def scan_layer(stream: BinaryIO, *, limits: ScanLimits = ScanLimits(), deadline:
                 elif base.startswith(WHITEOUT_PREFIX):
                     whiteouts.add(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
                 elif path != "/":
-                    entry = _entry(tar, member)
+                    whole = _account_text(tar, member, path)
+                    entry = _entry(tar, member, io.BytesIO(whole) if whole is not None else None)
+                    if whole is not None:
+                        texts[path] = whole
+                    else:  # a later member of the same path replaces what an earlier one held
+                        texts.pop(path, None)
                     if entry.kind == HARDLINK and (target := entries.get(entry.target)) and target.kind == FILE:
                         # A hard link is the same inode as a file earlier in this tar: keep its bytes
                         # here, so an upper layer deleting or replacing that path leaves the link be.
@@ -166,7 +174,16 @@ def scan_layer(stream: BinaryIO, *, limits: ScanLimits = ScanLimits(), deadline:
         raise LimitError(f"{what} chains too many tar extension headers (limit)") from None
     except (tarfile.TarError, OSError, EOFError, UnicodeError) as exc:
         raise OperationError(f"{what} is not a readable tar archive: {exc}") from None
-    return LayerTable(entries, frozenset(whiteouts), frozenset(opaque))
+    return LayerTable(entries, frozenset(whiteouts), frozenset(opaque), texts)
+
+
+def _account_text(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> bytes | None:
+    """The whole file when it is one docker reads for the User; read once (a tar stream cannot go
+    back), and then scanned like any file from these bytes."""
+    if path not in ACCOUNT_FILES or not member.isreg() or member.size > MAX_ACCOUNT_BYTES:
+        return None
+    extracted = tar.extractfile(member)
+    return extracted.read() if extracted is not None else None
 
 
 # What containerd's applier unpacks (archive/tar.go createTarFile); any other type fails the pull,
@@ -184,25 +201,26 @@ def _check_lengths(member: tarfile.TarInfo, limits: ScanLimits, what: str) -> No
                          f"(limit: {limits.max_link_target})")
 
 
-def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Entry:
-    mode = member.mode & 0o7777
+def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, content: BinaryIO | None = None) -> Entry:
+    """``content``: the file's bytes when already read (_account_text), else read from the tar."""
+    mode, uid, gid = member.mode & 0o7777, member.uid, member.gid
     if member.isreg():
         executable = bool(mode & 0o111)
-        extracted = tar.extractfile(member)
+        extracted = content or tar.extractfile(member)
         if extracted is None:
-            return compact_entry(FILE, mode)
+            return compact_entry(FILE, mode, uid=uid, gid=gid)
         head = extracted.read(HEAD_BYTES if executable else ELF_HEAD_BYTES)
         if not elf.is_elf(head):
-            return compact_entry(FILE, mode, "", head if executable else b"")
+            return compact_entry(FILE, mode, "", head if executable else b"", uid=uid, gid=gid)
         interp, page_align, problem = _program_facts(extracted, head, member.size)
-        return Entry(FILE, mode, "", head[:ELF_HEAD_BYTES], interp, page_align, problem)
+        return Entry(FILE, mode, "", head[:ELF_HEAD_BYTES], interp, page_align, problem, uid, gid)
     if member.isdir():
-        return compact_entry(DIR, mode)
+        return compact_entry(DIR, mode, uid=uid, gid=gid)
     if member.issym():
-        return Entry(SYMLINK, mode, member.linkname)
+        return Entry(SYMLINK, mode, member.linkname, uid=uid, gid=gid)
     if member.islnk():
-        return Entry(HARDLINK, mode, normalize(member.linkname))
-    return Entry(OTHER, mode)
+        return Entry(HARDLINK, mode, normalize(member.linkname), uid=uid, gid=gid)
+    return Entry(OTHER, mode, uid=uid, gid=gid)
 
 
 def _program_facts(extracted: BinaryIO, prefix: bytes, file_size: int) -> tuple[str, int, str]:

@@ -63,8 +63,9 @@ MAX_IMAGE_WORKERS = 8
 MAX_INDEX_ENTRIES = 256  # manifests in one index (platforms and attestations)
 MAX_LAYERS = 256  # layers of one platform image (overlayfs stacks at most 128 below Docker)
 MAX_IMAGE_ENTRIES = 500_000  # tar entries of one platform image, all layers
-VERDICT_VERSION = 4  # 2: the page-size check; 3: ELF files the kernel would refuse to load; 4: implied
-# directories shadow, a trailing "/" after a file, 5 nested #! scripts at most, a string Entrypoint/Cmd
+VERDICT_VERSION = 5  # 2: the page-size check; 3: ELF files the kernel would refuse to load; 4: implied
+# directories shadow, a trailing "/" after a file, 5 nested #! scripts at most, a string Entrypoint/Cmd;
+# 5: the config's User: a name docker cannot resolve, a #! script it cannot read, what env execs as it
 
 
 @dataclass(frozen=True)

@@ -300,3 +300,15 @@ def test_an_indexed_table_holds_its_elf_files_and_links_without_cached_propertys
         assert done.wait(10), "indexing waited for cached_property's lock"
     assert vars(table)["elf_entries"] == expected.elf_entries and [p for p, _, _ in expected.elf_entries] == ["/t"]
     assert vars(table)["hard_links"] == expected.hard_links
+
+
+@pytest.mark.parametrize(("user", "status", "detail"), [
+    ("65534:7", CheckStatus.FAIL, "/app cannot be read by user \"65534:7\" (uid 65534)"),
+    ("65534", CheckStatus.PASS, "/app -> /usr/bin/true"),  # no passwd entry: group 0, whose bits let it read
+    ("", CheckStatus.PASS, "/app -> /usr/bin/true"),  # root
+    ("app", CheckStatus.FAIL, 'cannot start as User "app": unable to find user app: no matching entries in passwd'),
+])
+def test_the_entrypoint_runs_as_the_configs_user(user: str, status: CheckStatus, detail: str) -> None:
+    fs = view([("usr/bin/true", "f", elf_for("amd64"), 0o755), ("app", "f", b"#!/usr/bin/true\n", 0o750)])
+    got = checks(fs, "linux/amd64", {"config": {"Entrypoint": ["/app"], "User": user}})["elf"]
+    assert got[0] is status and detail in got[1]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from buildctl.inspect.image_fs import ResolveError
+from buildctl.inspect.image_fs import FILE, Entry, ResolveError
 from buildctl.inspect.interpreters import parse_shebang, resolve_command
-from tests.helpers.fs_tables import chain, debian_like, exe
+from buildctl.inspect.users import Account
+from tests.helpers.fs_tables import AMD64, chain, debian_like, exe
 
 
 def test_shebang_chain_down_to_elf() -> None:
@@ -111,3 +112,30 @@ def test_empty_command() -> None:
 ])
 def test_parse_shebang(head: bytes, expected) -> None:
     assert parse_shebang(head) == expected
+
+
+NOBODY = Account("65534", 65534, frozenset({65534}))
+
+
+@pytest.mark.parametrize("line", [b"#!/bin/sh\n", b"#!/usr/bin/env sh\n"])
+def test_a_script_its_interpreter_cannot_read_as_the_user_fails(line: bytes) -> None:
+    # docker run: "/bin/sh: 0: cannot open /usr/local/bin/hello: Permission denied"
+    fs = debian_like(__srv__app=Entry(FILE, 0o700, "", line))
+    with pytest.raises(ResolveError, match="^/srv/app cannot be read by user \"65534\" .* /usr/bin/dash opens it "
+                                           r"\(mode 0700, owner 0:0\): Permission denied$"):
+        resolve_command(fs, ["/srv/app"], account=NOBODY)
+    assert resolve_command(fs, ["/srv/app"]).chain[-1] == "/usr/bin/dash"  # root reads it
+
+
+def test_an_outer_script_of_nested_ones_is_only_an_argument() -> None:
+    # docker run: an unreadable outer script whose readable inner one ignores it starts
+    fs = debian_like(__srv__outer=Entry(FILE, 0o700, "", b"#!/srv/inner\n"), __srv__inner=exe(b"#!/bin/sh\n"))
+    assert chain(fs, ["/srv/outer"], account=NOBODY) == ("/srv/outer", "/srv/inner", "/usr/bin/dash")
+
+
+def test_what_env_execs_must_be_executable_by_the_user() -> None:
+    # docker run: "/usr/bin/env: 'prog': Permission denied"; a 0700 ELF entrypoint itself starts
+    fs = debian_like(__srv__app=exe(b"#!/usr/bin/env prog\n"), __usr__bin__prog=Entry(FILE, 0o700, "", AMD64))
+    with pytest.raises(ResolveError, match="^prog found at /usr/bin/prog but it is not executable by user"):
+        resolve_command(fs, ["/srv/app"], account=NOBODY)
+    assert chain(fs, ["/usr/bin/prog"], account=NOBODY) == ("/usr/bin/prog",)
