@@ -99,7 +99,7 @@ def test_an_account_file_the_table_does_not_hold_leaves_the_user_unchecked() -> 
     assert account_text(view, "/etc/group") is None  # missing: docker reads no entries
 
 
-REPOSITORY = "adv-user/buildctl-test-users"
+REPOSITORY = "buildctl-test-users"
 
 
 def _push(tag: str, script_mode: int, user: str) -> str:
