@@ -96,11 +96,11 @@ def insert_keys(text: str, mapping: MappingNode, pairs: list[tuple[str, str]], n
                 removed: tuple[str, ...] = ()) -> Splice:
     """``pairs`` added after the mapping's last entry — in a flow mapping after the last one not ``removed``
     by the same edit: a removed last entry takes its comma and line with it, and the new text with them."""
-    last = mapping.value[-1][1].end_mark.index
     if mapping.flow_style:
         kept = [v for k, v in mapping.value if k.value not in removed] or [mapping.value[-1][1]]
         last = kept[-1].end_mark.index
         return Splice(last, last, "".join(f", {k}: {render_scalar(v, None)}" for k, v in pairs))
+    last = mapping.value[-1][1].end_mark.index
     indent = " " * mapping.value[0][0].start_mark.column
     body = "".join(f"{indent}{k}: {render_scalar(v, None)}{nl}" for k, v in pairs)
     if text[last - 1] == "\n":  # the value (a block scalar) ends with its line

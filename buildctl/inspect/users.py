@@ -49,9 +49,8 @@ class Account:
     def may(self, entry: Entry, bit: int) -> bool:
         """Whether the user gets ``bit`` (4 read, 1 execute) on ``entry``: the owner's bits when the
         uid owns it, else the group's when one of its groups does, else the others' (no ACLs in
-        layer tars that containerd applies). Root reads anything and executes any x bit."""
-        if self.uid == 0:
-            return bit != 1 or bool(entry.mode & 0o111)
+        layer tars that containerd applies). Never root's: resolve_user gives no Account for uid 0,
+        which reads anything and executes any x bit, as the checks assume without a User."""
         if entry.uid == self.uid:
             return bool(entry.mode >> 6 & bit)
         if entry.gid in self.gids:
@@ -135,7 +134,6 @@ def resolve_user(spec: str, passwd: bytes | None, group: bytes | None) -> Accoun
 
 def _gid(fields: list[bytes]) -> int:
     return _id(fields[1:])  # the passwd line's fourth field, read like the third
-
 
 
 def _number(text: str) -> int | None | object:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from buildctl.errors import ConfigError
-from buildctl.gitops.yaml_nodes import get, get_path, line_of, lookup, repository_of, scalar
+from buildctl.gitops.yaml_nodes import api_group, get, get_path, line_of, lookup, repository_of, scalar
 from buildctl.gitops.sites import Rewrite, tag_of
 from buildctl.gitops.yaml_splice import Splice, replace_scalar
 from buildctl.references import parse_reference, written_name
@@ -98,9 +98,7 @@ def respelled(old: str, new_reference: str) -> str:
 def core_pod_spec(doc: MappingNode, kind: str) -> tuple[str, ...] | None:
     """The one path of a core workload's pod spec; None for any other kind (read by shape). A document
     without ``apiVersion`` (a fragment, a patch) is taken at its ``kind``: the core kind is the usual one."""
-    api = scalar(get(doc, "apiVersion"))
-    group = api.rpartition("/")[0] if api is not None else None
-    if kind in CORE_POD_SPECS and (group is None or group in _CORE_GROUPS[kind]):
+    if kind in CORE_POD_SPECS and (scalar(get(doc, "apiVersion")) is None or api_group(doc) in _CORE_GROUPS[kind]):
         return CORE_POD_SPECS[kind]
     return None
 
